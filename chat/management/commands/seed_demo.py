@@ -1,0 +1,37 @@
+"""``manage.py seed_demo``: two demo users and a conversation between them, credentials printed."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from chat import services
+from chat.models import Conversation
+
+DEMO_USERS = [("alice", "alice-demo-pass"), ("bob", "bob-demo-pass")]
+DEMO_CONVERSATION = "Demo: alice and bob"
+
+
+class Command(BaseCommand):
+    help = "Create demo users alice and bob (with a staff superuser 'admin') and a group conversation; print credentials."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        User = get_user_model()
+        users = []
+        for username, password in DEMO_USERS:
+            user, created = User.objects.get_or_create(username=username)
+            if created:
+                user.set_password(password)
+                user.save()
+            users.append(user)
+        admin, created = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+        if created:
+            admin.set_password("admin-demo-pass")
+            admin.save()
+        conversation, _ = Conversation.objects.get_or_create(kind=Conversation.Kind.GROUP, title=DEMO_CONVERSATION)
+        for user in users:
+            services.add_member(conversation=conversation, user=user)
+        self.stdout.write("Demo data ready:")
+        for username, password in [*DEMO_USERS, ("admin", "admin-demo-pass")]:
+            self.stdout.write(f"  user {username:<6} password {password}")
+        self.stdout.write(f"  conversation {conversation.pk}: {conversation.title!r} (alice, bob)")

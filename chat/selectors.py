@@ -1,0 +1,52 @@
+"""Chat read paths and access checks."""
+
+from django.contrib.auth import get_user_model
+
+from realtime.errors import Forbidden, Invalid, NotFound
+
+from .models import Conversation, Membership, Message
+
+
+def access_conversation(user, conversation_id: int) -> Conversation:
+    """
+    Return the conversation if ``user`` is a member.
+
+    Raise ``NotFound`` if no conversation has that id, ``Forbidden`` if ``user`` is not a member
+    (issue 2: "members only; forbidden otherwise"). Neither reveals any of its data.
+    """
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("Conversation not found")
+    if not Membership.objects.filter(conversation=conversation, user=user).exists():
+        raise Forbidden("You are not a member of this conversation")
+    return conversation
+
+
+def access_recipient(sender, recipient_id: int):
+    """Return the active user ``recipient_id``; raise ``NotFound`` if absent or inactive, ``Invalid`` if it is the sender."""
+    if recipient_id == sender.pk:
+        raise Invalid("Cannot start a direct conversation with yourself", details={"recipient_id": ["Is yourself."]})
+    recipient = get_user_model().objects.filter(pk=recipient_id, is_active=True).first()
+    if recipient is None:
+        raise NotFound("User not found")
+    return recipient
+
+
+def conversation_ids_for(user) -> list[int]:
+    """Return the ids of every conversation ``user`` is a member of."""
+    return list(Membership.objects.filter(user=user).values_list("conversation_id", flat=True))
+
+
+def messages_after(conversation: Conversation, after_seq: int, limit: int) -> tuple[list[Message], bool]:
+    """Return up to ``limit`` messages with ``seq > after_seq`` in seq order, and whether more follow."""
+    rows = list(conversation.messages.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def messages_before(conversation: Conversation, before_seq: int | None, limit: int) -> tuple[list[Message], bool]:
+    """Return up to ``limit`` messages with ``seq < before_seq`` (newest page), in seq order, and whether older ones exist."""
+    queryset = conversation.messages.all()
+    if before_seq is not None:
+        queryset = queryset.filter(seq__lt=before_seq)
+    rows = list(queryset.order_by("-seq")[: limit + 1])
+    return rows[:limit][::-1], len(rows) > limit

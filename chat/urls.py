@@ -1,0 +1,3 @@
+"""Chat URLs (REST and pages arrive with issue 3)."""
+
+urlpatterns: list = []

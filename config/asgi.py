@@ -1,0 +1,30 @@
+"""
+ASGI entry point: ``daphne config.asgi:application`` (and ``manage.py runserver`` via daphne).
+
+HTTP goes to Django; ``/ws/`` goes to the real-time consumer behind the Origin check and the
+session + token auth middleware.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Initialise Django's app registry before importing anything that imports ORM models
+# (the consumer and the auth middleware do).
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
+from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.security import AllowedHostsBrowserOriginValidator  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsBrowserOriginValidator(
+            RealtimeAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,100 @@
+"""
+WebSocket authentication: simplejwt access tokens from the query string, the Authorization
+header, or a first ``auth`` frame; the Django session cookie through Channels' AuthMiddleware.
+
+Token checks are simplejwt's own (``JWTAuthentication.get_validated_token`` and ``get_user``):
+no JWT is decoded here. A refused token never becomes a 403 at the handshake, because browsers
+hide why a handshake failed: the consumer accepts, sends an ``error`` frame with the reason,
+then closes with 4401 (Daphne drops close reasons, PLATFORM-FACTS.md).
+"""
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.contrib.auth.models import AbstractBaseUser
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+
+
+@dataclass(frozen=True)
+class TokenAuthResult:
+    """An authenticated user and the token's expiry in epoch seconds."""
+
+    user: AbstractBaseUser
+    expires_at: int
+
+
+class TokenRefused(Exception):
+    """The token is malformed, forged, expired, of the wrong type, or its user is inactive or gone."""
+
+
+def _refusal_reason(exc: AuthenticationFailed) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        # InvalidToken carries one message per token class tried; the first says why.
+        messages = detail.get("messages") or []
+        if messages:
+            return str(messages[0]["message"])
+        return str(detail.get("detail", "Token is invalid"))
+    return str(detail)
+
+
+def _authenticate_token_sync(raw_token: str) -> TokenAuthResult:
+    jwt = JWTAuthentication()
+    try:
+        validated = jwt.get_validated_token(raw_token.encode())
+        user = jwt.get_user(validated)
+    except (InvalidToken, AuthenticationFailed) as exc:
+        raise TokenRefused(_refusal_reason(exc)) from None
+    return TokenAuthResult(user=user, expires_at=int(validated["exp"]))
+
+
+async def authenticate_token(raw_token: str) -> TokenAuthResult:
+    """
+    Validate a simplejwt access token and load its user.
+
+    Raise ``TokenRefused`` with simplejwt's reason ("Token is expired", "User is inactive", ...).
+    """
+    return await database_sync_to_async(_authenticate_token_sync, thread_sensitive=False)(raw_token)
+
+
+def token_from_scope(scope: dict) -> str | None:
+    """Return the token from ``?token=`` or ``Authorization: Bearer <token>`` (seed 003's order), or None."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    if query.get("token"):
+        return query["token"][0]
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class TokenAuthMiddleware(BaseMiddleware):
+    """
+    Put a token's user in ``scope["user"]`` (over any session user) and its expiry in
+    ``scope["auth_expires_at"]``; on a refused token, put the reason in ``scope["auth_error"]``.
+    """
+
+    async def __call__(self, scope, receive, send):
+        raw_token = token_from_scope(scope)
+        if raw_token is not None:
+            scope = dict(scope)
+            try:
+                result = await authenticate_token(raw_token)
+            except TokenRefused as exc:
+                scope["auth_error"] = str(exc)
+            else:
+                scope["user"] = result.user
+                scope["auth_expires_at"] = result.expires_at
+        return await super().__call__(scope, receive, send)
+
+
+def RealtimeAuthMiddlewareStack(inner):
+    """Session auth (Channels' AuthMiddlewareStack), then token auth on top of it."""
+    return AuthMiddlewareStack(TokenAuthMiddleware(inner))

@@ -1,0 +1,28 @@
+"""What a handler knows about the connection that sent the frame."""
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+
+
+@dataclass
+class HandlerContext:
+    """
+    The authenticated ``user`` and ``connection_id`` of the calling connection.
+
+    ``subscribe()`` / ``unsubscribe()`` queue group changes; the consumer applies them after the
+    handler returns and before it sends the ``ack``, so an acked join is already subscribed.
+    """
+
+    user: AbstractBaseUser
+    connection_id: str
+    subscribes: list[str] = field(default_factory=list)
+    unsubscribes: list[str] = field(default_factory=list)
+
+    def subscribe(self, group: str) -> None:
+        """Queue subscribing this connection to ``group``."""
+        self.subscribes.append(group)
+
+    def unsubscribe(self, group: str) -> None:
+        """Queue unsubscribing this connection from ``group``."""
+        self.unsubscribes.append(group)

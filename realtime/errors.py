@@ -1,0 +1,108 @@
+"""
+Stable error codes, close codes and the ``ProtocolError`` family.
+
+A handler raises a ``ProtocolError`` subclass; the consumer renders it as one ``error`` frame
+(docs/protocol.md) and keeps the connection open. Codes are part of the protocol: never rename.
+"""
+
+from enum import IntEnum, StrEnum
+
+
+class ErrorCode(StrEnum):
+    BAD_JSON = "bad_json"
+    BAD_FRAME = "bad_frame"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID = "invalid"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    RATE_LIMITED = "rate_limited"
+    MESSAGE_TOO_BIG = "message_too_big"
+    SERVER_ERROR = "server_error"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server sends (RFC 6455 section 7.4; 4000-4999 are ours)."""
+
+    GOING_AWAY = 1001  # server shutting down: reconnect (to another process)
+    MESSAGE_TOO_BIG = 1009  # RFC 6455: frame over REALTIME["MAX_FRAME_BYTES"]
+    UNAUTHORIZED = 4401  # bad, expired or forged token, inactive user: refresh, then reconnect
+    AUTH_TIMEOUT = 4408  # no `auth` frame within REALTIME["AUTH_TIMEOUT_S"]
+
+
+class ProtocolError(Exception):
+    """An error the client caused or may retry; rendered as ``{"type": "error", ...}``."""
+
+    code: ErrorCode = ErrorCode.SERVER_ERROR
+    default_message = "Server error"
+
+    def __init__(self, message: str | None = None, *, details: dict | None = None):
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+
+class BadJson(ProtocolError):
+    """The text frame is not valid JSON (RFC 8259, no NaN, no lone surrogates)."""
+
+    code = ErrorCode.BAD_JSON
+    default_message = "Frame is not valid JSON"
+
+
+class BadFrame(ProtocolError):
+    """The frame is JSON but not an envelope, or is binary."""
+
+    code = ErrorCode.BAD_FRAME
+    default_message = "Frame is not a valid envelope"
+
+
+class UnknownType(ProtocolError):
+    """No handler is registered for the frame's type."""
+
+    code = ErrorCode.UNKNOWN_TYPE
+
+    def __init__(self, frame_type: str):
+        super().__init__(f"Unknown message type: {frame_type}")
+
+
+class Invalid(ProtocolError):
+    """The frame's ``data`` failed validation; ``details`` maps field -> list of messages."""
+
+    code = ErrorCode.INVALID
+    default_message = "Invalid data"
+
+
+class Unauthorized(ProtocolError):
+    """The connection is not authenticated, or its credentials were refused."""
+
+    code = ErrorCode.UNAUTHORIZED
+    default_message = "Authentication required"
+
+
+class Forbidden(ProtocolError):
+    """The user is known to the object but lacks the right for this action."""
+
+    code = ErrorCode.FORBIDDEN
+    default_message = "Not allowed"
+
+
+class NotFound(ProtocolError):
+    """The object does not exist or is not visible to the user (the two look alike)."""
+
+    code = ErrorCode.NOT_FOUND
+    default_message = "Not found"
+
+
+class Conflict(ProtocolError):
+    """The write was based on a stale version; ``details`` carries the current state."""
+
+    code = ErrorCode.CONFLICT
+    default_message = "Conflict with a newer version"
+
+
+class MessageTooBig(ProtocolError):
+    """The frame is over ``REALTIME["MAX_FRAME_BYTES"]``; the connection is closed with 1009."""
+
+    code = ErrorCode.MESSAGE_TOO_BIG
+    default_message = "Frame too large"

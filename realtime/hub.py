@@ -1,0 +1,202 @@
+"""
+The per-process hub: local group membership and fan-out to local connections.
+
+Plain Channels gives every consumer its own layer channel, so an event to a group of N costs N
+layer messages, N consumer wake-ups and N JSON encodes (24 s p99 at N=1000, PLATFORM-FACTS.md).
+Here a process owns one layer channel; a group in the layer holds process channels, added when
+the first local connection subscribes and discarded when the last leaves. One layer message per
+process carries the pre-encoded frame, and the hub writes it to each local member's socket.
+
+Bookkeeping rules:
+- group membership in the layer is re-added every ``REALTIME["HUB_REFRESH_S"]``, under the layer's
+  ``group_expiry``, so a crashed process's channel ages out of every group by itself;
+- after the layer fails (Redis away), the hub keeps retrying, and when a read succeeds again it
+  re-adds every group it has members for (Redis may have lost them).
+"""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Protocol
+
+from channels.layers import get_channel_layer
+
+from .conf import realtime_settings
+from .publish import LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE
+
+logger = logging.getLogger(__name__)
+
+_LOCK_STRIPES = 64
+
+
+class Connection(Protocol):
+    """What the hub needs of a local connection: its ASGI ``base_send`` and its own bookkeeping."""
+
+    async def base_send(self, message: dict) -> None: ...
+
+    async def subscribe(self, group: str) -> None: ...
+
+    async def unsubscribe(self, group: str) -> None: ...
+
+
+class Hub:
+    """Local group -> connections map for one event loop, fed by one channel-layer channel."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.channel: str | None = None
+        self.groups: dict[str, set[Connection]] = {}
+        self.delivered = 0  # frames written to local sockets
+        self.failed = 0  # frames that could not be written (socket gone mid-send)
+        # Group add/discard in the layer must not reorder for one group; striping bounds the locks.
+        self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        self._tasks: list[asyncio.Task] = []
+        self._started = asyncio.Event()
+        self._starting = False
+
+    async def start(self) -> None:
+        """Create this process's layer channel and start reading it; idempotent."""
+        if self._starting:
+            await self._started.wait()
+            return
+        self._starting = True
+        self.channel = await self.layer.new_channel()
+        self._tasks = [
+            asyncio.create_task(self._read(), name="realtime-hub-read"),
+            asyncio.create_task(self._refresh(), name="realtime-hub-refresh"),
+        ]
+        self._started.set()
+
+    async def close(self) -> None:
+        """Stop reading and leave every group in the layer (graceful shutdown, tests)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for group in list(self.groups):
+            try:
+                await self.layer.group_discard(group, self.channel)
+            except Exception:
+                logger.warning("could not leave group %s on close", group, exc_info=True)
+        self.groups.clear()
+
+    def _lock(self, group: str) -> asyncio.Lock:
+        return self._locks[hash(group) % _LOCK_STRIPES]
+
+    async def subscribe(self, group: str, conn: Connection) -> None:
+        """
+        Add ``conn`` to ``group``; join the layer group if it is this process's first member.
+
+        Raise the layer's error (and leave nothing half-registered) if the layer is unreachable.
+        """
+        async with self._lock(group):
+            members = self.groups.get(group)
+            if members:
+                members.add(conn)
+                return
+            self.groups[group] = {conn}
+            try:
+                await self.layer.group_add(group, self.channel)
+            except BaseException:
+                del self.groups[group]
+                raise
+
+    async def unsubscribe(self, group: str, conn: Connection) -> None:
+        """Remove ``conn`` from ``group``; leave the layer group when no local member is left."""
+        async with self._lock(group):
+            members = self.groups.get(group)
+            if not members or conn not in members:
+                return
+            members.discard(conn)
+            if members:
+                return
+            del self.groups[group]
+            try:
+                await self.layer.group_discard(group, self.channel)
+            except Exception:
+                # The layer forgets us by group_expiry anyway; deliveries meanwhile find no member.
+                logger.warning("could not leave group %s; it expires by itself", group, exc_info=True)
+
+    async def unsubscribe_all(self, conn: Connection, groups: Iterable[str]) -> None:
+        """Remove ``conn`` from each of ``groups`` (a closing connection's subscriptions)."""
+        for group in groups:
+            await self.unsubscribe(group, conn)
+
+    def local_members(self, group: str) -> int:
+        """Return how many local connections are subscribed to ``group``."""
+        return len(self.groups.get(group, ()))
+
+    async def deliver(self, group: str, text: str) -> None:
+        """Write the encoded frame ``text`` to every local member of ``group``."""
+        members = self.groups.get(group)
+        if not members:
+            return
+        # One message dict for everyone: the server only reads it.
+        message = {"type": "websocket.send", "text": text}
+        for conn in tuple(members):
+            try:
+                await conn.base_send(message)
+                self.delivered += 1
+            except Exception:
+                self.failed += 1
+                logger.debug("delivery to a closing connection failed", exc_info=True)
+
+    async def apply_membership(self, group: str, target: str, action: str) -> None:
+        """Subscribe (``add``) or unsubscribe (``discard``) every local member of ``group`` to ``target``."""
+        for conn in tuple(self.groups.get(group, ())):
+            try:
+                if action == "add":
+                    await conn.subscribe(target)
+                else:
+                    await conn.unsubscribe(target)
+            except Exception:
+                logger.warning("membership %s %s failed for a connection", action, target, exc_info=True)
+
+    async def _read(self) -> None:
+        lost = False
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not lost:
+                    logger.error("channel layer unreachable; hub retrying", exc_info=True)
+                lost = True
+                await asyncio.sleep(realtime_settings.HUB_RETRY_S)
+                await self._rejoin_all()
+                continue
+            if lost:
+                logger.warning("channel layer reachable again; hub resumed")
+                lost = False
+            message_type = message.get("type")
+            if message_type == LAYER_EVENT_TYPE:
+                await self.deliver(message["group"], message["text"])
+            elif message_type == LAYER_MEMBERSHIP_TYPE:
+                await self.apply_membership(message["group"], message["target"], message["action"])
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(realtime_settings.HUB_REFRESH_S)
+            await self._rejoin_all()
+
+    async def _rejoin_all(self) -> None:
+        for group in list(self.groups):
+            try:
+                await self.layer.group_add(group, self.channel)
+            except Exception:
+                logger.debug("rejoining %s failed; retried later", group, exc_info=True)
+                return
+
+
+_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
+
+
+async def get_hub() -> Hub:
+    """Return the started hub of the running event loop (one per server process in production)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub(get_channel_layer())
+    await hub.start()
+    return hub

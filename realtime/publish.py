@@ -1,0 +1,104 @@
+"""
+The one publish path: ``publish(group, type, data)`` and ``publish_on_commit(...)``.
+
+An event is encoded to JSON once here, crosses the channel layer once per server process that
+has members of the group (realtime.hub), and is handed to each local connection as is.
+
+While a consumer runs a handler, publishes are collected and sent after the handler's reply,
+so the sender always sees its ``ack`` before the events the command caused.
+"""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from .envelope import event_frame
+
+logger = logging.getLogger(__name__)
+
+# The channel-layer message types every hub handles:
+# {"type": "realtime.event", "group", "text"}: write ``text`` to the group's local members;
+# {"type": "realtime.membership", "group", "target", "action"}: subscribe ("add") or unsubscribe
+# ("discard") every local member of ``group`` (a user group) to or from ``target``.
+LAYER_EVENT_TYPE = "realtime.event"
+LAYER_MEMBERSHIP_TYPE = "realtime.membership"
+
+_collected: ContextVar[list[tuple[str, str]] | None] = ContextVar("realtime_collected", default=None)
+
+
+async def send_to_layer(group: str, text: str) -> None:
+    """Hand one pre-encoded frame to the channel layer for ``group``; raise the layer's errors."""
+    await get_channel_layer().group_send(group, {"type": LAYER_EVENT_TYPE, "group": group, "text": text})
+
+
+def publish(group: str, event_type: str, data: Any) -> None:
+    """
+    Publish event ``event_type`` with JSON-safe ``data`` to every connection subscribed to ``group``.
+
+    Callable from sync code (services, admin, management commands). Inside a consumer's handler
+    it is deferred until the handler's reply is sent. The channel layer is best-effort: a failure
+    is logged, never raised, because the write that caused the event is already committed and
+    clients recover it by resuming (docs/protocol.md).
+    """
+    text = event_frame(event_type, data)
+    collected = _collected.get()
+    if collected is not None:
+        collected.append((group, text))
+        return
+    try:
+        async_to_sync(send_to_layer)(group, text)
+    except Exception:
+        logger.exception("publish to %s failed; clients recover the event by resuming", group)
+
+
+def _send_membership(user_group_name: str, target: str, action: str) -> None:
+    message = {"type": LAYER_MEMBERSHIP_TYPE, "group": user_group_name, "target": target, "action": action}
+    try:
+        async_to_sync(get_channel_layer().group_send)(user_group_name, message)
+    except Exception:
+        logger.exception("membership change %s %s failed; it applies at the next connect", action, target)
+
+
+def subscribe_user_on_commit(user_group_name: str, target: str) -> None:
+    """
+    After commit, subscribe every open connection in ``user_group_name`` (on every process) to
+    ``target``. Sent on the same path as events, so it reaches each process before any event
+    published after it to the same user group.
+    """
+    transaction.on_commit(lambda: _send_membership(user_group_name, target, "add"))
+
+
+def unsubscribe_user_on_commit(user_group_name: str, target: str) -> None:
+    """After commit, unsubscribe every open connection in ``user_group_name`` from ``target``."""
+    transaction.on_commit(lambda: _send_membership(user_group_name, target, "discard"))
+
+
+def publish_on_commit(group: str, event_type: str, data: Any, *, using: str | None = None) -> None:
+    """Publish after the current transaction commits (at once outside a transaction); never if it rolls back."""
+    transaction.on_commit(lambda: publish(group, event_type, data), using=using)
+
+
+@contextmanager
+def collecting_publishes() -> Iterator[list[tuple[str, str]]]:
+    """Collect ``(group, text)`` pairs published in this context instead of sending them."""
+    collected: list[tuple[str, str]] = []
+    token = _collected.set(collected)
+    try:
+        yield collected
+    finally:
+        _collected.reset(token)
+
+
+async def flush_collected(collected: list[tuple[str, str]]) -> None:
+    """Send what ``collecting_publishes`` gathered, in order; log (never raise) layer failures."""
+    for group, text in collected:
+        try:
+            await send_to_layer(group, text)
+        except Exception:
+            logger.exception("publish to %s failed; clients recover the event by resuming", group)

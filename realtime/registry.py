@@ -1,0 +1,68 @@
+"""
+The explicit registry of client frame types -> handler functions.
+
+Apps register handlers at import time from their ``AppConfig.ready()``::
+
+    @handler("chat.send")
+    def send(ctx: HandlerContext, data: dict) -> dict: ...
+
+A handler is a plain (sync) function: the consumer runs it in a worker thread, so it may use
+the ORM. It returns the ``ack`` data, or raises a ``ProtocolError``.
+"""
+
+from collections.abc import Callable
+
+from django.core.exceptions import ImproperlyConfigured
+
+# Frame types the consumer answers itself; apps cannot take them over.
+RESERVED_TYPES = frozenset({"auth", "ping", "ack", "error", "welcome", "pong"})
+
+_handlers: dict[str, Callable] = {}
+_session_group_providers: list[Callable] = []
+
+
+def handler(frame_type: str) -> Callable[[Callable], Callable]:
+    """
+    Register the decorated function for client frames of ``frame_type``.
+
+    Raise ``ImproperlyConfigured`` at startup if the type is reserved or already registered.
+    """
+
+    def register(fn: Callable) -> Callable:
+        if frame_type in RESERVED_TYPES:
+            raise ImproperlyConfigured(f"Frame type {frame_type!r} is reserved by the realtime core.")
+        if frame_type in _handlers:
+            raise ImproperlyConfigured(
+                f"Frame type {frame_type!r} is registered twice "
+                f"({_handlers[frame_type].__module__} and {fn.__module__})."
+            )
+        _handlers[frame_type] = fn
+        return fn
+
+    return register
+
+
+def get_handler(frame_type: str) -> Callable | None:
+    """Return the handler registered for ``frame_type``, or None."""
+    return _handlers.get(frame_type)
+
+
+def registered_types() -> list[str]:
+    """Return every registered client frame type, sorted (docs/protocol.md lists them all)."""
+    return sorted(_handlers)
+
+
+def session_groups(fn: Callable) -> Callable:
+    """
+    Register ``fn(user) -> Iterable[str]``: groups every new authenticated connection of
+    ``user`` subscribes to (chat: the user's conversations, so unread badges update live).
+
+    Providers run in a worker thread at session start and may use the ORM.
+    """
+    _session_group_providers.append(fn)
+    return fn
+
+
+def groups_for_session(user) -> list[str]:
+    """Return the groups of every registered provider for ``user`` (sync; call from a thread)."""
+    return [group for provider in _session_group_providers for group in provider(user)]
