@@ -70,15 +70,25 @@ class Hub:
 
     async def close(self) -> None:
         """Stop reading and leave every group in the layer (graceful shutdown, tests)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_tasks()
         for group in list(self.groups):
             try:
                 await self.layer.group_discard(group, self.channel)
             except Exception:
                 logger.warning("could not leave group %s on close", group, exc_info=True)
         self.groups.clear()
+
+    async def _stop_tasks(self) -> None:
+        # A cancellation that lands while redis-py is opening a connection can be swallowed
+        # (the read then carries on into a 5 s blocking pop), so cancel until the tasks end.
+        for _ in range(100):
+            pending = [task for task in self._tasks if not task.done()]
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.1)
+        logger.warning("hub tasks did not stop within 10 s")
 
     def _lock(self, group: str) -> asyncio.Lock:
         return self._locks[hash(group) % _LOCK_STRIPES]
@@ -200,3 +210,13 @@ async def get_hub() -> Hub:
         hub = _hubs[loop] = Hub(get_channel_layer())
     await hub.start()
     return hub
+
+
+async def close_hub() -> None:
+    """Close the running event loop's hub and its layer connections, if any (shutdown, tests)."""
+    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    if hub is not None:
+        await hub.close()
+        close_pools = getattr(hub.layer, "close_pools", None)
+        if close_pools is not None:
+            await close_pools()

@@ -1,0 +1,166 @@
+"""
+Shared test fixtures.
+
+Consumer tests run against ``config.asgi.application`` through Channels' WebsocketCommunicator,
+once over the in-memory channel layer and once over Redis (``REDIS_URL``, which ``make test``
+provides by starting a throwaway redis-server when none is given).
+"""
+
+import os
+import uuid
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.tokens import AccessToken
+
+from realtime import hub as hub_module
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def redis_layer_config(prefix: str) -> dict:
+    """The Redis channel layer as settings.py builds it, under a private key prefix."""
+    if not REDIS_URL:
+        raise RuntimeError("These tests need Redis: set REDIS_URL or run them with `make test`.")
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": prefix},
+        }
+    }
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """PBKDF2 costs ~0.5 s per user; tests do not test hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def channel_layer(request, settings):
+    """Run the test once over the in-memory layer and once over Redis; yield the backend name."""
+    if request.param == "redis":
+        settings.CHANNEL_LAYERS = redis_layer_config(f"test-{uuid.uuid4().hex[:8]}")
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    yield request.param
+
+
+@pytest.fixture
+def make_user(db):
+    """Factory: ``make_user("alice", is_staff=False, is_active=True)`` -> a saved user."""
+
+    def make(username: str, **fields):
+        return get_user_model().objects.create_user(username=username, password=f"{username}-pass", **fields)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user("carol")
+
+
+def access_token(user) -> str:
+    """A simplejwt access token for ``user``."""
+    return str(AccessToken.for_user(user))
+
+
+class Client:
+    """A WebsocketCommunicator with JSON helpers and the frame-level waits the tests use."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+
+    async def send(self, frame) -> None:
+        await self.communicator.send_json_to(frame)
+
+    async def send_text(self, text: str) -> None:
+        await self.communicator.send_to(text_data=text)
+
+    async def receive(self, timeout: float = 2) -> dict:
+        return await self.communicator.receive_json_from(timeout=timeout)
+
+    async def request(self, frame_type: str, data: dict | None = None, ref: str = "r1") -> dict:
+        """Send a command and return its reply (the next ack or error carrying ``ref``)."""
+        await self.send({"type": frame_type, "ref": ref, "data": data or {}})
+        while True:
+            frame = await self.receive()
+            if frame["type"] in ("ack", "error") and frame.get("ref") == ref:
+                return frame
+
+    async def receive_type(self, frame_type: str, timeout: float = 2) -> dict:
+        """Return the next frame of ``frame_type``, skipping others."""
+        while True:
+            frame = await self.receive(timeout)
+            if frame["type"] == frame_type:
+                return frame
+
+    async def assert_nothing(self, timeout: float = 0.2) -> None:
+        assert await self.communicator.receive_nothing(timeout=timeout)
+
+    async def receive_close(self, timeout: float = 2) -> int:
+        message = await self.communicator.receive_output(timeout)
+        assert message["type"] == "websocket.close", message
+        return message.get("code", 1000)
+
+
+@pytest.fixture
+async def connect(channel_layer, transactional_db):
+    """
+    Factory: ``await connect(user=alice)`` (token in the query string), ``connect(token=...)``,
+    ``connect(headers=[...])`` or ``connect()`` (anonymous). With a user, the welcome frame is
+    consumed and returned as ``client.welcome``. Every client is disconnected at teardown.
+    """
+    from config.asgi import application
+
+    clients: list[Client] = []
+
+    async def open_client(*, user=None, token=None, path="/ws/", headers=None, expect_welcome=True):
+        if user is not None:
+            token = access_token(user)
+        if token is not None:
+            path = f"{path}?token={token}"
+        communicator = WebsocketCommunicator(application, path, headers=headers or [])
+        connected, _ = await communicator.connect(timeout=5)
+        client = Client(communicator)
+        client.connected = connected
+        clients.append(client)
+        if connected and user is not None and expect_welcome:
+            client.welcome = await client.receive_type("welcome", timeout=5)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.communicator.disconnect()
+    await hub_module.close_hub()
+
+
+@pytest.fixture
+def session_cookie():
+    """Factory: ``await session_cookie(user)`` -> a ``Cookie`` header value of a logged-in session."""
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+    from django.test import Client as DjangoClient
+
+    def login(user) -> bytes:
+        client = DjangoClient()
+        client.force_login(user)
+        name = settings.SESSION_COOKIE_NAME
+        return f"{name}={client.cookies[name].value}".encode()
+
+    async def make(user) -> bytes:
+        return await sync_to_async(login)(user)
+
+    return make
