@@ -164,3 +164,14 @@ def session_cookie():
         return await sync_to_async(login)(user)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def close_shared_thread_connections():
+    """ORM calls an async test makes through sync_to_async run in asgiref's one shared thread,
+    whose connection Django's teardown never sees: close it, or PostgreSQL keeps the session."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()

@@ -9,15 +9,19 @@ then closes with 4401 (Daphne drops close reasons, PLATFORM-FACTS.md).
 """
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
+from channels.auth import AuthMiddleware
 from channels.middleware import BaseMiddleware
+from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.contrib import auth
 from django.contrib.auth.models import AbstractBaseUser
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
+
+from .db import database_call
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ async def authenticate_token(raw_token: str) -> TokenAuthResult:
 
     Raise ``TokenRefused`` with simplejwt's reason ("Token is expired", "User is inactive", ...).
     """
-    return await database_sync_to_async(_authenticate_token_sync, thread_sensitive=False)(raw_token)
+    return await database_call(_authenticate_token_sync, raw_token)
 
 
 def token_from_scope(scope: dict) -> str | None:
@@ -95,6 +99,16 @@ class TokenAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
+class SessionAuthMiddleware(AuthMiddleware):
+    """
+    Channels' ``AuthMiddleware`` with the session user loaded through ``database_call``
+    (realtime/db.py), by Django's own ``auth.get_user`` (session key, backend, session hash).
+    """
+
+    async def resolve_scope(self, scope):
+        scope["user"]._wrapped = await database_call(auth.get_user, SimpleNamespace(session=scope["session"]))
+
+
 def RealtimeAuthMiddlewareStack(inner):
-    """Session auth (Channels' AuthMiddlewareStack), then token auth on top of it."""
-    return AuthMiddlewareStack(TokenAuthMiddleware(inner))
+    """Cookies, session, session user, then token auth on top (a token wins over a session)."""
+    return CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(inner))))

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import uuid
 
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
@@ -18,6 +17,7 @@ from channels.utils import await_many_dispatch
 from . import registry
 from .auth import TokenRefused, authenticate_token
 from .conf import realtime_settings
+from .db import database_call
 from .context import HandlerContext
 from .envelope import Frame, ack_frame, encode, error_frame, event_frame, now_ms, parse_frame
 from .errors import BadFrame, CloseCode, Invalid, MessageTooBig, ProtocolError, Unauthorized, UnknownType
@@ -49,7 +49,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         # Stock dispatch runs close_old_connections in a thread for every message; all database
-        # work here goes through database_sync_to_async, which does that itself (PLATFORM-FACTS.md).
+        # work here goes through realtime.db.database_call, which closes its own connections.
         message_type = message["type"]
         if message_type == "websocket.receive":
             await self.websocket_receive(message)
@@ -100,7 +100,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if self._auth_deadline is not None:
             self._auth_deadline.cancel()
         await self.subscribe(user_group(user.pk))
-        groups = await database_sync_to_async(registry.groups_for_session, thread_sensitive=False)(user)
+        groups = await database_call(registry.groups_for_session, user)
         for group in groups:
             await self.subscribe(group)
         await self.send(
@@ -165,7 +165,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         ctx = HandlerContext(user=self.user, connection_id=self.connection_id)
         with collecting_publishes() as collected:
             try:
-                result = await database_sync_to_async(handler, thread_sensitive=False)(ctx, frame.data)
+                result = await database_call(handler, ctx, frame.data)
                 for group in ctx.unsubscribes:
                     await self.unsubscribe(group)
                 for group in ctx.subscribes:

@@ -1,0 +1,43 @@
+"""
+Running ORM code from the event loop: ``await database_call(fn, *args)``.
+
+asgiref runs each ``sync_to_async`` call in a copy of the caller's context, and Django keeps
+its connections in context-local storage. A connection opened inside the call is therefore
+invisible to the ``close_old_connections()`` that Channels' ``database_sync_to_async`` runs
+around it, and each call leaves one connection open until garbage collection (measured on
+PostgreSQL: 50 calls, 50 connections, none reused). ``database_call`` closes the connection
+inside the call instead; on PostgreSQL that returns it to psycopg's pool (config/settings.py),
+the setup Django recommends under ASGI.
+"""
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _closing_connections(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return run
+
+
+def database_call(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+    """
+    Run ``fn(*args, **kwargs)`` in a worker thread of the event loop's executor and return its
+    result (exceptions propagate); the thread's database connections are closed when it ends.
+
+    Calls run concurrently (``thread_sensitive=False``): handlers of different connections do
+    not queue behind one shared database thread (PLATFORM-FACTS.md).
+    """
+    return sync_to_async(_closing_connections(fn), thread_sensitive=False)(*args, **kwargs)

@@ -1,0 +1,25 @@
+import os
+
+import pytest
+
+from tests.servers import Daphne, database_url
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher():
+    """Daphne checks passwords with the real hashers, so users here get real hashes."""
+
+
+@pytest.fixture(scope="session")
+def daphnes(django_db_setup):
+    """Two Daphne processes serving the test database behind one Redis (``REDIS_URL``)."""
+    from django.db import connection
+
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise RuntimeError("End-to-end tests need Redis: set REDIS_URL or run them with `make test`.")
+    env = {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": redis_url}
+    servers = [Daphne(env), Daphne(env)]
+    yield servers
+    for server in servers:
+        server.stop()

@@ -1,0 +1,87 @@
+"""Start and stop real server processes (Daphne, redis-server) for end-to-end tests and benchmarks."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Wait until ``port`` accepts connections; raise RuntimeError if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port} after {timeout} s")
+
+
+def database_url(settings_dict: dict) -> str:
+    """The ``DATABASE_URL`` of a Django database settings dict (the test database, for a subprocess)."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine.endswith("postgresql"):
+        auth = settings_dict["USER"] + (f":{settings_dict['PASSWORD']}" if settings_dict["PASSWORD"] else "")
+        host = settings_dict["HOST"] or "localhost"
+        port = settings_dict["PORT"] or 5432
+        return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+    raise ValueError(f"no DATABASE_URL form for {engine}")
+
+
+class Daphne:
+    """``daphne config.asgi:application`` on a free port of 127.0.0.1, with ``env`` over ours."""
+
+    def __init__(self, env: dict[str, str], extra_args: list[str] | None = None):
+        self.port = free_port()
+        self.url = f"ws://127.0.0.1:{self.port}/ws/"
+        self.http = f"http://127.0.0.1:{self.port}"
+        self.log = open(BASE_DIR / f".daphne-{self.port}.log", "w+b")  # noqa: SIM115 (kept for the process's life)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *(extra_args or []),
+             "config.asgi:application"],
+            cwd=BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(self.port, self.proc)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def output(self) -> str:
+        """Everything the process wrote so far."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        """Send ``sig``, wait for the exit and return the exit code (SIGKILL after ``timeout``)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+        return self.proc.returncode
