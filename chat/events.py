@@ -34,5 +34,8 @@ def conversation_summary(conversation: Conversation) -> dict:
         "kind": conversation.kind,
         "title": conversation.title,
         "last_seq": conversation.last_seq,
-        "member_ids": sorted(conversation.memberships.values_list("user_id", flat=True)),
+        "members": [
+            {"id": user_id, "username": username}
+            for user_id, username in conversation.memberships.order_by("user_id").values_list("user_id", "user__username")
+        ],
     }

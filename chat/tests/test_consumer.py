@@ -136,7 +136,9 @@ async def test_join_returns_conversation_and_missed_messages(connect, alice, bob
     reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 2, "limit": 2})
     data = reply["data"]
     assert data["conversation"]["id"] == conversation.pk
-    assert data["conversation"]["member_ids"] == sorted([alice.pk, bob.pk])
+    assert data["conversation"]["members"] == sorted(
+        [{"id": alice.pk, "username": "alice"}, {"id": bob.pk, "username": "bob"}], key=lambda m: m["id"]
+    )
     assert data["conversation"]["last_seq"] == 5
     assert [m["seq"] for m in data["messages"]] == [3, 4]
     assert data["has_more"] is True

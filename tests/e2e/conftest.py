@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from chat.models import Conversation, Membership
 from tests.servers import Daphne, database_url
 
 
@@ -23,3 +24,12 @@ def daphnes(django_db_setup):
     yield servers
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def conversation(alice, bob):
+    """A group conversation of alice and bob."""
+    conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title="e2e")
+    Membership.objects.bulk_create([Membership(user=alice, conversation=conversation),
+                                    Membership(user=bob, conversation=conversation)])
+    return conversation

@@ -10,7 +10,7 @@ import websockets
 from asgiref.sync import sync_to_async
 
 from chat import services
-from chat.models import Conversation, Membership, Message
+from chat.models import Message
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -32,14 +32,6 @@ async def next_of_type(ws, frame_type: str, timeout: float = 5) -> dict:
             frame = json.loads(await ws.recv())
             if frame["type"] == frame_type:
                 return frame
-
-
-@pytest.fixture
-def conversation(alice, bob):
-    conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title="e2e")
-    Membership.objects.bulk_create([Membership(user=alice, conversation=conversation),
-                                    Membership(user=bob, conversation=conversation)])
-    return conversation
 
 
 async def test_message_crosses_processes_within_one_second_and_is_stored_once(daphnes, conversation):

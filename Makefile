@@ -1,0 +1,53 @@
+# Switchboard: `make run` serves the app with embedded defaults; `make test` installs what the tests
+# need and runs them (CI's .ci/run calls exactly `make test`).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The PostgreSQL pass of `make test`; pytest-django creates and drops test_<name> on it.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-postgres bench clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+## run: install, migrate, create the demo users and conversation, serve on http://127.0.0.1:8000
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+## test: the whole suite on SQLite, then on PostgreSQL when one answers, over a throwaway Redis
+test: $(VENV)/.installed-dev
+	scripts/with-redis.sh $(MAKE) --no-print-directory test-sqlite test-postgres
+
+test-sqlite: $(VENV)/.installed-dev
+	env -u DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-dev
+	@if $(PY) scripts/db_ready.py "$(TEST_POSTGRES_URL)"; then \
+		echo "== PostgreSQL pass: $(TEST_POSTGRES_URL)"; \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "== PostgreSQL pass NOT RUN: no server answers at $(TEST_POSTGRES_URL) (set TEST_POSTGRES_URL)"; \
+	fi
+
+$(VENV)/.installed-bench: $(VENV)/.installed-dev requirements-bench.txt
+	$(PY) -m pip install -q -r requirements-bench.txt
+	touch $@
+
+## bench: fan-out benchmark (docs in README); not part of `make test`
+bench: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/fanout.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache test_db.sqlite3*

@@ -1,0 +1,285 @@
+"""
+Fan-out benchmark: N connections in one conversation, one member sending at RATE messages/s.
+
+Starts Switchboard under Daphne (pinned to CPU 0) on a throwaway SQLite database and the Redis of
+``REDIS_URL`` (``make bench`` starts a throwaway one), opens N authenticated subscriber connections
+and one sender from this process (pinned to CPU 1; picows + uvloop so the generator is not the
+limit), sends COUNT ``chat.send`` commands on a fixed schedule (open loop) and measures, per
+message, the time from the send to its ``chat.message`` arriving at each subscriber.
+
+The path measured is the product's whole write path: consumer, validation, the SQLite transaction
+that assigns ``seq``, publish after commit, one channel-layer hop, one encode, local fan-out.
+
+Figures (one JSON object on stdout, a summary on stderr), following ../shared/wsbench/README.md:
+- ``p50_ms`` / ``p99_ms``: per-delivery latency;
+- ``last_p50_ms`` / ``last_p99_ms``: per message, until the LAST subscriber has it;
+- ``lost_deliveries``, ``dup_deliveries``: expected N x COUNT deliveries;
+- ``server_cpu_pct``, ``rss_per_conn_kb`` (server RSS growth while the N connections opened).
+
+Usage: ``make bench`` or ``BENCH_ARGS="--n 1000 --count 200 --rate 20" make bench``. Loopback only,
+bounded in connections and time.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import uvloop
+from picows import WSListener, WSMsgType, ws_connect
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from tests.servers import Daphne  # noqa: E402
+
+now = time.perf_counter
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MAX_CONNECTIONS = 5000
+BODY = "x" * 64
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    """VmRSS of process ``pid`` in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def prepare_database(env: dict[str, str], members: int) -> tuple[int, list[str]]:
+    """Migrate a fresh database, create ``members`` users in one group conversation; return its id and their access tokens."""
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env={**os.environ, **env}, check=True)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from chat.models import Conversation, Membership
+
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"bench{i}", password="!") for i in range(members)]
+    )
+    conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title="fan-out bench")
+    Membership.objects.bulk_create([Membership(user=user, conversation=conversation) for user in users])
+    return conversation.pk, [str(AccessToken.for_user(user)) for user in users]
+
+
+class Bench:
+    """Counters shared by every connection's listener."""
+
+    def __init__(self, count: int):
+        self.sent_at: dict[str, float] = {}
+        self.received = [0] * count
+        self.last = [0.0] * count
+        self.latencies: list[float] = []
+        self.acks: list[float] = []
+        self.unexpected = 0
+        self.disconnects = 0
+
+    def on_delivery(self, client_msg_id: str, at: float) -> None:
+        index = int(client_msg_id[1:])
+        latency = at - self.sent_at[client_msg_id]
+        self.latencies.append(latency)
+        self.received[index] += 1
+        if latency > self.last[index]:
+            self.last[index] = latency
+
+
+def listener_class(bench: Bench, subscriber: bool):
+    class Listener(WSListener):
+        """One connection: resolves ``welcome``; counts ``chat.message`` (subscribers) and acks (sender)."""
+
+        def __init__(self):
+            super().__init__()
+            self.welcome = asyncio.get_running_loop().create_future()
+            self.parts: bytes | None = None
+
+        def on_ws_frame(self, transport, frame):
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+                return
+            if frame.msg_type not in (WSMsgType.TEXT, WSMsgType.CONTINUATION):
+                return
+            payload = frame.get_payload_as_bytes()
+            if not frame.fin or self.parts is not None:
+                self.parts = (self.parts or b"") + payload
+                if not frame.fin:
+                    return
+                payload, self.parts = self.parts, None
+            self.on_text(payload, now())
+
+        def on_text(self, payload: bytes, at: float) -> None:
+            message = orjson.loads(payload)
+            kind = message["type"]
+            if kind == "chat.message":
+                if subscriber:
+                    bench.on_delivery(message["data"]["client_msg_id"], at)
+            elif kind == "ack":
+                bench.acks.append(at - bench.sent_at[message["ref"]])
+            elif kind == "welcome":
+                self.welcome.set_result(True)
+            else:
+                bench.unexpected += 1
+
+        def on_ws_disconnected(self, transport):
+            bench.disconnects += 1
+            if not self.welcome.done():
+                self.welcome.set_exception(ConnectionError("closed before welcome"))
+
+    return Listener
+
+
+async def open_connection(url: str, token: str, listener, timeout: float = 30):
+    transport, client = await ws_connect(listener, f"{url}?token={token}", websocket_handshake_timeout=timeout,
+                                         enable_auto_pong=True)
+    await asyncio.wait_for(client.welcome, timeout)
+    return transport
+
+
+async def wait_for_deliveries(bench: Bench, expected: int, stall_s: float, cap_s: float) -> float:
+    """Wait until ``expected`` deliveries arrived, nothing arrived for ``stall_s``, or ``cap_s`` passed."""
+    started = last_change = now()
+    seen = len(bench.latencies)
+    while len(bench.latencies) < expected and now() - last_change < stall_s and now() - started < cap_s:
+        await asyncio.sleep(0.02)
+        if len(bench.latencies) != seen:
+            seen, last_change = len(bench.latencies), now()
+    return now() - started
+
+
+async def measure(args, url: str, conversation_id: int, tokens: list[str], server_pid: int) -> dict:
+    bench = Bench(args.count)
+    rss_before = rss_bytes(server_pid)
+    gate = asyncio.Semaphore(args.concurrency)
+
+    async def subscribe(token):
+        async with gate:
+            return await open_connection(url, token, listener_class(bench, subscriber=True))
+
+    started = now()
+    subscribers = await asyncio.gather(*(subscribe(token) for token in tokens[1:]))
+    connect_s = now() - started
+    sender = await open_connection(url, tokens[0], listener_class(bench, subscriber=False))
+    await asyncio.sleep(1.0)
+    rss_connected = rss_bytes(server_pid)
+
+    cpu_before, wall_before, gen_before = cpu_seconds(server_pid), now(), time.process_time()
+    schedule_start = now()
+    for i in range(args.count):
+        delay = schedule_start + i / args.rate - now()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        ref = f"b{i}"
+        bench.sent_at[ref] = now()
+        frame = {"type": "chat.send", "ref": ref,
+                 "data": {"conversation_id": conversation_id, "content": BODY, "client_msg_id": ref}}
+        sender.send(WSMsgType.TEXT, orjson.dumps(frame))
+    send_span = now() - schedule_start
+    expected = args.n * args.count
+    drain_s = await wait_for_deliveries(bench, expected, stall_s=10, cap_s=120)
+    server_cpu = 100 * (cpu_seconds(server_pid) - cpu_before) / (now() - wall_before)
+    generator_cpu = 100 * (time.process_time() - gen_before) / (now() - wall_before)
+
+    for transport in (*subscribers, sender):
+        transport.disconnect()
+    latencies = sorted(bench.latencies)
+    complete = sorted(bench.last[i] for i in range(args.count) if bench.received[i] >= args.n)
+    acks = sorted(bench.acks)
+    return {
+        "server": "switchboard-daphne-redis",
+        "n": args.n,
+        "rate_per_s": args.rate,
+        "count": args.count,
+        "connect_s": round(connect_s, 2),
+        "send_span_s": round(send_span, 2),
+        "drain_s": round(drain_s, 2),
+        "acked": len(acks),
+        "ack_p50_ms": ms(percentile(acks, 0.5)),
+        "ack_p99_ms": ms(percentile(acks, 0.99)),
+        "deliveries_expected": expected,
+        "deliveries": len(latencies),
+        "lost_deliveries": sum(max(0, args.n - r) for r in bench.received),
+        "dup_deliveries": sum(max(0, r - args.n) for r in bench.received),
+        "p50_ms": ms(percentile(latencies, 0.5)),
+        "p99_ms": ms(percentile(latencies, 0.99)),
+        "last_p50_ms": ms(percentile(complete, 0.5)),
+        "last_p99_ms": ms(percentile(complete, 0.99)),
+        "last_max_ms": ms(complete[-1] if complete else None),
+        "disconnects": bench.disconnects,
+        "unexpected_frames": bench.unexpected,
+        "server_cpu_pct": round(server_cpu, 1),
+        "generator_cpu_pct": round(generator_cpu, 1),
+        "rss_per_conn_kb": round((rss_connected - rss_before) / (args.n + 1) / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="subscriber connections (default %(default)s)")
+    parser.add_argument("--rate", type=float, default=20, help="messages sent per second (default %(default)s)")
+    parser.add_argument("--count", type=int, default=200, help="messages sent (default %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight while connecting")
+    args = parser.parse_args()
+    if not 1 <= args.n <= MAX_CONNECTIONS or not 1 <= args.count <= 10_000 or not 0 < args.rate <= 1000:
+        parser.error(f"bounds: 1 <= n <= {MAX_CONNECTIONS}, 1 <= count <= 10000, 0 < rate <= 1000")
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        parser.error("REDIS_URL is required (make bench starts a throwaway Redis)")
+
+    os.sched_setaffinity(0, {1})
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as workdir:
+        env = {
+            "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3",
+            "REDIS_URL": redis_url,
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": os.urandom(32).hex(),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        }
+        conversation_id, tokens = prepare_database(env, args.n + 1)
+        server = Daphne(env, cpus={0})
+        try:
+            result = uvloop.run(measure(args, server.url, conversation_id, tokens, server.proc.pid))
+        finally:
+            server.stop()
+    print(json.dumps(result))
+    print(
+        f"fan-out n={result['n']} rate={args.rate}/s: last-delivery p50 {result['last_p50_ms']} ms, "
+        f"p99 {result['last_p99_ms']} ms; per-delivery p99 {result['p99_ms']} ms; "
+        f"lost {result['lost_deliveries']}/{result['deliveries_expected']}, dup {result['dup_deliveries']}; "
+        f"server CPU {result['server_cpu_pct']} %, {result['rss_per_conn_kb']} KB/connection",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()
