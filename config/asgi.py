@@ -17,6 +17,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
+from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.security import AllowedHostsBrowserOriginValidator  # noqa: E402
 
@@ -28,3 +29,5 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+log_channel_layer_mode()

@@ -1,0 +1,31 @@
+"""The single-process notice and system check for the in-memory channel layer."""
+
+import logging
+
+from django.core.checks import run_checks
+
+from realtime.checks import log_channel_layer_mode
+
+IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+REDIS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://x"]}}}
+
+
+def test_server_start_says_in_memory_layer_is_single_process(settings, caplog):
+    settings.CHANNEL_LAYERS = IN_MEMORY
+    with caplog.at_level(logging.WARNING, logger="realtime"):
+        log_channel_layer_mode()
+    assert "single-process only" in caplog.text
+
+
+def test_no_notice_with_redis(settings, caplog):
+    settings.CHANNEL_LAYERS = REDIS
+    with caplog.at_level(logging.INFO, logger="realtime"):
+        log_channel_layer_mode()
+    assert caplog.text == ""
+
+
+def test_check_warns_when_debug_is_off_on_the_in_memory_layer(settings):
+    settings.CHANNEL_LAYERS, settings.DEBUG = IN_MEMORY, False
+    assert "realtime.W001" in [message.id for message in run_checks()]
+    settings.CHANNEL_LAYERS = REDIS
+    assert "realtime.W001" not in [message.id for message in run_checks()]
