@@ -26,8 +26,9 @@ run: $(VENV)/.installed
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-## test: the whole suite on SQLite, then on PostgreSQL when one answers, over a throwaway Redis
+## test: Chromium for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
 test: $(VENV)/.installed-dev
+	scripts/ensure-browser.sh
 	scripts/with-redis.sh $(MAKE) --no-print-directory test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.installed-dev

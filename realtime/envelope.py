@@ -70,10 +70,7 @@ def ack_frame(ref: str | int | None, data: Any) -> str:
 
 def error_frame(exc: ProtocolError, ref: str | int | None = None) -> str:
     """Return the ``error`` frame for ``exc``; ``details`` only when the error has some."""
-    error = {"code": exc.code.value, "message": exc.message}
-    if exc.details is not None:
-        error["details"] = exc.details
-    return encode({"type": "error", "ref": ref, "error": error})
+    return encode({"type": "error", "ref": ref, "error": exc.as_dict()})
 
 
 def event_frame(event_type: str, data: Any) -> str:

@@ -42,6 +42,13 @@ class ProtocolError(Exception):
         self.details = details
         super().__init__(self.message)
 
+    def as_dict(self) -> dict:
+        """The envelope's ``error`` object: ``{"code", "message", "details"?}`` (details only when set)."""
+        error = {"code": self.code.value, "message": self.message}
+        if self.details is not None:
+            error["details"] = self.details
+        return error
+
 
 class BadJson(ProtocolError):
     """The text frame is not valid JSON (RFC 8259, no NaN, no lone surrogates)."""

@@ -151,9 +151,13 @@ class Hub:
                 self.failed += 1
                 logger.debug("delivery to a closing connection failed", exc_info=True)
 
-    async def apply_membership(self, group: str, target: str, action: str) -> None:
-        """Subscribe (``add``) or unsubscribe (``discard``) every local member of ``group`` to ``target``."""
-        for conn in tuple(self.groups.get(group, ())):
+    async def apply_membership(self, group: str, target: str, action: str, text: str | None = None) -> None:
+        """
+        Subscribe (``add``) or unsubscribe (``discard``) every local member of ``group`` to
+        ``target``, then write ``text`` to each of them when given.
+        """
+        members = tuple(self.groups.get(group, ()))
+        for conn in members:
             try:
                 if action == "add":
                     await conn.subscribe(target)
@@ -161,6 +165,8 @@ class Hub:
                     await conn.unsubscribe(target)
             except Exception:
                 logger.warning("membership %s %s failed for a connection", action, target, exc_info=True)
+        if text is not None:
+            await self.deliver(group, text)
 
     async def _read(self) -> None:
         lost = False
@@ -183,7 +189,7 @@ class Hub:
             if message_type == LAYER_EVENT_TYPE:
                 await self.deliver(message["group"], message["text"])
             elif message_type == LAYER_MEMBERSHIP_TYPE:
-                await self.apply_membership(message["group"], message["target"], message["action"])
+                await self.apply_membership(message["group"], message["target"], message["action"], message.get("text"))
 
     async def _refresh(self) -> None:
         while True:

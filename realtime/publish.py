@@ -24,17 +24,30 @@ logger = logging.getLogger(__name__)
 
 # The channel-layer message types every hub handles:
 # {"type": "realtime.event", "group", "text"}: write ``text`` to the group's local members;
-# {"type": "realtime.membership", "group", "target", "action"}: subscribe ("add") or unsubscribe
-# ("discard") every local member of ``group`` (a user group) to or from ``target``.
+# {"type": "realtime.membership", "group", "target", "action", "text"?}: subscribe ("add") or
+# unsubscribe ("discard") every local member of ``group`` (a user group) to or from ``target``,
+# then write ``text`` (a pre-encoded event) to each of them when given.
 LAYER_EVENT_TYPE = "realtime.event"
 LAYER_MEMBERSHIP_TYPE = "realtime.membership"
 
-_collected: ContextVar[list[tuple[str, str]] | None] = ContextVar("realtime_collected", default=None)
+_collected: ContextVar[list[tuple[str, dict]] | None] = ContextVar("realtime_collected", default=None)
 
 
-async def send_to_layer(group: str, text: str) -> None:
-    """Hand one pre-encoded frame to the channel layer for ``group``; raise the layer's errors."""
-    await get_channel_layer().group_send(group, {"type": LAYER_EVENT_TYPE, "group": group, "text": text})
+async def send_to_layer(group: str, message: dict) -> None:
+    """Hand one hub message (an event or a membership change) to the channel layer for ``group``; raise the layer's errors."""
+    await get_channel_layer().group_send(group, message)
+
+
+def _dispatch(group: str, message: dict) -> None:
+    # Inside a consumer's handler: held back until its reply is sent (ack before events).
+    collected = _collected.get()
+    if collected is not None:
+        collected.append((group, message))
+        return
+    try:
+        async_to_sync(send_to_layer)(group, message)
+    except Exception:
+        logger.exception("send to %s failed; clients recover by resuming", group)
 
 
 def publish(group: str, event_type: str, data: Any) -> None:
@@ -46,32 +59,29 @@ def publish(group: str, event_type: str, data: Any) -> None:
     is logged, never raised, because the write that caused the event is already committed and
     clients recover it by resuming (docs/protocol.md).
     """
-    text = event_frame(event_type, data)
-    collected = _collected.get()
-    if collected is not None:
-        collected.append((group, text))
-        return
-    try:
-        async_to_sync(send_to_layer)(group, text)
-    except Exception:
-        logger.exception("publish to %s failed; clients recover the event by resuming", group)
+    _dispatch(group, {"type": LAYER_EVENT_TYPE, "group": group, "text": event_frame(event_type, data)})
 
 
-def _send_membership(user_group_name: str, target: str, action: str) -> None:
+def _send_membership(user_group_name: str, target: str, action: str, text: str | None = None) -> None:
     message = {"type": LAYER_MEMBERSHIP_TYPE, "group": user_group_name, "target": target, "action": action}
-    try:
-        async_to_sync(get_channel_layer().group_send)(user_group_name, message)
-    except Exception:
-        logger.exception("membership change %s %s failed; it applies at the next connect", action, target)
+    if text is not None:
+        message["text"] = text
+    _dispatch(user_group_name, message)
 
 
-def subscribe_user_on_commit(user_group_name: str, target: str) -> None:
+def subscribe_user_on_commit(user_group_name: str, target: str, event: tuple[str, Any] | None = None) -> None:
     """
     After commit, subscribe every open connection in ``user_group_name`` (on every process) to
     ``target``. Sent on the same path as events, so it reaches each process before any event
     published after it to the same user group.
+
+    ``event`` (``(type, data)``) is written to those connections right after they subscribe: the
+    way to tell a new member "you were added" exactly once. Published to ``target`` instead, it
+    could miss them (their process may not be in ``target``'s layer group yet) or, published both
+    ways, reach them twice.
     """
-    transaction.on_commit(lambda: _send_membership(user_group_name, target, "add"))
+    text = event_frame(*event) if event is not None else None
+    transaction.on_commit(lambda: _send_membership(user_group_name, target, "add", text))
 
 
 def unsubscribe_user_on_commit(user_group_name: str, target: str) -> None:
@@ -85,9 +95,9 @@ def publish_on_commit(group: str, event_type: str, data: Any, *, using: str | No
 
 
 @contextmanager
-def collecting_publishes() -> Iterator[list[tuple[str, str]]]:
-    """Collect ``(group, text)`` pairs published in this context instead of sending them."""
-    collected: list[tuple[str, str]] = []
+def collecting_publishes() -> Iterator[list[tuple[str, dict]]]:
+    """Collect the ``(group, message)`` pairs published in this context instead of sending them."""
+    collected: list[tuple[str, dict]] = []
     token = _collected.set(collected)
     try:
         yield collected
@@ -95,10 +105,10 @@ def collecting_publishes() -> Iterator[list[tuple[str, str]]]:
         _collected.reset(token)
 
 
-async def flush_collected(collected: list[tuple[str, str]]) -> None:
+async def flush_collected(collected: list[tuple[str, dict]]) -> None:
     """Send what ``collecting_publishes`` gathered, in order; log (never raise) layer failures."""
-    for group, text in collected:
+    for group, message in collected:
         try:
-            await send_to_layer(group, text)
+            await send_to_layer(group, message)
         except Exception:
-            logger.exception("publish to %s failed; clients recover the event by resuming", group)
+            logger.exception("send to %s failed; clients recover by resuming", group)

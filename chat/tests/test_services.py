@@ -10,11 +10,11 @@ from realtime import publish
 
 @pytest.fixture
 def published(monkeypatch):
-    """Record what reaches the channel layer as (group, text) pairs."""
+    """Record the events that reach the channel layer as (group, encoded frame) pairs."""
     sent = []
 
-    async def record(group, text):
-        sent.append((group, text))
+    async def record(group, message):
+        sent.append((group, message["text"]))
 
     monkeypatch.setattr(publish, "send_to_layer", record)
     return sent

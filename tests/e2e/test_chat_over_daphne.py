@@ -3,7 +3,6 @@
 import asyncio
 import json
 import time
-import urllib.request
 
 import pytest
 import websockets
@@ -11,27 +10,9 @@ from asgiref.sync import sync_to_async
 
 from chat import services
 from chat.models import Message
+from tests.e2e.helpers import login, next_of_type
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def login(server, username: str, password: str) -> str:
-    """Obtain an access token from ``POST /api/auth/token/``."""
-    request = urllib.request.Request(
-        f"{server.http}/api/auth/token/",
-        data=json.dumps({"username": username, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)["access"]
-
-
-async def next_of_type(ws, frame_type: str, timeout: float = 5) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == frame_type:
-                return frame
 
 
 async def test_message_crosses_processes_within_one_second_and_is_stored_once(daphnes, conversation):

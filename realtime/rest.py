@@ -1,0 +1,33 @@
+"""
+REST rendering of the protocol's errors, so a REST client and a socket client see the same codes.
+
+``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` points here. A ``ProtocolError`` raised by a service
+becomes ``{"error": {"code", "message", "details"?}}`` with the HTTP status below; anything
+else is DRF's own handling.
+"""
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import ErrorCode, ProtocolError
+
+HTTP_STATUS = {
+    ErrorCode.BAD_JSON: 400,
+    ErrorCode.BAD_FRAME: 400,
+    ErrorCode.UNKNOWN_TYPE: 400,
+    ErrorCode.INVALID: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.MESSAGE_TOO_BIG: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.SERVER_ERROR: 500,
+}
+
+
+def exception_handler(exc, context):
+    """DRF exception handler: ``ProtocolError`` -> its status and envelope error; others -> DRF's."""
+    if isinstance(exc, ProtocolError):
+        return Response({"error": exc.as_dict()}, status=HTTP_STATUS[exc.code])
+    return drf_exception_handler(exc, context)

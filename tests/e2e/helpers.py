@@ -1,0 +1,35 @@
+"""What the end-to-end tests do as a real client: log in over REST, wait for frames, send commands."""
+
+import asyncio
+import json
+import urllib.request
+
+
+def login(server, username: str, password: str) -> str:
+    """Obtain an access token from ``POST /api/auth/token/``."""
+    http_request = urllib.request.Request(
+        f"{server.http}/api/auth/token/",
+        data=json.dumps({"username": username, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(http_request, timeout=10) as response:
+        return json.load(response)["access"]
+
+
+async def next_of_type(ws, frame_type: str, timeout: float = 5) -> dict:
+    """Return the next frame of ``frame_type`` from a ``websockets`` connection, skipping others."""
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] == frame_type:
+                return frame
+
+
+async def request(ws, frame_type: str, data: dict, ref: str) -> dict:
+    """Send a command and return its reply (the next frame carrying ``ref``)."""
+    await ws.send(json.dumps({"type": frame_type, "ref": ref, "data": data}))
+    async with asyncio.timeout(5):
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame.get("ref") == ref:
+                return frame

@@ -1,0 +1,38 @@
+"""Workspace read paths and access checks."""
+
+from realtime.errors import Forbidden, NotFound
+
+from .models import Workspace, WorkspaceMember
+
+Role = WorkspaceMember.Role
+CAN_EDIT = frozenset({Role.OWNER, Role.EDITOR})
+OWNER_ONLY = frozenset({Role.OWNER})
+
+
+def access_workspace(user, workspace_id: int, *, roles: frozenset | None = None, lock: bool = False) -> tuple[Workspace, str]:
+    """
+    Return the workspace and ``user``'s role in it.
+
+    Raise ``NotFound`` when it does not exist or ``user`` is not a member (the two look alike, so
+    ids reveal nothing), ``Forbidden`` when the role is not in ``roles``. ``lock`` takes the row
+    lock (PostgreSQL; SQLite's IMMEDIATE transaction already serialises writers) and must be used
+    inside a transaction.
+    """
+    queryset = Workspace.objects.select_for_update() if lock else Workspace.objects
+    workspace = queryset.filter(pk=workspace_id).first()
+    membership = workspace and WorkspaceMember.objects.filter(workspace=workspace, user=user).first()
+    if not membership:
+        raise NotFound("Workspace not found")
+    if roles is not None and membership.role not in roles:
+        raise Forbidden(f"A {membership.role} cannot do this")
+    return workspace, membership.role
+
+
+def workspaces_for(user) -> list[Workspace]:
+    """``user``'s workspaces in their own order."""
+    return [m.workspace for m in WorkspaceMember.objects.filter(user=user).select_related("workspace").order_by("position", "id")]
+
+
+def workspace_ids_for(user) -> list[int]:
+    """Ids of every workspace ``user`` is a member of."""
+    return list(WorkspaceMember.objects.filter(user=user).values_list("workspace_id", flat=True))
