@@ -5,7 +5,7 @@ from realtime.registry import handler, session_groups
 from realtime.validation import validate
 
 from . import selectors, services
-from .events import workspace_data, workspace_group
+from .events import workspace_data, workspace_group, workspaces_data
 from .serializers import CreateIn, ReorderIn, ShareIn, UnshareIn, UpdateIn, WorkspaceIdIn
 
 
@@ -17,7 +17,7 @@ def member_workspace_groups(user) -> list[str]:
 
 @handler("workspace.list")
 def list_workspaces(ctx: HandlerContext, data: dict) -> dict:
-    return {"workspaces": [workspace_data(w) for w in selectors.workspaces_for(ctx.user)]}
+    return {"workspaces": workspaces_data(selectors.workspaces_for(ctx.user))}
 
 
 @handler("workspace.create")

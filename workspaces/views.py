@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from realtime.validation import validate
 
 from . import selectors, services
-from .events import workspace_data
+from .events import workspace_data, workspaces_data
 from .serializers import (
     CreateIn, ReorderIn, ShareBodyIn, ShareIn, UnshareIn, UpdateBodyIn, UpdateIn, WorkspaceOut,
 )
@@ -24,7 +24,7 @@ class WorkspaceListView(APIView):
 
     @extend_schema(responses=WorkspaceOut(many=True))
     def get(self, request):
-        return Response([workspace_data(w) for w in selectors.workspaces_for(request.user)])
+        return Response(workspaces_data(selectors.workspaces_for(request.user)))
 
     @extend_schema(request=CreateIn, responses={201: WorkspaceOut})
     def post(self, request):

@@ -121,3 +121,14 @@ def test_racing_updates_on_one_version_have_exactly_one_winner(alice, bob):
     assert len(outcomes) == 8 and len(winners) == 1
     stored = Workspace.objects.get(pk=workspace.pk)
     assert (stored.name, stored.version) == (f"winner {winners[0]}", 2)
+
+
+def test_listing_costs_the_same_queries_for_one_or_many_workspaces(alice, django_assert_max_num_queries):
+    from workspaces.events import workspaces_data
+
+    for n in range(20):
+        services.create_workspace(owner=alice, name=f"w{n}")
+    with django_assert_max_num_queries(2):
+        listed = workspaces_data(workspaces_for(alice))
+    assert [w["name"] for w in listed] == [f"w{n}" for n in range(20)]
+    assert all(w["members"] == [{"user_id": alice.pk, "username": "alice", "role": "owner"}] for w in listed)
