@@ -156,8 +156,7 @@ class Hub:
         Subscribe (``add``) or unsubscribe (``discard``) every local member of ``group`` to
         ``target``, then write ``text`` to each of them when given.
         """
-        members = tuple(self.groups.get(group, ()))
-        for conn in members:
+        for conn in tuple(self.groups.get(group, ())):
             try:
                 if action == "add":
                     await conn.subscribe(target)

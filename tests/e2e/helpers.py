@@ -2,18 +2,13 @@
 
 import asyncio
 import json
-import urllib.request
+
+from chat.management.commands.chat_client import obtain_token
 
 
 def login(server, username: str, password: str) -> str:
-    """Obtain an access token from ``POST /api/auth/token/``."""
-    http_request = urllib.request.Request(
-        f"{server.http}/api/auth/token/",
-        data=json.dumps({"username": username, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(http_request, timeout=10) as response:
-        return json.load(response)["access"]
+    """Obtain an access token from ``POST /api/auth/token/``, the way ``chat_client`` does."""
+    return obtain_token(server.http, username, password)
 
 
 async def next_of_type(ws, frame_type: str, timeout: float = 5) -> dict:
