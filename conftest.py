@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken
 
-from realtime import hub as hub_module
+from realtime.process import close_process
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -41,9 +41,12 @@ def fast_password_hasher(settings):
 def channel_layer(request, settings):
     """Run the test once over the in-memory layer and once over Redis; yield the backend name."""
     if request.param == "redis":
-        settings.CHANNEL_LAYERS = redis_layer_config(f"test-{uuid.uuid4().hex[:8]}")
+        prefix = f"test-{uuid.uuid4().hex[:8]}"
+        settings.CHANNEL_LAYERS = redis_layer_config(prefix)
+        settings.REALTIME = {**settings.REALTIME, "REDIS_URL": REDIS_URL, "KEY_PREFIX": prefix}
     else:
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        settings.REALTIME = {**settings.REALTIME, "REDIS_URL": ""}
     yield request.param
 
 
@@ -144,7 +147,7 @@ async def connect(channel_layer, transactional_db):
     yield open_client
     for client in clients:
         await client.communicator.disconnect()
-    await hub_module.close_hub()
+    await close_process()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Chat WebSocket handlers: parse, authorise, call a service or selector, return the ack data."""
 
 from realtime.context import HandlerContext
+from realtime.publish import publish
 from realtime.registry import handler, session_groups
 from realtime.validation import validate
 
@@ -59,3 +60,20 @@ def history(ctx: HandlerContext, data: dict) -> dict:
     conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
     messages, has_more = selectors.messages_before(conversation, args.get("before_seq"), args["limit"])
     return {"conversation_id": conversation.pk, "messages": [message_event(m) for m in messages], "has_more": has_more}
+
+
+@handler("chat.typing")
+def typing(ctx: HandlerContext, data: dict) -> dict:
+    """
+    Tell the others viewing the conversation that this user is typing. Ephemeral: never stored;
+    frequent frames are refused by the ``chat.typing`` rate limit (settings REALTIME).
+    """
+    args = validate(ConversationIdIn, data)
+    conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
+    publish(
+        viewers_group(conversation.pk),
+        "chat.typing",
+        {"conversation_id": conversation.pk, "user_id": ctx.user.pk},
+        exclude_connection=ctx.connection_id,
+    )
+    return {"conversation_id": conversation.pk}

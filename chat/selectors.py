@@ -37,6 +37,17 @@ def conversation_ids_for(user) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("conversation_id", flat=True))
 
 
+def co_member_ids(user_id: int) -> list[int]:
+    """Return the ids of every other user who shares a conversation with ``user_id``."""
+    conversations = Membership.objects.filter(user_id=user_id).values("conversation_id")
+    return list(
+        Membership.objects.filter(conversation_id__in=conversations)
+        .exclude(user_id=user_id)
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+
+
 def messages_after(conversation: Conversation, after_seq: int, limit: int) -> tuple[list[Message], bool]:
     """Return up to ``limit`` messages with ``seq > after_seq`` in seq order, and whether more follow."""
     rows = list(conversation.messages.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])

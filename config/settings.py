@@ -119,7 +119,7 @@ if REDIS_URL:
                 "capacity": 5000,
                 # Hubs re-add their groups every REALTIME["HUB_REFRESH_S"] (< group_expiry), so a
                 # crashed process's channel leaves every group within this many seconds.
-                "group_expiry": 300,
+                "group_expiry": env.int("CHANNEL_GROUP_EXPIRY_S", default=300),
             },
         }
     }
@@ -165,16 +165,35 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
 }
 
-# The real-time core's settings, merged over realtime.conf.DEFAULTS (units in the names).
-REALTIME = {}
+# The real-time core's settings, merged over realtime.conf.DEFAULTS (units in the names);
+# REALTIME_OVERRIDES (a JSON object) overrides any of them from the environment.
+REALTIME = {
+    # The registry, presence and cross-process stats share the channel layer's Redis.
+    "REDIS_URL": REDIS_URL,
+    # Typing indicators are frequent and worthless once late: a stricter bucket than the rest.
+    "TYPE_RATE_LIMITS": {"chat.typing": {"per_min": 30, "burst": 5}},
+    **env.json("REALTIME_OVERRIDES", default={}),
+}
 
+# LOG_FORMAT: "json" (one JSON object per line; the default with DEBUG off) or "plain".
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     # Keep Daphne's and Django's own loggers: without this, Daphne's "Exception inside
     # application" never reaches the log (PLATFORM-FACTS.md).
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_secrets": {"()": "realtime.logs.RedactSecrets"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)  # chat.send content limit

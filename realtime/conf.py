@@ -13,14 +13,48 @@ DEFAULTS = {
     "AUTH_TIMEOUT_S": 10,
     # Advertised in `welcome`; seed 003 pinged every 25 s, under the 60 s idle cut of common proxies.
     "HEARTBEAT_S": 25,
-    # Largest text frame the application accepts (seed 003's 1 MB cap); over it: error, close 1009.
-    "MAX_FRAME_BYTES": 1_048_576,
+    # Largest text frame the application accepts (seed 003's 1 MB); over it: error, close 1009.
+    # Daphne's --websocket-max-message-size (default 1 MiB) must stay above it (deploy/).
+    "MAX_FRAME_BYTES": 1_000_000,
     # Longest `ref` echoed back; longer ones are a bad_frame (a ref is a correlation id, not data).
     "MAX_REF_CHARS": 64,
+    # Per-connection token bucket over every frame (seed 001: messages per minute per client).
+    "RATE_PER_MIN": 120,
+    "RATE_BURST": 30,
+    # Stricter buckets for some frame types, checked after the general one:
+    # {"chat.typing": {"per_min": 20, "burst": 3}}.
+    "TYPE_RATE_LIMITS": {},
+    # Sustained abuse: this many refused frames within RATE_ABUSE_WINDOW_S closes with 4429.
+    "RATE_ABUSE_FRAMES": 20,
+    "RATE_ABUSE_WINDOW_S": 10,
+    # New connections per client IP per minute (seed 001's connections per minute); over it: 1013.
+    # The IP is Daphne's scope["client"], the forwarded one when Daphne runs with --proxy-headers.
+    "CONNECTIONS_PER_IP_PER_MIN": 60,
+    # Open connections per user, over every process; over it: 1013.
+    "MAX_CONNECTIONS_PER_USER": 20,
+    # Open connections per server process (seed 001's maxClients); over it: 1013.
+    "MAX_CONNECTIONS_PER_PROCESS": 5000,
+    # Groups one connection may be subscribed to; client-requested subscriptions over it are refused.
+    "MAX_SUBSCRIPTIONS": 500,
     # Hubs re-add their groups this often; must stay well under the layer's group_expiry (300 s).
     "HUB_REFRESH_S": 60,
     # Pause after the hub loses the channel layer (Redis away) before it reads again.
     "HUB_RETRY_S": 1.0,
+    # Redis for the connection registry, presence and cross-process stats; "" keeps them in
+    # this process's memory (one process only, like the in-memory channel layer).
+    "REDIS_URL": "",
+    "KEY_PREFIX": "switchboard",
+    # Registry records expire after REGISTRY_TTL_S unless their process refreshes them (every
+    # REGISTRY_REFRESH_S); a crashed process's users go offline within TTL + PRESENCE_SWEEP_S.
+    "REGISTRY_TTL_S": 60,
+    "REGISTRY_REFRESH_S": 20,
+    "PRESENCE_SWEEP_S": 10,
+    # Each process publishes its counters for /api/websocket/stats this often.
+    "STATS_PUBLISH_S": 5,
+    # Open connections are re-checked this often: inactive users, ended sessions -> close 4401.
+    "SESSION_RECHECK_S": 60,
+    # On SIGTERM, connections are closed with 1001 and the process waits this long for them to go.
+    "DRAIN_TIMEOUT_S": 5,
 }
 
 

@@ -8,24 +8,48 @@ App code never touches ``websocket_*`` messages or the channel layer.
 
 import asyncio
 import logging
+import time
 import uuid
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
 
-from . import registry
+from . import metrics, registry
 from .auth import TokenRefused, authenticate_token
 from .conf import realtime_settings
-from .db import database_call
+from .connection_registry import ConnectionRecord
 from .context import HandlerContext
+from .db import database_call
 from .envelope import Frame, ack_frame, encode, error_frame, event_frame, now_ms, parse_frame
-from .errors import BadFrame, CloseCode, Invalid, MessageTooBig, ProtocolError, Unauthorized, UnknownType
+from .errors import (
+    BadFrame,
+    CloseCode,
+    Forbidden,
+    GoingAway,
+    Invalid,
+    LimitExceeded,
+    MessageTooBig,
+    ProtocolError,
+    RateLimited,
+    Unauthorized,
+    UnknownType,
+)
 from .groups import user_group
-from .hub import get_hub
+from .limits import FrameRateLimiter, Verdict
+from .presence import announce
+from .process import get_process
 from .publish import collecting_publishes, flush_collected
 
 logger = logging.getLogger(__name__)
+connection_log = logging.getLogger("realtime.connections")
+
+
+def _header(scope: dict, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin1")
+    return ""
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -34,6 +58,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     Every command frame gets exactly one reply, ``ack`` or ``error``, echoing its ``ref``; a
     handler exception is logged and answered with ``server_error``, never a dropped connection.
+    Limits (``REALTIME`` settings, docs/protocol.md) are enforced here: frame size (1009), frame
+    rate (``rate_limited``, then 4429), connections per process, per IP and per user (1013),
+    subscriptions per connection (``limit_exceeded``).
     """
 
     async def __call__(self, scope, receive, send):
@@ -63,47 +90,171 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.connection_id = uuid.uuid4().hex
         self.user = None
+        self.record: ConnectionRecord | None = None  # set while registered (authenticated)
+        self.session_key: str | None = None  # set for session-cookie connections
+        self.token_expires_at: int | None = None  # epoch s, for token connections
         self.closing = False
+        self.opened_at = time.monotonic()
         self.subscriptions: set[str] = set()
-        self.hub = await get_hub()
-        self._auth_deadline: asyncio.Task | None = None
+        self.limiter = FrameRateLimiter()
+        self._timers: dict[str, asyncio.Task] = {}
+        client = self.scope.get("client") or ("", 0)
+        self.ip = client[0] or ""
+        self.process = await get_process()
+        self.hub = self.process.hub
         await self.accept()
+        self.process.connections[self.connection_id] = self
+        self.process.stats.opened()
+        connection_log.info(
+            "connect conn=%s ip=%s ua=%r", self.connection_id, self.ip, _header(self.scope, b"user-agent")[:200]
+        )
+        if self.process.draining:
+            await self.refuse(GoingAway(), CloseCode.GOING_AWAY)
+            return
+        if not await self._admit():
+            return
         user = self.scope.get("user")
         if self.scope.get("auth_error"):
-            await self.refuse(Unauthorized(self.scope["auth_error"]), CloseCode.UNAUTHORIZED)
+            await self.refuse_auth(self.scope["auth_error"])
         elif user is not None and user.is_authenticated:
+            if "auth_expires_at" in self.scope:
+                self.token_expires_at = self.scope["auth_expires_at"]
+            else:
+                self.session_key = self.scope["session"].session_key
             await self.start_session(user)
         else:
-            self._auth_deadline = asyncio.create_task(self._close_if_not_authenticated())
+            self._timers["auth"] = asyncio.create_task(self._close_if_not_authenticated())
+
+    async def _admit(self) -> bool:
+        """Apply the per-process and per-IP connection caps; refuse (1013) and return False when over."""
+        s = realtime_settings
+        if len(self.process.connections) > s.MAX_CONNECTIONS_PER_PROCESS:
+            await self.refuse_limit("MAX_CONNECTIONS_PER_PROCESS", "This server is full; try another or retry later")
+            return False
+        try:
+            attempts = await self.process.registry.count_connect(self.ip)
+        except Exception:
+            # The registry's Redis is away: the other limits still hold; do not refuse everyone.
+            logger.warning("connection rate per IP not checked: registry unreachable", exc_info=True)
+            return True
+        if attempts > s.CONNECTIONS_PER_IP_PER_MIN:
+            await self.refuse_limit("CONNECTIONS_PER_IP_PER_MIN", "Too many new connections from this address")
+            return False
+        return True
 
     async def disconnect(self, code):
         self.closing = True
-        if self._auth_deadline is not None:
-            self._auth_deadline.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
+        self.process.connections.pop(self.connection_id, None)
+        self.process.stats.closed(self.record is not None)
         await self.hub.unsubscribe_all(self, self.subscriptions)
         self.subscriptions.clear()
+        if self.record is not None:
+            record, self.record = self.record, None
+            try:
+                if await self.process.registry.unregister(record):
+                    await announce(record.user_id, online=False)
+            except Exception:
+                logger.warning("could not unregister %s; its record expires", record.connection_id, exc_info=True)
+        connection_log.info(
+            "disconnect conn=%s user=%s code=%s duration_s=%.1f",
+            self.connection_id, self.user.pk if self.user else None, code, time.monotonic() - self.opened_at,
+        )
+
+    async def send_frame(self, text: str, frame_type: str) -> None:
+        """Write one encoded frame of ``frame_type`` to this connection (counted in stats)."""
+        self.process.stats.frames_out(frame_type)
+        await self.send(text)
+
+    async def send_error(self, exc: ProtocolError, ref=None) -> None:
+        """Send ``exc`` as an ``error`` frame answering ``ref``."""
+        metrics.ERRORS.labels(exc.code.value).inc()
+        await self.send_frame(error_frame(exc, ref), "error")
 
     async def refuse(self, exc: ProtocolError, close_code: int, ref=None) -> None:
         """Send ``exc`` as an error frame, then close with ``close_code`` (the frame carries the reason)."""
+        if self.closing:
+            return
         self.closing = True
-        await self.send(error_frame(exc, ref))
+        metrics.CLOSES.labels(str(int(close_code))).inc()
+        await self.send_error(exc, ref)
         await self.close(code=int(close_code))
+
+    async def close_with(self, text: str, code: int) -> None:
+        """Write the encoded error frame ``text`` and close with ``code`` (admin disconnects, drain)."""
+        if self.closing:
+            return
+        self.closing = True
+        metrics.CLOSES.labels(str(int(code))).inc()
+        connection_log.info("server close conn=%s user=%s code=%s", self.connection_id, self.user and self.user.pk, code)
+        await self.send_frame(text, "error")
+        await self.close(code=int(code))
+
+    async def refuse_limit(self, limit: str, message: str) -> None:
+        """Refuse the connection over the cap named ``limit`` (a REALTIME setting): error, close 1013."""
+        metrics.LIMIT_REFUSALS.labels(limit).inc()
+        connection_log.warning("limit conn=%s ip=%s limit=%s", self.connection_id, self.ip, limit)
+        await self.refuse(LimitExceeded(message, details={"limit": limit}), CloseCode.TRY_AGAIN_LATER)
+
+    async def refuse_auth(self, reason: str, ref=None) -> None:
+        """Refuse refused credentials: error frame with the reason, close 4401."""
+        connection_log.warning("auth refused conn=%s ip=%s reason=%r", self.connection_id, self.ip, reason)
+        await self.refuse(Unauthorized(reason), CloseCode.UNAUTHORIZED, ref=ref)
 
     async def _close_if_not_authenticated(self) -> None:
         await asyncio.sleep(realtime_settings.AUTH_TIMEOUT_S)
         if self.user is None and not self.closing:
+            connection_log.warning("auth timeout conn=%s ip=%s", self.connection_id, self.ip)
             await self.refuse(Unauthorized("No auth frame within the time allowed"), CloseCode.AUTH_TIMEOUT)
 
+    async def _close_at_token_expiry(self) -> None:
+        await asyncio.sleep(max(0.0, self.token_expires_at - time.time()))
+        if not self.closing:
+            connection_log.info("token expired conn=%s user=%s", self.connection_id, self.user.pk)
+            await self.refuse(Unauthorized("Token expired; refresh it with auth.refresh"), CloseCode.UNAUTHORIZED)
+
+    def _schedule_token_expiry(self) -> None:
+        if "expiry" in self._timers:
+            self._timers["expiry"].cancel()
+        if self.token_expires_at is not None:
+            self._timers["expiry"] = asyncio.create_task(self._close_at_token_expiry())
+
     async def start_session(self, user) -> None:
-        """Mark the connection authenticated as ``user``, subscribe its user group, send ``welcome``."""
+        """
+        Register the connection as ``user``'s (per-user cap: 1013), subscribe its user group and
+        session groups, send ``welcome``. When the registry or the layer is unreachable, refuse
+        with 1013 (retry later) rather than run a connection nobody can reach.
+        """
         self.user = user
-        if self._auth_deadline is not None:
-            self._auth_deadline.cancel()
-        await self.subscribe(user_group(user.pk))
-        groups = await database_call(registry.groups_for_session, user)
-        for group in groups:
-            await self.subscribe(group)
-        await self.send(
+        if "auth" in self._timers:
+            self._timers.pop("auth").cancel()
+        record = ConnectionRecord(
+            connection_id=self.connection_id, user_id=user.pk, username=user.get_username(), ip=self.ip,
+            user_agent=_header(self.scope, b"user-agent")[:200], connected_at=now_ms(), process=self.process.id,
+        )
+        try:
+            registered = await self.process.registry.register(record)
+            self.record = record
+            if registered.user_connections > realtime_settings.MAX_CONNECTIONS_PER_USER:
+                self.record = None
+                await self.process.registry.unregister(record)
+                await self.refuse_limit("MAX_CONNECTIONS_PER_USER", "Too many open connections for this user")
+                return
+            self.process.stats.session_started()
+            if registered.came_online:
+                await announce(user.pk, online=True)
+            await self.subscribe(user_group(user.pk))
+            for group in await database_call(registry.groups_for_session, user):
+                await self.subscribe(group)
+        except Exception:
+            logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)
+            await self.refuse(ProtocolError("Service temporarily unavailable; retry"), CloseCode.TRY_AGAIN_LATER)
+            return
+        self._schedule_token_expiry()
+        connection_log.info("session conn=%s user=%s via=%s", self.connection_id, user.pk,
+                            "session" if self.session_key else "token")
+        await self.send_frame(
             event_frame(
                 "welcome",
                 {
@@ -111,8 +262,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     "connection_id": self.connection_id,
                     "heartbeat_s": realtime_settings.HEARTBEAT_S,
                     "server_time": now_ms(),
+                    "token_expires_at": self.token_expires_at * 1000 if self.token_expires_at else None,
                 },
-            )
+            ),
+            "welcome",
         )
 
     async def subscribe(self, group: str) -> None:
@@ -130,35 +283,67 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
             return
+        verdict = self.limiter.check_frame()
+        if verdict.retry_after_ms:
+            self.process.stats.frame_in("refused")
+            await self._rate_limited(verdict)
+            return
         if text_data is None:
-            await self.send(error_frame(BadFrame("Binary frames are not accepted; send JSON text")))
+            self.process.stats.frame_in("invalid")
+            await self.send_error(BadFrame("Binary frames are not accepted; send JSON text"))
             return
         limit = realtime_settings.MAX_FRAME_BYTES
         # A str has at most 4 UTF-8 bytes per character: encode only when it could be over.
         if len(text_data) > limit or (len(text_data) * 4 > limit and len(text_data.encode("utf-8", "surrogatepass")) > limit):
+            self.process.stats.frame_in("invalid")
+            connection_log.warning("limit conn=%s ip=%s limit=MAX_FRAME_BYTES", self.connection_id, self.ip)
             await self.refuse(MessageTooBig(f"Frames are limited to {limit} bytes"), CloseCode.MESSAGE_TOO_BIG)
             return
         ref = None
         try:
             frame = parse_frame(text_data)
-            ref = frame.ref
+        except ProtocolError as exc:
+            self.process.stats.frame_in("invalid")
+            await self.send_error(exc)
+            return
+        ref = frame.ref
+        known = frame.type in registry.RESERVED_TYPES or registry.get_handler(frame.type) is not None
+        self.process.stats.frame_in(frame.type if known else "unknown")
+        verdict = self.limiter.check_type(frame.type)
+        if verdict.retry_after_ms:
+            await self._rate_limited(verdict, ref)
+            return
+        try:
             await self.handle_frame(frame)
         except ProtocolError as exc:
-            await self.send(error_frame(exc, ref))
+            await self.send_error(exc, ref)
         except Exception:
-            logger.exception("handler error on connection %s", self.connection_id)
-            await self.send(error_frame(ProtocolError(), ref))
+            logger.exception("handler error on connection %s (type %s)", self.connection_id, frame.type)
+            await self.send_error(ProtocolError(), ref)
+
+    async def _rate_limited(self, verdict: Verdict, ref=None) -> None:
+        metrics.RATE_LIMIT_HITS.labels(verdict.scope).inc()
+        error = RateLimited(details={"retry_after_ms": verdict.retry_after_ms, "limit": verdict.scope})
+        if verdict.abusive:
+            connection_log.warning("rate abuse conn=%s ip=%s user=%s: closing 4429", self.connection_id, self.ip,
+                                   self.user and self.user.pk)
+            await self.refuse(error, CloseCode.RATE_LIMITED, ref)
+        else:
+            await self.send_error(error, ref)
 
     async def handle_frame(self, frame: Frame) -> None:
-        """Answer ``ping`` and ``auth`` here; run every other type's registered handler."""
+        """Answer ``ping``, ``auth`` and ``auth.refresh`` here; run every other type's registered handler."""
         if frame.type == "ping":
-            await self.send(encode({"type": "pong", "ref": frame.ref, "ts": now_ms()}))
+            await self.send_frame(encode({"type": "pong", "ref": frame.ref, "ts": now_ms()}), "pong")
             return
         if frame.type == "auth":
             await self.authenticate_frame(frame)
             return
         if self.user is None:
             raise Unauthorized("Authenticate first: send an 'auth' frame with a token")
+        if frame.type == "auth.refresh":
+            await self.refresh_token(frame)
+            return
         handler = registry.get_handler(frame.type)
         if handler is None:
             raise UnknownType(frame.type)
@@ -168,24 +353,53 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 result = await database_call(handler, ctx, frame.data)
                 for group in ctx.unsubscribes:
                     await self.unsubscribe(group)
+                new_groups = set(ctx.subscribes) - self.subscriptions
+                if len(self.subscriptions) + len(new_groups) > realtime_settings.MAX_SUBSCRIPTIONS:
+                    metrics.LIMIT_REFUSALS.labels("MAX_SUBSCRIPTIONS").inc()
+                    raise LimitExceeded(
+                        f"A connection may follow at most {realtime_settings.MAX_SUBSCRIPTIONS} groups; leave some first",
+                        details={"limit": "MAX_SUBSCRIPTIONS"},
+                    )
                 for group in ctx.subscribes:
                     await self.subscribe(group)
-                await self.send(ack_frame(frame.ref, result))
+                await self.send_frame(ack_frame(frame.ref, result), "ack")
             finally:
                 # Events of committed writes go out even if the reply failed.
                 await flush_collected(collected)
+
+    @staticmethod
+    def _token_argument(frame: Frame) -> str:
+        token = frame.data.get("token")
+        if not isinstance(token, str) or not token:
+            raise Invalid("'token' must be a non-empty string", details={"token": ["This field is required."]})
+        return token
 
     async def authenticate_frame(self, frame: Frame) -> None:
         """First-frame auth: ``{"type": "auth", "data": {"token": <access JWT>}}``."""
         if self.user is not None:
             raise Invalid("Connection is already authenticated")
-        token = frame.data.get("token")
-        if not isinstance(token, str) or not token:
-            raise Invalid("'token' must be a non-empty string", details={"token": ["This field is required."]})
+        token = self._token_argument(frame)
         try:
             result = await authenticate_token(token)
         except TokenRefused as exc:
-            await self.refuse(Unauthorized(str(exc)), CloseCode.UNAUTHORIZED, ref=frame.ref)
+            await self.refuse_auth(str(exc), ref=frame.ref)
             return
-        self.scope["auth_expires_at"] = result.expires_at
+        self.token_expires_at = result.expires_at
         await self.start_session(result.user)
+
+    async def refresh_token(self, frame: Frame) -> None:
+        """
+        ``auth.refresh {token}``: swap in a newer access token of the same user before the current
+        one expires; ack ``{"expires_at": epoch ms}``. A refused token is an ``unauthorized`` error
+        (the connection stays up on its current credentials); another user's token is ``forbidden``.
+        """
+        token = self._token_argument(frame)
+        try:
+            result = await authenticate_token(token)
+        except TokenRefused as exc:
+            raise Unauthorized(str(exc)) from None
+        if result.user.pk != self.user.pk:
+            raise Forbidden("The token belongs to another user")
+        self.token_expires_at = result.expires_at
+        self._schedule_token_expiry()
+        await self.send_frame(ack_frame(frame.ref, {"expires_at": result.expires_at * 1000}), "ack")

@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     RATE_LIMITED = "rate_limited"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    GOING_AWAY = "going_away"
     MESSAGE_TOO_BIG = "message_too_big"
     SERVER_ERROR = "server_error"
 
@@ -26,9 +28,12 @@ class CloseCode(IntEnum):
     """WebSocket close codes the server sends (RFC 6455 section 7.4; 4000-4999 are ours)."""
 
     GOING_AWAY = 1001  # server shutting down: reconnect (to another process)
-    MESSAGE_TOO_BIG = 1009  # RFC 6455: frame over REALTIME["MAX_FRAME_BYTES"]
-    UNAUTHORIZED = 4401  # bad, expired or forged token, inactive user: refresh, then reconnect
-    AUTH_TIMEOUT = 4408  # no `auth` frame within REALTIME["AUTH_TIMEOUT_S"]
+    MESSAGE_TOO_BIG = 1009  # RFC 6455: frame over REALTIME["MAX_FRAME_BYTES"]: fix the client, stop
+    TRY_AGAIN_LATER = 1013  # RFC 6455 registry: a connection limit was hit: reconnect with backoff
+    UNAUTHORIZED = 4401  # bad, expired or forged token, inactive user, ended session: refresh, reconnect
+    DISCONNECTED = 4403  # an administrator closed the user's connections: stop
+    AUTH_TIMEOUT = 4408  # no `auth` frame within REALTIME["AUTH_TIMEOUT_S"]: reconnect and authenticate
+    RATE_LIMITED = 4429  # sustained frames over the rate limit: reconnect after a long backoff
 
 
 class ProtocolError(Exception):
@@ -113,3 +118,24 @@ class MessageTooBig(ProtocolError):
 
     code = ErrorCode.MESSAGE_TOO_BIG
     default_message = "Frame too large"
+
+
+class RateLimited(ProtocolError):
+    """The frame is over the connection's rate limit; ``details.retry_after_ms`` says when to retry."""
+
+    code = ErrorCode.RATE_LIMITED
+    default_message = "Too many frames; slow down"
+
+
+class LimitExceeded(ProtocolError):
+    """A connection or subscription cap was hit; ``details.limit`` names the setting."""
+
+    code = ErrorCode.LIMIT_EXCEEDED
+    default_message = "Limit exceeded"
+
+
+class GoingAway(ProtocolError):
+    """The server process is shutting down; the connection is closed with 1001."""
+
+    code = ErrorCode.GOING_AWAY
+    default_message = "Server shutting down; reconnect"

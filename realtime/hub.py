@@ -16,14 +16,13 @@ Bookkeeping rules:
 
 import asyncio
 import logging
-import weakref
+import time
 from collections.abc import Iterable
 from typing import Protocol
 
-from channels.layers import get_channel_layer
-
 from .conf import realtime_settings
-from .publish import LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE
+from .publish import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE
+from .stats import ProcessStats
 
 logger = logging.getLogger(__name__)
 
@@ -33,40 +32,36 @@ _LOCK_STRIPES = 64
 class Connection(Protocol):
     """What the hub needs of a local connection: its ASGI ``base_send`` and its own bookkeeping."""
 
+    connection_id: str
+
     async def base_send(self, message: dict) -> None: ...
 
     async def subscribe(self, group: str) -> None: ...
 
     async def unsubscribe(self, group: str) -> None: ...
 
+    async def close_with(self, text: str, code: int) -> None: ...
+
 
 class Hub:
     """Local group -> connections map for one event loop, fed by one channel-layer channel."""
 
-    def __init__(self, layer):
+    def __init__(self, layer, stats: ProcessStats):
         self.layer = layer
+        self.stats = stats
         self.channel: str | None = None
         self.groups: dict[str, set[Connection]] = {}
-        self.delivered = 0  # frames written to local sockets
-        self.failed = 0  # frames that could not be written (socket gone mid-send)
         # Group add/discard in the layer must not reorder for one group; striping bounds the locks.
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self._tasks: list[asyncio.Task] = []
-        self._started = asyncio.Event()
-        self._starting = False
 
     async def start(self) -> None:
-        """Create this process's layer channel and start reading it; idempotent."""
-        if self._starting:
-            await self._started.wait()
-            return
-        self._starting = True
+        """Create this process's layer channel and start reading it (once, by its ServerProcess)."""
         self.channel = await self.layer.new_channel()
         self._tasks = [
             asyncio.create_task(self._read(), name="realtime-hub-read"),
             asyncio.create_task(self._refresh(), name="realtime-hub-refresh"),
         ]
-        self._started.set()
 
     async def close(self) -> None:
         """Stop reading and leave every group in the layer (graceful shutdown, tests)."""
@@ -136,26 +131,38 @@ class Hub:
         """Return how many local connections are subscribed to ``group``."""
         return len(self.groups.get(group, ()))
 
-    async def deliver(self, group: str, text: str) -> None:
-        """Write the encoded frame ``text`` to every local member of ``group``."""
+    async def deliver(
+        self, group: str, text: str, event: str = "event", published_at: float | None = None, exclude: str | None = None
+    ) -> None:
+        """
+        Write the encoded frame ``text`` (of type ``event``) to every local member of ``group`` but
+        the connection whose id is ``exclude``; count deliveries, failures and the latency from
+        ``published_at`` (epoch s) to the last write.
+        """
         members = self.groups.get(group)
         if not members:
             return
         # One message dict for everyone: the server only reads it.
         message = {"type": "websocket.send", "text": text}
+        delivered = failed = 0
         for conn in tuple(members):
+            if conn.connection_id == exclude:
+                continue
             try:
                 await conn.base_send(message)
-                self.delivered += 1
+                delivered += 1
             except Exception:
-                self.failed += 1
+                failed += 1
                 logger.debug("delivery to a closing connection failed", exc_info=True)
+        latency = time.time() - published_at if published_at is not None else 0.0
+        self.stats.broadcast(event, delivered, failed, max(latency, 0.0))
 
-    async def apply_membership(self, group: str, target: str, action: str, text: str | None = None) -> None:
+    async def apply_membership(self, message: dict) -> None:
         """
-        Subscribe (``add``) or unsubscribe (``discard``) every local member of ``group`` to
-        ``target``, then write ``text`` to each of them when given.
+        Subscribe (``action`` "add") or unsubscribe ("discard") every local member of
+        ``message["group"]`` to ``message["target"]``, then write ``message["text"]`` when given.
         """
+        group, target, action = message["group"], message["target"], message["action"]
         for conn in tuple(self.groups.get(group, ())):
             try:
                 if action == "add":
@@ -164,8 +171,13 @@ class Hub:
                     await conn.unsubscribe(target)
             except Exception:
                 logger.warning("membership %s %s failed for a connection", action, target, exc_info=True)
-        if text is not None:
-            await self.deliver(group, text)
+        if "text" in message:
+            await self.deliver(group, message["text"], message["event"], message["ts"])
+
+    async def close_members(self, group: str, text: str, code: int) -> None:
+        """Write the error frame ``text`` to every local member of ``group`` and close it with ``code``."""
+        for conn in tuple(self.groups.get(group, ())):
+            await conn.close_with(text, code)
 
     async def _read(self) -> None:
         lost = False
@@ -186,9 +198,11 @@ class Hub:
                 lost = False
             message_type = message.get("type")
             if message_type == LAYER_EVENT_TYPE:
-                await self.deliver(message["group"], message["text"])
+                await self.deliver(message["group"], message["text"], message["event"], message["ts"], message.get("exclude"))
             elif message_type == LAYER_MEMBERSHIP_TYPE:
-                await self.apply_membership(message["group"], message["target"], message["action"], message.get("text"))
+                await self.apply_membership(message)
+            elif message_type == LAYER_CLOSE_TYPE:
+                await self.close_members(message["group"], message["text"], message["code"])
 
     async def _refresh(self) -> None:
         while True:
@@ -202,26 +216,3 @@ class Hub:
             except Exception:
                 logger.debug("rejoining %s failed; retried later", group, exc_info=True)
                 return
-
-
-_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
-
-
-async def get_hub() -> Hub:
-    """Return the started hub of the running event loop (one per server process in production)."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.get(loop)
-    if hub is None:
-        hub = _hubs[loop] = Hub(get_channel_layer())
-    await hub.start()
-    return hub
-
-
-async def close_hub() -> None:
-    """Close the running event loop's hub and its layer connections, if any (shutdown, tests)."""
-    hub = _hubs.pop(asyncio.get_running_loop(), None)
-    if hub is not None:
-        await hub.close()
-        close_pools = getattr(hub.layer, "close_pools", None)
-        if close_pools is not None:
-            await close_pools()

@@ -9,6 +9,7 @@ so the sender always sees its ``ack`` before the events the command caused.
 """
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,7 +19,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from .envelope import event_frame
+from .envelope import error_frame, event_frame
+from .errors import ProtocolError
+from .groups import user_group
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +30,13 @@ logger = logging.getLogger(__name__)
 # {"type": "realtime.membership", "group", "target", "action", "text"?}: subscribe ("add") or
 # unsubscribe ("discard") every local member of ``group`` (a user group) to or from ``target``,
 # then write ``text`` (a pre-encoded event) to each of them when given.
+# {"type": "realtime.close", "group", "code", "text"}: write ``text`` (an error frame saying why)
+# to every local member of ``group``, then close them with ``code``.
+# Events carry "event" (the frame type, for metrics), "ts" (epoch s at publish, for latency) and
+# optionally "exclude" (a connection id not to write to).
 LAYER_EVENT_TYPE = "realtime.event"
 LAYER_MEMBERSHIP_TYPE = "realtime.membership"
+LAYER_CLOSE_TYPE = "realtime.close"
 
 _collected: ContextVar[list[tuple[str, dict]] | None] = ContextVar("realtime_collected", default=None)
 
@@ -50,22 +58,37 @@ def _dispatch(group: str, message: dict) -> None:
         logger.exception("send to %s failed; clients recover by resuming", group)
 
 
-def publish(group: str, event_type: str, data: Any) -> None:
+def publish(group: str, event_type: str, data: Any, *, exclude_connection: str | None = None) -> None:
     """
-    Publish event ``event_type`` with JSON-safe ``data`` to every connection subscribed to ``group``.
+    Publish event ``event_type`` with JSON-safe ``data`` to every connection subscribed to ``group``
+    (but the one whose id is ``exclude_connection``, seed 003's "room except one connection").
 
     Callable from sync code (services, admin, management commands). Inside a consumer's handler
     it is deferred until the handler's reply is sent. The channel layer is best-effort: a failure
     is logged, never raised, because the write that caused the event is already committed and
     clients recover it by resuming (docs/protocol.md).
     """
-    _dispatch(group, {"type": LAYER_EVENT_TYPE, "group": group, "text": event_frame(event_type, data)})
+    message = {"type": LAYER_EVENT_TYPE, "group": group, "text": event_frame(event_type, data), "event": event_type,
+               "ts": time.time()}
+    if exclude_connection is not None:
+        message["exclude"] = exclude_connection
+    _dispatch(group, message)
 
 
-def _send_membership(user_group_name: str, target: str, action: str, text: str | None = None) -> None:
+def close_user_connections(user_id: int, code: int, error: ProtocolError) -> None:
+    """
+    Close every open connection of ``user_id``, on every process, with close ``code`` after an
+    ``error`` frame carrying ``error`` (the reason; Daphne drops close reasons). Sync; used by the
+    admin's "disconnect" action.
+    """
+    group = user_group(user_id)
+    _dispatch(group, {"type": LAYER_CLOSE_TYPE, "group": group, "code": int(code), "text": error_frame(error)})
+
+
+def _send_membership(user_group_name: str, target: str, action: str, event: tuple[str, Any] | None = None) -> None:
     message = {"type": LAYER_MEMBERSHIP_TYPE, "group": user_group_name, "target": target, "action": action}
-    if text is not None:
-        message["text"] = text
+    if event is not None:
+        message.update(text=event_frame(*event), event=event[0], ts=time.time())
     _dispatch(user_group_name, message)
 
 
@@ -80,8 +103,7 @@ def subscribe_user_on_commit(user_group_name: str, target: str, event: tuple[str
     could miss them (their process may not be in ``target``'s layer group yet) or, published both
     ways, reach them twice.
     """
-    text = event_frame(*event) if event is not None else None
-    transaction.on_commit(lambda: _send_membership(user_group_name, target, "add", text))
+    transaction.on_commit(lambda: _send_membership(user_group_name, target, "add", event))
 
 
 def unsubscribe_user_on_commit(user_group_name: str, target: str) -> None:

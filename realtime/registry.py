@@ -15,7 +15,7 @@ from collections.abc import Callable
 from django.core.exceptions import ImproperlyConfigured
 
 # Frame types the consumer answers itself; apps cannot take them over.
-RESERVED_TYPES = frozenset({"auth", "ping", "ack", "error", "welcome", "pong"})
+RESERVED_TYPES = frozenset({"auth", "auth.refresh", "ping", "ack", "error", "welcome", "pong"})
 
 _handlers: dict[str, Callable] = {}
 _session_group_providers: list[Callable] = []

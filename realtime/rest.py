@@ -22,6 +22,8 @@ HTTP_STATUS = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.MESSAGE_TOO_BIG: 413,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.LIMIT_EXCEEDED: 429,
+    ErrorCode.GOING_AWAY: 503,
     ErrorCode.SERVER_ERROR: 500,
 }
 

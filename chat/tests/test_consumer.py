@@ -205,10 +205,10 @@ async def test_member_added_later_gets_messages_on_open_connection(connect, alic
 
 
 async def test_disconnected_connection_leaves_its_groups(connect, alice, bob, conversation):
-    from realtime.hub import get_hub
+    from realtime.process import get_process
 
     client = await connect(user=bob)
-    hub = await get_hub()
+    hub = (await get_process()).hub
     assert hub.local_members(f"chat.conversation.{conversation.pk}") == 1
     await client.communicator.disconnect()
     assert hub.local_members(f"chat.conversation.{conversation.pk}") == 0

@@ -7,14 +7,17 @@
  *   const data = await client.request("workspace.list", {});  // ack data, or throws {code, message, details}
  *   client.start();
  *
- * Close codes (docs/protocol.md, "Close codes"): 1000 and 4401/1009 stop (the page shows why);
- * everything else reconnects with exponential backoff and jitter (0.5 s doubling to 30 s).
+ * Close codes (docs/protocol.md, "Close codes"): 1000, 1009, 4401 (a session page cannot refresh
+ * a token: the user logs in again) and 4403 stop, and the page shows why; 1001 reconnects at once
+ * (within 1 s of jitter); 1013 waits at least 5 s and 4429 at least 60 s; everything else
+ * reconnects with exponential backoff and jitter (0.5 s doubling to 30 s).
  * Commands in flight when the socket closes fail with code "disconnected".
  */
 (function () {
   "use strict";
 
-  const STOP_CODES = new Set([1000, 1009, 4401]);
+  const STOP_CODES = new Set([1000, 1009, 4401, 4403]);
+  const MIN_DELAY_MS = { 1001: 0, 1013: 5000, 4429: 60000 };
   const MIN_BACKOFF_MS = 500;
   const MAX_BACKOFF_MS = 30000;
 
@@ -81,7 +84,9 @@
         this.emit("state", "stopped", code);
         return;
       }
-      const delay = this.backoffMs * (0.5 + Math.random() / 2);
+      const delay = code === 1001
+        ? Math.random() * 1000
+        : (MIN_DELAY_MS[code] || 0) + this.backoffMs * (0.5 + Math.random() / 2);
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
       this.emit("state", "reconnecting", code);
       setTimeout(() => this.start(), delay);

@@ -1,0 +1,74 @@
+"""
+Prometheus metrics of the real-time core (prometheus-client), served at ``GET /metrics``.
+
+With several server processes on one host, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
+directory shared by them (deploy/): every process writes its values there and ``/metrics``,
+whichever process answers, reports the sum (prometheus-client's multiprocess mode). Without it,
+``/metrics`` reports the answering process only.
+
+Frame-type labels are bounded: a type no handler is registered for is counted as ``unknown``.
+"""
+
+import os
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+CONNECTIONS = Gauge(
+    "switchboard_ws_connections", "Open WebSocket connections", ["state"], multiprocess_mode="livesum"
+)
+CONNECTIONS_OPENED = Counter("switchboard_ws_connections_opened", "WebSocket connections accepted")
+CLOSES = Counter("switchboard_ws_closes", "Connections the server closed, by close code", ["code"])
+FRAMES_IN = Counter("switchboard_ws_frames_received", "Frames received from clients, by type", ["type"])
+FRAMES_OUT = Counter("switchboard_ws_frames_sent", "Frames written to clients, by type", ["type"])
+ERRORS = Counter("switchboard_ws_errors", "Error frames sent, by error code", ["code"])
+RATE_LIMIT_HITS = Counter("switchboard_ws_rate_limit_hits", "Frames refused by a rate limit, by bucket", ["bucket"])
+LIMIT_REFUSALS = Counter("switchboard_ws_limit_refusals", "Connections or subscriptions refused by a cap", ["limit"])
+DELIVERY_FAILURES = Counter(
+    "switchboard_ws_delivery_failures", "Event deliveries that could not be written (socket gone)"
+)
+FANOUT_LATENCY = Histogram(
+    "switchboard_fanout_latency_seconds",
+    "From publish to the last local member's write, per process and event",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def _forget_dead_processes(directory: str) -> None:
+    # Live gauges of a process that died without cleanup (SIGKILL) would count forever;
+    # their files carry the pid, and every process of one multiprocess dir shares this host.
+    for path in Path(directory).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, directory)
+        except PermissionError:
+            pass
+
+
+def mark_this_process_dead() -> None:
+    """Drop this process's live gauges from the multiprocess directory (graceful shutdown)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        multiprocess.mark_process_dead(os.getpid(), directory)
+
+
+def render() -> tuple[bytes, str]:
+    """Return ``(body, content_type)`` of the Prometheus text exposition of every process."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    _forget_dead_processes(directory)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

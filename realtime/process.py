@@ -1,0 +1,138 @@
+"""
+``ServerProcess``: what one server process (one event loop) shares between its connections.
+
+It owns the hub (fan-out), the table of local connections, the process's counters, and the
+maintenance tasks that keep the cross-process view true:
+
+- every ``REALTIME["REGISTRY_REFRESH_S"]``: refresh this process's records in the connection
+  registry (so they outlive their TTL only while the process lives);
+- every ``PRESENCE_SWEEP_S``: sweep users whose connections all expired (a crashed process)
+  and announce them offline;
+- every ``STATS_PUBLISH_S``: publish this process's counters for ``/api/websocket/stats``;
+- every ``SESSION_RECHECK_S``: close connections of deactivated users and ended sessions (4401).
+
+Under Daphne, SIGTERM drains the process (realtime.drain) instead of dropping every socket.
+"""
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+import weakref
+from typing import TYPE_CHECKING
+
+from channels.layers import get_channel_layer
+
+from .conf import realtime_settings
+from .connection_registry import get_registry
+from .drain import install_drain_on_sigterm
+from .hub import Hub
+from .presence import announce
+from .revalidation import close_revoked_sessions
+from .stats import ProcessStats
+
+if TYPE_CHECKING:
+    from .consumers import RealtimeConsumer
+
+logger = logging.getLogger(__name__)
+
+
+class ServerProcess:
+    """Per-event-loop state: ``hub``, ``registry``, ``stats`` and the open ``connections`` by id."""
+
+    def __init__(self):
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stats = ProcessStats()
+        self.hub = Hub(get_channel_layer(), self.stats)
+        self.registry = get_registry()
+        self.connections: dict[str, RealtimeConsumer] = {}
+        self.draining = False
+        self._tasks: list[asyncio.Task] = []
+        self._start_lock = asyncio.Lock()
+        self._started = False
+
+    async def start(self) -> None:
+        """Start the hub and the maintenance tasks; idempotent. Raise the layer's error if it is
+        unreachable (the next connection tries again)."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.hub.start()
+            s = realtime_settings
+            self._tasks = [
+                self._every(s.REGISTRY_REFRESH_S, self._refresh_registry),
+                self._every(s.PRESENCE_SWEEP_S, self._sweep_presence),
+                self._every(s.STATS_PUBLISH_S, self.publish_stats),
+                self._every(s.SESSION_RECHECK_S, self._close_revoked_sessions),
+            ]
+            install_drain_on_sigterm(self)
+            self._started = True
+            try:
+                await self.publish_stats()
+            except Exception:
+                logger.warning("first stats publish failed; retried in %s s", s.STATS_PUBLISH_S, exc_info=True)
+
+    def _every(self, interval_s: float, job) -> asyncio.Task:
+        async def loop():
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    await job()
+                except Exception:
+                    logger.warning("periodic %s failed; retried in %s s", job.__name__, interval_s, exc_info=True)
+
+        return asyncio.create_task(loop(), name=f"realtime-{getattr(job, '__name__', 'job')}")
+
+    async def _refresh_registry(self) -> None:
+        records = [conn.record for conn in self.connections.values() if conn.record is not None]
+        if records:
+            await self.registry.refresh(records)
+
+    async def _sweep_presence(self) -> None:
+        for user_id in await self.registry.sweep():
+            await announce(user_id, online=False)
+
+    async def _close_revoked_sessions(self) -> None:
+        await close_revoked_sessions(self)
+
+    async def publish_stats(self) -> None:
+        """Publish this process's snapshot to the registry (kept for 3 publish intervals)."""
+        groups = {name: len(members) for name, members in self.hub.groups.items()}
+        ttl = 3 * realtime_settings.STATS_PUBLISH_S
+        await self.registry.publish_process(self.id, self.stats.snapshot(self.id, groups), ttl)
+
+    async def close(self) -> None:
+        """Stop the maintenance tasks, leave the layer, remove this process from the registry."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.hub.close()
+        try:
+            await self.registry.remove_process(self.id)
+        except Exception:
+            logger.warning("could not remove process %s from the registry; it expires", self.id, exc_info=True)
+        await self.registry.aclose()
+
+
+_processes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ServerProcess]" = weakref.WeakKeyDictionary()
+
+
+async def get_process() -> ServerProcess:
+    """Return the started ``ServerProcess`` of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    process = _processes.get(loop)
+    if process is None:
+        process = _processes[loop] = ServerProcess()
+    await process.start()
+    return process
+
+
+async def close_process() -> None:
+    """Close the running event loop's ``ServerProcess`` and its layer connections, if any (tests)."""
+    process = _processes.pop(asyncio.get_running_loop(), None)
+    if process is not None:
+        await process.close()
+        close_pools = getattr(process.hub.layer, "close_pools", None)
+        if close_pools is not None:
+            await close_pools()
