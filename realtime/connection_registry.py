@@ -56,6 +56,16 @@ class ConnectionRecord:
     process: str
 
 
+# The operations both stores implement (async writes from the event loop, sync reads):
+#   register(record) -> Registered
+#   unregister(record) -> last_seen epoch ms when it was the user's last connection, else None
+#   refresh(records): extend the records' expiry (their process is alive)
+#   sweep() -> [(user_id, last_seen)] whose connections all expired, each reported once
+#   count_connect(ip) -> new connections from ``ip`` in the current minute, this one included
+#   publish_process(process_id, snapshot, ttl_s) / remove_process(process_id) / processes()
+#   online_user_ids(), connections_of(user_id), presence(user_ids), ping(), aclose()
+
+
 @dataclass(frozen=True)
 class Registered:
     """``register``'s answer: the user's open connections now (this one included), and whether it came online."""
@@ -84,15 +94,13 @@ class LocalConnectionRegistry:
             self._records[record.connection_id] = (record, now + realtime_settings.REGISTRY_TTL_S * 1000)
         return Registered(before + 1, before == 0)
 
-    async def unregister(self, record: ConnectionRecord) -> bool:
+    async def unregister(self, record: ConnectionRecord) -> int | None:
         now = _now_ms()
         with self._lock:
-            if self._records.pop(record.connection_id, None) is None:
-                return False
-            if self._live(record.user_id, now):
-                return False
+            if self._records.pop(record.connection_id, None) is None or self._live(record.user_id, now):
+                return None
             self._last_seen[record.user_id] = now
-            return True
+            return now
 
     async def refresh(self, records: list[ConnectionRecord]) -> None:
         expiry = _now_ms() + realtime_settings.REGISTRY_TTL_S * 1000
@@ -100,15 +108,15 @@ class LocalConnectionRegistry:
             for record in records:
                 self._records[record.connection_id] = (record, expiry)
 
-    async def sweep(self) -> list[int]:
+    async def sweep(self) -> list[tuple[int, int]]:
         now = _now_ms()
         with self._lock:
             expired = {r.user_id for r, exp in self._records.values() if exp <= now}
             self._records = {cid: (r, exp) for cid, (r, exp) in self._records.items() if exp > now}
-            gone = [uid for uid in expired if not self._live(uid, now)]
+            gone = sorted(uid for uid in expired if not self._live(uid, now))
             for uid in gone:
                 self._last_seen[uid] = now
-        return gone
+        return [(uid, now) for uid in gone]
 
     async def count_connect(self, ip: str) -> int:
         minute = int(time.time() // 60)
@@ -237,14 +245,15 @@ class RedisConnectionRegistry:
         )
         return Registered(int(count), bool(came_online))
 
-    async def unregister(self, record: ConnectionRecord) -> bool:
+    async def unregister(self, record: ConnectionRecord) -> int | None:
+        now = _now_ms()
         went_offline = await self._aclient().eval(
             _UNREGISTER, 4,
             self._key("conn", record.connection_id), self._key("user", record.user_id, "conns"),
             self._key("online"), self._key("lastseen"),
-            _now_ms(), record.connection_id, record.user_id,
+            now, record.connection_id, record.user_id,
         )
-        return bool(went_offline)
+        return now if went_offline else None
 
     async def refresh(self, records: list[ConnectionRecord]) -> None:
         ttl = realtime_settings.REGISTRY_TTL_S
@@ -259,9 +268,10 @@ class RedisConnectionRegistry:
                 pipe.zadd(self._key("online"), {record.user_id: expiry}, gt=True)
             await pipe.execute()
 
-    async def sweep(self) -> list[int]:
-        gone = await self._aclient().eval(_SWEEP, 2, self._key("online"), self._key("lastseen"), _now_ms(), self.prefix)
-        return [int(uid) for uid in gone]
+    async def sweep(self) -> list[tuple[int, int]]:
+        now = _now_ms()
+        gone = await self._aclient().eval(_SWEEP, 2, self._key("online"), self._key("lastseen"), now, self.prefix)
+        return sorted((int(uid), now) for uid in gone)
 
     async def count_connect(self, ip: str) -> int:
         key = self._key("connect", ip, int(time.time() // 60))

@@ -153,8 +153,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if self.record is not None:
             record, self.record = self.record, None
             try:
-                if await self.process.registry.unregister(record):
-                    await announce(record.user_id, online=False)
+                last_seen = await self.process.registry.unregister(record)
+                if last_seen is not None:
+                    await announce(record.user_id, online=False, last_seen=last_seen)
             except Exception:
                 logger.warning("could not unregister %s; its record expires", record.connection_id, exc_info=True)
         connection_log.info(

@@ -8,15 +8,12 @@ announces them through the ``presence_changed`` signal (apps decide who is told)
 
 from .connection_registry import get_registry
 from .db import database_call
-from .envelope import now_ms
 from .signals import presence_changed
 
 
-async def announce(user_id: int, *, online: bool) -> None:
-    """Send ``presence_changed`` for ``user_id`` in a worker thread; ``last_seen`` is now when going offline."""
-    await database_call(
-        presence_changed.send, sender=None, user_id=user_id, online=online, last_seen=None if online else now_ms()
-    )
+async def announce(user_id: int, *, online: bool, last_seen: int | None = None) -> None:
+    """Send ``presence_changed`` for ``user_id`` in a worker thread (``last_seen``: epoch ms, when going offline)."""
+    await database_call(presence_changed.send, sender=None, user_id=user_id, online=online, last_seen=last_seen)
 
 
 def presence_of(user_ids: list[int]) -> dict[int, dict]:

@@ -90,8 +90,8 @@ class ServerProcess:
             await self.registry.refresh(records)
 
     async def _sweep_presence(self) -> None:
-        for user_id in await self.registry.sweep():
-            await announce(user_id, online=False)
+        for user_id, last_seen in await self.registry.sweep():
+            await announce(user_id, online=False, last_seen=last_seen)
 
     async def _close_revoked_sessions(self) -> None:
         await close_revoked_sessions(self)

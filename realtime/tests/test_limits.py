@@ -1,0 +1,118 @@
+"""Per-connection limits of /ws/ (docs/protocol.md, "Limits"), over the in-memory layer and Redis."""
+
+from chat.models import Conversation, Membership
+from realtime.errors import CloseCode, ErrorCode
+from realtime.limits import TokenBucket
+from realtime.process import get_process
+
+
+async def client_subscriptions(user) -> set[str]:
+    """The groups of ``user``'s one open connection in this process."""
+    process = await get_process()
+    (conn,) = [c for c in process.connections.values() if c.user and c.user.pk == user.pk]
+    return conn.subscriptions
+
+
+def override(settings, **values):
+    settings.REALTIME = {**settings.REALTIME, **values}
+
+
+def test_token_bucket_allows_bursts_then_refills_at_the_rate():
+    now = [0.0]
+    bucket = TokenBucket(per_min=60, capacity=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(3)] == [0, 0, 0]
+    assert bucket.take() == 1000  # one token per second: the next in 1 s
+    now[0] = 0.5
+    assert bucket.take() == 500
+    now[0] = 1.0
+    assert bucket.take() == 0
+
+
+async def test_frames_over_the_rate_get_rate_limited_then_4429(connect, alice, settings):
+    override(settings, RATE_PER_MIN=6, RATE_BURST=3, RATE_ABUSE_FRAMES=5)
+    client = await connect(user=alice)  # the welcome costs no token: only client frames count
+    for i in range(3):
+        await client.send({"type": "ping", "ref": i})
+        assert (await client.receive())["type"] == "pong"
+    await client.send({"type": "ping", "ref": "over"})
+    refused = await client.receive()
+    assert refused["error"]["code"] == ErrorCode.RATE_LIMITED
+    assert refused["ref"] is None  # refused before parsing: the frame is not read at all
+    assert 9000 < refused["error"]["details"]["retry_after_ms"] <= 10000
+    for _ in range(3):
+        await client.send({"type": "ping"})
+        assert (await client.receive())["error"]["code"] == ErrorCode.RATE_LIMITED
+    await client.send({"type": "ping"})  # the 5th refusal within the window: abuse
+    assert (await client.receive())["error"]["code"] == ErrorCode.RATE_LIMITED
+    assert await client.receive_close() == CloseCode.RATE_LIMITED
+
+
+async def test_typing_has_its_own_stricter_limit(connect, alice, bob, settings):
+    override(settings, TYPE_RATE_LIMITS={"chat.typing": {"per_min": 1, "burst": 2}})
+    conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title="t")
+    await Membership.objects.abulk_create([Membership(user=alice, conversation=conversation),
+                                           Membership(user=bob, conversation=conversation)])
+    client = await connect(user=alice)
+    data = {"conversation_id": conversation.pk}
+    assert (await client.request("chat.typing", data, ref="1"))["type"] == "ack"
+    assert (await client.request("chat.typing", data, ref="2"))["type"] == "ack"
+    refused = await client.request("chat.typing", data, ref="3")
+    assert refused["error"]["code"] == ErrorCode.RATE_LIMITED
+    assert refused["error"]["details"]["limit"] == "chat.typing"
+    # Other frames are not held back by the typing bucket.
+    assert (await client.request("chat.history", data, ref="4"))["type"] == "ack"
+
+
+async def test_connections_per_user_are_capped_with_1013(connect, alice, bob, settings):
+    override(settings, MAX_CONNECTIONS_PER_USER=2)
+    await connect(user=alice)
+    await connect(user=alice)
+    third = await connect(user=alice, expect_welcome=False)
+    refused = await third.receive()
+    assert refused["error"]["code"] == ErrorCode.LIMIT_EXCEEDED
+    assert refused["error"]["details"] == {"limit": "MAX_CONNECTIONS_PER_USER"}
+    assert await third.receive_close() == CloseCode.TRY_AGAIN_LATER
+    # Another user is not affected, and a slot freed by a disconnect can be taken again.
+    assert (await connect(user=bob)).welcome["type"] == "welcome"
+    await third.communicator.disconnect()
+
+
+async def test_a_freed_user_slot_can_be_used_again(connect, alice, settings):
+    override(settings, MAX_CONNECTIONS_PER_USER=1)
+    first = await connect(user=alice)
+    await first.communicator.disconnect()
+    assert (await connect(user=alice)).welcome["type"] == "welcome"
+
+
+async def test_connections_per_process_are_capped_with_1013(connect, alice, bob, settings):
+    override(settings, MAX_CONNECTIONS_PER_PROCESS=1)
+    await connect(user=alice)
+    second = await connect(user=bob, expect_welcome=False)
+    assert (await second.receive())["error"]["details"] == {"limit": "MAX_CONNECTIONS_PER_PROCESS"}
+    assert await second.receive_close() == CloseCode.TRY_AGAIN_LATER
+
+
+async def test_new_connections_per_ip_are_capped_with_1013(connect, alice, settings):
+    override(settings, CONNECTIONS_PER_IP_PER_MIN=2)
+    await connect(user=alice)
+    await connect(user=alice)
+    third = await connect(user=alice, expect_welcome=False)
+    assert (await third.receive())["error"]["details"] == {"limit": "CONNECTIONS_PER_IP_PER_MIN"}
+    assert await third.receive_close() == CloseCode.TRY_AGAIN_LATER
+
+
+async def test_subscriptions_per_connection_are_capped(connect, alice, settings):
+    conversations = [await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=str(i)) for i in range(2)]
+    client = await connect(user=alice)
+    for conversation in conversations:  # membership after connecting: no session groups yet
+        await Membership.objects.acreate(user=alice, conversation=conversation)
+    # The user group is one subscription; a join adds two (the conversation and its viewers).
+    override(settings, MAX_SUBSCRIPTIONS=3)
+    assert (await client.request("chat.join", {"conversation_id": conversations[0].pk}, ref="a"))["type"] == "ack"
+    refused = await client.request("chat.join", {"conversation_id": conversations[1].pk}, ref="b")
+    assert refused["error"]["code"] == ErrorCode.LIMIT_EXCEEDED
+    assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}
+    # The refused join subscribed nothing, and the connection stays usable.
+    await client.send({"type": "ping", "ref": "p"})
+    assert (await client.receive())["type"] == "pong"
+    assert len(await client_subscriptions(alice)) == 3

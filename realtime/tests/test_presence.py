@@ -1,0 +1,103 @@
+"""The connection registry and presence, over the in-memory layer and Redis."""
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat.models import Conversation, Membership
+from realtime.connection_registry import ConnectionRecord, get_registry
+from realtime.presence import online_user_ids, presence_of
+from realtime.process import get_process
+
+
+@pytest.fixture
+async def shared_conversation(alice, bob):
+    conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title="p")
+    await Membership.objects.abulk_create([Membership(user=alice, conversation=conversation),
+                                           Membership(user=bob, conversation=conversation)])
+    return conversation
+
+
+def record(connection_id: str, user_id: int) -> ConnectionRecord:
+    return ConnectionRecord(connection_id=connection_id, user_id=user_id, username=f"u{user_id}", ip="10.0.0.1",
+                            user_agent="test", connected_at=int(time.time() * 1000), process="p1")
+
+
+async def test_first_connection_and_last_disconnect_are_announced_to_co_members(connect, alice, bob, carol,
+                                                                                shared_conversation):
+    bob_client = await connect(user=bob)
+    carol_client = await connect(user=carol)  # shares no conversation with alice
+    first = await connect(user=alice)
+    online = await bob_client.receive_type("presence.changed")
+    assert online["data"] == {"user_id": alice.pk, "online": True, "last_seen": None}
+    second = await connect(user=alice)  # already online: no second announcement
+    await second.communicator.disconnect()
+    await bob_client.assert_nothing()
+    assert (await sync_to_async(presence_of)([alice.pk]))[alice.pk]["online"] is True
+    before = int(time.time() * 1000)
+    await first.communicator.disconnect()
+    offline = await bob_client.receive_type("presence.changed")
+    assert offline["data"]["online"] is False
+    assert offline["data"]["last_seen"] >= before
+    assert (await sync_to_async(presence_of)([alice.pk]))[alice.pk] == {"online": False,
+                                                                        "last_seen": offline["data"]["last_seen"]}
+    await carol_client.assert_nothing()
+
+
+async def test_registry_lists_open_connections_with_their_details(connect, alice, bob):
+    await connect(user=alice, headers=[(b"user-agent", b"pytest-agent")])
+    process = await get_process()
+    (listed,) = await sync_to_async(get_registry().connections_of)(alice.pk)
+    assert listed.user_agent == "pytest-agent"
+    assert listed.process == process.id
+    assert listed.username == "alice"
+    assert await sync_to_async(online_user_ids)() == [alice.pk]
+
+
+async def test_records_of_a_dead_process_expire_and_the_sweep_reports_them_once(channel_layer, settings):
+    settings.REALTIME = {**settings.REALTIME, "REGISTRY_TTL_S": 1}
+    registry = get_registry()
+    assert (await registry.register(record("c1", 7))).came_online
+    second = await registry.register(record("c2", 7))
+    assert (second.user_connections, second.came_online) == (2, False)
+    await registry.register(record("c3", 8))
+    await registry.refresh([record("c3", 8)])  # user 8's process lives on ...
+    assert await registry.sweep() == []
+    await asyncio.sleep(0.6)
+    await registry.refresh([record("c3", 8)])
+    await asyncio.sleep(0.6)
+    # ... user 7's process died 1.2 s ago without unregistering anything.
+    ((user_id, last_seen),) = await registry.sweep()
+    assert user_id == 7 and abs(last_seen - time.time() * 1000) < 1000
+    assert await registry.sweep() == []
+    assert await sync_to_async(registry.online_user_ids)() == [8]
+    presence = await sync_to_async(registry.presence)([7, 8])
+    assert presence[7]["online"] is False and presence[7]["last_seen"] is not None
+    assert presence[8] == {"online": True, "last_seen": None}
+    await registry.aclose()
+
+
+async def test_unregister_reports_offline_only_for_the_last_connection(channel_layer):
+    registry = get_registry()
+    await registry.register(record("c1", 9))
+    await registry.register(record("c2", 9))
+    assert await registry.unregister(record("c1", 9)) is None
+    assert abs(await registry.unregister(record("c2", 9)) - time.time() * 1000) < 1000
+    assert await registry.unregister(record("c2", 9)) is None  # a repeat is not a second transition
+    await registry.aclose()
+
+
+async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, shared_conversation):
+    data = {"conversation_id": shared_conversation.pk}
+    bob_viewing, bob_elsewhere = await connect(user=bob), await connect(user=bob)
+    alice_client = await connect(user=alice)
+    await bob_viewing.request("chat.join", data)
+    await alice_client.request("chat.join", data)
+    await alice_client.request("chat.typing", data)
+    typing = await bob_viewing.receive_type("chat.typing")
+    assert typing["data"] == {"conversation_id": shared_conversation.pk, "user_id": alice.pk}
+    await alice_client.assert_nothing()
+    await bob_elsewhere.receive_type("presence.changed")  # alice came online; then nothing more
+    await bob_elsewhere.assert_nothing()
