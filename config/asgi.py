@@ -18,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
+from realtime.daphne_compat import allow_rfc6455_close_codes  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.security import AllowedHostsBrowserOriginValidator  # noqa: E402
 
@@ -31,3 +32,4 @@ application = ProtocolTypeRouter(
 )
 
 log_channel_layer_mode()
+allow_rfc6455_close_codes()

@@ -146,18 +146,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.closing = True
         for timer in self._timers.values():
             timer.cancel()
-        self.process.connections.pop(self.connection_id, None)
         self.process.stats.closed(self.record is not None)
-        await self.hub.unsubscribe_all(self, self.subscriptions)
-        self.subscriptions.clear()
-        if self.record is not None:
-            record, self.record = self.record, None
-            try:
-                last_seen = await self.process.registry.unregister(record)
-                if last_seen is not None:
-                    await announce(record.user_id, online=False, last_seen=last_seen)
-            except Exception:
-                logger.warning("could not unregister %s; its record expires", record.connection_id, exc_info=True)
+        try:
+            await self.hub.unsubscribe_all(self, self.subscriptions)
+            self.subscriptions.clear()
+            if self.record is not None:
+                record, self.record = self.record, None
+                try:
+                    last_seen = await self.process.registry.unregister(record)
+                    if last_seen is not None:
+                        await announce(record.user_id, online=False, last_seen=last_seen)
+                except Exception:
+                    logger.warning("could not unregister %s; its record expires", record.connection_id, exc_info=True)
+        finally:
+            # Listed until its clean-up is done, so a draining process waits for it.
+            self.process.connections.pop(self.connection_id, None)
         connection_log.info(
             "disconnect conn=%s user=%s code=%s duration_s=%.1f",
             self.connection_id, self.user.pk if self.user else None, code, time.monotonic() - self.opened_at,

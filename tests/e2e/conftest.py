@@ -1,3 +1,4 @@
+import json
 import os
 
 import pytest
@@ -19,7 +20,12 @@ def daphnes(django_db_setup):
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         raise RuntimeError("End-to-end tests need Redis: set REDIS_URL or run them with `make test`.")
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": redis_url}
+    env = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": redis_url,
+        # Every test client connects from 127.0.0.1: the per-IP connection rate is tested on its own.
+        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000}),
+    }
     servers = [Daphne(env), Daphne(env)]
     yield servers
     for server in servers:

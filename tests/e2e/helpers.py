@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import urllib.error
+import urllib.request
 
 from chat.management.commands.chat_client import obtain_token
 
@@ -28,3 +30,13 @@ async def request(ws, frame_type: str, data: dict, ref: str) -> dict:
             frame = json.loads(await ws.recv())
             if frame.get("ref") == ref:
                 return frame
+
+
+def get_json(url: str, token: str | None = None) -> tuple[int, dict]:
+    """``GET url`` (with a Bearer token when given) -> ``(status, JSON body)``, also for 4xx/5xx."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)

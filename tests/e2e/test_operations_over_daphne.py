@@ -1,0 +1,214 @@
+"""
+Operations over real Daphne processes sharing one Redis: limits on real sockets, stats and
+presence across processes, SIGKILL and SIGTERM, subscriptions older than the layer's group expiry.
+
+Timers are shortened through REALTIME_OVERRIDES so the tests wait seconds, not minutes; the
+documented defaults are the same code with larger numbers.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import time
+import urllib.request
+import uuid
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+
+from chat import services
+from realtime.errors import CloseCode, Forbidden
+from realtime.publish import close_user_connections
+from tests.e2e.helpers import get_json, login, next_of_type
+from tests.servers import Daphne, database_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+FAST_TIMERS = {"REGISTRY_TTL_S": 2, "REGISTRY_REFRESH_S": 0.5, "PRESENCE_SWEEP_S": 0.5, "STATS_PUBLISH_S": 0.5}
+
+
+def server_env(tmp_path, **overrides) -> dict[str, str]:
+    """Env of Daphnes that share the test database, Redis, a private key prefix and a metrics dir."""
+    from django.db import connection
+
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir(exist_ok=True)
+    realtime = {"KEY_PREFIX": f"e2e-{uuid.uuid4().hex[:8]}", **FAST_TIMERS, **overrides}
+    return {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "REALTIME_OVERRIDES": json.dumps(realtime),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """Two Daphne processes with fast registry and stats timers."""
+    env = server_env(tmp_path)
+    servers = [Daphne(env), Daphne(env)]
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+async def connect(server, token, **kwargs):
+    ws = await websockets.connect(f"{server.url}?token={token}", **kwargs)
+    await next_of_type(ws, "welcome")
+    return ws
+
+
+async def closed_with(ws, timeout: float = 5) -> tuple[list[dict], int]:
+    """Read until the server closes: ``(frames received, close code)``."""
+    frames = []
+    with pytest.raises(websockets.ConnectionClosed):
+        async with asyncio.timeout(timeout):
+            while True:
+                frames.append(json.loads(await ws.recv()))
+    return frames, ws.close_code
+
+
+async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
+    env = server_env(tmp_path, RATE_PER_MIN=60, RATE_BURST=5, RATE_ABUSE_FRAMES=5, MAX_CONNECTIONS_PER_USER=2,
+                     CONNECTIONS_PER_IP_PER_MIN=3)
+    # --proxy-headers: the client IP is X-Forwarded-For's, so each check below has its own address.
+    server = Daphne(env, ["--proxy-headers"])
+    try:
+        tokens = {u: await asyncio.to_thread(login, server, u, f"{u}-pass") for u in ("alice", "bob", "carol")}
+
+        # Frame size: the application's 1,000,000-byte limit, under Daphne's 1 MiB cap -> 1009.
+        async with await connect(server, tokens["alice"], additional_headers={"X-Forwarded-For": "10.0.0.1"},
+                                 max_size=None) as ws:
+            await ws.send(json.dumps({"type": "ping", "data": {"pad": "x" * 1_010_000}}))
+            frames, code = await closed_with(ws)
+        assert [f["error"]["code"] for f in frames] == ["message_too_big"] and code == 1009
+
+        # Rate: a burst of 5, then rate_limited frames, then 4429.
+        async with await connect(server, tokens["bob"], additional_headers={"X-Forwarded-For": "10.0.0.2"}) as ws:
+            for _ in range(11):
+                await ws.send(json.dumps({"type": "ping"}))
+            frames, code = await closed_with(ws)
+        assert [f["type"] for f in frames] == ["pong"] * 5 + ["error"] * 5
+        assert {f["error"]["code"] for f in frames[5:]} == {"rate_limited"} and code == CloseCode.RATE_LIMITED
+
+        # Connections per user: the third of carol's is refused with 1013.
+        headers = {"X-Forwarded-For": "10.0.0.3"}
+        async with await connect(server, tokens["carol"], additional_headers=headers), \
+                await connect(server, tokens["carol"], additional_headers={"X-Forwarded-For": "10.0.0.4"}):
+            async with websockets.connect(f"{server.url}?token={tokens['carol']}",
+                                          additional_headers={"X-Forwarded-For": "10.0.0.5"}) as ws:
+                frames, code = await closed_with(ws)
+        assert frames[0]["error"]["details"] == {"limit": "MAX_CONNECTIONS_PER_USER"} and code == 1013
+
+        # New connections per IP per minute: the 4th from 10.0.0.9 is refused; 10.0.0.10 is not.
+        for _ in range(3):
+            async with await connect(server, tokens["alice"], additional_headers={"X-Forwarded-For": "10.0.0.9"}):
+                pass
+        async with websockets.connect(f"{server.url}?token={tokens['alice']}",
+                                      additional_headers={"X-Forwarded-For": "10.0.0.9"}) as ws:
+            frames, code = await closed_with(ws)
+        assert frames[0]["error"]["details"] == {"limit": "CONNECTIONS_PER_IP_PER_MIN"} and code == 1013
+        async with await connect(server, tokens["alice"], additional_headers={"X-Forwarded-For": "10.0.0.10"}):
+            pass
+
+        # The token used in every ?token= above never reached the server's output.
+        await asyncio.sleep(0.2)
+        assert tokens["alice"] not in server.output() and "limit conn=" in server.output()
+    finally:
+        server.stop()
+
+
+async def test_stats_metrics_and_presence_agree_across_two_processes(pair, alice, bob, conversation, make_user):
+    server_a, server_b = pair
+    await sync_to_async(make_user)("ops", is_staff=True)
+    staff = await asyncio.to_thread(login, server_a, "ops", "ops-pass")
+    bob_token = await asyncio.to_thread(login, server_a, "bob", "bob-pass")
+    alice_token = await asyncio.to_thread(login, server_b, "alice", "alice-pass")
+    async with await connect(server_a, bob_token) as bob_ws:
+        alice_ws = await connect(server_b, alice_token)
+        online = await next_of_type(bob_ws, "presence.changed")
+        assert online["data"]["user_id"] == alice.pk and online["data"]["online"] is True
+        await asyncio.sleep(1.2)  # two stats publications
+
+        both = [await asyncio.to_thread(get_json, f"{s.http}/api/websocket/stats", staff) for s in pair]
+        assert [status for status, _ in both] == [200, 200]
+        for _, stats in both:
+            assert stats["server"]["processes"] == 2
+            assert stats["connections"]["active"] == 2
+            assert {p["connections"] for p in stats["processes"]} == {1}
+        status, health = await asyncio.to_thread(get_json, f"{server_b.http}/health")
+        assert status == 200 and health["websocket"]["connections"] == 2
+
+        metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(f"{server_a.http}/metrics").read().decode())
+        assert 'switchboard_ws_connections{state="authenticated"} 2.0' in metrics  # both processes summed
+
+        await alice_ws.close()
+        offline = await next_of_type(bob_ws, "presence.changed")
+        assert offline["data"] == {"user_id": alice.pk, "online": False, "last_seen": offline["data"]["last_seen"]}
+
+
+async def test_admin_disconnect_reaches_every_process(pair, alice):
+    token = await asyncio.to_thread(login, pair[0], "alice", "alice-pass")
+    sockets = [await connect(server, token) for server in pair]
+    await sync_to_async(close_user_connections)(alice.pk, CloseCode.DISCONNECTED, Forbidden("Disconnected by ops"))
+    for ws in sockets:
+        frames, code = await closed_with(ws)
+        assert frames[0]["error"]["message"] == "Disconnected by ops" and code == 4403
+
+
+async def test_sigkilled_process_users_go_offline_within_ttl_plus_sweep(pair, alice, bob, conversation):
+    server_a, server_b = pair
+    bob_token = await asyncio.to_thread(login, server_a, "bob", "bob-pass")
+    alice_token = await asyncio.to_thread(login, server_b, "alice", "alice-pass")
+    async with await connect(server_a, bob_token) as bob_ws:
+        alice_ws = await connect(server_b, alice_token)
+        await next_of_type(bob_ws, "presence.changed")
+        killed_at = time.monotonic()
+        server_b.stop(signal.SIGKILL)
+        offline = await next_of_type(bob_ws, "presence.changed", timeout=10)
+        elapsed = time.monotonic() - killed_at
+        assert offline["data"]["user_id"] == alice.pk and offline["data"]["online"] is False
+        # Documented bound: REGISTRY_TTL_S (2 here) + PRESENCE_SWEEP_S (0.5 here).
+        assert elapsed < 2 + 0.5 + 1, elapsed
+        await alice_ws.close()
+
+
+async def test_sigterm_drains_with_1001_and_presence_follows_at_once(pair, alice, bob, conversation):
+    server_a, server_b = pair
+    bob_token = await asyncio.to_thread(login, server_a, "bob", "bob-pass")
+    alice_token = await asyncio.to_thread(login, server_b, "alice", "alice-pass")
+    async with await connect(server_a, bob_token) as bob_ws:
+        alice_ws = await connect(server_b, alice_token)
+        await next_of_type(bob_ws, "presence.changed")
+        started = time.monotonic()
+        server_b.proc.send_signal(signal.SIGTERM)
+        frames, code = await closed_with(alice_ws)
+        assert [f["error"]["code"] for f in frames] == ["going_away"] and code == 1001
+        offline = await next_of_type(bob_ws, "presence.changed")
+        assert offline["data"]["online"] is False and time.monotonic() - started < 2  # not after the TTL
+        assert await asyncio.to_thread(server_b.proc.wait, 10) == 0
+        # The client reconnects to the other process and resumes.
+        await sync_to_async(services.send_message)(sender=bob, conversation=conversation, content="after restart")
+        async with await connect(server_a, alice_token) as again:
+            await again.send(json.dumps({"type": "chat.join", "ref": "j",
+                                         "data": {"conversation_id": conversation.pk, "after_seq": 0}}))
+            ack = await next_of_type(again, "ack")
+        assert [m["content"] for m in ack["data"]["messages"]] == ["after restart"]
+
+
+async def test_subscriptions_outlive_the_layer_group_expiry(tmp_path, alice, bob, conversation):
+    env = {**server_env(tmp_path, HUB_REFRESH_S=0.5), "CHANNEL_GROUP_EXPIRY_S": "2"}
+    servers = [Daphne(env), Daphne(env)]
+    try:
+        bob_token = await asyncio.to_thread(login, servers[0], "bob", "bob-pass")
+        alice_token = await asyncio.to_thread(login, servers[1], "alice", "alice-pass")
+        async with await connect(servers[0], bob_token) as bob_ws, await connect(servers[1], alice_token) as alice_ws:
+            await asyncio.sleep(4)  # twice the layer's group_expiry
+            await alice_ws.send(json.dumps({"type": "chat.send", "ref": "s",
+                                            "data": {"conversation_id": conversation.pk, "content": "still here"}}))
+            assert (await next_of_type(bob_ws, "chat.message"))["data"]["content"] == "still here"
+    finally:
+        for server in servers:
+            server.stop()
