@@ -42,7 +42,8 @@ async def test_daphne_with_the_units_flags_answers_1009_for_a_frame_over_the_app
 
     args = unit_daphne_args()
     assert "--ping-interval" in args and "--proxy-headers" in args
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": os.environ["REDIS_URL"]}
+    env = {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": os.environ["REDIS_URL"],
+           "LOG_FORMAT": "json"}
     server = Daphne(env, args)
     try:
         token = await asyncio.to_thread(login, server, "alice", "alice-pass")
@@ -53,5 +54,11 @@ async def test_daphne_with_the_units_flags_answers_1009_for_a_frame_over_the_app
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 5)
         assert ws.close_code == 1009
+        # Production logs are JSON lines, one per event, with the connection id and no token.
+        await asyncio.sleep(0.2)
+        lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+        events = [line["message"].split(" ")[0] for line in lines if line["logger"] == "realtime.connections"]
+        assert events[:3] == ["connect", "session", "limit"] and "disconnect" in events
+        assert token not in server.output()
     finally:
         server.stop()

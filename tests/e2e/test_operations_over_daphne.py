@@ -212,3 +212,28 @@ async def test_subscriptions_outlive_the_layer_group_expiry(tmp_path, alice, bob
     finally:
         for server in servers:
             server.stop()
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped_and_forgotten(tmp_path, alice, bob, conversation):
+    # Daphne's WebSocket pings, as in deploy/ but every second: a silent peer is dead after ~2 s.
+    server = Daphne(server_env(tmp_path), ["--ping-interval", "1", "--ping-timeout", "1"])
+    try:
+        bob_token = await asyncio.to_thread(login, server, "bob", "bob-pass")
+        alice_token = await asyncio.to_thread(login, server, "alice", "alice-pass")
+        async with await connect(server, bob_token) as bob_ws:  # websockets answers pings by itself
+            # Alice's client completes the handshake, then never reads or answers again.
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(f"GET /ws/?token={alice_token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            assert (await reader.readline()).startswith(b"HTTP/1.1 101")
+            online = await next_of_type(bob_ws, "presence.changed")
+            assert online["data"]["user_id"] == alice.pk and online["data"]["online"] is True
+            offline = await next_of_type(bob_ws, "presence.changed", timeout=6)
+            assert offline["data"]["user_id"] == alice.pk and offline["data"]["online"] is False
+            await asyncio.sleep(5)  # bob, who answers pings, stays connected meanwhile
+            await bob_ws.send(json.dumps({"type": "ping"}))
+            assert (await next_of_type(bob_ws, "pong"))["type"] == "pong"
+            writer.close()
+    finally:
+        server.stop()
