@@ -209,4 +209,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)  # chat.send content limit
+# Progress coalescing (seed 001): at most one task.progress per interval, only on a move this big (%).
+PROGRESS_MIN_INTERVAL_MS = env.int("PROGRESS_MIN_INTERVAL_MS", default=100)
+PROGRESS_MIN_DELTA = env.float("PROGRESS_MIN_DELTA", default=1.0)
 WORKSPACE_MAX_SETTINGS_BYTES = env.int("WORKSPACE_MAX_SETTINGS_BYTES", default=65_536)  # workspace settings JSON limit

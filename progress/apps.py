@@ -2,6 +2,9 @@ from django.apps import AppConfig
 
 
 class ProgressConfig(AppConfig):
-    """Batch-task progress (seed 001); models and handlers arrive with issue 5."""
+    """Batch tasks and their live progress (seed 001)."""
 
     name = "progress"
+
+    def ready(self):
+        from . import handlers  # noqa: F401  registers the task.* frame handlers

@@ -237,3 +237,30 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_forgotten(tmp_
             writer.close()
     finally:
         server.stop()
+
+
+async def test_chat_workspace_and_task_events_from_one_process_reach_clients_on_the_other(pair, alice, bob, conversation):
+    from progress import services as progress_services
+    from progress.reporter import ProgressReporter
+    from workspaces import services as workspace_services
+
+    server_a, server_b = pair
+    alice_token = await asyncio.to_thread(login, server_a, "alice", "alice-pass")
+    bob_token = await asyncio.to_thread(login, server_b, "bob", "bob-pass")
+    workspace = await sync_to_async(workspace_services.create_workspace)(owner=alice, name="Plan")
+    await sync_to_async(workspace_services.share_workspace)(actor=alice, workspace_id=workspace.pk, user_id=bob.pk,
+                                                             role="viewer")
+    task = await sync_to_async(progress_services.create_task)(owner=bob, name="letters")
+    async with await connect(server_a, alice_token) as alice_ws, await connect(server_b, bob_token) as bob_ws:
+        await bob_ws.send(json.dumps({"type": "task.subscribe", "ref": "t", "data": {"task_ids": [task.pk]}}))
+        await next_of_type(bob_ws, "ack")
+        # Through process A: a chat message and a workspace rename, sent by alice's socket.
+        await alice_ws.send(json.dumps({"type": "chat.send", "ref": "c",
+                                        "data": {"conversation_id": conversation.pk, "content": "via A"}}))
+        await alice_ws.send(json.dumps({"type": "workspace.update", "ref": "w",
+                                        "data": {"id": workspace.pk, "version": 1, "changes": {"name": "Plan B"}}}))
+        assert (await next_of_type(bob_ws, "chat.message"))["data"]["content"] == "via A"
+        assert (await next_of_type(bob_ws, "workspace.updated"))["data"]["name"] == "Plan B"
+        # From a third process (this test, as a worker would): a task's progress.
+        await sync_to_async(ProgressReporter(task.pk).start)(total=10)
+        assert (await next_of_type(bob_ws, "task.started"))["data"]["total"] == 10

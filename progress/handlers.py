@@ -1,0 +1,32 @@
+"""Batch-task WebSocket handlers: parse, authorise, call a selector, return the ack data."""
+
+from realtime.context import HandlerContext
+from realtime.registry import handler
+from realtime.validation import validate
+
+from .events import task_group, task_snapshot
+from .selectors import access_task
+from .serializers import TaskIdsIn
+
+
+@handler("task.subscribe")
+def subscribe(ctx: HandlerContext, data: dict) -> dict:
+    """
+    Follow the tasks' events; the ack carries each task's snapshot as of the subscription, so a
+    late subscriber starts from the truth. All or nothing: one forbidden or unknown id refuses
+    the whole command.
+    """
+    task_ids = list(dict.fromkeys(validate(TaskIdsIn, data)["task_ids"]))
+    tasks = [access_task(ctx.user, task_id) for task_id in task_ids]
+    for task in tasks:
+        ctx.subscribe(task_group(task.pk))
+    return {"tasks": [task_snapshot(task) for task in tasks]}
+
+
+@handler("task.unsubscribe")
+def unsubscribe(ctx: HandlerContext, data: dict) -> dict:
+    """Stop following the tasks (ids not followed are ignored)."""
+    task_ids = validate(TaskIdsIn, data)["task_ids"]
+    for task_id in task_ids:
+        ctx.unsubscribe(task_group(task_id))
+    return {"task_ids": task_ids}

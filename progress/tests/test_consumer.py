@@ -1,0 +1,67 @@
+"""task.subscribe / task.unsubscribe and the events a reporter publishes, over both layers."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from progress import services
+from progress.models import BatchTask
+from progress.reporter import ProgressReporter
+from realtime.errors import ErrorCode
+
+
+@pytest.fixture
+async def task(alice):
+    return await sync_to_async(services.create_task)(owner=alice, name="letters")
+
+
+async def test_subscribe_acks_snapshots_then_events_arrive_in_order(connect, alice, task):
+    client = await connect(user=alice)
+    reply = await client.request("task.subscribe", {"task_ids": [task.pk, task.pk]})
+    (snapshot,) = reply["data"]["tasks"]
+    assert snapshot["task_id"] == task.pk and snapshot["status"] == "pending" and snapshot["progress"] == 0.0
+
+    def run_the_task():
+        reporter = ProgressReporter(task.pk, min_interval_ms=0)
+        reporter.start(total=4)
+        for current in range(1, 5):
+            reporter.progress(current, succeeded=current, stage="rendering")
+        reporter.finish(BatchTask.Status.COMPLETED, current=4, succeeded=4)
+
+    await sync_to_async(run_the_task)()
+    events = [await client.receive() for _ in range(6)]
+    assert [e["type"] for e in events] == ["task.started"] + ["task.progress"] * 4 + ["task.completed"]
+    assert [e["data"]["progress"] for e in events[1:5]] == [25.0, 50.0, 75.0, 100.0]
+    assert events[-1]["data"]["status"] == "completed"
+    versions = [e["data"]["version"] for e in events]
+    assert versions == sorted(versions) and len(set(versions)) == 6
+
+
+async def test_late_subscriber_starts_from_the_truth(connect, alice, task):
+    def half_done():
+        reporter = ProgressReporter(task.pk, min_interval_ms=0)
+        reporter.start(total=10)
+        reporter.progress(5, stage="rendering")
+
+    await sync_to_async(half_done)()
+    client = await connect(user=alice)
+    (snapshot,) = (await client.request("task.subscribe", {"task_ids": [task.pk]}))["data"]["tasks"]
+    assert (snapshot["status"], snapshot["current"], snapshot["progress"], snapshot["stage"]) == ("running", 5, 50.0, "rendering")
+
+
+async def test_others_tasks_are_forbidden_unknown_ones_not_found_staff_sees_all(connect, bob, make_user, task):
+    bob_client = await connect(user=bob)
+    refused = await bob_client.request("task.subscribe", {"task_ids": [task.pk]})
+    assert refused["error"]["code"] == ErrorCode.FORBIDDEN
+    assert (await bob_client.request("task.subscribe", {"task_ids": [10**9]}, ref="2"))["error"]["code"] == ErrorCode.NOT_FOUND
+    assert (await bob_client.request("task.subscribe", {"task_ids": []}, ref="3"))["error"]["code"] == ErrorCode.INVALID
+    staff = await sync_to_async(make_user)("ops", is_staff=True)
+    staff_client = await connect(user=staff)
+    assert (await staff_client.request("task.subscribe", {"task_ids": [task.pk]}))["type"] == "ack"
+
+
+async def test_unsubscribed_connections_get_no_more_events(connect, alice, task):
+    client = await connect(user=alice)
+    await client.request("task.subscribe", {"task_ids": [task.pk]}, ref="s")
+    await client.request("task.unsubscribe", {"task_ids": [task.pk]}, ref="u")
+    await sync_to_async(ProgressReporter(task.pk).start)(total=3)
+    await client.assert_nothing()
