@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import connections
 
 from . import services
 from .models import BatchTask
@@ -107,11 +108,15 @@ class ProgressReporter:
             return False
 
     def _send_held(self) -> None:
-        with self._lock:
-            self._timer = None
-            if self._held is not None:
-                update, self._held = self._held, None
-                self._send(update, self.clock())
+        # Runs in the timer's own short-lived thread: close the database connection it opened.
+        try:
+            with self._lock:
+                self._timer = None
+                if self._held is not None:
+                    update, self._held = self._held, None
+                    self._send(update, self.clock())
+        finally:
+            connections.close_all()
 
     def _send(self, update: dict, now: float) -> None:
         if services.record_progress(self.task_id, **update) is not None:

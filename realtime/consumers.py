@@ -303,7 +303,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             connection_log.warning("limit conn=%s ip=%s limit=MAX_FRAME_BYTES", self.connection_id, self.ip)
             await self.refuse(MessageTooBig(f"Frames are limited to {limit} bytes"), CloseCode.MESSAGE_TOO_BIG)
             return
-        ref = None
         try:
             frame = parse_frame(text_data)
         except ProtocolError as exc:

@@ -120,6 +120,31 @@ async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
         server.stop()
 
 
+async def test_process_subscription_and_typing_caps_on_real_sockets(tmp_path, alice, bob, carol, conversation):
+    env = server_env(tmp_path, MAX_CONNECTIONS_PER_PROCESS=2, MAX_SUBSCRIPTIONS=2,
+                     TYPE_RATE_LIMITS={"chat.typing": {"per_min": 1, "burst": 1}})
+    server = Daphne(env)
+    try:
+        tokens = {u: await asyncio.to_thread(login, server, u, f"{u}-pass") for u in ("alice", "bob", "carol")}
+        # alice: her user group and the conversation (a session group) are her 2 subscriptions.
+        async with await connect(server, tokens["alice"]) as alice_ws, await connect(server, tokens["bob"]):
+            join = {"type": "chat.join", "ref": "j", "data": {"conversation_id": conversation.pk}}
+            await alice_ws.send(json.dumps(join))  # would add the viewers group: a third
+            assert (await next_of_type(alice_ws, "error"))["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}
+            typing = {"type": "chat.typing", "data": {"conversation_id": conversation.pk}}
+            await alice_ws.send(json.dumps({**typing, "ref": "t1"}))
+            assert (await next_of_type(alice_ws, "ack"))["ref"] == "t1"
+            await alice_ws.send(json.dumps({**typing, "ref": "t2"}))
+            refused = await next_of_type(alice_ws, "error")
+            assert refused["ref"] == "t2" and refused["error"]["details"]["limit"] == "chat.typing"
+            # A third connection to this process is one too many.
+            async with websockets.connect(f"{server.url}?token={tokens['carol']}") as ws:
+                frames, code = await closed_with(ws)
+            assert frames[0]["error"]["details"] == {"limit": "MAX_CONNECTIONS_PER_PROCESS"} and code == 1013
+    finally:
+        server.stop()
+
+
 async def test_stats_metrics_and_presence_agree_across_two_processes(pair, alice, bob, conversation, make_user):
     server_a, server_b = pair
     await sync_to_async(make_user)("ops", is_staff=True)
