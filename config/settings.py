@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "channels",
+    "django_tasks",
+    "django_tasks_db",
     "realtime",
     "chat",
     "workspaces",
@@ -209,6 +211,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)  # chat.send content limit
+# Batch documents run in `manage.py db_worker` (django-tasks with its database backend: no broker
+# beyond the database we already have; README "Batch tasks").
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
+# Uploads for batch tasks: largest data file and template, in bytes.
+TASK_MAX_UPLOAD_BYTES = env.int("TASK_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+# A running task whose worker has not reported for this long has lost its worker: it is failed.
+TASK_LEASE_S = env.int("TASK_LEASE_S", default=60)
 # Progress coalescing (seed 001): at most one task.progress per interval, only on a move this big (%).
 PROGRESS_MIN_INTERVAL_MS = env.int("PROGRESS_MIN_INTERVAL_MS", default=100)
 PROGRESS_MIN_DELTA = env.float("PROGRESS_MIN_DELTA", default=1.0)

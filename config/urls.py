@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("realtime.urls")),
     path("", include("chat.urls")),
     path("", include("workspaces.urls")),
+    path("", include("progress.urls")),
 ]

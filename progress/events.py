@@ -1,6 +1,6 @@
 """Progress group names and event payloads: the only place that builds them."""
 
-from .models import BatchTask
+from .models import BatchTask, TaskDocument
 
 # Status -> the event announcing it (docs/protocol.md, "Batch tasks").
 STATUS_EVENTS = {
@@ -34,3 +34,9 @@ def task_snapshot(task: BatchTask) -> dict:
         "error": task.error,
         "version": task.version,
     }
+
+
+def document_data(document: TaskDocument) -> dict:
+    """``task.document_generated`` / ``task.document_failed`` data (``index`` is the 0-based data row)."""
+    return {"task_id": document.task_id, "index": document.index, "status": document.status,
+            "output_name": document.output_name, "error": document.error}

@@ -4,9 +4,11 @@ from realtime.context import HandlerContext
 from realtime.registry import handler
 from realtime.validation import validate
 
+from . import services
 from .events import task_group, task_snapshot
+from .models import BatchTask
 from .selectors import access_task
-from .serializers import TaskIdsIn
+from .serializers import TaskIdIn, TaskIdsIn
 
 
 @handler("task.subscribe")
@@ -30,3 +32,26 @@ def unsubscribe(ctx: HandlerContext, data: dict) -> dict:
     for task_id in task_ids:
         ctx.unsubscribe(task_group(task_id))
     return {"task_ids": task_ids}
+
+
+def _request(ctx: HandlerContext, data: dict, status: str) -> dict:
+    task = access_task(ctx.user, validate(TaskIdIn, data)["task_id"])
+    return {"task": task_snapshot(services.request(task.pk, status))}
+
+
+@handler("task.pause")
+def pause(ctx: HandlerContext, data: dict) -> dict:
+    """Pause a running task (the worker stops after the current document)."""
+    return _request(ctx, data, BatchTask.Status.PAUSED)
+
+
+@handler("task.resume")
+def resume(ctx: HandlerContext, data: dict) -> dict:
+    """Resume a paused task."""
+    return _request(ctx, data, BatchTask.Status.RUNNING)
+
+
+@handler("task.cancel")
+def cancel(ctx: HandlerContext, data: dict) -> dict:
+    """Cancel a pending, running or paused task (the worker stops after the current document)."""
+    return _request(ctx, data, BatchTask.Status.CANCELLED)

@@ -107,6 +107,15 @@ class ProgressReporter:
                 self._timer.start()
             return False
 
+    def close(self) -> None:
+        """Drop any held-back update and its timer (the task ended elsewhere, e.g. cancelled)."""
+        with self._lock:
+            self._drop_held()
+
+    def has_held(self) -> bool:
+        """True while an update is held back by the interval (seed 001's broadcast queue)."""
+        return self._held is not None
+
     def _send_held(self) -> None:
         # Runs in the timer's own short-lived thread: close the database connection it opened.
         try:

@@ -3,6 +3,7 @@
 from realtime.errors import Forbidden, NotFound
 
 from .models import BatchTask
+from .services import fail_if_abandoned
 
 
 def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
@@ -19,4 +20,9 @@ def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
         raise NotFound("Task not found")
     if not (task.owner_id == user.pk or user.is_staff):
         raise Forbidden("This task belongs to another user")
-    return task
+    return task if lock else fail_if_abandoned(task)
+
+
+def tasks_for(user) -> list[BatchTask]:
+    """``user``'s tasks, newest first, with abandoned ones failed (``fail_if_abandoned``)."""
+    return [fail_if_abandoned(task) for task in BatchTask.objects.filter(owner=user)]

@@ -6,14 +6,17 @@ Ordering: each write takes the task's row lock and bumps ``version``; progress f
 reached a final state is dropped, so no ``task.progress`` can follow ``task.completed``.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from realtime.errors import Conflict
 from realtime.publish import publish_on_commit
 
-from .events import STATUS_EVENTS, task_group, task_snapshot
-from .models import BatchTask
+from .events import STATUS_EVENTS, document_data, task_group, task_snapshot
+from .models import BatchTask, TaskDocument
 
 Status = BatchTask.Status
 
@@ -25,9 +28,65 @@ TRANSITIONS = {
 }
 
 
-def create_task(*, owner, name: str, total: int = 0) -> BatchTask:
-    """Create a ``pending`` task of ``total`` documents owned by ``owner``."""
-    return BatchTask.objects.create(owner=owner, name=name, total=total)
+def create_task(*, owner, name: str, total: int = 0, template=None, data_file=None) -> BatchTask:
+    """
+    Create a ``pending`` task owned by ``owner``. With a ``template`` and a ``data_file`` (uploaded
+    files), the document job is queued for the worker after commit (progress/jobs.py).
+    """
+    from .jobs import generate_documents  # here: jobs imports this module
+
+    with transaction.atomic():
+        task = BatchTask.objects.create(owner=owner, name=name, total=total)
+        if template is not None and data_file is not None:
+            task.template.save(template.name, template, save=False)
+            task.data_file.save(data_file.name, data_file, save=False)
+            task.save(update_fields=["template", "data_file"])
+            transaction.on_commit(lambda: generate_documents.enqueue(task.pk))
+    return task
+
+
+def request(task_id: int, status: str) -> BatchTask:
+    """
+    A user's pause (``paused``), resume (``running``) or cancel (``cancelled``): the status
+    changes and is announced now; the worker obeys between documents. Raise ``Conflict`` when
+    the task cannot move there (pausing a finished task, resuming a running one).
+    """
+    return transition(task_id, status, message={"paused": "Paused", "running": "", "cancelled": "Cancelled"}[status])
+
+
+def worker_checkpoint(task_id: int) -> str:
+    """Renew the worker's lease on the task (``heartbeat_at``) and return its current status."""
+    BatchTask.objects.filter(pk=task_id).update(heartbeat_at=timezone.now())
+    return BatchTask.objects.values_list("status", flat=True).get(pk=task_id)
+
+
+def fail_if_abandoned(task: BatchTask) -> BatchTask:
+    """
+    Fail ``task`` if it is running or paused and its worker's lease (``TASK_LEASE_S`` since the
+    last checkpoint) ran out: the worker died. Called whenever a task is read, so no task stays
+    ``running`` for ever; return the task as it now is.
+    """
+    if task.status not in (BatchTask.Status.RUNNING, BatchTask.Status.PAUSED) or task.heartbeat_at is None:
+        return task
+    if task.heartbeat_at > timezone.now() - timedelta(seconds=settings.TASK_LEASE_S):
+        return task
+    try:
+        return transition(task.pk, BatchTask.Status.FAILED,
+                          error=f"The worker stopped responding (no heartbeat for {settings.TASK_LEASE_S} s)")
+    except Conflict:
+        task.refresh_from_db()
+        return task
+
+
+def record_document(task_id: int, index: int, *, output_name: str = "", error: str = "") -> TaskDocument:
+    """Store row ``index``'s document (generated, or failed with ``error``) and publish its event."""
+    status = TaskDocument.Status.FAILED if error else TaskDocument.Status.GENERATED
+    document, _ = TaskDocument.objects.update_or_create(
+        task_id=task_id, index=index, defaults={"status": status, "output_name": output_name, "error": error[:500]}
+    )
+    event = "task.document_failed" if error else "task.document_generated"
+    publish_on_commit(task_group(task_id), event, document_data(document))
+    return document
 
 
 def _save(task: BatchTask, event: str, fields: list[str]) -> BatchTask:

@@ -88,6 +88,7 @@ class ProcessStats:
             "pid": os.getpid(),
             "started_at": int(self.started_at * 1000),
             "uptime_s": round(time.time() - self.started_at, 3),
+            "updated_at": int(time.time() * 1000),
             "connections": {"total": self.connections_total, "active": self.active, "authenticated": self.authenticated},
             "messages": {
                 "total_sent": self.sent,
@@ -146,7 +147,7 @@ def aggregate(snapshots: list[dict]) -> dict:
             "average_latency_ms": round(latency_sum / broadcasts, 3) if broadcasts else 0.0,
         },
         "processes": [
-            {key: snap[key] for key in ("process", "host", "pid", "uptime_s")}
+            {key: snap[key] for key in ("process", "host", "pid", "uptime_s", "updated_at")}
             | {"connections": snap["connections"]["active"]}
             for snap in snapshots
         ],

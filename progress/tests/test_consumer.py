@@ -65,3 +65,24 @@ async def test_unsubscribed_connections_get_no_more_events(connect, alice, task)
     await client.request("task.unsubscribe", {"task_ids": [task.pk]}, ref="u")
     await sync_to_async(ProgressReporter(task.pk).start)(total=3)
     await client.assert_nothing()
+
+
+async def test_pause_resume_cancel_over_the_socket_reach_every_subscriber(connect, alice, task):
+    await sync_to_async(ProgressReporter(task.pk).start)(total=10)
+    watcher, controller = await connect(user=alice), await connect(user=alice)
+    await watcher.request("task.subscribe", {"task_ids": [task.pk]})
+    paused = await controller.request("task.pause", {"task_id": task.pk}, ref="p")
+    assert paused["data"]["task"]["status"] == "paused"
+    assert (await watcher.receive_type("task.paused"))["data"]["message"] == "Paused"
+    await controller.request("task.resume", {"task_id": task.pk}, ref="r")
+    assert (await watcher.receive_type("task.resumed"))["data"]["status"] == "running"
+    await controller.request("task.cancel", {"task_id": task.pk}, ref="c")
+    assert (await watcher.receive_type("task.cancelled"))["data"]["status"] == "cancelled"
+    again = await controller.request("task.resume", {"task_id": task.pk}, ref="x")
+    assert again["error"]["code"] == ErrorCode.CONFLICT
+    assert again["error"]["details"]["task"]["status"] == "cancelled"
+
+
+async def test_others_cannot_control_a_task(connect, bob, task):
+    client = await connect(user=bob)
+    assert (await client.request("task.cancel", {"task_id": task.pk}))["error"]["code"] == ErrorCode.FORBIDDEN

@@ -1,0 +1,16 @@
+"""Batch-task REST API."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("api/tasks/", views.TaskListView.as_view(), name="task-list"),
+    path("api/tasks/<int:pk>/", views.TaskDetailView.as_view(), name="task-detail"),
+    path("api/tasks/<int:pk>/pause", views.TaskCommandView.as_view(command="pause"), name="task-pause"),
+    path("api/tasks/<int:pk>/resume", views.TaskCommandView.as_view(command="resume"), name="task-resume"),
+    path("api/tasks/<int:pk>/cancel", views.TaskCommandView.as_view(command="cancel"), name="task-cancel"),
+    path("api/tasks/<int:pk>/download", views.TaskDownloadView.as_view(), name="task-download"),
+    path("api/tasks/<int:pk>/progress", views.TaskProgressView.as_view(), name="task-progress"),
+    path("api/broadcaster/stats", views.BroadcasterStatsView.as_view(), name="broadcaster-stats"),
+]

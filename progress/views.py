@@ -1,0 +1,138 @@
+"""
+Batch-task REST API (DRF): the same services as the socket handlers and the admin, so a pause
+from REST is announced exactly like one from a socket. Errors use the envelope's codes
+(realtime/rest.py): 400 invalid, 403 forbidden, 404 not_found, 409 conflict.
+"""
+
+import secrets
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from realtime.connection_registry import get_registry
+from realtime.errors import Conflict, Forbidden, NotFound
+from realtime.stats import aggregate
+from realtime.validation import validate
+
+from . import services
+from .events import document_data, task_snapshot
+from .models import BatchTask
+from .producers import cache_figures, reporter_for
+from .selectors import access_task, tasks_for
+from .serializers import CreateTaskIn, ProgressIn, TaskOut
+
+Status = BatchTask.Status
+
+
+class TaskListView(APIView):
+    """``/api/tasks/``: the caller's tasks, newest first; create one from an upload (multipart)."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=TaskOut(many=True))
+    def get(self, request):
+        return Response([task_snapshot(task) for task in tasks_for(request.user)])
+
+    @extend_schema(request={"multipart/form-data": CreateTaskIn}, responses={201: TaskOut})
+    def post(self, request):
+        args = validate(CreateTaskIn, request.data)
+        task = services.create_task(owner=request.user, **args)
+        # The owner alone sees the token external producers use (POST /api/tasks/{id}/progress).
+        return Response({**task_snapshot(task), "progress_token": task.progress_token}, status=status.HTTP_201_CREATED)
+
+
+class TaskDetailView(APIView):
+    """``/api/tasks/{id}/``: the task and its documents (owner or staff)."""
+
+    @extend_schema(responses=TaskOut)
+    def get(self, request, pk: int):
+        task = access_task(request.user, pk)
+        documents = [document_data(d) for d in task.documents.all()]
+        return Response({**task_snapshot(task), "documents": documents, "download": bool(task.result)})
+
+
+class TaskCommandView(APIView):
+    """``POST /api/tasks/{id}/pause|resume|cancel``: as the socket's ``task.pause`` etc."""
+
+    command: str = ""
+    STATUS = {"pause": Status.PAUSED, "resume": Status.RUNNING, "cancel": Status.CANCELLED}
+
+    @extend_schema(request=None, responses={200: TaskOut, 409: None})
+    def post(self, request, pk: int):
+        task = access_task(request.user, pk)
+        return Response(task_snapshot(services.request(task.pk, self.STATUS[self.command])))
+
+
+class TaskDownloadView(APIView):
+    """``GET /api/tasks/{id}/download``: the ZIP of a completed task (owner or staff); 409 before."""
+
+    @extend_schema(responses={(200, "application/zip"): bytes, 409: None})
+    def get(self, request, pk: int):
+        task = access_task(request.user, pk)
+        if task.status != Status.COMPLETED or not task.result:
+            raise Conflict("The documents are not ready", details={"task": task_snapshot(task)})
+        return FileResponse(task.result.open("rb"), as_attachment=True, filename=f"{task.name}.zip",
+                            content_type="application/zip")
+
+
+class TaskProgressView(APIView):
+    """
+    ``POST /api/tasks/{id}/progress``: progress from a producer outside Django, authenticated by
+    the task's ``progress_token`` in the ``X-Progress-Token`` header (not a user's credentials).
+    Coalesced like the worker's reports (``coalesced: true`` in the answer: held back, sent when the
+    interval ends); ``status`` running/completed/failed/cancelled moves the task.
+    """
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=ProgressIn, responses=TaskOut,
+                   parameters=[OpenApiParameter("X-Progress-Token", str, OpenApiParameter.HEADER, required=True)])
+    def post(self, request, pk: int):
+        task = BatchTask.objects.filter(pk=pk).first()
+        if task is None:
+            raise NotFound("Task not found")
+        if not secrets.compare_digest(request.headers.get("X-Progress-Token", ""), task.progress_token):
+            raise Forbidden("Wrong or missing X-Progress-Token")
+        args = validate(ProgressIn, request.data)
+        reporter = reporter_for(task.pk)
+        new_status = args.pop("status", None)
+        error = args.pop("error", "")
+        if new_status == Status.RUNNING and task.status == Status.PENDING:
+            reporter.start(total=args.get("total", task.total))
+        elif new_status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+            figures = {k: v for k, v in args.items() if k in ("current", "total", "succeeded", "failed", "stage")}
+            task = reporter.finish(new_status, message=args.get("message"), error=error, **figures)
+            return Response(task_snapshot(task))
+        sent = reporter.progress(**args)
+        task.refresh_from_db()
+        # Held back by coalescing: it goes out (and is stored) when the interval ends.
+        return Response({**task_snapshot(task), "coalesced": not sent})
+
+
+class BroadcasterStatsView(APIView):
+    """
+    ``GET /api/broadcaster/stats`` (staff): seed 001's broadcaster figures, snake_case, summed over
+    every server process (fan-out) plus this process's producer cache (coalescing).
+    """
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        stats = aggregate(get_registry().processes())
+        broadcaster = stats["broadcaster"]
+        return Response({
+            "total_broadcasts": broadcaster["total_broadcasts"],
+            "total_messages": stats["messages"]["total_sent"],
+            "successful_sends": broadcaster["successful_sends"],
+            "failed_sends": broadcaster["failed_sends"],
+            "average_latency_ms": broadcaster["average_latency_ms"],
+            **cache_figures(),
+            "last_update": max((p["updated_at"] for p in stats["processes"]), default=None),
+        })
