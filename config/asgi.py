@@ -15,6 +15,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from progress.in_server_worker import start_in_server_worker  # noqa: E402
 
 from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
@@ -33,3 +36,5 @@ application = ProtocolTypeRouter(
 
 log_channel_layer_mode()
 allow_rfc6455_close_codes()
+if settings.TASKS_WORKER_IN_SERVER:
+    start_in_server_worker()

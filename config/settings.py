@@ -214,6 +214,8 @@ CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)  # chat
 # Batch documents run in `manage.py db_worker` (django-tasks with its database backend: no broker
 # beyond the database we already have; README "Batch tasks").
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Without Redis the worker's events could not reach the server: run the worker inside it instead.
+TASKS_WORKER_IN_SERVER = env.bool("TASKS_WORKER_IN_SERVER", default=not REDIS_URL)
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 # Uploads for batch tasks: largest data file and template, in bytes.

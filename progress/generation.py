@@ -2,7 +2,7 @@
 Turning one data file and one template into documents (seed 001's batch document generator).
 
 - Data: CSV (UTF-8, header row) or XLSX (the first sheet, header row; openpyxl). Each further row
-  is one document's context: ``{column header: cell text}``.
+  is one document's context: ``{column header: cell text}``; blank rows are skipped.
 - Template: DOCX (docxtpl: Jinja2 tags in a Word file) or text/HTML (``.txt``, ``.html``:
   Django's template language, HTML escaped in ``.html``).
 
@@ -60,8 +60,9 @@ def read_rows(content: bytes, name: str) -> list[dict[str, str]]:
     if not table or not any(table[0]):
         raise BatchInputError("The data file has no header row")
     header = [column.strip() for column in table[0]]
-    return [dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
-            for row in table[1:] if any(cell.strip() for cell in row)]
+    # A row shorter than the header lacks those fields (a missing field fails its document);
+    # an empty cell is a field whose value is "".
+    return [dict(zip(header, row, strict=False)) for row in table[1:] if any(cell.strip() for cell in row)]
 
 
 @dataclass

@@ -89,3 +89,35 @@ class Daphne:
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
         return self.proc.returncode
+
+
+class BatchWorker:
+    """``manage.py db_worker`` (django-tasks' database worker) with ``env`` over ours."""
+
+    def __init__(self, env: dict[str, str]):
+        self.log = open(BASE_DIR / f".worker-{os.getpid()}-{id(self)}.log", "w+b")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay"],
+            cwd=BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM (the worker finishes its task first), SIGKILL after 10 s; return the exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+        return self.proc.returncode

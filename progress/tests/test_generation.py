@@ -25,8 +25,9 @@ def test_csv_and_xlsx_rows_read_alike():
     xlsx = io.BytesIO()
     workbook.save(xlsx)
     from_xlsx = read_rows(xlsx.getvalue(), "data.XLSX")
-    from_csv = read_rows("\ufeffname,amount\nAda,12.5\n,\nBob\n".encode(), "data.csv")
+    from_csv = read_rows("\ufeffname,amount\nAda,12.5\n,\nBob,\n".encode(), "data.csv")
     assert from_xlsx == from_csv == [{"name": "Ada", "amount": "12.5"}, {"name": "Bob", "amount": ""}]
+    assert read_rows(b"name,amount\nCy\n", "short.csv") == [{"name": "Cy"}]  # amount is missing, not empty
 
 
 def test_unusable_inputs_are_refused_before_any_document():
