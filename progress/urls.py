@@ -1,10 +1,11 @@
-"""Batch-task REST API."""
+"""Batch-task REST API and page."""
 
 from django.urls import path
 
-from . import views
+from . import pages, views
 
 urlpatterns = [
+    path("tasks/", pages.tasks_page, name="tasks"),
     path("api/tasks/", views.TaskListView.as_view(), name="task-list"),
     path("api/tasks/<int:pk>/", views.TaskDetailView.as_view(), name="task-detail"),
     path("api/tasks/<int:pk>/pause", views.TaskCommandView.as_view(command="pause"), name="task-pause"),

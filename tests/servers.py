@@ -52,6 +52,7 @@ class Daphne:
     """
 
     def __init__(self, env: dict[str, str], extra_args: list[str] | None = None, cpus: set[int] | None = None):
+        self.env = env
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ws/"
         self.http = f"http://127.0.0.1:{self.port}"

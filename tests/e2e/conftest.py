@@ -13,7 +13,7 @@ def fast_password_hasher():
 
 
 @pytest.fixture(scope="session")
-def daphnes(django_db_setup):
+def daphnes(django_db_setup, tmp_path_factory):
     """Two Daphne processes serving the test database behind one Redis (``REDIS_URL``)."""
     from django.db import connection
 
@@ -25,6 +25,7 @@ def daphnes(django_db_setup):
         "REDIS_URL": redis_url,
         # Every test client connects from 127.0.0.1: the per-IP connection rate is tested on its own.
         "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000}),
+        "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
     }
     servers = [Daphne(env), Daphne(env)]
     yield servers
