@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench clean
+.PHONY: run test test-sqlite test-postgres bench bench-progress clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev requirements-bench.txt
 ## bench: fan-out benchmark (docs in README); not part of `make test`
 bench: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/fanout.py $(BENCH_ARGS)
+
+## bench-progress: batch-task benchmarks (coalescing fan-out, DOCX generation); not part of `make test`
+bench-progress: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/progress.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test_db.sqlite3*

@@ -96,6 +96,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.opened_at = time.monotonic()
         self.subscriptions: set[str] = set()
+        # welcome is the first frame of a session: events that arrive while it is being set up wait.
+        self.held: list[dict] | None = []
         self.limiter = FrameRateLimiter()
         self._timers: dict[str, asyncio.Task] = {}
         client = self.scope.get("client") or ("", 0)
@@ -271,6 +273,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             ),
             "welcome",
         )
+        held, self.held = self.held, None
+        for message in held:
+            await self.base_send(message)
 
     async def subscribe(self, group: str) -> None:
         """Subscribe this connection to ``group`` in the process hub."""

@@ -33,6 +33,8 @@ class Connection(Protocol):
     """What the hub needs of a local connection: its ASGI ``base_send`` and its own bookkeeping."""
 
     connection_id: str
+    # Events for a connection that has not been sent its ``welcome`` yet wait here (None after).
+    held: list[dict] | None
 
     async def base_send(self, message: dict) -> None: ...
 
@@ -147,6 +149,10 @@ class Hub:
         delivered = failed = 0
         for conn in tuple(members):
             if conn.connection_id == exclude:
+                continue
+            if conn.held is not None:
+                conn.held.append(message)
+                delivered += 1  # written right after the connection's welcome
                 continue
             try:
                 await conn.base_send(message)

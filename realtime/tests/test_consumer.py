@@ -221,3 +221,23 @@ async def test_missing_origin_is_accepted_but_must_authenticate(connect):
     assert client.connected
     reply = await client.request("chat.history", {"conversation_id": 1})
     assert reply["error"]["code"] == ErrorCode.UNAUTHORIZED
+
+
+async def test_welcome_is_the_first_frame_even_while_events_stream(connect, alice, bob):
+    from realtime.groups import user_group
+    from realtime.publish import send_to_layer
+
+    async def stream():
+        for i in range(200):
+            await send_to_layer(user_group(alice.pk), {"type": "realtime.event", "group": user_group(alice.pk),
+                                                       "text": f'{{"type":"tick","data":{i}}}', "event": "tick",
+                                                       "ts": 0.0})
+            await asyncio.sleep(0.001)
+
+    await connect(user=bob)  # starts the process hub before the stream
+    streaming = asyncio.create_task(stream())
+    client = await connect(user=alice, expect_welcome=False)
+    first = await client.receive()
+    await streaming
+    assert first["type"] == "welcome"
+    assert (await client.receive())["type"] == "tick"  # what arrived meanwhile follows it
