@@ -1,6 +1,7 @@
 """Chat read paths and access checks."""
 
 from django.contrib.auth import get_user_model
+from django.db.models import Count
 
 from realtime.errors import Forbidden, Invalid, NotFound
 
@@ -37,14 +38,13 @@ def conversation_ids_for(user) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("conversation_id", flat=True))
 
 
-def co_member_ids(user_id: int) -> list[int]:
-    """Return the ids of every other user who shares a conversation with ``user_id``."""
-    conversations = Membership.objects.filter(user_id=user_id).values("conversation_id")
+def small_conversation_ids(user_id: int, max_members: int) -> list[int]:
+    """Ids of ``user_id``'s conversations that have at most ``max_members`` members."""
+    # Annotate before filtering on memberships: after it, Count would see the filtered join (1 row).
     return list(
-        Membership.objects.filter(conversation_id__in=conversations)
-        .exclude(user_id=user_id)
-        .values_list("user_id", flat=True)
-        .distinct()
+        Conversation.objects.annotate(size=Count("memberships", distinct=True))
+        .filter(size__lte=max_members, memberships__user_id=user_id)
+        .values_list("pk", flat=True)
     )
 
 

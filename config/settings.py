@@ -210,6 +210,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+# presence.changed goes to conversations of at most this many members (chat/presence.py).
+CHAT_PRESENCE_MAX_MEMBERS = env.int("CHAT_PRESENCE_MAX_MEMBERS", default=100)
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)  # chat.send content limit
 # Batch documents run in `manage.py db_worker` (django-tasks with its database backend: no broker
 # beyond the database we already have; README "Batch tasks").

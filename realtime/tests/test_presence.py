@@ -101,3 +101,11 @@ async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, 
     await alice_client.assert_nothing()
     await bob_elsewhere.receive_type("presence.changed")  # alice came online; then nothing more
     await bob_elsewhere.assert_nothing()
+
+
+async def test_no_presence_events_in_conversations_over_the_size_limit(connect, alice, bob, shared_conversation,
+                                                                     settings):
+    settings.CHAT_PRESENCE_MAX_MEMBERS = 1  # the shared conversation has 2
+    bob_client = await connect(user=bob)
+    await connect(user=alice)
+    await bob_client.assert_nothing(timeout=0.3)
