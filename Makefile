@@ -20,10 +20,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-## run: install, migrate, create the demo users and conversation, serve on http://127.0.0.1:8000
+## run: install, migrate, create the demo users and conversation, serve on http://127.0.0.1:8000 with the batch worker
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	@# Without REDIS_URL the batch worker runs inside the server (README "Batch tasks"); with it, beside it.
+	if [ -n "$$REDIS_URL" ]; then \
+		setsid $(PY) manage.py db_worker & worker=$$!; trap 'kill -- -$$worker 2>/dev/null' EXIT INT TERM; \
+	fi; \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 ## test: Chromium for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers

@@ -99,3 +99,10 @@ def test_admin_actions_go_through_the_services(media_root, uploads, api, staff_u
                        follow=True)
     assert "A cancelled task cannot become paused" in again.content.decode()
     assert admin.get(f"/admin/progress/batchtask/{task_id}/change/").status_code == 200
+
+
+def test_openapi_schema_lists_the_task_endpoints(client):
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
+    assert {"/api/tasks/", "/api/tasks/{id}/", "/api/tasks/{id}/pause", "/api/tasks/{id}/download",
+            "/api/tasks/{id}/progress", "/api/broadcaster/stats"} <= set(paths)
+    assert "multipart/form-data" in paths["/api/tasks/"]["post"]["requestBody"]["content"]

@@ -48,7 +48,7 @@ def wait_for(predicate, timeout=5.0):
 
 def test_pause_holds_the_worker_between_documents_and_resume_finishes(alice, media_root, uploads, slow_rows):
     task = make_task(alice, uploads, 40)
-    worker = threading.Thread(target=jobs.run_batch, args=(task.pk,))
+    worker = threading.Thread(target=jobs.generate_documents.func, args=(task.pk,))  # closes its connection
     worker.start()
     wait_for(lambda: BatchTask.objects.get(pk=task.pk).current >= 5)
     services.request(task.pk, BatchTask.Status.PAUSED)
@@ -64,7 +64,7 @@ def test_pause_holds_the_worker_between_documents_and_resume_finishes(alice, med
 
 def test_cancel_stops_the_worker_and_nothing_follows(alice, media_root, uploads, slow_rows):
     task = make_task(alice, uploads, 40)
-    worker = threading.Thread(target=jobs.run_batch, args=(task.pk,))
+    worker = threading.Thread(target=jobs.generate_documents.func, args=(task.pk,))  # closes its connection
     worker.start()
     wait_for(lambda: BatchTask.objects.get(pk=task.pk).current >= 3)
     services.request(task.pk, BatchTask.Status.CANCELLED)
