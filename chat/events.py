@@ -27,15 +27,17 @@ def message_event(message: Message) -> dict:
     }
 
 
-def conversation_summary(conversation: Conversation) -> dict:
-    """A conversation as listed to its members."""
+def conversation_summary(conversation: Conversation, members: list[dict] | None = None) -> dict:
+    """A conversation as listed to its members; ``members`` ([{id, username}]) when already loaded."""
+    if members is None:
+        members = [
+            {"id": user_id, "username": username}
+            for user_id, username in conversation.memberships.order_by("user_id").values_list("user_id", "user__username")
+        ]
     return {
         "id": conversation.pk,
         "kind": conversation.kind,
         "title": conversation.title,
         "last_seq": conversation.last_seq,
-        "members": [
-            {"id": user_id, "username": username}
-            for user_id, username in conversation.memberships.order_by("user_id").values_list("user_id", "user__username")
-        ],
+        "members": members,
     }

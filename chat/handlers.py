@@ -7,7 +7,7 @@ from realtime.validation import validate
 
 from . import selectors, services
 from .events import conversation_group, conversation_summary, message_event, viewers_group
-from .serializers import ConversationIdIn, HistoryIn, JoinIn, SendMessageIn
+from .serializers import ConversationIdIn, HistoryIn, JoinIn, ReadIn, SendMessageIn
 
 
 @session_groups
@@ -77,3 +77,19 @@ def typing(ctx: HandlerContext, data: dict) -> dict:
         exclude_connection=ctx.connection_id,
     )
     return {"conversation_id": conversation.pk}
+
+
+@handler("chat.conversations")
+def conversations(ctx: HandlerContext, data: dict) -> dict:
+    """The user's conversations with their last message and unread count, most recent first."""
+    return {"conversations": selectors.conversations_for(ctx.user)}
+
+
+@handler("chat.read")
+def read(ctx: HandlerContext, data: dict) -> dict:
+    """Mark the conversation read up to ``seq``; the members are told with ``chat.read``."""
+    args = validate(ReadIn, data)
+    conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
+    seq = services.mark_read(user=ctx.user, conversation=conversation, seq=args["seq"])
+    conversation.refresh_from_db(fields=["last_seq"])
+    return {"conversation_id": conversation.pk, "last_read_seq": seq, "unread": conversation.last_seq - seq}

@@ -28,6 +28,9 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="memberships")
     joined_at = models.DateTimeField(auto_now_add=True)
+    # The highest seq this member has read (chat.read; sending reads up to one's own message).
+    # Never moves backwards; unread = conversation.last_seq - last_read_seq (seq is gap-free).
+    last_read_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="chat_membership_unique")]

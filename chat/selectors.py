@@ -1,10 +1,11 @@
 """Chat read paths and access checks."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from realtime.errors import Forbidden, Invalid, NotFound
 
+from .events import conversation_summary, message_event
 from .models import Conversation, Membership, Message
 
 
@@ -36,6 +37,41 @@ def access_recipient(sender, recipient_id: int):
 def conversation_ids_for(user) -> list[int]:
     """Return the ids of every conversation ``user`` is a member of."""
     return list(Membership.objects.filter(user=user).values_list("conversation_id", flat=True))
+
+
+def conversations_for(user) -> list[dict]:
+    """
+    ``user``'s conversations, most recent activity first, each as its summary plus ``last_message``
+    (or None), ``last_read_seq`` and ``unread`` (messages after ``last_read_seq``). Three queries.
+    """
+    memberships = list(
+        Membership.objects.filter(user=user).select_related("conversation").order_by("-conversation__last_seq")
+    )
+    conversations = [m.conversation for m in memberships]
+    last = Q(pk__in=[])
+    for conversation in conversations:
+        if conversation.last_seq:
+            last |= Q(conversation_id=conversation.pk, seq=conversation.last_seq)
+    last_messages = {m.conversation_id: m for m in Message.objects.filter(last)}
+    members = summaries_members([c.pk for c in conversations])
+    return [
+        {
+            **conversation_summary(m.conversation, members[m.conversation_id]),
+            "last_message": message_event(last_messages[m.conversation_id]) if m.conversation_id in last_messages else None,
+            "last_read_seq": m.last_read_seq,
+            "unread": m.conversation.last_seq - m.last_read_seq,
+        }
+        for m in memberships
+    ]
+
+
+def summaries_members(conversation_ids: list[int]) -> dict[int, list[dict]]:
+    """``{conversation_id: [{"id", "username"}...]}`` for many conversations in one query."""
+    members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
+    rows = Membership.objects.filter(conversation_id__in=conversation_ids).order_by("user_id")
+    for conversation_id, user_id, username in rows.values_list("conversation_id", "user_id", "user__username"):
+        members[conversation_id].append({"id": user_id, "username": username})
+    return members
 
 
 def small_conversation_ids(user_id: int, max_members: int) -> list[int]:

@@ -50,6 +50,13 @@ class ConversationIdIn(serializers.Serializer):
     conversation_id = IdField()
 
 
+class ReadIn(serializers.Serializer):
+    """``chat.read`` data: the member has read up to ``seq``."""
+
+    conversation_id = IdField()
+    seq = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+
+
 class HistoryIn(serializers.Serializer):
     """``chat.history`` data: a page of messages older than ``before_seq`` (newest page without it)."""
 

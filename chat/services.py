@@ -69,6 +69,10 @@ def _store_message(*, sender, conversation, content, content_type, client_msg_id
                 return existing, False
         raise
     conversation.last_seq = seq
+    # A sender has read the conversation up to their own message.
+    Membership.objects.filter(conversation_id=conversation.pk, user=sender, last_read_seq__lt=seq).update(
+        last_read_seq=seq
+    )
     return message, True
 
 
@@ -128,3 +132,21 @@ def add_member(*, conversation: Conversation, user) -> Membership:
         membership, _ = Membership.objects.get_or_create(conversation=conversation, user=user)
         subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk))
     return membership
+
+
+def mark_read(*, user, conversation: Conversation, seq: int) -> int:
+    """
+    Record that ``user`` (a member) has read ``conversation`` up to ``seq`` (clamped to its
+    last message) and tell the members with ``chat.read {conversation_id, user_id, seq}``.
+    Never moves backwards: an older seq changes and publishes nothing. Return the stored seq.
+    """
+    with transaction.atomic():
+        last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
+        seq = min(seq, last_seq)
+        moved = Membership.objects.filter(conversation=conversation, user=user, last_read_seq__lt=seq).update(
+            last_read_seq=seq
+        )
+        if moved:
+            publish_on_commit(conversation_group(conversation.pk), "chat.read",
+                              {"conversation_id": conversation.pk, "user_id": user.pk, "seq": seq})
+        return Membership.objects.values_list("last_read_seq", flat=True).get(conversation=conversation, user=user)
