@@ -90,6 +90,5 @@ def read(ctx: HandlerContext, data: dict) -> dict:
     """Mark the conversation read up to ``seq``; the members are told with ``chat.read``."""
     args = validate(ReadIn, data)
     conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
-    seq = services.mark_read(user=ctx.user, conversation=conversation, seq=args["seq"])
-    conversation.refresh_from_db(fields=["last_seq"])
-    return {"conversation_id": conversation.pk, "last_read_seq": seq, "unread": conversation.last_seq - seq}
+    read_seq, unread = services.mark_read(user=ctx.user, conversation=conversation, seq=args["seq"])
+    return {"conversation_id": conversation.pk, "last_read_seq": read_seq, "unread": unread}

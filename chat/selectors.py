@@ -53,7 +53,7 @@ def conversations_for(user) -> list[dict]:
         if conversation.last_seq:
             last |= Q(conversation_id=conversation.pk, seq=conversation.last_seq)
     last_messages = {m.conversation_id: m for m in Message.objects.filter(last)}
-    members = summaries_members([c.pk for c in conversations])
+    members = members_of_conversations([c.pk for c in conversations])
     return [
         {
             **conversation_summary(m.conversation, members[m.conversation_id]),
@@ -65,7 +65,7 @@ def conversations_for(user) -> list[dict]:
     ]
 
 
-def summaries_members(conversation_ids: list[int]) -> dict[int, list[dict]]:
+def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
     """``{conversation_id: [{"id", "username"}...]}`` for many conversations in one query."""
     members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
     rows = Membership.objects.filter(conversation_id__in=conversation_ids).order_by("user_id")

@@ -134,11 +134,12 @@ def add_member(*, conversation: Conversation, user) -> Membership:
     return membership
 
 
-def mark_read(*, user, conversation: Conversation, seq: int) -> int:
+def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
     """
     Record that ``user`` (a member) has read ``conversation`` up to ``seq`` (clamped to its
     last message) and tell the members with ``chat.read {conversation_id, user_id, seq}``.
-    Never moves backwards: an older seq changes and publishes nothing. Return the stored seq.
+    Never moves backwards: an older seq changes and publishes nothing. Return the stored
+    ``(last_read_seq, unread)``.
     """
     with transaction.atomic():
         last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
@@ -149,4 +150,5 @@ def mark_read(*, user, conversation: Conversation, seq: int) -> int:
         if moved:
             publish_on_commit(conversation_group(conversation.pk), "chat.read",
                               {"conversation_id": conversation.pk, "user_id": user.pk, "seq": seq})
-        return Membership.objects.values_list("last_read_seq", flat=True).get(conversation=conversation, user=user)
+        read_seq = Membership.objects.values_list("last_read_seq", flat=True).get(conversation=conversation, user=user)
+        return read_seq, last_seq - read_seq

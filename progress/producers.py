@@ -7,6 +7,7 @@ cache holds the ``PRODUCER_CACHE_SIZE`` most recently used tasks.
 import threading
 from collections import OrderedDict
 
+from .models import BatchTask
 from .reporter import ProgressReporter
 
 PRODUCER_CACHE_SIZE = 1000
@@ -23,6 +24,23 @@ def reporter_for(task_id: int) -> ProgressReporter:
         while len(_reporters) > PRODUCER_CACHE_SIZE:
             _reporters.popitem(last=False)
         return reporter
+
+
+def report(task: BatchTask, *, status: str | None = None, error: str = "", **figures) -> tuple[BatchTask, bool]:
+    """
+    Apply one external producer's report to ``task`` through its cached reporter: ``status``
+    ``running`` starts a pending task, a final status finishes it (never coalesced), anything else
+    is progress (coalesced). Return the task as stored and whether the report was held back.
+    """
+    reporter = reporter_for(task.pk)
+    if status == BatchTask.Status.RUNNING and task.status == BatchTask.Status.PENDING:
+        reporter.start(total=figures.get("total", task.total))
+    elif status in BatchTask.FINAL:
+        final = {k: v for k, v in figures.items() if k in ("current", "total", "succeeded", "failed", "stage")}
+        return reporter.finish(status, message=figures.get("message"), error=error, **final), False
+    sent = reporter.progress(**figures)
+    task.refresh_from_db()
+    return task, not sent
 
 
 def cache_figures() -> dict:

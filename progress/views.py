@@ -22,7 +22,7 @@ from realtime.validation import validate
 from . import services
 from .events import document_data, task_snapshot
 from .models import BatchTask
-from .producers import cache_figures, reporter_for
+from .producers import cache_figures, report
 from .selectors import access_task, tasks_for
 from .serializers import CreateTaskIn, ProgressIn, TaskOut
 
@@ -99,20 +99,9 @@ class TaskProgressView(APIView):
             raise NotFound("Task not found")
         if not secrets.compare_digest(request.headers.get("X-Progress-Token", ""), task.progress_token):
             raise Forbidden("Wrong or missing X-Progress-Token")
-        args = validate(ProgressIn, request.data)
-        reporter = reporter_for(task.pk)
-        new_status = args.pop("status", None)
-        error = args.pop("error", "")
-        if new_status == Status.RUNNING and task.status == Status.PENDING:
-            reporter.start(total=args.get("total", task.total))
-        elif new_status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
-            figures = {k: v for k, v in args.items() if k in ("current", "total", "succeeded", "failed", "stage")}
-            task = reporter.finish(new_status, message=args.get("message"), error=error, **figures)
-            return Response(task_snapshot(task))
-        sent = reporter.progress(**args)
-        task.refresh_from_db()
-        # Held back by coalescing: it goes out (and is stored) when the interval ends.
-        return Response({**task_snapshot(task), "coalesced": not sent})
+        task, coalesced = report(task, **validate(ProgressIn, request.data))
+        # Coalesced: held back, it goes out (and is stored) when the interval ends.
+        return Response({**task_snapshot(task), "coalesced": coalesced})
 
 
 class BroadcasterStatsView(APIView):

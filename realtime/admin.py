@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from .connection_registry import get_registry
 from .errors import CloseCode, Forbidden
-from .presence import online_user_ids
+from .presence import online_user_ids, presence_of
 from .publish import close_user_connections
 
 User = get_user_model()
@@ -56,7 +56,7 @@ class RealtimeUserAdmin(UserAdmin):
     def online(self, user) -> bool:
         # One registry read per row (a Redis round trip, ~0.1 ms): display methods get no request
         # to share a page-wide read, and admin instances are shared between threads.
-        return get_registry().presence([user.pk])[user.pk]["online"]
+        return presence_of([user.pk])[user.pk]["online"]
 
     @admin.display(description="open connections")
     def live_connections(self, user) -> str:

@@ -182,18 +182,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Send ``exc`` as an error frame, then close with ``close_code`` (the frame carries the reason)."""
         if self.closing:
             return
-        self.closing = True
-        metrics.CLOSES.labels(str(int(close_code))).inc()
-        await self.send_error(exc, ref)
-        await self.close(code=int(close_code))
+        metrics.ERRORS.labels(exc.code.value).inc()
+        await self._close_after(error_frame(exc, ref), close_code)
 
     async def close_with(self, text: str, code: int) -> None:
         """Write the encoded error frame ``text`` and close with ``code`` (admin disconnects, drain)."""
         if self.closing:
             return
+        connection_log.info("server close conn=%s user=%s code=%s", self.connection_id, self.user and self.user.pk, code)
+        await self._close_after(text, code)
+
+    async def _close_after(self, text: str, code: int) -> None:
+        # Daphne drops close reasons (PLATFORM-FACTS.md): the error frame before the close says why.
         self.closing = True
         metrics.CLOSES.labels(str(int(code))).inc()
-        connection_log.info("server close conn=%s user=%s code=%s", self.connection_id, self.user and self.user.pk, code)
         await self.send_frame(text, "error")
         await self.close(code=int(code))
 

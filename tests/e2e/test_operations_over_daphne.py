@@ -183,13 +183,20 @@ async def test_admin_disconnect_reaches_every_process(pair, alice):
         assert frames[0]["error"]["message"] == "Disconnected by ops" and code == 4403
 
 
+async def alice_on_b_watched_by_bob_on_a(pair) -> tuple:
+    """Bob on process A, alice on process B, once bob has seen her come online: ``(bob_ws, alice_ws, alice_token)``."""
+    bob_token = await asyncio.to_thread(login, pair[0], "bob", "bob-pass")
+    alice_token = await asyncio.to_thread(login, pair[1], "alice", "alice-pass")
+    bob_ws = await connect(pair[0], bob_token)
+    alice_ws = await connect(pair[1], alice_token)
+    await next_of_type(bob_ws, "presence.changed")
+    return bob_ws, alice_ws, alice_token
+
+
 async def test_sigkilled_process_users_go_offline_within_ttl_plus_sweep(pair, alice, bob, conversation):
     server_a, server_b = pair
-    bob_token = await asyncio.to_thread(login, server_a, "bob", "bob-pass")
-    alice_token = await asyncio.to_thread(login, server_b, "alice", "alice-pass")
-    async with await connect(server_a, bob_token) as bob_ws:
-        alice_ws = await connect(server_b, alice_token)
-        await next_of_type(bob_ws, "presence.changed")
+    bob_ws, alice_ws, _ = await alice_on_b_watched_by_bob_on_a(pair)
+    async with bob_ws:
         killed_at = time.monotonic()
         server_b.stop(signal.SIGKILL)
         offline = await next_of_type(bob_ws, "presence.changed", timeout=10)
@@ -202,11 +209,8 @@ async def test_sigkilled_process_users_go_offline_within_ttl_plus_sweep(pair, al
 
 async def test_sigterm_drains_with_1001_and_presence_follows_at_once(pair, alice, bob, conversation):
     server_a, server_b = pair
-    bob_token = await asyncio.to_thread(login, server_a, "bob", "bob-pass")
-    alice_token = await asyncio.to_thread(login, server_b, "alice", "alice-pass")
-    async with await connect(server_a, bob_token) as bob_ws:
-        alice_ws = await connect(server_b, alice_token)
-        await next_of_type(bob_ws, "presence.changed")
+    bob_ws, alice_ws, alice_token = await alice_on_b_watched_by_bob_on_a(pair)
+    async with bob_ws:
         started = time.monotonic()
         server_b.proc.send_signal(signal.SIGTERM)
         frames, code = await closed_with(alice_ws)
