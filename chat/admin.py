@@ -1,9 +1,28 @@
-"""Chat in the Django admin; a message written here goes through services.send_message like any other."""
+"""
+Chat in the Django admin; a message written here goes through services.send_message like any
+other. The support desk (seed 002): support conversations, who waits longest first, with unread
+counts and the user's online state; a conversation page with the thread and a reply box, kept
+live over the socket (static/chat/support_desk.js).
+"""
 
-from django.contrib import admin
+import uuid
 
-from . import services
-from .models import Conversation, Membership, Message
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import F
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from realtime.errors import ProtocolError
+from realtime.presence import presence_of
+from realtime.validation import validate
+
+from . import selectors, services
+from .events import message_event
+from .models import Conversation, Membership, Message, SupportConversation
+from .serializers import MessageContentIn
 
 
 class MembershipInline(admin.TabularInline):
@@ -30,7 +49,8 @@ class ConversationAdmin(admin.ModelAdmin):
             if membership.pk:
                 membership.save()
             else:
-                services.add_member(conversation=membership.conversation, user=membership.user)
+                services.add_member(actor=None, conversation=membership.conversation, user=membership.user,
+                                    role=membership.role)
 
 
 @admin.register(Membership)
@@ -43,7 +63,7 @@ class MembershipAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        obj.pk = services.add_member(conversation=obj.conversation, user=obj.user).pk
+        obj.pk = services.add_member(actor=None, conversation=obj.conversation, user=obj.user, role=obj.role).pk
 
 
 @admin.register(Message)
@@ -67,3 +87,119 @@ class MessageAdmin(admin.ModelAdmin):
             content_type=obj.content_type, client_msg_id=obj.client_msg_id,
         )
         obj.pk = message.pk
+
+
+class OpenFilter(admin.SimpleListFilter):
+    """Open (the default) or closed support conversations."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("closed", "Closed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "closed":
+            return queryset.filter(closed_at__isnull=False)
+        return queryset.filter(closed_at__isnull=True)
+
+
+@admin.register(SupportConversation)
+class SupportDeskAdmin(admin.ModelAdmin):
+    """
+    The support desk. Any staff member may use it (seed 002: any staff member reads and replies);
+    replies go through ``services.send_message`` and reach the user's open connections live.
+    """
+
+    list_display = ["user", "waiting", "unread", "online", "last_message", "created_at"]
+    list_display_links = ["user"]
+    list_filter = [OpenFilter]
+    search_fields = ["support_user__username"]
+    ordering = [F("waiting_since").asc(nulls_last=True), "-last_seq", "pk"]
+    list_per_page = 50
+
+    class Media:
+        js = ["realtime/client.js", "chat/support_desk.js"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind=Conversation.Kind.SUPPORT).select_related("support_user")
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request):
+        return False  # users open support conversations; the desk answers them
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the history stays
+
+    @admin.display(description="user", ordering="support_user__username")
+    def user(self, conversation) -> str:
+        return format_html('<span data-desk-conversation="{}">{}</span>', conversation.pk,
+                           conversation.support_user.get_username())
+
+    @admin.display(description="waiting since", ordering="waiting_since")
+    def waiting(self, conversation):
+        return conversation.waiting_since or "-"
+
+    @admin.display(description="unread")
+    def unread(self, conversation) -> str:
+        return format_html('<span class="desk-unread" data-conversation="{}">{}</span>', conversation.pk,
+                           conversation.last_seq - conversation.support_read_seq)
+
+    @admin.display(boolean=True, description="online")
+    def online(self, conversation) -> bool:
+        return presence_of([conversation.support_user_id])[conversation.support_user_id]["online"]
+
+    @admin.display(description="last message")
+    def last_message(self, conversation) -> str:
+        message = conversation.messages.filter(seq=conversation.last_seq).first()
+        return message.content[:80] if message else ""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The conversation page: thread, reply box, close button; GET marks it read for the desk."""
+        conversation = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if request.method == "POST":
+            return self._act(request, conversation)
+        page, has_more = selectors.messages_before(conversation, None, 100)
+        if conversation.last_seq:
+            services.mark_read(user=request.user, conversation=conversation, seq=conversation.last_seq)
+        user = conversation.support_user
+        names = dict(get_user_model().objects.filter(pk__in={m.sender_id for m in page}).values_list("pk", "username"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Support: {user.get_username()}",
+            "conversation": conversation,
+            "support_user": user,
+            "online": presence_of([user.pk])[user.pk]["online"],
+            "thread": [message_event(m) | {"sender_name": names.get(m.sender_id, "")} for m in page],
+            "has_more": has_more,
+            "last_seq": conversation.last_seq,
+            # One key per rendered form: a double submit or a resent POST stores the reply once.
+            "client_msg_id": f"desk-{uuid.uuid4().hex}",
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/chat/support_conversation.html", context)
+
+    def _act(self, request, conversation):
+        try:
+            if "close" in request.POST:
+                services.close_support(conversation=conversation)
+                self.message_user(request, "Conversation closed.", messages.SUCCESS)
+            else:
+                # The socket's content rules (length, not blank, no NUL).
+                args = validate(MessageContentIn, {"content": request.POST.get("content", ""),
+                                                   "client_msg_id": request.POST.get("client_msg_id") or None})
+                services.send_message(sender=request.user, conversation=conversation, content=args["content"],
+                                      client_msg_id=args.get("client_msg_id"))
+        except ProtocolError as exc:
+            details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in (exc.details or {}).items())
+            self.message_user(request, f"{exc.message}. {details}".strip(), messages.ERROR)
+        return redirect(reverse("admin:chat_supportconversation_change", args=[conversation.pk]))

@@ -6,14 +6,50 @@ from realtime.registry import handler, session_groups
 from realtime.validation import validate
 
 from . import selectors, services
-from .events import conversation_group, conversation_summary, message_event, viewers_group
-from .serializers import ConversationIdIn, HistoryIn, JoinIn, ReadIn, SendMessageIn
+from .events import conversation_group, conversation_summary, message_event, support_desk_group, viewers_group
+from .serializers import (
+    ConversationIdIn,
+    CreateGroupIn,
+    HistoryIn,
+    JoinIn,
+    MemberIn,
+    ReadIn,
+    RemoveMemberIn,
+    SendMessageIn,
+)
 
 
 @session_groups
 def member_conversation_groups(user) -> list[str]:
-    """Every connection of a member receives its conversations' messages, joined or not."""
-    return [conversation_group(cid) for cid in selectors.conversation_ids_for(user)]
+    """
+    Every connection of a member receives its conversations' messages, joined or not; staff
+    connections also follow the support desk (``support.updated``, ``support.closed``).
+    """
+    groups = [conversation_group(cid) for cid in selectors.conversation_ids_for(user)]
+    if user.is_staff:
+        groups.append(support_desk_group())
+    return groups
+
+
+def send_from(user, args: dict):
+    """
+    Send the validated ``SendMessageIn`` ``args`` as ``user``, after the access checks; return
+    ``(message, created)``. Shared by ``chat.send`` and ``POST /api/chat/messages/``.
+    """
+    attachment = None
+    if "attachment_id" in args:
+        attachment = selectors.usable_attachment(user, args["attachment_id"], args["content_type"])
+    content = {
+        "content": args["content"] or (attachment.name if attachment else ""),
+        "content_type": args["content_type"],
+        "attachment": attachment,
+        "client_msg_id": args.get("client_msg_id"),
+    }
+    if "recipient_id" in args:
+        recipient = selectors.access_recipient(user, args["recipient_id"])
+        return services.send_direct_message(sender=user, recipient=recipient, **content)
+    conversation = selectors.access_conversation(user, args["conversation_id"])
+    return services.send_message(sender=user, conversation=conversation, **content)
 
 
 @handler("chat.join")
@@ -38,19 +74,7 @@ def leave(ctx: HandlerContext, data: dict) -> dict:
 
 @handler("chat.send")
 def send(ctx: HandlerContext, data: dict) -> dict:
-    args = validate(SendMessageIn, data)
-    content = {k: args[k] for k in ("content", "content_type") if k in args}
-    client_msg_id = args.get("client_msg_id")
-    if "recipient_id" in args:
-        recipient = selectors.access_recipient(ctx.user, args["recipient_id"])
-        message, created = services.send_direct_message(
-            sender=ctx.user, recipient=recipient, client_msg_id=client_msg_id, **content
-        )
-    else:
-        conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
-        message, created = services.send_message(
-            sender=ctx.user, conversation=conversation, client_msg_id=client_msg_id, **content
-        )
+    message, created = send_from(ctx.user, validate(SendMessageIn, data))
     return {"message": message_event(message), "duplicate": not created}
 
 
@@ -92,3 +116,39 @@ def read(ctx: HandlerContext, data: dict) -> dict:
     conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
     read_seq, unread = services.mark_read(user=ctx.user, conversation=conversation, seq=args["seq"])
     return {"conversation_id": conversation.pk, "last_read_seq": read_seq, "unread": unread}
+
+
+@handler("chat.create_group")
+def create_group(ctx: HandlerContext, data: dict) -> dict:
+    """Create a group owned by the caller; every member gets ``chat.member_added``."""
+    args = validate(CreateGroupIn, data)
+    conversation = services.create_group(owner=ctx.user, title=args["title"], member_ids=args["member_ids"])
+    return {"conversation": conversation_summary(conversation)}
+
+
+@handler("chat.add_member")
+def add_member(ctx: HandlerContext, data: dict) -> dict:
+    """Add a member (owner/admins; only the owner names admins)."""
+    args = validate(MemberIn, data)
+    conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
+    user = selectors.access_user(args["user_id"])
+    services.add_member(actor=ctx.user, conversation=conversation, user=user, role=args["role"])
+    return {"conversation": conversation_summary(conversation)}
+
+
+@handler("chat.remove_member")
+def remove_member(ctx: HandlerContext, data: dict) -> dict:
+    """Remove a member (owner/admins), or leave (``user_id`` = oneself)."""
+    args = validate(RemoveMemberIn, data)
+    conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
+    services.remove_member(actor=ctx.user, conversation=conversation, user_id=args["user_id"])
+    return {"conversation_id": conversation.pk, "user_id": args["user_id"]}
+
+
+@handler("chat.support")
+def support(ctx: HandlerContext, data: dict) -> dict:
+    """Open (or return) the caller's support conversation; the reply carries its summary."""
+    conversation, _ = services.open_support(user=ctx.user)
+    # Subscribed before the ack (the after-commit subscription of a new one may come later).
+    ctx.subscribe(conversation_group(conversation.pk))
+    return {"conversation": conversation_summary(conversation)}

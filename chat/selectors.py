@@ -1,37 +1,123 @@
 """Chat read paths and access checks."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from realtime.errors import Forbidden, Invalid, NotFound
+from realtime.presence import presence_of
 
 from .events import conversation_summary, message_event
-from .models import Conversation, Membership, Message
+from .models import Attachment, Conversation, Membership, Message
 
 
 def access_conversation(user, conversation_id: int) -> Conversation:
     """
-    Return the conversation if ``user`` is a member.
+    Return the conversation if ``user`` may read and write it: a member, or a staff member for a
+    support conversation (seed 002: any staff member may read, join and reply).
 
-    Raise ``NotFound`` if no conversation has that id, ``Forbidden`` if ``user`` is not a member
-    (issue 2: "members only; forbidden otherwise"). Neither reveals any of its data.
+    Raise ``NotFound`` if no conversation has that id, ``Forbidden`` if ``user`` may not (issue 2:
+    "members only; forbidden otherwise"). Neither reveals any of its data.
     """
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None:
         raise NotFound("Conversation not found")
+    if conversation.kind == Conversation.Kind.SUPPORT and user.is_staff:
+        return conversation
     if not Membership.objects.filter(conversation=conversation, user=user).exists():
         raise Forbidden("You are not a member of this conversation")
     return conversation
+
+
+def membership_of(user, conversation: Conversation) -> Membership | None:
+    """``user``'s membership of ``conversation``, or None (staff reading a support conversation)."""
+    return Membership.objects.filter(conversation=conversation, user=user).first()
+
+
+def access_user(user_id: int):
+    """Return the active user ``user_id``; raise ``NotFound`` if absent or inactive."""
+    found = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if found is None:
+        raise NotFound("User not found")
+    return found
+
+
+def access_attachment(user, attachment_id: int) -> Attachment:
+    """
+    Return the attachment if ``user`` uploaded it or may read the conversation of the message
+    that references it. Raise ``NotFound`` otherwise, whether or not it exists (an attachment
+    id reveals nothing).
+    """
+    attachment = Attachment.objects.filter(pk=attachment_id).select_related("message").first()
+    if attachment is not None:
+        if attachment.uploader_id == user.pk:
+            return attachment
+        message = getattr(attachment, "message", None)
+        if message is not None:
+            try:
+                access_conversation(user, message.conversation_id)
+                return attachment
+            except (Forbidden, NotFound):
+                pass
+    raise NotFound("Attachment not found")
+
+
+def usable_attachment(user, attachment_id: int, content_type: str) -> Attachment:
+    """
+    Return ``user``'s upload ``attachment_id`` for a new message of ``content_type``. Raise
+    ``NotFound`` if it is not theirs, ``Invalid`` if an image message names a non-image.
+    (Whether another message already uses it is checked under the write lock, services.)
+    """
+    attachment = Attachment.objects.filter(pk=attachment_id, uploader=user).first()
+    if attachment is None:
+        raise NotFound("Attachment not found")
+    if content_type == Message.ContentType.IMAGE and not attachment.mime_type.startswith("image/"):
+        raise Invalid("An image message needs an image", details={"attachment_id": ["Is not an image."]})
+    return attachment
+
+
+def support_queue() -> list[dict]:
+    """
+    Open support conversations for the support desk, who waits longest first (``waiting_since``
+    ascending, then those nobody waits on, most recent first). Each: ``conversation_id``,
+    ``user`` {id, username}, ``waiting_since`` (epoch ms or None), ``unread`` (messages after the
+    desk's read mark), ``last_seq``, ``closed``, ``last_message``. Two queries.
+    """
+    conversations = list(
+        Conversation.objects.filter(kind=Conversation.Kind.SUPPORT, closed_at__isnull=True)
+        .select_related("support_user")
+        .order_by(F("waiting_since").asc(nulls_last=True), "-last_seq", "pk")
+    )
+    last_messages = _last_messages(conversations)
+    return [support_entry(c, last_messages.get(c.pk)) for c in conversations]
+
+
+def support_entry(conversation: Conversation, last_message: Message | None) -> dict:
+    """One support-desk row (see ``support_queue``); also the ``support.updated`` payload."""
+    user = conversation.support_user
+    return {
+        "conversation_id": conversation.pk,
+        "user": {"id": user.pk, "username": user.get_username()},
+        "waiting_since": int(conversation.waiting_since.timestamp() * 1000) if conversation.waiting_since else None,
+        "unread": conversation.last_seq - conversation.support_read_seq,
+        "last_seq": conversation.last_seq,
+        "closed": conversation.closed_at is not None,
+        "last_message": message_event(last_message) if last_message else None,
+    }
+
+
+def _last_messages(conversations: list[Conversation]) -> dict[int, Message]:
+    last = Q(pk__in=[])
+    for conversation in conversations:
+        if conversation.last_seq:
+            last |= Q(conversation_id=conversation.pk, seq=conversation.last_seq)
+    return {m.conversation_id: m for m in Message.objects.filter(last).select_related("attachment")}
 
 
 def access_recipient(sender, recipient_id: int):
     """Return the active user ``recipient_id``; raise ``NotFound`` if absent or inactive, ``Invalid`` if it is the sender."""
     if recipient_id == sender.pk:
         raise Invalid("Cannot start a direct conversation with yourself", details={"recipient_id": ["Is yourself."]})
-    recipient = get_user_model().objects.filter(pk=recipient_id, is_active=True).first()
-    if recipient is None:
-        raise NotFound("User not found")
-    return recipient
+    return access_user(recipient_id)
 
 
 def conversation_ids_for(user) -> list[int]:
@@ -42,18 +128,19 @@ def conversation_ids_for(user) -> list[int]:
 def conversations_for(user) -> list[dict]:
     """
     ``user``'s conversations, most recent activity first, each as its summary plus ``last_message``
-    (or None), ``last_read_seq`` and ``unread`` (messages after ``last_read_seq``). Three queries.
+    (or None), ``last_read_seq`` and ``unread`` (messages after ``last_read_seq``); each member
+    carries ``online`` (the connection registry). Three queries and one registry read.
     """
     memberships = list(
         Membership.objects.filter(user=user).select_related("conversation").order_by("-conversation__last_seq")
     )
     conversations = [m.conversation for m in memberships]
-    last = Q(pk__in=[])
-    for conversation in conversations:
-        if conversation.last_seq:
-            last |= Q(conversation_id=conversation.pk, seq=conversation.last_seq)
-    last_messages = {m.conversation_id: m for m in Message.objects.filter(last)}
+    last_messages = _last_messages(conversations)
     members = members_of_conversations([c.pk for c in conversations])
+    presence = presence_of({member["id"] for listed in members.values() for member in listed})
+    for listed in members.values():
+        for member in listed:
+            member["online"] = presence.get(member["id"], {}).get("online", False)
     return [
         {
             **conversation_summary(m.conversation, members[m.conversation_id]),
@@ -66,11 +153,11 @@ def conversations_for(user) -> list[dict]:
 
 
 def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
-    """``{conversation_id: [{"id", "username"}...]}`` for many conversations in one query."""
+    """``{conversation_id: [{"id", "username", "role"}...]}`` for many conversations in one query."""
     members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
     rows = Membership.objects.filter(conversation_id__in=conversation_ids).order_by("user_id")
-    for conversation_id, user_id, username in rows.values_list("conversation_id", "user_id", "user__username"):
-        members[conversation_id].append({"id": user_id, "username": username})
+    for conversation_id, user_id, username, role in rows.values_list("conversation_id", "user_id", "user__username", "role"):
+        members[conversation_id].append({"id": user_id, "username": username, "role": role})
     return members
 
 
@@ -86,13 +173,13 @@ def small_conversation_ids(user_id: int, max_members: int) -> list[int]:
 
 def messages_after(conversation: Conversation, after_seq: int, limit: int) -> tuple[list[Message], bool]:
     """Return up to ``limit`` messages with ``seq > after_seq`` in seq order, and whether more follow."""
-    rows = list(conversation.messages.filter(seq__gt=after_seq).order_by("seq")[: limit + 1])
+    rows = list(conversation.messages.filter(seq__gt=after_seq).select_related("attachment").order_by("seq")[: limit + 1])
     return rows[:limit], len(rows) > limit
 
 
 def messages_before(conversation: Conversation, before_seq: int | None, limit: int) -> tuple[list[Message], bool]:
     """Return up to ``limit`` messages with ``seq < before_seq`` (newest page), in seq order, and whether older ones exist."""
-    queryset = conversation.messages.all()
+    queryset = conversation.messages.select_related("attachment")
     if before_seq is not None:
         queryset = queryset.filter(seq__lt=before_seq)
     rows = list(queryset.order_by("-seq")[: limit + 1])

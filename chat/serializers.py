@@ -1,31 +1,51 @@
 """Chat input and output shapes, shared by the WebSocket handlers and REST."""
 
+import mimetypes
+
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from realtime.validation import IdField
 
-from .models import Message
+from .models import Membership, Message
+
+ContentType = Message.ContentType
 
 
-class MessageContentMixin(serializers.Serializer):
+class MessageContentIn(serializers.Serializer):
+    """
+    A message's content: ``content`` (text, or the caption of an image or file), ``content_type``
+    (text, image, file), ``attachment_id`` (required for image and file, refused for text; an
+    upload of the sender's not yet sent) and the optional idempotency key ``client_msg_id``.
+    """
+
     # Stored exactly as sent: no trimming. NUL is refused (DRF's default validator; PostgreSQL
-    # cannot store it).
-    content = serializers.CharField(trim_whitespace=False)
-    content_type = serializers.ChoiceField(choices=Message.ContentType.choices, default=Message.ContentType.TEXT)
+    # cannot store it). May be empty only for an image or file (the caption is optional).
+    content = serializers.CharField(trim_whitespace=False, allow_blank=True, default="")
+    content_type = serializers.ChoiceField(choices=ContentType.choices, default=ContentType.TEXT)
+    attachment_id = IdField(required=False)
     client_msg_id = serializers.CharField(max_length=64, required=False, allow_null=True)
 
     def validate_content(self, value: str) -> str:
-        if not value.strip():
-            raise serializers.ValidationError("Message content cannot be empty.")
         limit = settings.CHAT_MAX_MESSAGE_CHARS
         if len(value) > limit:
             raise serializers.ValidationError(f"Ensure this field has no more than {limit} characters.")
         return value
 
+    def validate(self, attrs):
+        if attrs["content_type"] == ContentType.TEXT:
+            if "attachment_id" in attrs:
+                raise serializers.ValidationError({"attachment_id": ["Only image and file messages have one."]})
+            if not attrs["content"].strip():
+                raise serializers.ValidationError({"content": ["Message content cannot be empty."]})
+        elif "attachment_id" not in attrs:
+            raise serializers.ValidationError({"attachment_id": ["Upload the image or file first (POST /api/chat/attachments/)."]})
+        return attrs
 
-class SendMessageIn(MessageContentMixin):
-    """``chat.send`` data: exactly one of ``conversation_id`` and ``recipient_id``."""
+
+class SendMessageIn(MessageContentIn):
+    """``chat.send`` data: exactly one of ``conversation_id`` and ``recipient_id``, plus the content."""
 
     conversation_id = IdField(required=False)
     recipient_id = IdField(required=False)
@@ -35,6 +55,60 @@ class SendMessageIn(MessageContentMixin):
             raise serializers.ValidationError(
                 {"conversation_id": ["Give exactly one of conversation_id and recipient_id."]}
             )
+        return super().validate(attrs)
+
+
+class CreateGroupIn(serializers.Serializer):
+    """``chat.create_group`` / ``POST /api/chat/conversations/``: a title and the other members' ids."""
+
+    title = serializers.CharField(max_length=200)
+    member_ids = serializers.ListField(child=IdField(), max_length=1000, default=list)
+
+
+class MemberIn(serializers.Serializer):
+    """``chat.add_member``: who to add to a group, as ``member`` (default) or ``admin``."""
+
+    conversation_id = IdField()
+    user_id = IdField()
+    role = serializers.ChoiceField(choices=[Membership.Role.MEMBER, Membership.Role.ADMIN], default=Membership.Role.MEMBER)
+
+
+class RemoveMemberIn(serializers.Serializer):
+    """``chat.remove_member``: who to remove from a group (oneself: leave)."""
+
+    conversation_id = IdField()
+    user_id = IdField()
+
+
+class AttachmentIn(serializers.Serializer):
+    """
+    ``POST /api/chat/attachments/`` (multipart): ``file`` and ``kind`` (image or file). At most
+    ``CHAT_MAX_UPLOAD_BYTES``; an image must open in Pillow as one of ``CHAT_IMAGE_TYPES``; a
+    file's type (from its name) must be in ``CHAT_FILE_TYPES`` or an image type.
+    """
+
+    file = serializers.FileField()
+    kind = serializers.ChoiceField(choices=[ContentType.IMAGE, ContentType.FILE])
+
+    def validate(self, attrs):
+        upload = attrs["file"]
+        limit = settings.CHAT_MAX_UPLOAD_BYTES
+        if upload.size > limit:
+            raise serializers.ValidationError({"file": [f"Files are limited to {limit} bytes."]})
+        if attrs["kind"] == ContentType.IMAGE:
+            try:
+                image = serializers.ImageField().to_internal_value(upload)  # Pillow opens and verifies it
+            except (serializers.ValidationError, DjangoValidationError) as exc:
+                raise serializers.ValidationError({"file": ["Upload a valid image."]}) from exc
+            mime_type = getattr(image, "content_type", None) or mimetypes.guess_type(upload.name)[0]
+            if mime_type not in settings.CHAT_IMAGE_TYPES:
+                raise serializers.ValidationError({"file": [f"Images must be one of {', '.join(settings.CHAT_IMAGE_TYPES)}."]})
+        else:
+            mime_type = mimetypes.guess_type(upload.name)[0]
+            allowed = [*settings.CHAT_FILE_TYPES, *settings.CHAT_IMAGE_TYPES]
+            if mime_type not in allowed:
+                raise serializers.ValidationError({"file": [f"Files must be one of {', '.join(allowed)}."]})
+        attrs["mime_type"] = mime_type
         return attrs
 
 

@@ -4,12 +4,15 @@ publishes after its transaction commits.
 """
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from realtime.errors import Conflict, Forbidden, Invalid, NotFound
 from realtime.groups import user_group
-from realtime.publish import publish_on_commit, subscribe_user_on_commit
+from realtime.publish import publish, publish_on_commit, subscribe_user_on_commit, unsubscribe_user_on_commit
 
-from .events import conversation_group, message_event
-from .models import Conversation, Membership, Message
+from . import selectors
+from .events import conversation_group, conversation_summary, message_event, support_desk_group, viewers_group
+from .models import Attachment, Conversation, Membership, Message
 
 
 def _direct_key(a_id: int, b_id: int) -> str:
@@ -41,7 +44,9 @@ def get_or_create_direct_conversation(*, user, other) -> tuple[Conversation, boo
     return conversation, True
 
 
-def _store_message(*, sender, conversation, content, content_type, client_msg_id) -> tuple[Message, bool]:
+def _store_message(
+    *, sender, conversation, content, content_type, client_msg_id, attachment=None
+) -> tuple[Message, bool]:
     if client_msg_id:
         existing = Message.objects.filter(sender=sender, client_msg_id=client_msg_id).first()
         if existing is not None:
@@ -50,14 +55,19 @@ def _store_message(*, sender, conversation, content, content_type, client_msg_id
         with transaction.atomic():
             # The row lock (PostgreSQL) or the IMMEDIATE write lock (SQLite) serialises senders,
             # so seq is gap-free and strictly increasing per conversation.
-            locked = Conversation.objects.select_for_update().only("last_seq").get(pk=conversation.pk)
+            locked = Conversation.objects.select_for_update().only("last_seq", "closed_at").get(pk=conversation.pk)
+            if locked.closed_at is not None:
+                raise Conflict("This support conversation is closed; open a new one")
             seq = locked.last_seq + 1
             Conversation.objects.filter(pk=conversation.pk).update(last_seq=seq)
+            if attachment is not None and Message.objects.filter(attachment=attachment).exists():
+                raise Conflict("This attachment is already in a message", details={"attachment_id": ["Already sent."]})
             message = Message.objects.create(
                 conversation_id=conversation.pk,
                 sender=sender,
                 content=content,
                 content_type=content_type,
+                attachment=attachment,
                 client_msg_id=client_msg_id or None,
                 seq=seq,
             )
@@ -73,25 +83,51 @@ def _store_message(*, sender, conversation, content, content_type, client_msg_id
     Membership.objects.filter(conversation_id=conversation.pk, user=sender, last_read_seq__lt=seq).update(
         last_read_seq=seq
     )
+    if conversation.kind == Conversation.Kind.SUPPORT:
+        _support_message_stored(conversation, message)
     return message, True
+
+
+def _support_message_stored(conversation: Conversation, message: Message) -> None:
+    # The user's message starts (or continues) the wait; a staff reply ends it and marks the desk read.
+    if message.sender_id == conversation.support_user_id:
+        Conversation.objects.filter(pk=conversation.pk, waiting_since__isnull=True).update(
+            waiting_since=message.created_at
+        )
+    else:
+        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None, support_read_seq=message.seq)
+    _publish_support_update(conversation.pk)
+
+
+def _publish_support_update(conversation_id: int) -> None:
+    """``support.updated`` (a desk row, selectors.support_entry) to every staff connection, after commit."""
+    def send():
+        conversation = Conversation.objects.select_related("support_user").get(pk=conversation_id)
+        last = conversation.messages.select_related("attachment").filter(seq=conversation.last_seq).first()
+        publish(support_desk_group(), "support.updated", selectors.support_entry(conversation, last))
+
+    transaction.on_commit(send)
 
 
 def send_message(
     *, sender, conversation: Conversation, content: str, content_type: str = Message.ContentType.TEXT,
-    client_msg_id: str | None = None,
+    client_msg_id: str | None = None, attachment: Attachment | None = None,
 ) -> tuple[Message, bool]:
     """
-    Store a message from ``sender`` (a member) and publish ``chat.message`` to the conversation's
-    group after commit. Return ``(message, created)``.
+    Store a message from ``sender`` (a member, or staff in a support conversation) and publish
+    ``chat.message`` to the conversation's group after commit. Return ``(message, created)``.
 
     ``seq`` is strictly increasing per conversation. A repeated ``client_msg_id`` from the same
     sender returns the stored message with ``created`` False and publishes nothing (idempotency
-    key, docs/protocol.md). Content rules are the serializers' (chat/serializers.py).
+    key, docs/protocol.md). Content rules are the serializers' (chat/serializers.py); an image or
+    file message carries ``attachment`` (selectors.usable_attachment). Raise ``Conflict`` for a
+    closed support conversation or an attachment already sent. Support messages also update the
+    desk (``support.updated`` to staff).
     """
     with transaction.atomic():
         message, created = _store_message(
             sender=sender, conversation=conversation, content=content, content_type=content_type,
-            client_msg_id=client_msg_id,
+            client_msg_id=client_msg_id, attachment=attachment,
         )
         if created:
             publish_on_commit(conversation_group(conversation.pk), "chat.message", message_event(message))
@@ -100,7 +136,7 @@ def send_message(
 
 def send_direct_message(
     *, sender, recipient, content: str, content_type: str = Message.ContentType.TEXT,
-    client_msg_id: str | None = None,
+    client_msg_id: str | None = None, attachment: Attachment | None = None,
 ) -> tuple[Message, bool]:
     """
     Send to the direct conversation of ``sender`` and ``recipient``, creating it on first use.
@@ -114,7 +150,7 @@ def send_direct_message(
         conversation, new_conversation = get_or_create_direct_conversation(user=sender, other=recipient)
         message, created = _store_message(
             sender=sender, conversation=conversation, content=content, content_type=content_type,
-            client_msg_id=client_msg_id,
+            client_msg_id=client_msg_id, attachment=attachment,
         )
         if created:
             event = message_event(message)
@@ -126,12 +162,159 @@ def send_direct_message(
     return message, created
 
 
-def add_member(*, conversation: Conversation, user) -> Membership:
-    """Add ``user`` to a group ``conversation`` and subscribe their open connections after commit."""
+def upload_attachment(*, uploader, file, mime_type: str) -> Attachment:
+    """
+    Store an uploaded image or file through Django's storage API (validated by
+    serializers.AttachmentIn) and return its ``Attachment``; a message references it later.
+    """
+    return Attachment.objects.create(uploader=uploader, file=file, name=file.name[:255], mime_type=mime_type,
+                                     size=file.size)
+
+
+def create_group(*, owner, title: str, member_ids: list[int]) -> Conversation:
+    """
+    Create a group conversation owned by ``owner`` with the active users ``member_ids``.
+
+    Every member's open connections subscribe after commit and receive one ``chat.member_added``
+    ``{conversation, user_id, by}`` (``user_id`` themselves). Raise ``NotFound`` for an unknown
+    or inactive user.
+    """
     with transaction.atomic():
-        membership, _ = Membership.objects.get_or_create(conversation=conversation, user=user)
-        subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk))
+        conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=title)
+        members = [owner] + [selectors.access_user(uid) for uid in dict.fromkeys(member_ids) if uid != owner.pk]
+        Membership.objects.bulk_create([
+            Membership(conversation=conversation, user=user,
+                       role=Membership.Role.OWNER if user.pk == owner.pk else Membership.Role.MEMBER)
+            for user in members
+        ])
+        summary = conversation_summary(conversation)
+        for user in members:
+            event = {"conversation": summary, "user_id": user.pk, "by": owner.pk}
+            subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk),
+                                     event=("chat.member_added", event))
+    return conversation
+
+
+def _require_group_manager(actor, conversation: Conversation) -> Membership | None:
+    # The owner and admins manage a group's members; actor None is the admin site (staff).
+    if conversation.kind != Conversation.Kind.GROUP:
+        raise Invalid("Only group conversations have members to manage",
+                      details={"conversation_id": [f"Is a {conversation.kind} conversation."]})
+    if actor is None:
+        return None
+    membership = selectors.membership_of(actor, conversation)
+    if membership is None or membership.role not in (Membership.Role.OWNER, Membership.Role.ADMIN):
+        raise Forbidden("Only the group's owner and admins manage its members")
     return membership
+
+
+def add_member(*, actor, conversation: Conversation, user, role: str = Membership.Role.MEMBER) -> Membership:
+    """
+    Add ``user`` to the group ``conversation`` as ``role`` (member or admin). ``actor`` must be its
+    owner or an admin (only the owner names admins); ``None`` is the admin site.
+
+    The members get ``chat.member_added {conversation, user_id, role, by}``; the newcomer's open
+    connections subscribe after commit and get the same event once. Adding a member again
+    changes nothing and publishes nothing. Raise ``Forbidden``/``Invalid`` as documented in
+    docs/protocol.md.
+    """
+    if role not in (Membership.Role.MEMBER, Membership.Role.ADMIN):
+        raise Invalid("role must be member or admin", details={"role": [f'"{role}" is not a valid choice.']})
+    with transaction.atomic():
+        manager = _require_group_manager(actor, conversation)
+        if role == Membership.Role.ADMIN and manager is not None and manager.role != Membership.Role.OWNER:
+            raise Forbidden("Only the owner names admins")
+        membership, created = Membership.objects.get_or_create(conversation=conversation, user=user,
+                                                               defaults={"role": role})
+        if created:
+            event = {"conversation": conversation_summary(conversation), "user_id": user.pk, "role": role,
+                     "by": actor.pk if actor else None}
+            # Existing members through the group (the newcomer is not subscribed yet), then the newcomer.
+            publish_on_commit(conversation_group(conversation.pk), "chat.member_added", event)
+            subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk),
+                                     event=("chat.member_added", event))
+    return membership
+
+
+def remove_member(*, actor, conversation: Conversation, user_id: int) -> None:
+    """
+    Remove ``user_id`` from the group ``conversation``: a member removing themselves leaves;
+    otherwise ``actor`` must be the owner (anyone) or an admin (plain members only); ``None`` is
+    the admin site. When the owner leaves, the longest-standing admin, else member, becomes owner.
+
+    Every member, the removed one included, gets ``chat.member_removed {conversation_id, user_id,
+    by, owner_id}``; then the removed user's connections leave the conversation's groups. Raise
+    ``NotFound`` if ``user_id`` is not a member.
+    """
+    with transaction.atomic():
+        leaving = actor is not None and actor.pk == user_id
+        if conversation.kind != Conversation.Kind.GROUP:
+            raise Invalid("Only group conversations have members to manage",
+                          details={"conversation_id": [f"Is a {conversation.kind} conversation."]})
+        manager = None if leaving else _require_group_manager(actor, conversation)
+        target = Membership.objects.select_for_update().filter(conversation=conversation, user_id=user_id).first()
+        if target is None:
+            raise NotFound("Not a member of this conversation")
+        if manager is not None and manager.role == Membership.Role.ADMIN and target.role != Membership.Role.MEMBER:
+            raise Forbidden("Admins remove plain members only")
+        target.delete()
+        owner_id = _ensure_owner(conversation)
+        event = {"conversation_id": conversation.pk, "user_id": user_id, "by": actor.pk if actor else None,
+                 "owner_id": owner_id}
+        publish_on_commit(conversation_group(conversation.pk), "chat.member_removed", event)
+        for group in (conversation_group(conversation.pk), viewers_group(conversation.pk)):
+            unsubscribe_user_on_commit(user_group(user_id), group)
+
+
+def _ensure_owner(conversation: Conversation) -> int | None:
+    # A group keeps an owner while it has members: promote the longest-standing admin, else member.
+    memberships = conversation.memberships.order_by("joined_at", "pk")
+    owner = memberships.filter(role=Membership.Role.OWNER).first()
+    if owner is None:
+        owner = memberships.filter(role=Membership.Role.ADMIN).first() or memberships.first()
+        if owner is None:
+            return None
+        owner.role = Membership.Role.OWNER
+        owner.save(update_fields=["role"])
+    return owner.user_id
+
+
+def open_support(*, user) -> tuple[Conversation, bool]:
+    """
+    Return ``user``'s open support conversation, creating it (and subscribing their connections)
+    when they have none; and whether it was created. One open per user, kept by a conditional
+    unique constraint even under concurrent calls.
+    """
+    existing = Conversation.objects.filter(kind=Conversation.Kind.SUPPORT, support_user=user,
+                                           closed_at__isnull=True).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(kind=Conversation.Kind.SUPPORT, support_user=user,
+                                                       title=f"Support: {user.get_username()}")
+            Membership.objects.create(conversation=conversation, user=user)
+            subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk))
+    except IntegrityError:
+        return Conversation.objects.get(kind=Conversation.Kind.SUPPORT, support_user=user, closed_at__isnull=True), False
+    return conversation, True
+
+
+def close_support(*, conversation: Conversation) -> None:
+    """
+    Close an open support conversation (staff): no more messages; the user's next support
+    request opens a new one. Members and the desk get ``support.closed {conversation_id}``.
+    """
+    if conversation.kind != Conversation.Kind.SUPPORT:
+        raise Invalid("Only support conversations close", details={"conversation_id": ["Not a support conversation."]})
+    with transaction.atomic():
+        closed = Conversation.objects.filter(pk=conversation.pk, closed_at__isnull=True).update(
+            closed_at=timezone.now(), waiting_since=None
+        )
+        if closed:
+            data = {"conversation_id": conversation.pk}
+            publish_on_commit(conversation_group(conversation.pk), "support.closed", data)
+            publish_on_commit(support_desk_group(), "support.closed", data)
 
 
 def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
@@ -139,11 +322,16 @@ def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
     Record that ``user`` (a member) has read ``conversation`` up to ``seq`` (clamped to its
     last message) and tell the members with ``chat.read {conversation_id, user_id, seq}``.
     Never moves backwards: an older seq changes and publishes nothing. Return the stored
-    ``(last_read_seq, unread)``.
+    ``(last_read_seq, unread)``. Staff reading a support conversation they are not a member of
+    move the desk's shared read mark instead.
     """
     with transaction.atomic():
         last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
         seq = min(seq, last_seq)
+        if conversation.kind == Conversation.Kind.SUPPORT and user.is_staff and selectors.membership_of(
+            user, conversation
+        ) is None:
+            return _mark_desk_read(conversation, seq, last_seq)
         moved = Membership.objects.filter(conversation=conversation, user=user, last_read_seq__lt=seq).update(
             last_read_seq=seq
         )
@@ -152,3 +340,13 @@ def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
                               {"conversation_id": conversation.pk, "user_id": user.pk, "seq": seq})
         read_seq = Membership.objects.values_list("last_read_seq", flat=True).get(conversation=conversation, user=user)
         return read_seq, last_seq - read_seq
+
+
+def _mark_desk_read(conversation: Conversation, seq: int, last_seq: int) -> tuple[int, int]:
+    moved = Conversation.objects.filter(pk=conversation.pk, support_read_seq__lt=seq).update(support_read_seq=seq)
+    if moved:
+        publish_on_commit(conversation_group(conversation.pk), "chat.read",
+                          {"conversation_id": conversation.pk, "user_id": None, "seq": seq})
+        _publish_support_update(conversation.pk)
+    read_seq = Conversation.objects.values_list("support_read_seq", flat=True).get(pk=conversation.pk)
+    return read_seq, last_seq - read_seq

@@ -34,6 +34,9 @@ DEFAULTS = {
     "MAX_CONNECTIONS_PER_USER": 20,
     # Open connections per server process (seed 001's maxClients); over it: 1013.
     "MAX_CONNECTIONS_PER_PROCESS": 5000,
+    # Single-session mode (seed 004): a user's new session closes their older connections, on
+    # every process, with an error frame `session_replaced` and close code 4409.
+    "SINGLE_SESSION": False,
     # Groups one connection may be subscribed to; client-requested subscriptions over it are refused.
     "MAX_SUBSCRIPTIONS": 500,
     # Hubs re-add their groups this often; must stay well under the layer's group_expiry (300 s).

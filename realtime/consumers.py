@@ -32,6 +32,7 @@ from .errors import (
     MessageTooBig,
     ProtocolError,
     RateLimited,
+    SessionReplaced,
     Unauthorized,
     UnknownType,
 )
@@ -39,7 +40,7 @@ from .groups import user_group
 from .limits import FrameRateLimiter, Verdict
 from .presence import announce
 from .process import get_process
-from .publish import collecting_publishes, flush_collected
+from .publish import close_message, collecting_publishes, flush_collected, send_to_layer
 
 logger = logging.getLogger(__name__)
 connection_log = logging.getLogger("realtime.connections")
@@ -255,6 +256,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.subscribe(user_group(user.pk))
             for group in await database_call(registry.groups_for_session, user):
                 await self.subscribe(group)
+            if realtime_settings.SINGLE_SESSION:
+                await send_to_layer(user_group(user.pk), close_message(
+                    user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id))
         except Exception:
             logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)
             await self.refuse(ProtocolError("Service temporarily unavailable; retry"), CloseCode.TRY_AGAIN_LATER)

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     LIMIT_EXCEEDED = "limit_exceeded"
     GOING_AWAY = "going_away"
+    SESSION_REPLACED = "session_replaced"
     MESSAGE_TOO_BIG = "message_too_big"
     SERVER_ERROR = "server_error"
 
@@ -33,6 +34,7 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4401  # bad, expired or forged token, inactive user, ended session: refresh, reconnect
     DISCONNECTED = 4403  # an administrator closed the user's connections: stop
     AUTH_TIMEOUT = 4408  # no `auth` frame within REALTIME["AUTH_TIMEOUT_S"]: reconnect and authenticate
+    SESSION_REPLACED = 4409  # single-session mode: the user connected elsewhere: stop (seed 004)
     RATE_LIMITED = 4429  # sustained frames over the rate limit: reconnect after a long backoff
 
 
@@ -139,3 +141,10 @@ class GoingAway(ProtocolError):
 
     code = ErrorCode.GOING_AWAY
     default_message = "Server shutting down; reconnect"
+
+
+class SessionReplaced(ProtocolError):
+    """Single-session mode (``REALTIME["SINGLE_SESSION"]``, seed 004): a newer connection of the user took over; close 4409."""
+
+    code = ErrorCode.SESSION_REPLACED
+    default_message = "You connected from somewhere else; this connection is closed"

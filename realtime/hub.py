@@ -180,10 +180,11 @@ class Hub:
         if "text" in message:
             await self.deliver(group, message["text"], message["event"], message["ts"])
 
-    async def close_members(self, group: str, text: str, code: int) -> None:
-        """Write the error frame ``text`` to every local member of ``group`` and close it with ``code``."""
+    async def close_members(self, group: str, text: str, code: int, exclude: str | None = None) -> None:
+        """Write the error frame ``text`` to every local member of ``group`` but ``exclude`` and close it with ``code``."""
         for conn in tuple(self.groups.get(group, ())):
-            await conn.close_with(text, code)
+            if conn.connection_id != exclude:
+                await conn.close_with(text, code)
 
     async def _read(self) -> None:
         lost = False
@@ -208,7 +209,7 @@ class Hub:
             elif message_type == LAYER_MEMBERSHIP_TYPE:
                 await self.apply_membership(message)
             elif message_type == LAYER_CLOSE_TYPE:
-                await self.close_members(message["group"], message["text"], message["code"])
+                await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
 
     async def _refresh(self) -> None:
         while True:

@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 # {"type": "realtime.membership", "group", "target", "action", "text"?}: subscribe ("add") or
 # unsubscribe ("discard") every local member of ``group`` (a user group) to or from ``target``,
 # then write ``text`` (a pre-encoded event) to each of them when given.
-# {"type": "realtime.close", "group", "code", "text"}: write ``text`` (an error frame saying why)
-# to every local member of ``group``, then close them with ``code``.
+# {"type": "realtime.close", "group", "code", "text", "exclude"?}: write ``text`` (an error frame
+# saying why) to every local member of ``group`` but ``exclude``, then close them with ``code``.
 # Events carry "event" (the frame type, for metrics), "ts" (epoch s at publish, for latency) and
 # optionally "exclude" (a connection id not to write to).
 LAYER_EVENT_TYPE = "realtime.event"
@@ -75,14 +75,21 @@ def publish(group: str, event_type: str, data: Any, *, exclude_connection: str |
     _dispatch(group, message)
 
 
+def close_message(user_id: int, code: int, error: ProtocolError, exclude_connection: str | None = None) -> dict:
+    """The hub message closing ``user_id``'s connections (but ``exclude_connection``) with ``code`` after ``error``."""
+    message = {"type": LAYER_CLOSE_TYPE, "group": user_group(user_id), "code": int(code), "text": error_frame(error)}
+    if exclude_connection is not None:
+        message["exclude"] = exclude_connection
+    return message
+
+
 def close_user_connections(user_id: int, code: int, error: ProtocolError) -> None:
     """
     Close every open connection of ``user_id``, on every process, with close ``code`` after an
     ``error`` frame carrying ``error`` (the reason; Daphne drops close reasons). Sync; used by the
     admin's "disconnect" action.
     """
-    group = user_group(user_id)
-    _dispatch(group, {"type": LAYER_CLOSE_TYPE, "group": group, "code": int(code), "text": error_frame(error)})
+    _dispatch(user_group(user_id), close_message(user_id, code, error))
 
 
 def _send_membership(user_group_name: str, target: str, action: str, event: tuple[str, Any] | None = None) -> None:

@@ -24,6 +24,7 @@ HTTP_STATUS = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.LIMIT_EXCEEDED: 429,
     ErrorCode.GOING_AWAY: 503,
+    ErrorCode.SESSION_REPLACED: 409,
     ErrorCode.SERVER_ERROR: 500,
 }
 

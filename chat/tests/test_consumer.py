@@ -137,7 +137,8 @@ async def test_join_returns_conversation_and_missed_messages(connect, alice, bob
     data = reply["data"]
     assert data["conversation"]["id"] == conversation.pk
     assert data["conversation"]["members"] == sorted(
-        [{"id": alice.pk, "username": "alice"}, {"id": bob.pk, "username": "bob"}], key=lambda m: m["id"]
+        [{"id": alice.pk, "username": "alice", "role": "member"}, {"id": bob.pk, "username": "bob", "role": "member"}],
+        key=lambda m: m["id"]
     )
     assert data["conversation"]["last_seq"] == 5
     assert [m["seq"] for m in data["messages"]] == [3, 4]
@@ -199,7 +200,8 @@ async def test_message_sent_by_service_reaches_every_connection_of_member(connec
 
 async def test_member_added_later_gets_messages_on_open_connection(connect, alice, carol, conversation):
     client = await connect(user=carol)
-    await sync_to_async(services.add_member)(conversation=conversation, user=carol)
+    await sync_to_async(services.add_member)(actor=None, conversation=conversation, user=carol)
+    assert (await client.receive_type("chat.member_added"))["data"]["user_id"] == carol.pk
     await sync_to_async(services.send_message)(sender=alice, conversation=conversation, content="welcome carol")
     assert (await client.receive_type("chat.message"))["data"]["content"] == "welcome carol"
 

@@ -5,18 +5,23 @@
  *   client.on("welcome", (data) => ...);           // after every (re)connect
  *   client.on("workspace.updated", (data) => ...); // server events by type
  *   const data = await client.request("workspace.list", {});  // ack data, or throws {code, message, details}
+ *   const ack = await client.enqueue("chat.send", {..., client_msg_id}); // sent now or after reconnecting
  *   client.start();
  *
  * Close codes (docs/protocol.md, "Close codes"): 1000, 1009, 4401 (a session page cannot refresh
- * a token: the user logs in again) and 4403 stop, and the page shows why; 1001 reconnects at once
+ * a token: the user logs in again), 4403 and 4409 stop, and the page shows why; 1001 reconnects at once
  * (within 1 s of jitter); 1013 waits at least 5 s and 4429 at least 60 s; everything else
  * reconnects with exponential backoff and jitter (0.5 s doubling to 30 s).
  * Commands in flight when the socket closes fail with code "disconnected".
+ *
+ * Offline queue: ``enqueue`` keeps idempotent commands (chat.send with a client_msg_id) while the
+ * socket is down and sends them, in order, after the next welcome; one whose ack was lost to a
+ * disconnect is sent again, which the idempotency key makes safe (the ack says duplicate: true).
  */
 (function () {
   "use strict";
 
-  const STOP_CODES = new Set([1000, 1009, 4401, 4403]);
+  const STOP_CODES = new Set([1000, 1009, 4401, 4403, 4409]);
   const MIN_DELAY_MS = { 1001: 0, 1013: 5000, 4429: 60000 };
   const MIN_BACKOFF_MS = 500;
   const MAX_BACKOFF_MS = 30000;
@@ -30,7 +35,10 @@
       this.nextRef = 1;
       this.backoffMs = MIN_BACKOFF_MS;
       this.socket = null;
+      this.ready = false; // welcomed: commands may be sent
       this.lastError = null;
+      this.queue = []; // [{type, data, resolve, reject}] awaiting a connection, oldest first
+      this.flushing = false;
     }
 
     /** Register ``handler(data, frame)`` for frames of ``type`` (events, "welcome", "state", "error"). */
@@ -70,12 +78,15 @@
       }
       if (frame.type === "welcome") {
         this.backoffMs = MIN_BACKOFF_MS;
+        this.ready = true;
         this.emit("state", "open");
       }
       this.emit(frame.type, frame.data, frame);
+      if (frame.type === "welcome") this.flush();
     }
 
     closed(code) {
+      this.ready = false;
       for (const pending of this.pending.values()) {
         pending.reject({ code: "disconnected", message: "Connection lost; try again" });
       }
@@ -102,6 +113,49 @@
         this.pending.set(ref, { resolve, reject });
         this.socket.send(JSON.stringify({ type, ref, data }));
       });
+    }
+
+    /**
+     * Send an idempotent command now, or after the next welcome while disconnected; resolve with
+     * its ack data, reject with a refusal (never with "disconnected": it is then resent).
+     */
+    enqueue(type, data) {
+      return new Promise((resolve, reject) => {
+        this.queue.push({ type, data, resolve, reject });
+        this.flush();
+      });
+    }
+
+    /** How many enqueued commands wait for an ack. */
+    get queued() {
+      return this.queue.length;
+    }
+
+    async flush() {
+      if (this.flushing || !this.ready) return;
+      this.flushing = true;
+      try {
+        while (this.queue.length && this.ready) {
+          const item = this.queue[0];
+          try {
+            const ack = await this.request(item.type, item.data);
+            this.queue.shift();
+            item.resolve(ack);
+          } catch (error) {
+            if (error.code === "disconnected") break; // resent after the next welcome
+            if (error.code === "rate_limited" || error.code === "server_error") {
+              const wait = (error.details && error.details.retry_after_ms) || 1000;
+              await new Promise((r) => setTimeout(r, wait));
+              continue;
+            }
+            this.queue.shift();
+            item.reject(error);
+          }
+        }
+      } finally {
+        this.flushing = false;
+      }
+      this.emit("queue", this.queue.length);
     }
   }
 

@@ -20,7 +20,7 @@ import websockets
 from django.core.management.base import BaseCommand, CommandError
 
 # Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
-FATAL_CLOSE_CODES = {1009, 4401, 4403}
+FATAL_CLOSE_CODES = {1009, 4401, 4403, 4409}
 MAX_BACKOFF_S = 30.0
 
 

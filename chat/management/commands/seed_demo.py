@@ -28,10 +28,10 @@ class Command(BaseCommand):
         if created:
             admin.set_password("admin-demo-pass")
             admin.save()
-        conversation, _ = Conversation.objects.get_or_create(kind=Conversation.Kind.GROUP, title=DEMO_CONVERSATION)
-        for user in users:
-            services.add_member(conversation=conversation, user=user)
+        conversation = Conversation.objects.filter(kind=Conversation.Kind.GROUP, title=DEMO_CONVERSATION).first()
+        if conversation is None:
+            conversation = services.create_group(owner=users[0], title=DEMO_CONVERSATION, member_ids=[users[1].pk])
         self.stdout.write("Demo data ready:")
         for username, password in [*DEMO_USERS, ("admin", "admin-demo-pass")]:
             self.stdout.write(f"  user {username:<6} password {password}")
-        self.stdout.write(f"  conversation {conversation.pk}: {conversation.title!r} (alice, bob)")
+        self.stdout.write(f"  conversation {conversation.pk}: {conversation.title!r} (owner alice, bob)")

@@ -1,0 +1,158 @@
+"""Group management, support conversations, single-session mode and attachments over the socket."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from chat import services
+from chat.models import Conversation, Membership, Message
+from chat.tests.conftest import png_bytes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_group_created_over_the_socket_reaches_every_member_once(connect, alice, bob, carol):
+    owner = await connect(user=alice)
+    bob_tab = await connect(user=bob)
+    reply = await owner.request("chat.create_group", {"title": "Team", "member_ids": [bob.pk, carol.pk, bob.pk]})
+    conversation = reply["data"]["conversation"]
+    assert {(m["username"], m["role"]) for m in conversation["members"]} == {
+        ("alice", "owner"), ("bob", "member"), ("carol", "member")}
+    added = await bob_tab.receive_type("chat.member_added")
+    assert added["data"]["user_id"] == bob.pk and added["data"]["conversation"]["id"] == conversation["id"]
+    await bob_tab.assert_nothing()
+    # Bob's open connection now receives the group's messages without joining.
+    await owner.request("chat.send", {"conversation_id": conversation["id"], "content": "hi team"}, ref="2")
+    assert (await bob_tab.receive_type("chat.message"))["data"]["content"] == "hi team"
+
+
+async def test_only_owner_and_admins_manage_members(connect, alice, bob, carol, make_user):
+    dave = await sync_to_async(make_user)("dave")
+    group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk])
+    bob_client = await connect(user=bob)
+    refused = await bob_client.request("chat.add_member", {"conversation_id": group.pk, "user_id": carol.pk})
+    assert refused["error"]["code"] == "forbidden"
+    owner = await connect(user=alice)
+    await owner.request("chat.add_member", {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin"})
+    # bob was already a member: nothing changes (no role change through add)
+    assert await sync_to_async(Membership.objects.get)(conversation=group, user=bob) is not None
+    membership = await sync_to_async(Membership.objects.get)(conversation=group, user=bob)
+    membership.role = Membership.Role.ADMIN
+    await sync_to_async(membership.save)()
+    ok = await bob_client.request("chat.add_member", {"conversation_id": group.pk, "user_id": carol.pk}, ref="2")
+    assert "ack" == ok["type"]
+    admin_naming_admin = await bob_client.request(
+        "chat.add_member", {"conversation_id": group.pk, "user_id": dave.pk, "role": "admin"}, ref="3")
+    assert admin_naming_admin["error"]["code"] == "forbidden"
+    cannot_remove_owner = await bob_client.request(
+        "chat.remove_member", {"conversation_id": group.pk, "user_id": alice.pk}, ref="4")
+    assert cannot_remove_owner["error"]["code"] == "forbidden"
+    outsider = await connect(user=dave)
+    hidden = await outsider.request("chat.add_member", {"conversation_id": group.pk, "user_id": dave.pk})
+    assert hidden["error"]["code"] == "forbidden"
+
+
+async def test_removed_member_is_told_and_stops_receiving(connect, alice, bob, carol):
+    group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk, carol.pk])
+    owner = await connect(user=alice)
+    bob_client = await connect(user=bob)
+    await bob_client.request("chat.join", {"conversation_id": group.pk})
+    await owner.request("chat.remove_member", {"conversation_id": group.pk, "user_id": bob.pk})
+    removed = await bob_client.receive_type("chat.member_removed")
+    assert removed["data"] == {"conversation_id": group.pk, "user_id": bob.pk, "by": alice.pk, "owner_id": alice.pk}
+    await owner.request("chat.send", {"conversation_id": group.pk, "content": "after bob"}, ref="2")
+    await bob_client.assert_nothing(0.3)
+    again = await bob_client.request("chat.history", {"conversation_id": group.pk}, ref="3")
+    assert again["error"]["code"] == "forbidden"
+
+
+async def test_owner_leaving_hands_the_group_on(connect, alice, bob, carol):
+    group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk, carol.pk])
+    await sync_to_async(Membership.objects.filter(conversation=group, user=carol).update)(role="admin")
+    bob_client = await connect(user=bob)
+    owner = await connect(user=alice)
+    await owner.request("chat.remove_member", {"conversation_id": group.pk, "user_id": alice.pk})
+    event = await bob_client.receive_type("chat.member_removed")
+    assert event["data"]["user_id"] == alice.pk and event["data"]["owner_id"] == carol.pk
+
+
+async def test_direct_conversations_have_no_members_to_manage(connect, alice, bob, carol):
+    message, _ = await sync_to_async(services.send_direct_message)(sender=alice, recipient=bob, content="hi")
+    client = await connect(user=alice)
+    reply = await client.request("chat.add_member", {"conversation_id": message.conversation_id, "user_id": carol.pk})
+    assert reply["error"]["code"] == "invalid"
+
+
+async def test_support_conversation_reaches_staff_desk_and_staff_reply_reaches_user(connect, alice, staff):
+    user = await connect(user=alice)
+    agent = await connect(user=staff)
+    opened = (await user.request("chat.support", {}))["data"]["conversation"]
+    assert opened["kind"] == "support" and opened["support_user_id"] == alice.pk and not opened["closed"]
+    again = (await user.request("chat.support", {}, ref="2"))["data"]["conversation"]
+    assert again["id"] == opened["id"]  # one open per user
+    await user.request("chat.send", {"conversation_id": opened["id"], "content": "help, please"}, ref="3")
+    row = (await agent.receive_type("support.updated"))["data"]
+    assert row["conversation_id"] == opened["id"] and row["unread"] == 1 and row["waiting_since"]
+    # Any staff member may join, read and reply; the user sees the reply.
+    joined = await agent.request("chat.join", {"conversation_id": opened["id"], "after_seq": 0})
+    assert [m["content"] for m in joined["data"]["messages"]] == ["help, please"]
+    await agent.request("chat.send", {"conversation_id": opened["id"], "content": "on it"}, ref="4")
+    assert (await user.receive_type("chat.message"))["data"]["content"] == "help, please"  # its own, first
+    reply = (await user.receive_type("chat.message"))["data"]
+    assert reply["content"] == "on it" and reply["sender_id"] == staff.pk
+    row = (await agent.receive_type("support.updated"))["data"]
+    assert row["waiting_since"] is None and row["unread"] == 0
+
+
+async def test_support_is_private_to_its_user_and_staff(connect, alice, bob):
+    conversation, _ = await sync_to_async(services.open_support)(user=alice)
+    other = await connect(user=bob)
+    reply = await other.request("chat.join", {"conversation_id": conversation.pk})
+    assert reply["error"]["code"] == "forbidden"
+
+
+async def test_closed_support_refuses_messages_and_a_new_one_opens(connect, alice):
+    conversation, _ = await sync_to_async(services.open_support)(user=alice)
+    client = await connect(user=alice)
+    await sync_to_async(services.close_support)(conversation=conversation)
+    assert (await client.receive_type("support.closed"))["data"] == {"conversation_id": conversation.pk}
+    reply = await client.request("chat.send", {"conversation_id": conversation.pk, "content": "hello?"})
+    assert reply["error"]["code"] == "conflict"
+    assert await sync_to_async(Message.objects.filter(conversation=conversation).count)() == 0
+    fresh = (await client.request("chat.support", {}, ref="2"))["data"]["conversation"]
+    assert fresh["id"] != conversation.pk
+
+
+async def test_single_session_mode_closes_older_connections_with_4409(connect, alice, bob, settings):
+    settings.REALTIME = {**getattr(settings, "REALTIME", {}), "SINGLE_SESSION": True}
+    first = await connect(user=alice)
+    other_user = await connect(user=bob)
+    second = await connect(user=alice)
+    error = await first.receive_type("error")
+    assert error["error"]["code"] == "session_replaced"
+    assert await first.receive_close() == 4409
+    await other_user.assert_nothing()
+    reply = await second.request("chat.conversations", {})
+    assert reply["type"] == "ack"
+
+
+async def test_image_message_references_its_upload(connect, alice, bob, conversation, media_root):
+    upload = SimpleUploadedFile("cat.png", png_bytes())
+    attachment = await sync_to_async(services.upload_attachment)(uploader=alice, file=upload, mime_type="image/png")
+    sender = await connect(user=alice)
+    receiver = await connect(user=bob)
+    reply = await sender.request("chat.send", {"conversation_id": conversation.pk, "content_type": "image",
+                                               "attachment_id": attachment.pk})
+    message = reply["data"]["message"]
+    assert message["content"] == "cat.png"
+    assert message["attachment"]["mime_type"] == "image/png" and message["attachment"]["url"].endswith(f"/{attachment.pk}")
+    assert (await receiver.receive_type("chat.message"))["data"]["attachment"]["id"] == attachment.pk
+    reused = await sender.request("chat.send", {"conversation_id": conversation.pk, "content_type": "image",
+                                                "attachment_id": attachment.pk}, ref="2")
+    assert reused["error"]["code"] == "conflict"
+    someone_elses = await receiver.request("chat.send", {"conversation_id": conversation.pk, "content_type": "file",
+                                                         "attachment_id": attachment.pk}, ref="3")
+    assert someone_elses["error"]["code"] == "not_found"
+    missing = await sender.request("chat.send", {"conversation_id": conversation.pk, "content_type": "image"}, ref="4")
+    assert missing["error"]["details"]["attachment_id"]
+    assert await sync_to_async(Conversation.objects.values_list("last_seq", flat=True).get)(pk=conversation.pk) == 1

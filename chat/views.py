@@ -1,0 +1,173 @@
+"""
+Chat REST API (DRF; JWT or session auth). Thin: validate, authorise through the selectors, call
+the same services as the socket handlers, so a REST send is pushed live exactly like a socket
+send. Errors use the envelope's codes (realtime/rest.py): 400 invalid, 403 forbidden, 404
+not_found, 409 conflict.
+"""
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from realtime.validation import validate
+
+from . import selectors, services
+from .events import attachment_data, conversation_summary, message_event
+from .handlers import send_from
+from .serializers import (
+    AttachmentIn,
+    CreateGroupIn,
+    HistoryIn,
+    MemberIn,
+    MessageContentIn,
+    ReadIn,
+    SendMessageIn,
+)
+
+
+class ConversationListView(APIView):
+    """``/api/chat/conversations/``: the caller's conversations (last message, unread); create a group."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(selectors.conversations_for(request.user))
+
+    @extend_schema(request=CreateGroupIn, responses={201: dict})
+    def post(self, request):
+        args = validate(CreateGroupIn, request.data)
+        conversation = services.create_group(owner=request.user, **args)
+        return Response(conversation_summary(conversation), status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailView(APIView):
+    """``/api/chat/conversations/{id}/``: one conversation with its members (members; staff for support)."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, pk: int):
+        return Response(conversation_summary(selectors.access_conversation(request.user, pk)))
+
+
+class MemberListView(APIView):
+    """``POST /api/chat/conversations/{id}/members/ {user_id, role?}``: add a member (owner/admins)."""
+
+    @extend_schema(request=MemberIn, responses={201: dict})
+    def post(self, request, pk: int):
+        args = validate(MemberIn, {**request.data, "conversation_id": pk})
+        conversation = selectors.access_conversation(request.user, pk)
+        user = selectors.access_user(args["user_id"])
+        services.add_member(actor=request.user, conversation=conversation, user=user, role=args["role"])
+        return Response(conversation_summary(conversation), status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(APIView):
+    """``DELETE /api/chat/conversations/{id}/members/{user_id}/``: remove a member (owner/admins), or leave (oneself)."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int, user_id: int):
+        conversation = selectors.access_conversation(request.user, pk)
+        services.remove_member(actor=request.user, conversation=conversation, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageListView(APIView):
+    """
+    ``/api/chat/conversations/{id}/messages/``: GET a page of history, newest page first, in seq
+    order (cursor: ``before_seq``; the answer's ``next_before_seq`` fetches the older page, null
+    at the start); POST sends a message to the conversation (``chat.send``'s content fields).
+    """
+
+    @extend_schema(
+        parameters=[OpenApiParameter("before_seq", int), OpenApiParameter("limit", int, description="1-100, default 50")],
+        responses={200: dict},
+    )
+    def get(self, request, pk: int):
+        args = validate(HistoryIn, {**request.query_params.dict(), "conversation_id": pk})
+        conversation = selectors.access_conversation(request.user, pk)
+        messages, has_more = selectors.messages_before(conversation, args.get("before_seq"), args["limit"])
+        return Response({
+            "conversation_id": conversation.pk,
+            "messages": [message_event(m) for m in messages],
+            "has_more": has_more,
+            "next_before_seq": messages[0].seq if has_more else None,
+        })
+
+    @extend_schema(request=MessageContentIn, responses={201: dict, 200: dict})
+    def post(self, request, pk: int):
+        args = validate(SendMessageIn, {**request.data, "conversation_id": pk})
+        return _sent(*send_from(request.user, args))
+
+
+class DirectMessageView(APIView):
+    """``POST /api/chat/messages/``: send with ``chat.send``'s data (``recipient_id`` starts a direct conversation)."""
+
+    @extend_schema(request=SendMessageIn, responses={201: dict, 200: dict})
+    def post(self, request):
+        return _sent(*send_from(request.user, validate(SendMessageIn, request.data)))
+
+
+def _sent(message, created: bool) -> Response:
+    # 201 for a new message; 200 with duplicate true when the client_msg_id was already used.
+    return Response({"message": message_event(message), "duplicate": not created},
+                    status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ReadView(APIView):
+    """``POST /api/chat/conversations/{id}/read {seq}``: mark read up to ``seq`` (``chat.read``)."""
+
+    @extend_schema(request=ReadIn, responses={200: dict})
+    def post(self, request, pk: int):
+        args = validate(ReadIn, {**request.data, "conversation_id": pk})
+        conversation = selectors.access_conversation(request.user, pk)
+        read_seq, unread = services.mark_read(user=request.user, conversation=conversation, seq=args["seq"])
+        return Response({"conversation_id": pk, "last_read_seq": read_seq, "unread": unread})
+
+
+class SupportView(APIView):
+    """``POST /api/chat/support/``: open (or return) the caller's support conversation."""
+
+    @extend_schema(request=None, responses={201: dict, 200: dict})
+    def post(self, request):
+        conversation, created = services.open_support(user=request.user)
+        return Response(conversation_summary(conversation),
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class SupportQueueView(APIView):
+    """``GET /api/chat/support/queue/`` (staff): open support conversations, who waits longest first."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        return Response(selectors.support_queue())
+
+
+class AttachmentUploadView(APIView):
+    """
+    ``POST /api/chat/attachments/`` (multipart ``file``, ``kind`` image|file): store an upload the
+    caller then sends with ``chat.send {content_type, attachment_id}``. Limits: settings
+    ``CHAT_MAX_UPLOAD_BYTES``, ``CHAT_IMAGE_TYPES``, ``CHAT_FILE_TYPES``.
+    """
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": AttachmentIn}, responses={201: dict})
+    def post(self, request):
+        args = validate(AttachmentIn, request.data)
+        attachment = services.upload_attachment(uploader=request.user, file=args["file"], mime_type=args["mime_type"])
+        return Response(attachment_data(attachment), status=status.HTTP_201_CREATED)
+
+
+class AttachmentDownloadView(APIView):
+    """``GET /api/chat/attachments/{id}``: the file, for its uploader and whoever may read its conversation."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk: int):
+        attachment = selectors.access_attachment(request.user, pk)
+        # Images inline, anything else as a download; nosniff (settings) stops type guessing.
+        return FileResponse(attachment.file.open("rb"), filename=attachment.name, content_type=attachment.mime_type,
+                            as_attachment=not attachment.mime_type.startswith("image/"))

@@ -1,0 +1,460 @@
+/*
+ * The chat page (docs/protocol.md, "Chat"): conversation list with unread counts and presence
+ * dots, one open thread with history scroll-back, typing indicator, read receipts, uploads.
+ *
+ * Truth is the server's: messages are kept by seq per conversation, so a message that arrives
+ * twice (an event and a resume page) is shown once, and a gap (events missed while offline) is
+ * filled with chat.join {after_seq} after every (re)connect. Sends go through the client's
+ * offline queue with a client_msg_id, so a send made while offline goes out after reconnecting
+ * and a resend after a lost ack is not stored twice.
+ */
+(function () {
+  "use strict";
+
+  const root = document.querySelector(".chat");
+  const me = Number(root.dataset.userId);
+  const client = new RealtimeClient();
+  const $ = (id) => document.getElementById(id);
+  const list = $("conversations");
+  const messagesEl = $("messages");
+  const notice = $("notice");
+  const status = $("status");
+  const TYPING_SEND_MS = 3000; // at most one chat.typing per 3 s (the chat.typing rate limit)
+  const TYPING_SHOW_MS = 4000;
+
+  const conversations = new Map(); // id -> summary from chat.conversations / events
+  const threads = new Map(); // id -> {messages: Map(seq -> message), oldestSeq, hasOlder}
+  const pending = new Map(); // client_msg_id -> {conversationId, content} (sent, not yet acked)
+  const typingUsers = new Map(); // user id -> timer
+  const online = new Map(); // user id -> bool
+  let openId = null;
+  let lastTypingSent = 0;
+
+  function say(text) {
+    notice.textContent = text;
+  }
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function newClientMsgId() {
+    return (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).slice(0, 64);
+  }
+
+  function usernameOf(userId) {
+    for (const conversation of conversations.values()) {
+      const member = conversation.members.find((m) => m.id === userId);
+      if (member) return member.username;
+    }
+    return userId === null ? "support" : `user ${userId}`;
+  }
+
+  function titleOf(conversation) {
+    if (conversation.kind === "direct") {
+      const other = conversation.members.find((m) => m.id !== me);
+      return other ? other.username : "direct";
+    }
+    return conversation.title || `${conversation.kind} ${conversation.id}`;
+  }
+
+  function thread(id) {
+    if (!threads.has(id)) threads.set(id, { messages: new Map(), hasOlder: true });
+    return threads.get(id);
+  }
+
+  function lastSeq(id) {
+    const seqs = [...thread(id).messages.keys()];
+    return seqs.length ? Math.max(...seqs) : 0;
+  }
+
+  // -- conversation list --------------------------------------------------------------------
+
+  function renderList() {
+    const sorted = [...conversations.values()].sort((a, b) => b.last_seq - a.last_seq || b.id - a.id);
+    list.replaceChildren(...sorted.map((conversation) => {
+      const li = document.createElement("li");
+      li.dataset.id = conversation.id;
+      li.setAttribute("aria-current", String(conversation.id === openId));
+      const dot = document.createElement("span");
+      dot.className = "presence";
+      const others = conversation.members.filter((m) => m.id !== me);
+      dot.dataset.online = String(others.some((m) => online.get(m.id)));
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = titleOf(conversation);
+      const unread = document.createElement("span");
+      unread.className = "unread";
+      unread.textContent = conversation.unread > 0 ? String(conversation.unread) : "";
+      li.append(dot, name, unread);
+      li.addEventListener("click", () => openConversation(conversation.id));
+      return li;
+    }));
+  }
+
+  function upsertConversation(summary) {
+    const known = conversations.get(summary.id) || { unread: 0, last_read_seq: 0 };
+    const merged = { ...known, ...summary };
+    for (const member of merged.members) {
+      if ("online" in member) online.set(member.id, member.online);
+    }
+    conversations.set(summary.id, merged);
+  }
+
+  async function loadConversations() {
+    const data = await client.request("chat.conversations", {});
+    for (const conversation of data.conversations) upsertConversation(conversation);
+    renderList();
+  }
+
+  // -- the open thread ----------------------------------------------------------------------
+
+  function renderMessage(message) {
+    const li = document.createElement("li");
+    li.className = "message";
+    if (message.seq) li.dataset.seq = message.seq;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = message.sender_id === me ? "me" : usernameOf(message.sender_id);
+    li.append(who);
+    if (message.attachment) {
+      if (message.content_type === "image") {
+        const img = document.createElement("img");
+        img.src = message.attachment.url;
+        img.alt = message.attachment.name;
+        li.append(img);
+      } else {
+        const link = document.createElement("a");
+        link.href = message.attachment.url;
+        link.textContent = message.attachment.name;
+        li.append(link);
+      }
+    }
+    const text = document.createElement("span");
+    text.className = "content";
+    // textContent: content is shown exactly as sent, never as HTML.
+    if (!message.attachment || message.content !== message.attachment.name) text.textContent = message.content;
+    li.append(text);
+    return li;
+  }
+
+  function renderThread() {
+    if (openId === null) return;
+    const data = thread(openId);
+    const atBottom = messagesEl.scrollTop + messagesEl.clientHeight >= messagesEl.scrollHeight - 4;
+    const rows = [...data.messages.values()].sort((a, b) => a.seq - b.seq).map(renderMessage);
+    for (const [id, item] of pending) {
+      if (item.conversationId !== openId) continue;
+      const row = renderMessage({ sender_id: me, content: item.content, content_type: "text" });
+      row.dataset.pending = id;
+      row.querySelector(".who").textContent = "me (sending…)";
+      rows.push(row);
+    }
+    const receipt = readReceipt();
+    if (receipt && rows.length) {
+      const target = rows.find((row) => Number(row.dataset.seq) === receipt.seq);
+      if (target) {
+        const note = document.createElement("span");
+        note.className = "receipt";
+        note.textContent = `Seen by ${receipt.names.join(", ")}`;
+        target.append(note);
+      }
+    }
+    messagesEl.replaceChildren(...rows);
+    $("older").hidden = !data.hasOlder;
+    if (atBottom) messagesEl.scrollTop = messagesEl.scrollHeight;
+  }
+
+  // The newest of my messages that others have read, with who read it.
+  function readReceipt() {
+    const conversation = conversations.get(openId);
+    if (!conversation || !conversation.reads) return null;
+    const mine = [...thread(openId).messages.values()].filter((m) => m.sender_id === me).map((m) => m.seq);
+    let best = null;
+    for (const seq of mine) {
+      const names = Object.entries(conversation.reads)
+        .filter(([userId, read]) => Number(userId) !== me && read >= seq)
+        .map(([userId]) => (userId === "null" ? "support" : usernameOf(Number(userId))));
+      if (names.length && (!best || seq > best.seq)) best = { seq, names };
+    }
+    return best;
+  }
+
+  function addMessages(id, messages) {
+    const data = thread(id);
+    for (const message of messages) {
+      data.messages.set(message.seq, message);
+      if (message.client_msg_id) pending.delete(message.client_msg_id);
+    }
+  }
+
+  // Fetch every message after what we have (resume), page by page.
+  async function catchUp(id) {
+    let after = lastSeq(id);
+    for (;;) {
+      const reply = await client.request("chat.join", { conversation_id: id, after_seq: after });
+      upsertConversation(reply.conversation);
+      addMessages(id, reply.messages);
+      if (!reply.has_more || !reply.messages.length) break;
+      after = reply.messages[reply.messages.length - 1].seq;
+    }
+  }
+
+  async function openConversation(id) {
+    if (openId !== null && openId !== id && client.ready) {
+      client.request("chat.leave", { conversation_id: openId }).catch(() => {});
+    }
+    openId = id;
+    $("thread").hidden = false;
+    $("thread-title").textContent = titleOf(conversations.get(id));
+    $("typing").textContent = "";
+    typingUsers.clear();
+    const data = thread(id);
+    try {
+      if (!data.messages.size) {
+        const page = await client.request("chat.history", { conversation_id: id, limit: 50 });
+        addMessages(id, page.messages);
+        data.hasOlder = page.has_more;
+      }
+      await catchUp(id);
+      renderList();
+      renderThread();
+      messagesEl.scrollTop = messagesEl.scrollHeight;
+      await markRead(id);
+    } catch (error) {
+      say(error.message);
+    }
+  }
+
+  async function loadOlder() {
+    const data = thread(openId);
+    const seqs = [...data.messages.keys()];
+    const before = seqs.length ? Math.min(...seqs) : undefined;
+    const page = await client.request("chat.history", { conversation_id: openId, before_seq: before, limit: 50 });
+    const height = messagesEl.scrollHeight;
+    addMessages(openId, page.messages);
+    data.hasOlder = page.has_more;
+    renderThread();
+    messagesEl.scrollTop = messagesEl.scrollHeight - height; // keep the reader's place
+  }
+
+  async function markRead(id) {
+    const conversation = conversations.get(id);
+    const seq = lastSeq(id);
+    if (!conversation || document.hidden || seq <= (conversation.last_read_seq || 0)) return;
+    const reply = await client.request("chat.read", { conversation_id: id, seq });
+    conversation.last_read_seq = reply.last_read_seq;
+    conversation.unread = reply.unread;
+    renderList();
+  }
+
+  // -- sending ------------------------------------------------------------------------------
+
+  function send(data, shownAs) {
+    const clientMsgId = newClientMsgId();
+    pending.set(clientMsgId, { conversationId: data.conversation_id, content: shownAs });
+    renderThread();
+    client.enqueue("chat.send", { ...data, client_msg_id: clientMsgId })
+      .then((ack) => {
+        onMessage(ack.message);
+      })
+      .catch((error) => {
+        pending.delete(clientMsgId);
+        renderThread();
+        say(`Not sent: ${error.message}`);
+      });
+  }
+
+  async function upload(file) {
+    const kind = file.type.startsWith("image/") ? "image" : "file";
+    const form = new FormData();
+    form.append("file", file);
+    form.append("kind", kind);
+    const response = await fetch("/api/chat/attachments/", {
+      method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() },
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? JSON.stringify(body.error.details || body.error.message) : response.statusText);
+    return { kind, attachment: body };
+  }
+
+  $("composer").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const content = form.content.value;
+    const file = form.file.files[0];
+    if (openId === null || (!content.trim() && !file)) return;
+    try {
+      if (file) {
+        const { kind, attachment } = await upload(file);
+        send({ conversation_id: openId, content, content_type: kind, attachment_id: attachment.id }, content || attachment.name);
+      } else {
+        send({ conversation_id: openId, content }, content);
+      }
+      form.reset();
+    } catch (error) {
+      say(`Upload refused: ${error.message}`);
+    }
+  });
+
+  $("composer").content.addEventListener("input", () => {
+    const now = Date.now();
+    if (openId === null || !client.ready || now - lastTypingSent < TYPING_SEND_MS) return;
+    lastTypingSent = now;
+    client.request("chat.typing", { conversation_id: openId }).catch(() => {});
+  });
+
+  $("older").addEventListener("click", () => loadOlder().catch((error) => say(error.message)));
+
+  $("new-direct").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    try {
+      const ack = await client.request("chat.send", {
+        recipient_id: Number(form.recipient_id.value), content: form.content.value, client_msg_id: newClientMsgId(),
+      });
+      form.reset();
+      await loadConversations();
+      openConversation(ack.message.conversation_id);
+    } catch (error) {
+      say(error.message);
+    }
+  });
+
+  $("new-group").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const memberIds = form.member_ids.value.split(/[\s,]+/).filter(Boolean).map(Number);
+    try {
+      const ack = await client.request("chat.create_group", { title: form.title.value, member_ids: memberIds });
+      form.reset();
+      upsertConversation(ack.conversation);
+      openConversation(ack.conversation.id);
+    } catch (error) {
+      say(error.details ? JSON.stringify(error.details) : error.message);
+    }
+  });
+
+  $("support").addEventListener("click", async () => {
+    try {
+      const ack = await client.request("chat.support", {});
+      upsertConversation(ack.conversation);
+      openConversation(ack.conversation.id);
+    } catch (error) {
+      say(error.message);
+    }
+  });
+
+  // -- events -------------------------------------------------------------------------------
+
+  function onMessage(message) {
+    const id = message.conversation_id;
+    const conversation = conversations.get(id);
+    if (!conversation) {
+      loadConversations().catch(() => {}); // a conversation created by someone else
+      return;
+    }
+    const known = thread(id).messages.has(message.seq);
+    addMessages(id, [message]);
+    conversation.last_seq = Math.max(conversation.last_seq, message.seq);
+    if (!known && message.sender_id !== me && id !== openId) conversation.unread = (conversation.unread || 0) + 1;
+    if (message.sender_id === me) conversation.last_read_seq = Math.max(conversation.last_read_seq || 0, message.seq);
+    renderList();
+    if (id === openId) {
+      renderThread();
+      markRead(id).catch(() => {});
+    }
+  }
+
+  client.on("chat.message", onMessage);
+
+  client.on("chat.read", (data) => {
+    const conversation = conversations.get(data.conversation_id);
+    if (!conversation) return;
+    conversation.reads = { ...(conversation.reads || {}), [data.user_id]: data.seq };
+    if (data.user_id === me) {
+      conversation.last_read_seq = Math.max(conversation.last_read_seq || 0, data.seq);
+      conversation.unread = Math.max(0, conversation.last_seq - conversation.last_read_seq);
+      renderList();
+    }
+    if (data.conversation_id === openId) renderThread();
+  });
+
+  client.on("chat.typing", (data) => {
+    if (data.conversation_id !== openId) return;
+    clearTimeout(typingUsers.get(data.user_id));
+    typingUsers.set(data.user_id, setTimeout(() => {
+      typingUsers.delete(data.user_id);
+      showTyping();
+    }, TYPING_SHOW_MS));
+    showTyping();
+  });
+
+  function showTyping() {
+    const names = [...typingUsers.keys()].map(usernameOf);
+    $("typing").textContent = names.length ? `${names.join(", ")} typing…` : "";
+  }
+
+  client.on("presence.changed", (data) => {
+    online.set(data.user_id, data.online);
+    renderList();
+  });
+
+  client.on("chat.member_added", (data) => {
+    upsertConversation(data.conversation);
+    renderList();
+  });
+
+  client.on("chat.member_removed", (data) => {
+    if (data.user_id === me) {
+      conversations.delete(data.conversation_id);
+      if (openId === data.conversation_id) {
+        openId = null;
+        $("thread").hidden = true;
+      }
+    } else {
+      loadConversations().catch(() => {});
+    }
+    renderList();
+  });
+
+  client.on("support.closed", (data) => {
+    const conversation = conversations.get(data.conversation_id);
+    if (conversation) conversation.closed = true;
+    if (data.conversation_id === openId) say("Support closed this conversation. Contact support again to open a new one.");
+  });
+
+  client.on("welcome", async () => {
+    say("");
+    try {
+      await loadConversations();
+      if (openId !== null) {
+        await catchUp(openId); // resume: everything after the last seq we have, once each
+        renderList();
+        renderThread();
+        await markRead(openId);
+      }
+    } catch (error) {
+      say(error.message);
+    }
+  });
+
+  client.on("state", (state, code) => {
+    status.dataset.state = state;
+    status.textContent = state === "open" ? "live" : state === "stopped" ? "disconnected" : `${state}…`;
+    if (state === "stopped") {
+      say(client.lastError ? `${client.lastError.message} (close ${code})` : `Disconnected (close ${code})`);
+    }
+  });
+
+  client.on("queue", (size) => {
+    if (size === 0) renderThread();
+  });
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && openId !== null && client.ready) markRead(openId).catch(() => {});
+  });
+
+  client.start();
+})();

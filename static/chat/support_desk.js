@@ -1,0 +1,111 @@
+/*
+ * The support desk in the Django admin, live (seed 002). On the desk list, support.updated events
+ * update each row's unread count and flag rows with new messages (a conversation not on the page
+ * shows a notice with a reload link). On a conversation page, the thread is joined from the last
+ * seq the page rendered: new messages, the staff's own included, appear as they are sent, and the
+ * desk's read mark follows. Messages are written with textContent: content is never HTML.
+ */
+(function () {
+  "use strict";
+
+  function start() {
+    const client = new RealtimeClient();
+    const desk = document.getElementById("support-desk");
+    if (desk) conversationPage(client, desk);
+    else listPage(client);
+    client.start();
+  }
+
+  function listPage(client) {
+    const results = document.getElementById("result_list") || document.getElementById("changelist");
+    if (!results) return;
+    const notice = document.createElement("p");
+    notice.id = "desk-notice";
+    notice.className = "help";
+    results.parentNode.insertBefore(notice, results);
+    client.on("support.updated", (row) => {
+      const cell = document.querySelector(`.desk-unread[data-conversation="${row.conversation_id}"]`);
+      if (!cell) {
+        notice.textContent = `New activity from ${row.user.username}. `;
+        const link = document.createElement("a");
+        link.href = location.href;
+        link.textContent = "Reload the list";
+        notice.append(link);
+        return;
+      }
+      cell.textContent = String(row.unread);
+      const tr = cell.closest("tr");
+      if (tr) tr.style.fontWeight = row.unread > 0 ? "bold" : "";
+    });
+    client.on("support.closed", (data) => {
+      const cell = document.querySelector(`.desk-unread[data-conversation="${data.conversation_id}"]`);
+      if (cell) cell.closest("tr").style.opacity = "0.5";
+    });
+  }
+
+  function conversationPage(client, desk) {
+    const conversationId = Number(desk.dataset.conversationId);
+    let lastSeq = Number(desk.dataset.lastSeq);
+    const thread = document.getElementById("desk-thread");
+    const status = document.getElementById("desk-status");
+    const names = new Map();
+
+    function append(message) {
+      if (message.seq <= lastSeq) return; // already shown
+      lastSeq = message.seq;
+      const li = document.createElement("li");
+      li.className = "desk-message";
+      li.dataset.seq = message.seq;
+      li.style.margin = ".4rem 0";
+      li.style.whiteSpace = "pre-wrap";
+      const who = document.createElement("strong");
+      who.textContent = names.get(message.sender_id) || `user ${message.sender_id}`;
+      li.append(who, " ");
+      if (message.attachment) {
+        const link = document.createElement("a");
+        link.href = message.attachment.url;
+        link.textContent = message.attachment.name;
+        li.append(link, " ");
+      }
+      const content = document.createElement("span");
+      content.className = "content";
+      content.textContent = message.content;
+      li.append(content);
+      thread.append(li);
+    }
+
+    async function catchUp() {
+      for (;;) {
+        const reply = await client.request("chat.join", { conversation_id: conversationId, after_seq: lastSeq });
+        for (const member of reply.conversation.members) names.set(member.id, member.username);
+        reply.messages.forEach(append);
+        if (!reply.has_more) break;
+      }
+      if (lastSeq) await client.request("chat.read", { conversation_id: conversationId, seq: lastSeq });
+    }
+
+    client.on("welcome", (data) => {
+      names.set(data.user.id, data.user.username);
+      catchUp().catch((error) => { status.textContent = error.message; });
+    });
+    client.on("chat.message", (message) => {
+      if (message.conversation_id !== conversationId) return;
+      if (message.seq > lastSeq + 1) {
+        catchUp().catch(() => {});
+        return;
+      }
+      append(message);
+      client.request("chat.read", { conversation_id: conversationId, seq: message.seq }).catch(() => {});
+    });
+    client.on("presence.changed", (data) => {
+      const presence = document.getElementById("desk-presence");
+      if (Number(presence.dataset.userId) === data.user_id) presence.textContent = data.online ? "online" : "offline";
+    });
+    client.on("state", (state) => {
+      status.textContent = state === "open" ? "live" : state;
+    });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
