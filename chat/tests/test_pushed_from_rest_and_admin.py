@@ -1,0 +1,87 @@
+"""Chat writes from REST and the admin support desk reach open sockets exactly like socket writes."""
+
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client as DjangoClient
+
+from chat import services
+from chat.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def logged_in(user) -> DjangoClient:
+    client = DjangoClient()
+    client.force_login(user)
+    return client
+
+
+async def test_rest_send_is_pushed_to_members(connect, alice, bob, conversation):
+    socket = await connect(user=bob)
+    def rest_send():
+        return logged_in(alice).post(f"/api/chat/conversations/{conversation.pk}/messages/", {"content": "via REST"},
+                                     content_type="application/json")
+
+    response = await sync_to_async(rest_send)()
+    assert response.status_code == 201
+    assert (await socket.receive_type("chat.message"))["data"]["content"] == "via REST"
+
+
+def desk_reply(staff, conversation_id, content, client_msg_id="desk-1"):
+    return logged_in(staff).post(f"/admin/chat/supportconversation/{conversation_id}/change/",
+                                 {"content": content, "client_msg_id": client_msg_id, "reply": "Send reply"})
+
+
+async def test_admin_desk_reply_is_pushed_to_the_user_once(connect, alice, staff):
+    conversation, _ = await sync_to_async(services.open_support)(user=alice)
+    await sync_to_async(services.send_message)(sender=alice, conversation=conversation, content="hello?")
+    socket = await connect(user=alice)
+    response = await sync_to_async(desk_reply)(staff, conversation.pk, "Hi, how can I help?")
+    assert response.status_code == 302
+    event = (await socket.receive_type("chat.message"))["data"]
+    assert (event["content"], event["sender_id"]) == ("Hi, how can I help?", staff.pk)
+    # The same form posted twice (double click, browser resend) stores and pushes one reply.
+    await sync_to_async(desk_reply)(staff, conversation.pk, "Hi, how can I help?")
+    await socket.assert_nothing(0.3)
+    assert await sync_to_async(Message.objects.filter(conversation=conversation).count)() == 2
+
+
+def test_desk_lists_who_waits_longest_first_with_unread_and_escapes_content(alice, bob, carol, staff):
+    for user, text in ((bob, "first"), (alice, "<script>alert(1)</script>")):
+        conversation, _ = services.open_support(user=user)
+        services.send_message(sender=user, conversation=conversation, content=text)
+    answered, _ = services.open_support(user=carol)
+    services.send_message(sender=carol, conversation=answered, content="q")
+    services.send_message(sender=staff, conversation=answered, content="a")
+    page = logged_in(staff).get("/admin/chat/supportconversation/").content.decode()
+    order = [m for m in re.findall(r'data-desk-conversation="\d+">(\w+)<', page)]
+    assert order == ["bob", "alice", "carol"]
+    assert re.findall(r'class="desk-unread" data-conversation="\d+">(\d+)<', page) == ["1", "1", "0"]
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    thread = logged_in(staff).get(
+        f"/admin/chat/supportconversation/{Conversation.objects.get(support_user=alice).pk}/change/").content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in thread and "<script>alert(1)" not in thread
+    # Viewing the conversation marks it read for the whole desk.
+    assert Conversation.objects.get(support_user=alice).support_read_seq == 1
+
+
+def test_desk_is_for_staff_only(alice, conversation):
+    support, _ = services.open_support(user=alice)
+    assert logged_in(alice).get("/admin/chat/supportconversation/").status_code == 302  # to the admin login
+    assert logged_in(alice).post(f"/admin/chat/supportconversation/{support.pk}/change/",
+                                 {"content": "x"}).status_code == 302
+    assert Message.objects.count() == 0
+
+
+def test_desk_closes_a_conversation_and_refuses_blank_replies(alice, staff):
+    conversation, _ = services.open_support(user=alice)
+    blank = logged_in(staff).post(f"/admin/chat/supportconversation/{conversation.pk}/change/",
+                                  {"content": "  ", "reply": "Send reply"}, follow=True)
+    assert "cannot be empty" in blank.content.decode()
+    logged_in(staff).post(f"/admin/chat/supportconversation/{conversation.pk}/change/", {"close": "Close"})
+    conversation.refresh_from_db()
+    assert conversation.closed_at is not None
+    refused = desk_reply(staff, conversation.pk, "too late")
+    assert refused.status_code == 302 and Message.objects.count() == 0
