@@ -53,15 +53,21 @@ class Daphne:
 
     def __init__(self, env: dict[str, str], extra_args: list[str] | None = None, cpus: set[int] | None = None):
         self.env = env
+        self.extra_args = extra_args or []
+        self.cpus = cpus
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ws/"
         self.http = f"http://127.0.0.1:{self.port}"
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.log = open(BASE_DIR / f".daphne-{self.port}.log", "w+b")  # noqa: SIM115 (kept for the process's life)
+        cpus = self.cpus
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *(extra_args or []),
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.extra_args,
              "config.asgi:application"],
             cwd=BASE_DIR,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **self.env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
@@ -71,6 +77,10 @@ class Daphne:
         except RuntimeError:
             self.stop()
             raise
+
+    def start_again(self) -> None:
+        """Start a new process on the same port after ``stop()`` (a restart clients reconnect to)."""
+        self._spawn()
 
     def output(self) -> str:
         """Everything the process wrote so far."""

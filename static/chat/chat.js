@@ -23,7 +23,10 @@
   const TYPING_SHOW_MS = 4000;
 
   const conversations = new Map(); // id -> summary from chat.conversations / events
-  const threads = new Map(); // id -> {messages: Map(seq -> message), oldestSeq, hasOlder}
+  // id -> {messages: Map(seq -> message), hasOlder, synced}: synced is the seq up to which the
+  // thread has every message; resuming asks for what follows it, so a message that arrived out
+  // of order (an ack racing the resume after a reconnect) never hides a gap.
+  const threads = new Map();
   const pending = new Map(); // client_msg_id -> {conversationId, content} (sent, not yet acked)
   const typingUsers = new Map(); // user id -> timer
   const online = new Map(); // user id -> bool
@@ -60,7 +63,7 @@
   }
 
   function thread(id) {
-    if (!threads.has(id)) threads.set(id, { messages: new Map(), hasOlder: true });
+    if (!threads.has(id)) threads.set(id, { messages: new Map(), hasOlder: true, synced: 0 });
     return threads.get(id);
   }
 
@@ -187,17 +190,17 @@
       data.messages.set(message.seq, message);
       if (message.client_msg_id) pending.delete(message.client_msg_id);
     }
+    while (data.messages.has(data.synced + 1)) data.synced += 1;
   }
 
-  // Fetch every message after what we have (resume), page by page.
+  // Fetch every message after the last one we have without a gap (resume), page by page.
   async function catchUp(id) {
-    let after = lastSeq(id);
+    const data = thread(id);
     for (;;) {
-      const reply = await client.request("chat.join", { conversation_id: id, after_seq: after });
+      const reply = await client.request("chat.join", { conversation_id: id, after_seq: data.synced });
       upsertConversation(reply.conversation);
       addMessages(id, reply.messages);
       if (!reply.has_more || !reply.messages.length) break;
-      after = reply.messages[reply.messages.length - 1].seq;
     }
   }
 
@@ -212,10 +215,13 @@
     typingUsers.clear();
     const data = thread(id);
     try {
-      if (!data.messages.size) {
+      if (!data.loaded) {
+        // The newest page has every message up to its last one: the thread is synced that far.
         const page = await client.request("chat.history", { conversation_id: id, limit: 50 });
+        if (page.messages.length) data.synced = Math.max(data.synced, page.messages[page.messages.length - 1].seq);
         addMessages(id, page.messages);
         data.hasOlder = page.has_more;
+        data.loaded = true;
       }
       await catchUp(id);
       renderList();
@@ -355,8 +361,9 @@
       loadConversations().catch(() => {}); // a conversation created by someone else
       return;
     }
-    const known = thread(id).messages.has(message.seq);
-    addMessages(id, [message]);
+    // Only opened threads keep messages (they load their history first); others count unread.
+    const known = threads.has(id) && thread(id).messages.has(message.seq);
+    if (threads.has(id)) addMessages(id, [message]);
     conversation.last_seq = Math.max(conversation.last_seq, message.seq);
     if (!known && message.sender_id !== me && id !== openId) conversation.unread = (conversation.unread || 0) + 1;
     if (message.sender_id === me) conversation.last_read_seq = Math.max(conversation.last_read_seq || 0, message.seq);

@@ -1,0 +1,157 @@
+"""
+The chat page in a real browser: Playwright (Python) driving Debian's Chromium (/usr/bin/chromium;
+Playwright's own browser download does not work here). Two browser contexts are two users; the
+server is restarted mid-chat and both pages come back with every message exactly once.
+"""
+
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connections
+from playwright.sync_api import Page, expect, sync_playwright
+
+from chat import services
+from chat.models import Message
+from chat.tests.conftest import png_bytes
+from tests.servers import Daphne, database_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    if not chromium:
+        raise RuntimeError("Browser tests need Debian's chromium: run them with `make test`.")
+    # Playwright's sync API runs an event loop in this thread, so Django would refuse the tests'
+    # ORM calls as "async context"; they are plain sync calls (Django's docs name this case).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def server(django_db_setup, tmp_path):
+    """A Daphne of its own (this test restarts it) on the test database and Redis."""
+    from django.db import connection
+
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise RuntimeError("Browser tests need Redis: set REDIS_URL or run them with `make test`.")
+    daphne = Daphne({
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": redis_url,
+        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000}),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+    })
+    yield daphne
+    daphne.stop()
+
+
+def open_chat(browser, server, username: str, conversation_id: int) -> Page:
+    """A new browser context (its own cookies): log in through the form, open the conversation."""
+    page = browser.new_context().new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{server.http}/chat/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f"{username}-pass")
+    page.click("main form button[type=submit]")
+    expect(page.locator("#status")).to_have_text("live")
+    page.click(f"#conversations li[data-id='{conversation_id}']")
+    expect(page.locator("#thread")).to_be_visible()
+    return page
+
+
+def in_thread(fn, **kwargs):
+    """Run a service in a thread of its own: its publish uses async_to_sync, which refuses to run
+    on the thread where Playwright's event loop lives."""
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            return pool.submit(fn, **kwargs).result()
+        finally:
+            pool.submit(connections.close_all).result()
+
+
+def shown(page: Page) -> list[str]:
+    """The stored messages the page shows, in order (pending ones excluded)."""
+    return page.eval_on_selector_all("#messages li[data-seq] .content", "els => els.map(e => e.textContent)")
+
+
+def send(page: Page, text: str) -> None:
+    page.fill("#composer textarea", text)
+    page.click("#composer button[type=submit]")
+
+
+def test_two_users_chat_and_survive_a_server_restart(browser, server, alice, bob):
+    group = in_thread(services.create_group, owner=alice, title="Browser chat", member_ids=[bob.pk])
+    alice_page = open_chat(browser, server, "alice", group.pk)
+    bob_page = open_chat(browser, server, "bob", group.pk)
+
+    send(alice_page, "hello bob")
+    expect(bob_page.locator("#messages li[data-seq] .content")).to_have_text(["hello bob"])
+    # Bob reads it (his page is open), so alice sees the receipt; bob typing shows on alice's page.
+    expect(alice_page.locator(".receipt")).to_have_text("Seen by bob")
+    bob_page.locator("#composer textarea").press_sequentially("typing")
+    expect(alice_page.locator("#typing")).to_have_text("bob typing…")
+    bob_page.fill("#composer textarea", "")
+
+    # Content is text, never HTML.
+    send(bob_page, "<img src=x onerror=\"window.pwned=1\"><b>bold?</b>")
+    expect(alice_page.locator("#messages li[data-seq]")).to_have_count(2)
+    assert alice_page.evaluate("window.pwned") is None
+    assert alice_page.locator("#messages img").count() == 0
+
+    # The server goes away mid-chat: SIGTERM (clients get 1001), then down for a while.
+    server.stop()
+    expect(alice_page.locator("#status")).not_to_have_text("live")
+    for n in range(3):  # sent meanwhile by bob through another path (REST, another process...)
+        in_thread(services.send_message, sender=bob, conversation=group, content=f"while you were away {n}")
+    send(alice_page, "queued while offline")  # held in the client's offline queue
+    expect(alice_page.locator("#messages li[data-pending]")).to_have_count(1)
+    server.start_again()
+
+    expected = ["hello bob", "<img src=x onerror=\"window.pwned=1\"><b>bold?</b>",
+                *[f"while you were away {n}" for n in range(3)], "queued while offline"]
+    for page in (alice_page, bob_page):
+        expect(page.locator("#status")).to_have_text("live")
+        expect(page.locator("#messages li[data-seq] .content")).to_have_text(expected)
+    expect(alice_page.locator("#messages li[data-pending]")).to_have_count(0)
+    assert shown(alice_page) == expected and shown(bob_page) == expected  # once each, in seq order
+    assert Message.objects.filter(conversation=group, content="queued while offline").count() == 1
+
+    # An image goes up over REST and is shown to the other member through its access-checked URL.
+    alice_page.set_input_files("#composer input[type=file]",
+                               files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png_bytes((4, 4))}])
+    alice_page.click("#composer button[type=submit]")
+    image = bob_page.locator("#messages li[data-seq] img[alt='dot.png']")
+    expect(image).to_be_visible()
+    assert bob_page.eval_on_selector("#messages img[alt='dot.png']", "img => img.naturalWidth") == 4
+
+
+def test_unread_badges_and_presence_dots(browser, server, alice, bob, carol):
+    group = in_thread(services.create_group, owner=alice, title="Badges", member_ids=[bob.pk])
+    other = in_thread(services.create_group, owner=carol, title="Elsewhere", member_ids=[alice.pk])
+    alice_page = open_chat(browser, server, "alice", group.pk)
+    in_thread(services.send_message, sender=carol, conversation=other, content="ping 1")
+    in_thread(services.send_message, sender=carol, conversation=other, content="ping 2")
+    badge = alice_page.locator(f"#conversations li[data-id='{other.pk}'] .unread")
+    expect(badge).to_have_text("2")
+    dot = alice_page.locator(f"#conversations li[data-id='{group.pk}'] .presence")
+    expect(dot).to_have_attribute("data-online", "false")
+    bob_page = open_chat(browser, server, "bob", group.pk)
+    expect(dot).to_have_attribute("data-online", "true")
+    bob_page.context.close()
+    expect(dot).to_have_attribute("data-online", "false")
+    alice_page.click(f"#conversations li[data-id='{other.pk}']")
+    expect(badge).to_have_text("")
