@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench bench-progress clean
+.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench: $(VENV)/.installed-bench
 ## bench-progress: batch-task benchmarks (coalescing fan-out, DOCX generation); not part of `make test`
 bench-progress: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/progress.py $(BENCH_ARGS)
+
+## bench-admin-reply: support desk reply (admin form) -> user socket latency, 100 replies; not part of `make test`
+bench-admin-reply: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/admin_reply.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test_db.sqlite3*
