@@ -7,6 +7,7 @@ live over the socket (static/chat/support_desk.js).
 
 import uuid
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import F
@@ -26,13 +27,31 @@ from .serializers import MessageContentIn
 
 
 class MembershipInline(admin.TabularInline):
+    """A group's members; direct and support conversations' members are fixed (read-only here)."""
+
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+    fields = ["user", "role", "last_read_seq", "joined_at"]
+    readonly_fields = ["last_read_seq", "joined_at"]
+
+    def _is_group(self, obj) -> bool:
+        return obj is None or obj.kind == Conversation.Kind.GROUP
+
+    def has_add_permission(self, request, obj=None):
+        return self._is_group(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_group(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_group(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
+    """Conversations; member changes go through the services, so members hear about them live."""
+
     list_display = ["id", "kind", "title", "last_seq", "created_at"]
     list_filter = ["kind"]
     search_fields = ["title"]
@@ -43,48 +62,79 @@ class ConversationAdmin(admin.ModelAdmin):
             super().save_formset(request, form, formset, change)
             return
         memberships = formset.save(commit=False)
-        for membership in formset.deleted_objects:
-            membership.delete()
-        for membership in memberships:
-            if membership.pk:
-                membership.save()
-            else:
-                services.add_member(actor=None, conversation=membership.conversation, user=membership.user,
-                                    role=membership.role)
+        try:
+            for membership in formset.deleted_objects:
+                services.remove_member(actor=None, conversation=membership.conversation, user_id=membership.user_id)
+            for membership in memberships:
+                if membership.pk:
+                    membership.save(update_fields=["role"])
+                else:
+                    services.add_member(actor=None, conversation=membership.conversation, user=membership.user,
+                                        role=membership.role)
+        except ProtocolError as exc:
+            self.message_user(request, f"Members not changed: {exc.message}", messages.ERROR)
 
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ["id", "user", "conversation", "joined_at"]
-    search_fields = ["user__username", "conversation__title"]
-    autocomplete_fields = ["user", "conversation"]
+    """Read-only list: members are added and removed on their conversation's page (services)."""
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        obj.pk = services.add_member(actor=None, conversation=obj.conversation, user=obj.user, role=obj.role).pk
+    list_display = ["id", "user", "conversation", "role", "last_read_seq", "joined_at"]
+    search_fields = ["user__username", "conversation__title"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MessageAdminForm(forms.ModelForm):
+    """The socket's content rules for a message written in the admin (text only: uploads are REST)."""
+
+    class Meta:
+        model = Message
+        fields = ["conversation", "sender", "content", "client_msg_id"]
+
+    def clean(self):
+        cleaned = super().clean()
+        serializer = MessageContentIn(data={"content": cleaned.get("content", "")})
+        if not serializer.is_valid():
+            for errors in serializer.errors.values():
+                self.add_error("content", errors)
+        conversation = cleaned.get("conversation")
+        if conversation is not None and conversation.closed_at is not None:
+            self.add_error("conversation", "This support conversation is closed.")
+        return cleaned
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
+    """Messages; one added here is sent through services.send_message (pushed live, seq assigned)."""
+
+    form = MessageAdminForm
     list_display = ["id", "conversation", "seq", "sender", "content_type", "created_at"]
     list_filter = ["content_type"]
     search_fields = ["content", "sender__username"]
     autocomplete_fields = ["conversation", "sender"]
-    fields = ["conversation", "sender", "content", "content_type", "client_msg_id"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["conversation", "sender", "content", "client_msg_id"]
+        return ["conversation", "sender", "seq", "content", "content_type", "attachment", "client_msg_id", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A stored message is history: members already received it, so it never changes here.
-        return self.fields if obj else []
+        return self.get_fields(request, obj) if obj else []
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
             return
         message, _ = services.send_message(
-            sender=obj.sender, conversation=obj.conversation, content=obj.content,
-            content_type=obj.content_type, client_msg_id=obj.client_msg_id,
+            sender=obj.sender, conversation=obj.conversation, content=obj.content, client_msg_id=obj.client_msg_id,
         )
         obj.pk = message.pk
 

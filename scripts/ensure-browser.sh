@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure Debian's Chromium and its ChromeDriver are installed (the real-browser tests drive
-# them through Selenium); install both with apt-get when either is missing.
+# them through Selenium and Playwright); install both with apt-get when either is missing.
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
   exit 0

@@ -85,3 +85,48 @@ def test_desk_closes_a_conversation_and_refuses_blank_replies(alice, staff):
     assert conversation.closed_at is not None
     refused = desk_reply(staff, conversation.pk, "too late")
     assert refused.status_code == 302 and Message.objects.count() == 0
+
+
+def admin_add_message(superuser, conversation_id, sender_id, content):
+    return logged_in(superuser).post("/admin/chat/message/add/", {
+        "conversation": conversation_id, "sender": sender_id, "content": content, "client_msg_id": ""})
+
+
+async def test_admin_message_is_pushed_and_gets_the_next_seq(connect, make_user, alice, bob, conversation):
+    superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+    socket = await connect(user=bob)
+    response = await sync_to_async(admin_add_message)(superuser, conversation.pk, alice.pk, "from the admin")
+    assert response.status_code == 302
+    event = (await socket.receive_type("chat.message"))["data"]
+    assert (event["content"], event["seq"]) == ("from the admin", 1)
+
+
+def test_admin_message_follows_the_content_rules(make_user, alice, conversation):
+    superuser = make_user("root", is_staff=True, is_superuser=True)
+    response = admin_add_message(superuser, conversation.pk, alice.pk, "   ")
+    assert response.status_code == 200 and "cannot be empty" in response.content.decode()
+    assert Message.objects.count() == 0
+
+
+async def test_admin_member_changes_are_pushed(connect, make_user, alice, bob, carol):
+    superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+    group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk])
+    carol_socket = await connect(user=carol)
+    bob_socket = await connect(user=bob)
+
+    def edit_members():
+        members = list(group.memberships.order_by("pk"))
+        form = {"kind": "group", "title": "g", "memberships-TOTAL_FORMS": "3", "memberships-INITIAL_FORMS": "2",
+                "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000"}
+        for i, m in enumerate(members):
+            form.update({f"memberships-{i}-id": m.pk, f"memberships-{i}-conversation": group.pk,
+                         f"memberships-{i}-user": m.user_id, f"memberships-{i}-role": m.role})
+        form["memberships-1-DELETE"] = "on"  # bob
+        form.update({"memberships-2-user": carol.pk, "memberships-2-role": "member",
+                     "memberships-2-conversation": group.pk})
+        return logged_in(superuser).post(f"/admin/chat/conversation/{group.pk}/change/", form)
+
+    response = await sync_to_async(edit_members)()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert (await carol_socket.receive_type("chat.member_added"))["data"]["user_id"] == carol.pk
+    assert (await bob_socket.receive_type("chat.member_removed"))["data"]["user_id"] == bob.pk
