@@ -32,7 +32,7 @@ from .serializers import (
 class ConversationListView(APIView):
     """``/api/chat/conversations/``: the caller's conversations (last message, unread); create a group."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="chat_conversations_list", responses={200: dict})
     def get(self, request):
         return Response(selectors.conversations_for(request.user))
 

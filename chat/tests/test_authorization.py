@@ -1,0 +1,102 @@
+"""
+Who may do what in chat, over the socket and REST (docs/protocol.md, "Chat"): members; staff for
+support conversations; nobody else. A refusal reveals nothing: an unknown id is not_found, an
+existing conversation one may not see is forbidden, and neither carries its data.
+"""
+
+import pytest
+from django.test import Client as DjangoClient
+
+from chat import services
+from chat.models import Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Every chat command that names a conversation, with valid data for it.
+COMMANDS = {
+    "chat.join": lambda cid: {"conversation_id": cid, "after_seq": 0},
+    "chat.leave": None,  # leaving the viewers of a conversation one cannot see changes nothing: always acked
+    "chat.history": lambda cid: {"conversation_id": cid},
+    "chat.send": lambda cid: {"conversation_id": cid, "content": "x"},
+    "chat.read": lambda cid: {"conversation_id": cid, "seq": 1},
+    "chat.typing": lambda cid: {"conversation_id": cid},
+    "chat.add_member": lambda cid: {"conversation_id": cid, "user_id": 1},
+    "chat.remove_member": lambda cid: {"conversation_id": cid, "user_id": 10**9},
+}
+
+
+@pytest.fixture
+def world(alice, bob, carol, make_user):
+    """alice+bob in a group and a direct conversation; alice's support conversation; carol outside; a staff agent."""
+    staff = make_user("agent", is_staff=True)
+    group = services.create_group(owner=alice, title="g", member_ids=[bob.pk])
+    direct = services.send_direct_message(sender=alice, recipient=bob, content="hi")[0].conversation
+    support, _ = services.open_support(user=alice)
+    services.send_message(sender=alice, conversation=support, content="help")
+    return {"group": group, "direct": direct, "support": support, "staff": staff}
+
+
+def expected(who: str, kind: str) -> str:
+    """ok / forbidden for a read or send by ``who`` in a conversation of ``kind``."""
+    if who == "member":
+        return "ok"
+    if who == "staff" and kind == "support":
+        return "ok"
+    return "forbidden"
+
+
+# Access does not depend on the channel layer: the in-memory one keeps the matrix quick.
+@pytest.mark.parametrize("channel_layer", ["memory"], indirect=True)
+@pytest.mark.parametrize("command", [c for c, data in COMMANDS.items() if data])
+@pytest.mark.parametrize("kind", ["group", "direct", "support"])
+@pytest.mark.parametrize("who", ["member", "outsider", "staff"])
+async def test_socket_commands(connect, world, alice, carol, command, kind, who):
+    from asgiref.sync import sync_to_async
+
+    user = {"member": alice, "outsider": carol, "staff": world["staff"]}[who]
+    conversation = world[kind]
+    client = await connect(user=user)
+    before = await sync_to_async(Message.objects.count)()
+    reply = await client.request(command, COMMANDS[command](conversation.pk))
+    unknown = await client.request(command, COMMANDS[command](10**9), ref="unknown")
+    assert unknown["error"]["code"] == "not_found"
+    if expected(who, kind) == "forbidden":
+        assert reply["error"]["code"] == "forbidden", reply
+        assert set(reply["error"]) <= {"code", "message"}  # no details: nothing about the conversation
+        assert await sync_to_async(Message.objects.count)() == before
+    else:
+        # Allowed past the access check: any refusal now is about the group rules, not access.
+        assert reply["type"] == "ack" or reply["error"]["code"] in ("invalid", "forbidden", "not_found"), reply
+        if command in ("chat.join", "chat.history", "chat.send", "chat.read", "chat.typing"):
+            assert reply["type"] == "ack", reply
+
+
+@pytest.mark.parametrize("kind", ["group", "direct", "support"])
+@pytest.mark.parametrize("who", ["member", "outsider", "staff", "anonymous", "deactivated"])
+def test_rest_paths(world, alice, carol, make_user, kind, who):
+    conversation = world[kind]
+    client = DjangoClient()
+    if who == "deactivated":
+        ghost = make_user("ghost", is_active=False)
+        client.force_login(ghost)
+    elif who != "anonymous":
+        client.force_login({"member": alice, "outsider": carol, "staff": world["staff"]}[who])
+    base = f"/api/chat/conversations/{conversation.pk}"
+    responses = {
+        "detail": client.get(f"{base}/"),
+        "history": client.get(f"{base}/messages/"),
+        "send": client.post(f"{base}/messages/", {"content": "x"}, content_type="application/json"),
+        "read": client.post(f"{base}/read", {"seq": 1}, content_type="application/json"),
+    }
+    statuses = {name: r.status_code for name, r in responses.items()}
+    if who in ("anonymous", "deactivated"):
+        assert set(statuses.values()) <= {401, 403}
+        assert all("messages" not in r.content.decode() for r in responses.values())
+    elif expected(who, kind) == "forbidden":
+        assert set(statuses.values()) == {403}
+        assert all(r.json() == {"error": {"code": "forbidden", "message": r.json()["error"]["message"]}}
+                   for r in responses.values())
+    else:
+        assert statuses == {"detail": 200, "history": 200, "send": 201, "read": 200}
+    assert client.get("/api/chat/conversations/999999999/messages/").status_code in (
+        (401, 403) if who in ("anonymous", "deactivated") else (404,))
