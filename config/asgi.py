@@ -24,6 +24,7 @@ from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.daphne_compat import allow_rfc6455_close_codes  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.security import AllowedHostsBrowserOriginValidator  # noqa: E402
+from realtime.send_buffer import bound_send_buffers  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -36,5 +37,6 @@ application = ProtocolTypeRouter(
 
 log_channel_layer_mode()
 allow_rfc6455_close_codes()
+bound_send_buffers()
 if settings.TASKS_WORKER_IN_SERVER:
     start_in_server_worker()

@@ -39,6 +39,12 @@ DEFAULTS = {
     "SINGLE_SESSION": False,
     # Groups one connection may be subscribed to; client-requested subscriptions over it are refused.
     "MAX_SUBSCRIPTIONS": 500,
+    # A client that stops reading: Daphne's transport buffers 64 KiB before it reports back-
+    # pressure; past that, this many more bytes (characters of text frames) close it with 4413,
+    # and the TCP connection is aborted if it has not read them SLOW_CLIENT_GRACE_S later
+    # (realtime/send_buffer.py).
+    "MAX_SEND_BUFFER_BYTES": 1_048_576,
+    "SLOW_CLIENT_GRACE_S": 5,
     # Hubs re-add their groups this often; must stay well under the layer's group_expiry (300 s).
     "HUB_REFRESH_S": 60,
     # Pause after the hub loses the channel layer (Redis away) before it reads again.

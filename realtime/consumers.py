@@ -374,9 +374,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                         f"A connection may follow at most {realtime_settings.MAX_SUBSCRIPTIONS} groups; leave some first",
                         details={"limit": "MAX_SUBSCRIPTIONS"},
                     )
+                reply = ack_frame(frame.ref, result)
+                if len(reply) > realtime_settings.MAX_FRAME_BYTES:
+                    # Daphne refuses to send it (PLATFORM-FACTS.md): answer instead of going silent.
+                    raise MessageTooBig(
+                        f"The reply would be over {realtime_settings.MAX_FRAME_BYTES} bytes; ask for fewer items (limit)")
                 for group in ctx.subscribes:
                     await self.subscribe(group)
-                await self.send_frame(ack_frame(frame.ref, result), "ack")
+                await self.send_frame(reply, "ack")
             finally:
                 # Events of committed writes go out even if the reply failed.
                 await flush_collected(collected)

@@ -36,6 +36,9 @@ LIMIT_REFUSALS = Counter("switchboard_ws_limit_refusals", "Connections or subscr
 DELIVERY_FAILURES = Counter(
     "switchboard_ws_delivery_failures", "Event deliveries that could not be written (socket gone)"
 )
+SLOW_CLIENT_CLOSES = Counter(
+    "switchboard_ws_slow_client_closes", "Connections closed (4413) because the client stopped reading"
+)
 FANOUT_LATENCY = Histogram(
     "switchboard_fanout_latency_seconds",
     "From publish to the last local member's write, per process and event",

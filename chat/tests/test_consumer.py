@@ -214,3 +214,14 @@ async def test_disconnected_connection_leaves_its_groups(connect, alice, bob, co
     assert hub.local_members(f"chat.conversation.{conversation.pk}") == 1
     await client.communicator.disconnect()
     assert hub.local_members(f"chat.conversation.{conversation.pk}") == 0
+
+
+async def test_a_reply_over_the_frame_limit_is_an_error_not_silence(connect, alice, bob, conversation, settings):
+    settings.REALTIME = {**getattr(settings, "REALTIME", {}), "MAX_FRAME_BYTES": 5000}
+    for n in range(3):
+        await sync_to_async(services.send_message)(sender=bob, conversation=conversation, content="y" * 3000)
+    client = await connect(user=alice)
+    reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 0})
+    assert reply["error"]["code"] == "message_too_big" and "limit" in reply["error"]["message"]
+    paged = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 0, "limit": 1}, ref="2")
+    assert [m["seq"] for m in paged["data"]["messages"]] == [1] and paged["data"]["has_more"]
