@@ -53,6 +53,16 @@ def _header(scope: dict, name: bytes) -> str:
     return ""
 
 
+def _ref_of(text: str | None):
+    """The ``ref`` of a refused frame, when it is a well-formed envelope within the size limit; else None."""
+    if text is None or len(text) > realtime_settings.MAX_FRAME_BYTES:
+        return None
+    try:
+        return parse_frame(text).ref
+    except ProtocolError:
+        return None
+
+
 class RealtimeConsumer(AsyncWebsocketConsumer):
     """
     Authenticate the connection, then dispatch each JSON frame to its registered handler.
@@ -301,7 +311,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         verdict = self.limiter.check_frame()
         if verdict.retry_after_ms:
             self.process.stats.frame_in("refused")
-            await self._rate_limited(verdict)
+            # Echo the command's ref, so a client can fail the command it is waiting on.
+            await self._rate_limited(verdict, _ref_of(text_data))
             return
         if text_data is None:
             self.process.stats.frame_in("invalid")

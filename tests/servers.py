@@ -132,3 +132,29 @@ class BatchWorker:
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
         return self.proc.returncode
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a free port of 127.0.0.1 (no persistence) that tests stop and start."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        """Start (again) on the same port; an empty Redis, as after a real restart without persistence."""
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop it (SIGKILL to simulate a crash) and wait for the exit."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
