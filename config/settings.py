@@ -83,7 +83,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Handlers run on several threads: IMMEDIATE takes the write lock at BEGIN, so two
         # writers queue on `timeout` instead of failing to upgrade a read lock mid-transaction.
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        # Seconds a writer waits for the lock before "database is locked" (a retryable
+        # `unavailable` error to the client, never an ack).
+        "timeout": env.float("DATABASE_SQLITE_TIMEOUT_S", default=20.0),
     }
     # A file, not :memory:, so that a Daphne subprocess started by a test sees the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
@@ -92,7 +94,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # reused (Django's docs; realtime/db.py): connections come from psycopg's pool instead, and
     # close() returns them. max_size bounds one process's share of PostgreSQL's connections.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    # A write that waits this long for a row lock fails with a retryable `unavailable` error
+    # instead of holding the client (and a pool connection) indefinitely.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c lock_timeout={env.int('DATABASE_LOCK_TIMEOUT_MS', default=10_000)}"
+    )
+    DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=16),
         "timeout": env.float("DATABASE_POOL_TIMEOUT_S", default=10.0),

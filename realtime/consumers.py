@@ -14,6 +14,7 @@ import uuid
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.utils import await_many_dispatch
+from django.db import InterfaceError, OperationalError
 
 from . import metrics, registry
 from .auth import TokenRefused, authenticate_token
@@ -34,6 +35,7 @@ from .errors import (
     RateLimited,
     SessionReplaced,
     Unauthorized,
+    Unavailable,
     UnknownType,
 )
 from .groups import user_group
@@ -342,6 +344,11 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.handle_frame(frame)
         except ProtocolError as exc:
             await self.send_error(exc, ref)
+        except (OperationalError, InterfaceError):
+            # The handler's transaction did not commit: a retryable answer, never an ack.
+            logger.warning("database unavailable on connection %s (type %s)", self.connection_id, frame.type,
+                           exc_info=True)
+            await self.send_error(Unavailable(), ref)
         except Exception:
             logger.exception("handler error on connection %s (type %s)", self.connection_id, frame.type)
             await self.send_error(ProtocolError(), ref)

@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     LIMIT_EXCEEDED = "limit_exceeded"
     GOING_AWAY = "going_away"
     SESSION_REPLACED = "session_replaced"
+    UNAVAILABLE = "unavailable"
     MESSAGE_TOO_BIG = "message_too_big"
     SERVER_ERROR = "server_error"
 
@@ -149,3 +150,10 @@ class SessionReplaced(ProtocolError):
 
     code = ErrorCode.SESSION_REPLACED
     default_message = "You connected from somewhere else; this connection is closed"
+
+
+class Unavailable(ProtocolError):
+    """The database could not be reached or stayed locked: the command did not take effect; retry with backoff."""
+
+    code = ErrorCode.UNAVAILABLE
+    default_message = "The database is unavailable for a moment; retry (chat.send: with the same client_msg_id)"

@@ -6,10 +6,11 @@ becomes ``{"error": {"code", "message", "details"?}}`` with the HTTP status belo
 else is DRF's own handling.
 """
 
+from django.db import InterfaceError, OperationalError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ErrorCode, ProtocolError
+from .errors import ErrorCode, ProtocolError, Unavailable
 
 HTTP_STATUS = {
     ErrorCode.BAD_JSON: 400,
@@ -25,12 +26,18 @@ HTTP_STATUS = {
     ErrorCode.LIMIT_EXCEEDED: 429,
     ErrorCode.GOING_AWAY: 503,
     ErrorCode.SESSION_REPLACED: 409,
+    ErrorCode.UNAVAILABLE: 503,
     ErrorCode.SERVER_ERROR: 500,
 }
 
 
 def exception_handler(exc, context):
-    """DRF exception handler: ``ProtocolError`` -> its status and envelope error; others -> DRF's."""
+    """
+    DRF exception handler: ``ProtocolError`` -> its status and envelope error; a database that
+    is unreachable or locked -> 503 ``unavailable`` (retryable); others -> DRF's.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        exc = Unavailable()
     if isinstance(exc, ProtocolError):
         return Response({"error": exc.as_dict()}, status=HTTP_STATUS[exc.code])
     return drf_exception_handler(exc, context)
