@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply clean
+.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench-progress: $(VENV)/.installed-bench
 ## bench-admin-reply: support desk reply (admin form) -> user socket latency, 100 replies; not part of `make test`
 bench-admin-reply: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/admin_reply.py $(BENCH_ARGS)
+
+## bench-faults: 10,000 chat messages across 3 Redis restarts and 2 Daphne kills (its own Redis); not part of `make test`
+bench-faults: $(VENV)/.installed-bench
+	$(PY) bench/faults.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test_db.sqlite3*

@@ -31,27 +31,6 @@ def member_conversation_groups(user) -> list[str]:
     return groups
 
 
-def send_from(user, args: dict):
-    """
-    Send the validated ``SendMessageIn`` ``args`` as ``user``, after the access checks; return
-    ``(message, created)``. Shared by ``chat.send`` and ``POST /api/chat/messages/``.
-    """
-    attachment = None
-    if "attachment_id" in args:
-        attachment = selectors.usable_attachment(user, args["attachment_id"], args["content_type"])
-    content = {
-        "content": args["content"] or (attachment.name if attachment else ""),
-        "content_type": args["content_type"],
-        "attachment": attachment,
-        "client_msg_id": args.get("client_msg_id"),
-    }
-    if "recipient_id" in args:
-        recipient = selectors.access_recipient(user, args["recipient_id"])
-        return services.send_direct_message(sender=user, recipient=recipient, **content)
-    conversation = selectors.access_conversation(user, args["conversation_id"])
-    return services.send_message(sender=user, conversation=conversation, **content)
-
-
 @handler("chat.join")
 def join(ctx: HandlerContext, data: dict) -> dict:
     args = validate(JoinIn, data)
@@ -74,7 +53,7 @@ def leave(ctx: HandlerContext, data: dict) -> dict:
 
 @handler("chat.send")
 def send(ctx: HandlerContext, data: dict) -> dict:
-    message, created = send_from(ctx.user, validate(SendMessageIn, data))
+    message, created = services.send_as(ctx.user, **validate(SendMessageIn, data))
     return {"message": message_event(message), "duplicate": not created}
 
 

@@ -162,6 +162,24 @@ def send_direct_message(
     return message, created
 
 
+def send_as(
+    user, *, content: str, content_type: str, conversation_id: int | None = None, recipient_id: int | None = None,
+    attachment_id: int | None = None, client_msg_id: str | None = None,
+) -> tuple[Message, bool]:
+    """
+    ``chat.send`` and ``POST /api/chat/.../messages/`` (validated by serializers.SendMessageIn):
+    check that ``user`` may write there (selectors: ``forbidden``/``not_found``) and may use the
+    attachment, then ``send_message`` or ``send_direct_message``. An image or file without a
+    caption is captioned with its file name. Return ``(message, created)``.
+    """
+    attachment = selectors.usable_attachment(user, attachment_id, content_type) if attachment_id else None
+    fields = {"content": content or (attachment.name if attachment else ""), "content_type": content_type,
+              "attachment": attachment, "client_msg_id": client_msg_id}
+    if recipient_id is not None:
+        return send_direct_message(sender=user, recipient=selectors.access_recipient(user, recipient_id), **fields)
+    return send_message(sender=user, conversation=selectors.access_conversation(user, conversation_id), **fields)
+
+
 def upload_attachment(*, uploader, file, mime_type: str) -> Attachment:
     """
     Store an uploaded image or file through Django's storage API (validated by

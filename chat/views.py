@@ -17,7 +17,6 @@ from realtime.validation import validate
 
 from . import selectors, services
 from .events import attachment_data, conversation_summary, message_event
-from .handlers import send_from
 from .serializers import (
     AttachmentIn,
     CreateGroupIn,
@@ -98,7 +97,7 @@ class MessageListView(APIView):
     @extend_schema(request=MessageContentIn, responses={201: dict, 200: dict})
     def post(self, request, pk: int):
         args = validate(SendMessageIn, {**request.data, "conversation_id": pk})
-        return _sent(*send_from(request.user, args))
+        return _sent(*services.send_as(request.user, **args))
 
 
 class DirectMessageView(APIView):
@@ -106,7 +105,7 @@ class DirectMessageView(APIView):
 
     @extend_schema(request=SendMessageIn, responses={201: dict, 200: dict})
     def post(self, request):
-        return _sent(*send_from(request.user, validate(SendMessageIn, request.data)))
+        return _sent(*services.send_as(request.user, **validate(SendMessageIn, request.data)))
 
 
 def _sent(message, created: bool) -> Response:

@@ -241,3 +241,11 @@ async def test_welcome_is_the_first_frame_even_while_events_stream(connect, alic
     await streaming
     assert first["type"] == "welcome"
     assert (await client.receive())["type"] == "tick"  # what arrived meanwhile follows it
+
+
+async def test_cross_site_websocket_hijacking_with_a_valid_session_cookie_is_refused(connect, alice, session_cookie):
+    cookie = await session_cookie(alice)
+    hijack = await connect(headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)], expect_welcome=False)
+    assert hijack.connected is False
+    same_site = await connect(headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)], expect_welcome=False)
+    assert (await same_site.receive_type("welcome"))["data"]["user"]["username"] == "alice"

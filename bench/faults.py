@@ -1,0 +1,254 @@
+"""
+Fault run (issue 8): COUNT chat messages sent across 3 Redis restarts and 2 Daphne kills.
+
+Real parts: a Redis of its own (stopped and started empty), two Daphne processes sharing it
+(SIGKILLed and started again on the same port), SQLite. Writers spread over both processes
+send numbered messages with client_msg_ids; a writer whose connection drops or whose send gets
+no answer within 3 s reconnects (to either process) and resends the same key, as the browser
+client does. Readers follow the conversation live and, after every reconnect, resume with
+``chat.join {after_seq}`` from their last gap-free seq.
+
+Prints: acked messages lost (acked but not stored) and duplicated (stored twice), what each
+reader ends with (missing, duplicated), and for each Redis restart the time from Redis being
+back to the first event delivered live.
+
+Usage: ``make bench-faults`` or ``BENCH_ARGS="--count 10000 --rate 200" make bench-faults``.
+Loopback only, bounded (at most 20,000 messages, 500 messages/s).
+"""
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import websockets
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from bench.progress import prepare  # noqa: E402
+from tests.servers import Daphne, RedisServer  # noqa: E402
+
+WRITERS = 4
+READERS = 4
+
+
+class Writer:
+    """Sends its share of keys in order; reconnects and resends on any failure."""
+
+    def __init__(self, name: str, token: str, servers: list[Daphne], conversation_id: int):
+        self.name, self.token, self.servers, self.conversation_id = name, token, servers, conversation_id
+        self.acked: set[str] = set()
+        self.resends = 0
+        self.attempt = 0
+
+    async def run(self, keys: asyncio.Queue) -> None:
+        ws = None
+        key = None
+        while True:
+            if key is None:
+                key = await keys.get()
+                if key is None:
+                    break
+            try:
+                if ws is None:
+                    server = self.servers[self.attempt % len(self.servers)]
+                    self.attempt += 1
+                    ws = await websockets.connect(f"{server.url}?token={self.token}", open_timeout=3)
+                    async with asyncio.timeout(3):
+                        while json.loads(await ws.recv())["type"] != "welcome":
+                            pass
+                ref = f"{key}-{time.monotonic()}"
+                await ws.send(json.dumps({"type": "chat.send", "ref": ref, "data": {
+                    "conversation_id": self.conversation_id, "content": key, "client_msg_id": key}}))
+                async with asyncio.timeout(3):
+                    while True:
+                        frame = json.loads(await ws.recv())
+                        if frame.get("ref") == ref:
+                            break
+                if frame["type"] == "ack":
+                    self.acked.add(key)
+                    key = None
+                    continue
+                self.resends += 1
+                await asyncio.sleep(0.2)
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                self.resends += 1
+                if ws is not None:
+                    ws.transport.abort()
+                ws = None
+                await asyncio.sleep(0.2)
+        if ws is not None:
+            await ws.close()
+
+
+class Reader:
+    """Follows the conversation; resumes from its last gap-free seq after every reconnect."""
+
+    def __init__(self, token: str, servers: list[Daphne], conversation_id: int, index: int):
+        self.token, self.servers, self.conversation_id, self.attempt = token, servers, conversation_id, index
+        self.seqs: list[int] = []  # every seq received, live or resumed, duplicates kept
+        self.live: list[float] = []  # arrival times of live events
+        self.reconnects = 0
+
+    def synced(self) -> int:
+        have, last = set(self.seqs), 0
+        while last + 1 in have:
+            last += 1
+        return last
+
+    async def catch_up(self, ws) -> None:
+        while True:
+            ref = f"j{time.monotonic()}"
+            await ws.send(json.dumps({"type": "chat.join", "ref": ref, "data": {
+                "conversation_id": self.conversation_id, "after_seq": self.synced()}}))
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame.get("ref") == ref:
+                    break
+                if frame["type"] == "chat.message":
+                    self.seqs.append(frame["data"]["seq"])
+            if frame["type"] != "ack":
+                raise OSError(frame["error"]["code"])
+            self.seqs += [m["seq"] for m in frame["data"]["messages"]]
+            if not frame["data"]["has_more"]:
+                return
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            server = self.servers[self.attempt % len(self.servers)]
+            self.attempt += 1
+            try:
+                async with websockets.connect(f"{server.url}?token={self.token}", open_timeout=3) as ws:
+                    async with asyncio.timeout(3):
+                        while json.loads(await ws.recv())["type"] != "welcome":
+                            pass
+                    await self.catch_up(ws)
+                    while not stop.is_set():
+                        try:
+                            async with asyncio.timeout(0.5):
+                                frame = json.loads(await ws.recv())
+                        except TimeoutError:
+                            continue
+                        if frame["type"] == "chat.message":
+                            self.seqs.append(frame["data"]["seq"])
+                            self.live.append(time.monotonic())
+                    await self.catch_up(ws)  # the end: whatever is still missing
+                    return
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                self.reconnects += 1
+                await asyncio.sleep(0.3)
+
+
+async def run(args, redis: RedisServer, servers: list[Daphne], tokens: list[str], conversation_id: int) -> dict:
+    keys: asyncio.Queue = asyncio.Queue(maxsize=WRITERS)
+    writers = [Writer(f"w{i}", tokens[i], servers, conversation_id) for i in range(WRITERS)]
+    readers = [Reader(tokens[WRITERS + i], servers, conversation_id, i) for i in range(READERS)]
+    stop = asyncio.Event()
+    reader_tasks = [asyncio.create_task(r.run(stop)) for r in readers]
+    writer_tasks = [asyncio.create_task(w.run(keys)) for w in writers]
+    duration = args.count / args.rate
+    # Faults at fixed fractions of the run: Redis, kill A, Redis, kill B, Redis.
+    plan = [(0.15, "redis"), (0.3, "kill", 0), (0.45, "redis"), (0.6, "kill", 1), (0.75, "redis")]
+    redis_back: list[float] = []
+
+    async def faults():
+        started = time.monotonic()
+        for at, kind, *rest in plan:
+            await asyncio.sleep(max(0.0, started + at * duration - time.monotonic()))
+            if kind == "redis":
+                await asyncio.to_thread(redis.stop)
+                await asyncio.sleep(args.outage)
+                await asyncio.to_thread(redis.start)
+                redis_back.append(time.monotonic())
+            else:
+                server = servers[rest[0]]
+                server.proc.send_signal(signal.SIGKILL)
+                await asyncio.to_thread(server.proc.wait)
+                await asyncio.sleep(1)
+                await asyncio.to_thread(server.start_again)
+
+    fault_task = asyncio.create_task(faults())
+    started = time.monotonic()
+    for n in range(args.count):
+        await asyncio.sleep(max(0.0, started + n / args.rate - time.monotonic()))
+        await keys.put(f"m{n}")
+    for _ in writers:
+        await keys.put(None)
+    await asyncio.gather(*writer_tasks, fault_task)
+    await asyncio.sleep(2)
+    stop.set()
+    await asyncio.gather(*reader_tasks)
+    first_after = []
+    for back in redis_back:
+        live_after = [t for r in readers for t in r.live if t > back]
+        first_after.append(round((min(live_after) - back) * 1000) if live_after else None)
+    return {"writers": writers, "readers": readers, "first_delivery_after_redis_ms": first_after,
+            "wall_s": round(time.monotonic() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000, help="messages (default %(default)s)")
+    parser.add_argument("--rate", type=int, default=200, help="messages per second offered (default %(default)s)")
+    parser.add_argument("--outage", type=float, default=3, help="seconds Redis stays down each time (default %(default)s)")
+    args = parser.parse_args()
+    if not (1 <= args.count <= 20_000 and 1 <= args.rate <= 500 and 0 < args.outage <= 30):
+        parser.error("bounds: 1 <= count <= 20000, 1 <= rate <= 500, 0 < outage <= 30")
+    with tempfile.TemporaryDirectory(prefix="switchboard-faults-") as workdir:
+        redis = RedisServer(Path(workdir))
+        env = {
+            "DATABASE_URL": f"sqlite:///{workdir}/faults.sqlite3",
+            "REDIS_URL": redis.url,
+            "LOG_LEVEL": "ERROR",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "RATE_PER_MIN": 1_000_000,
+                                              "RATE_BURST": 10_000, "HUB_RETRY_S": 0.5}),
+        }
+        prepare(env)
+        from django.contrib.auth import get_user_model
+        from rest_framework_simplejwt.tokens import AccessToken
+
+        from chat import services
+        from chat.models import Message
+
+        User = get_user_model()
+        users = [User.objects.create_user(f"u{i}", password="!") for i in range(WRITERS + READERS)]
+        group = services.create_group(owner=users[0], title="faults", member_ids=[u.pk for u in users[1:]])
+        tokens = [str(AccessToken.for_user(u)) for u in users]
+        servers = [Daphne(env), Daphne(env)]
+        try:
+            result = asyncio.run(run(args, redis, servers, tokens, group.pk))
+        finally:
+            for server in servers:
+                server.stop()
+            redis.stop()
+        stored = list(Message.objects.filter(conversation=group).values_list("client_msg_id", "seq"))
+    keys = [key for key, _ in stored]
+    acked = set().union(*(w.acked for w in result["writers"]))
+    all_seqs = set(range(1, len(stored) + 1))
+    summary = {
+        "messages": args.count,
+        "acked": len(acked),
+        "acked_lost": len(acked - set(keys)),
+        "stored_duplicated": len(keys) - len(set(keys)),
+        "stored_not_acked": len(set(keys) - acked),
+        "resends": sum(w.resends for w in result["writers"]),
+        "readers_missing": [len(all_seqs - set(r.seqs)) for r in result["readers"]],
+        "reader_reconnects": [r.reconnects for r in result["readers"]],
+        "first_delivery_after_redis_ms": result["first_delivery_after_redis_ms"],
+        "wall_s": result["wall_s"],
+    }
+    print(json.dumps(summary))
+    print(f"{summary['acked']} of {args.count} acked across 3 Redis restarts and 2 Daphne kills: "
+          f"{summary['acked_lost']} lost, {summary['stored_duplicated']} duplicated; readers missing "
+          f"{summary['readers_missing']}; first live delivery after Redis returned: "
+          f"{summary['first_delivery_after_redis_ms']} ms", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
