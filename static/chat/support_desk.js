@@ -19,11 +19,15 @@
   function listPage(client) {
     const results = document.getElementById("result_list") || document.getElementById("changelist");
     if (!results) return;
+    const status = document.createElement("p");
+    status.id = "desk-status";
+    status.className = "help";
+    results.parentNode.insertBefore(status, results);
     const notice = document.createElement("p");
     notice.id = "desk-notice";
-    notice.className = "help";
     results.parentNode.insertBefore(notice, results);
-    client.on("support.updated", (row) => {
+
+    function update(row) {
       const cell = document.querySelector(`.desk-unread[data-conversation="${row.conversation_id}"]`);
       if (!cell) {
         notice.textContent = `New activity from ${row.user.username}. `;
@@ -36,10 +40,21 @@
       cell.textContent = String(row.unread);
       const tr = cell.closest("tr");
       if (tr) tr.style.fontWeight = row.unread > 0 ? "bold" : "";
-    });
+    }
+
+    client.on("support.updated", update);
     client.on("support.closed", (data) => {
       const cell = document.querySelector(`.desk-unread[data-conversation="${data.conversation_id}"]`);
       if (cell) cell.closest("tr").style.opacity = "0.5";
+    });
+    client.on("welcome", async () => {
+      // Catch up with what changed while the page loaded or the socket was down.
+      const response = await fetch("/api/chat/support/queue/", { credentials: "same-origin" });
+      if (response.ok) (await response.json()).forEach(update);
+      status.textContent = "Live: counts update as messages arrive.";
+    });
+    client.on("state", (state) => {
+      if (state !== "open") status.textContent = `Not live (${state}).`;
     });
   }
 

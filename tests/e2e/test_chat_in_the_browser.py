@@ -155,3 +155,32 @@ def test_unread_badges_and_presence_dots(browser, server, alice, bob, carol):
     expect(dot).to_have_attribute("data-online", "false")
     alice_page.click(f"#conversations li[data-id='{other.pk}']")
     expect(badge).to_have_text("")
+
+
+def test_support_desk_in_the_admin_updates_live(browser, server, alice, make_user):
+    make_user("agent", is_staff=True)
+    conversation, _ = in_thread(services.open_support, user=alice)
+    in_thread(services.send_message, sender=alice, conversation=conversation, content="my order is late")
+    desk = browser.new_context().new_page()
+    desk.set_default_timeout(TIMEOUT_MS)
+    desk.goto(f"{server.http}/admin/login/?next=/admin/chat/supportconversation/")
+    desk.fill("input[name=username]", "agent")
+    desk.fill("input[name=password]", "agent-pass")
+    desk.click("input[type=submit]")
+    unread = desk.locator(f".desk-unread[data-conversation='{conversation.pk}']")
+    expect(desk.locator("#desk-status")).to_have_text("Live: counts update as messages arrive.")
+    expect(unread).to_have_text("1")
+    in_thread(services.send_message, sender=alice, conversation=conversation, content="<b>hello?</b>")
+    expect(unread).to_have_text("2")  # the list follows without a reload
+
+    desk.click(f"[data-desk-conversation='{conversation.pk}']")
+    expect(desk.locator("#desk-status")).to_have_text("live")
+    in_thread(services.send_message, sender=alice, conversation=conversation, content="still there?")
+    expect(desk.locator("#desk-thread .content")).to_have_text(["my order is late", "<b>hello?</b>", "still there?"])
+    assert desk.locator("#desk-thread b").count() == 0  # content is text, never HTML
+
+    # The reply box: the user's open chat page receives the staff reply.
+    user_page = open_chat(browser, server, "alice", conversation.pk)
+    desk.fill("#desk-reply textarea", "On its way!")
+    desk.click("#desk-reply input[name=reply]")
+    expect(user_page.locator("#messages li[data-seq] .content").last).to_have_text("On its way!")
