@@ -184,3 +184,17 @@ def test_support_desk_in_the_admin_updates_live(browser, server, alice, make_use
     desk.fill("#desk-reply textarea", "On its way!")
     desk.click("#desk-reply input[name=reply]")
     expect(user_page.locator("#messages li[data-seq] .content").last).to_have_text("On its way!")
+
+
+def test_history_scrolls_back_page_by_page(browser, server, alice, bob):
+    group = in_thread(services.create_group, owner=alice, title="Long history", member_ids=[bob.pk])
+    for n in range(1, 61):
+        in_thread(services.send_message, sender=bob, conversation=group, content=f"old {n}")
+    page = open_chat(browser, server, "alice", group.pk)
+    rows = page.locator("#messages li[data-seq] .content")
+    expect(rows).to_have_count(50)  # the newest page
+    expect(rows.first).to_have_text("old 11")
+    page.click("#older")
+    expect(rows).to_have_count(60)
+    expect(rows.first).to_have_text("old 1")
+    expect(page.locator("#older")).to_be_hidden()  # nothing older
