@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults clean
+.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ bench-admin-reply: $(VENV)/.installed-bench
 ## bench-faults: 10,000 chat messages across 3 Redis restarts and 2 Daphne kills (its own Redis); not part of `make test`
 bench-faults: $(VENV)/.installed-bench
 	$(PY) bench/faults.py $(BENCH_ARGS)
+
+## bench-floods: other users' latency during a rate flood, a connect loop and a subscription flood; not part of `make test`
+bench-floods: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/floods.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test_db.sqlite3*

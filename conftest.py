@@ -25,7 +25,7 @@ def redis_layer_config(prefix: str) -> dict:
         raise RuntimeError("These tests need Redis: set REDIS_URL or run them with `make test`.")
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "realtime.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": prefix},
         }
     }
@@ -35,6 +35,12 @@ def redis_layer_config(prefix: str) -> dict:
 def fast_password_hasher(settings):
     """PBKDF2 costs ~0.5 s per user; tests do not test hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def one_address_many_connections(settings):
+    """Every in-process test client comes from the same (empty) address: the per-address rates are tested on their own."""
+    settings.REALTIME = {**settings.REALTIME, "CONNECTIONS_PER_IP_PER_S": 10_000}
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -265,7 +265,7 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "config.settings",
             # The load generator is one IP and its sender far over a person's rate: limits not under test.
-            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "RATE_PER_MIN": 1_000_000,
+            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000, "RATE_PER_MIN": 1_000_000,
                                               "RATE_BURST": 10_000}),
         }
         conversation_id, tokens = prepare_database(env, args.n + 1)

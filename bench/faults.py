@@ -206,7 +206,7 @@ def main() -> None:
             "REDIS_URL": redis.url,
             "LOG_LEVEL": "ERROR",
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "RATE_PER_MIN": 1_000_000,
+            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000, "RATE_PER_MIN": 1_000_000,
                                               "RATE_BURST": 10_000, "HUB_RETRY_S": 0.5}),
         }
         prepare(env)

@@ -223,7 +223,7 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "config.settings",
             # One load generator, one user, many connections: the per-IP and per-user caps are not under test.
-            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000,
+            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000,
                                               "MAX_CONNECTIONS_PER_USER": 1_000_000}),
         }
         prepare(env)

@@ -86,6 +86,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Seconds a writer waits for the lock before "database is locked" (a retryable
         # `unavailable` error to the client, never an ack).
         "timeout": env.float("DATABASE_SQLITE_TIMEOUT_S", default=20.0),
+        # Write-ahead log: readers (other processes: a second server, the batch worker) do not
+        # block the writer, and a commit is one fsync of the log instead of several (2 ms -> 0.2
+        # ms here). synchronous=FULL keeps every acknowledged commit through a power cut.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
     }
     # A file, not :memory:, so that a Daphne subprocess started by a test sees the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
@@ -122,7 +126,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's layer with batched group membership (realtime/layers.py).
+            "BACKEND": "realtime.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

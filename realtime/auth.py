@@ -23,6 +23,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
+from .connect_rate import ConnectRateMiddleware
 from .db import database_call
 
 
@@ -129,5 +130,10 @@ class SessionAuthMiddleware(AuthMiddleware):
 
 
 def RealtimeAuthMiddlewareStack(inner):
-    """Cookies, session, session user, then token auth on top (a token wins over a session)."""
-    return CookieMiddleware(SessionReadMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(inner))))
+    """
+    The per-address connection budget first (over it, ``inner`` is called unauthenticated to
+    refuse it: realtime/connect_rate.py), then cookies, session, session user, and token auth on
+    top (a token wins over a session).
+    """
+    authenticated = CookieMiddleware(SessionReadMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(inner))))
+    return ConnectRateMiddleware(authenticated, refuse=inner)

@@ -30,6 +30,11 @@ DEFAULTS = {
     # New connections per client IP per minute (seed 001's connections per minute); over it: 1013.
     # The IP is Daphne's scope["client"], the forwarded one when Daphne runs with --proxy-headers.
     "CONNECTIONS_PER_IP_PER_MIN": 60,
+    # ... and per second, so that the minute's budget cannot be spent in one burst.
+    "CONNECTIONS_PER_IP_PER_S": 10,
+    # A connection over that budget gets its refusal this many seconds late (a client reconnecting
+    # in a loop is slowed to this pace; an idle coroutine costs the server little).
+    "CONNECT_REFUSAL_DELAY_S": 1.0,
     # Open connections per user, over every process; over it: 1013.
     "MAX_CONNECTIONS_PER_USER": 20,
     # Open connections per server process (seed 001's maxClients); over it: 1013.
@@ -37,7 +42,8 @@ DEFAULTS = {
     # Single-session mode (seed 004): a user's new session closes their older connections, on
     # every process, with an error frame `session_replaced` and close code 4409.
     "SINGLE_SESSION": False,
-    # Groups one connection may be subscribed to; client-requested subscriptions over it are refused.
+    # Groups one connection may follow at its own request (chat.join, task.subscribe); over it the
+    # request is refused. Its user's own groups (each conversation, workspace) do not count.
     "MAX_SUBSCRIPTIONS": 500,
     # A client that stops reading: Daphne's transport buffers 64 KiB before it reports back-
     # pressure; past that, this many more bytes (characters of text frames) close it with 4413,
@@ -45,6 +51,9 @@ DEFAULTS = {
     # (realtime/send_buffer.py).
     "MAX_SEND_BUFFER_BYTES": 1_048_576,
     "SLOW_CLIENT_GRACE_S": 5,
+    # A client that sends faster than its consumer works: Daphne stops reading its socket once
+    # this many frames wait for the consumer (realtime/receive_backpressure.py).
+    "MAX_RECEIVE_QUEUE_FRAMES": 64,
     # Hubs re-add their groups this often; must stay well under the layer's group_expiry (300 s).
     "HUB_REFRESH_S": 60,
     # Pause after the hub loses the channel layer (Redis away) before it reads again.

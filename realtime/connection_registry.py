@@ -19,7 +19,8 @@ compute):
 - ``<p>:user:<user_id>:conns``: sorted set connection_id -> expiry (epoch ms);
 - ``<p>:online``: sorted set user_id -> latest expiry of the user's connections;
 - ``<p>:lastseen``: hash user_id -> epoch ms of the user's last disconnect;
-- ``<p>:connect:<ip>:<minute>``: new-connection counter of one client IP, for one minute;
+- ``<p>:connect:<ip>:<minute>`` / ``<p>:connect:<ip>:s:<second>``: new-connection counters of one
+  client IP, for one minute and one second;
 - ``<p>:procs`` / ``<p>:proc:<process_id>``: live processes and their stats snapshots (JSON).
 """
 
@@ -61,7 +62,8 @@ class ConnectionRecord:
 #   unregister(record) -> last_seen epoch ms when it was the user's last connection, else None
 #   refresh(records): extend the records' expiry (their process is alive)
 #   sweep() -> [(user_id, last_seen)] whose connections all expired, each reported once
-#   count_connect(ip) -> new connections from ``ip`` in the current minute, this one included
+#   count_connect(ip) -> (new connections from ``ip`` in the current second, in the current
+#   minute), this one included
 #   publish_process(process_id, snapshot, ttl_s) / remove_process(process_id) / processes()
 #   online_user_ids(), connections_of(user_id), presence(user_ids), ping(), aclose()
 
@@ -118,12 +120,14 @@ class LocalConnectionRegistry:
                 self._last_seen[uid] = now
         return [(uid, now) for uid in gone]
 
-    async def count_connect(self, ip: str) -> int:
-        minute = int(time.time() // 60)
+    async def count_connect(self, ip: str) -> tuple[int, int]:
+        now = time.time()
+        second, minute = int(now), int(now // 60)
         with self._lock:
-            self._connects = {k: v for k, v in self._connects.items() if k[1] >= minute}
-            count = self._connects[(ip, minute)] = self._connects.get((ip, minute), 0) + 1
-        return count
+            self._connects = {k: v for k, v in self._connects.items() if k[2] >= (minute if k[1] == 60 else second)}
+            for window, start in ((1, second), (60, minute)):
+                self._connects[(ip, window, start)] = self._connects.get((ip, window, start), 0) + 1
+            return self._connects[(ip, 1, second)], self._connects[(ip, 60, minute)]
 
     async def publish_process(self, process_id: str, snapshot: dict, ttl_s: float) -> None:
         with self._lock:
@@ -273,13 +277,16 @@ class RedisConnectionRegistry:
         gone = await self._aclient().eval(_SWEEP, 2, self._key("online"), self._key("lastseen"), now, self.prefix)
         return sorted((int(uid), now) for uid in gone)
 
-    async def count_connect(self, ip: str) -> int:
-        key = self._key("connect", ip, int(time.time() // 60))
+    async def count_connect(self, ip: str) -> tuple[int, int]:
+        now = time.time()
+        per_second, per_minute = self._key("connect", ip, "s", int(now)), self._key("connect", ip, int(now // 60))
         async with self._aclient().pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 60)
-            count, _ = await pipe.execute()
-        return int(count)
+            pipe.incr(per_second)
+            pipe.expire(per_second, 2)
+            pipe.incr(per_minute)
+            pipe.expire(per_minute, 60)
+            this_second, _, this_minute, _ = await pipe.execute()
+        return int(this_second), int(this_minute)
 
     async def publish_process(self, process_id: str, snapshot: dict, ttl_s: float) -> None:
         async with self._aclient().pipeline(transaction=True) as pipe:

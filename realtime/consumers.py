@@ -19,6 +19,7 @@ from django.db import InterfaceError, OperationalError
 from . import metrics, registry
 from .auth import TokenRefused, authenticate_token
 from .conf import realtime_settings
+from .connect_rate import OVER_BUDGET_KEY
 from .connection_registry import ConnectionRecord
 from .context import HandlerContext
 from .db import database_call
@@ -109,6 +110,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.opened_at = time.monotonic()
         self.subscriptions: set[str] = set()
+        # Of those, the ones the server chose (the user's own groups, membership changes): they
+        # do not count against MAX_SUBSCRIPTIONS, which bounds what the client asks to follow.
+        self.server_groups: set[str] = set()
         # welcome is the first frame of a session: events that arrive while it is being set up wait.
         self.held: list[dict] | None = []
         self.limiter = FrameRateLimiter()
@@ -142,18 +146,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def _admit(self) -> bool:
         """Apply the per-process and per-IP connection caps; refuse (1013) and return False when over."""
-        s = realtime_settings
-        if len(self.process.connections) > s.MAX_CONNECTIONS_PER_PROCESS:
+        if len(self.process.connections) > realtime_settings.MAX_CONNECTIONS_PER_PROCESS:
             await self.refuse_limit("MAX_CONNECTIONS_PER_PROCESS", "This server is full; try another or retry later")
             return False
-        try:
-            attempts = await self.process.registry.count_connect(self.ip)
-        except Exception:
-            # The registry's Redis is away: the other limits still hold; do not refuse everyone.
-            logger.warning("connection rate per IP not checked: registry unreachable", exc_info=True)
-            return True
-        if attempts > s.CONNECTIONS_PER_IP_PER_MIN:
-            await self.refuse_limit("CONNECTIONS_PER_IP_PER_MIN", "Too many new connections from this address")
+        if limit := self.scope.get(OVER_BUDGET_KEY):  # counted before authentication (realtime/connect_rate.py)
+            # A client reconnecting in a loop waits for each refusal: it is slowed to this pace
+            # instead of keeping the server busy with handshakes (make bench-floods).
+            await asyncio.sleep(realtime_settings.CONNECT_REFUSAL_DELAY_S)
+            await self.refuse_limit(limit, "Too many new connections from this address")
             return False
         return True
 
@@ -163,7 +163,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             timer.cancel()
         self.process.stats.closed(self.record is not None)
         try:
-            await self.hub.unsubscribe_all(self, self.subscriptions)
+            await self.hub.unsubscribe(self.subscriptions, self)
             self.subscriptions.clear()
             if self.record is not None:
                 record, self.record = self.record, None
@@ -265,9 +265,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.process.stats.session_started()
             if registered.came_online:
                 await announce(user.pk, online=True)
-            await self.subscribe(user_group(user.pk))
-            for group in await database_call(registry.groups_for_session, user):
-                await self.subscribe(group)
+            await self.subscribe(user_group(user.pk), *await database_call(registry.groups_for_session, user))
             if realtime_settings.SINGLE_SESSION:
                 await send_to_layer(user_group(user.pk), close_message(
                     user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id))
@@ -295,15 +293,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         for message in held:
             await self.base_send(message)
 
-    async def subscribe(self, group: str) -> None:
-        """Subscribe this connection to ``group`` in the process hub."""
-        await self.hub.subscribe(group, self)
-        self.subscriptions.add(group)
+    async def subscribe(self, *groups: str) -> None:
+        """Subscribe this connection to ``groups`` of the server's choosing (its user's groups, a new membership)."""
+        await self.follow(*groups)
+        self.server_groups.update(groups)
 
-    async def unsubscribe(self, group: str) -> None:
-        """Unsubscribe this connection from ``group``."""
-        self.subscriptions.discard(group)
-        await self.hub.unsubscribe(group, self)
+    async def follow(self, *groups: str) -> None:
+        """Subscribe this connection to ``groups`` in the process hub (one layer batch)."""
+        await self.hub.subscribe(groups, self)
+        self.subscriptions.update(groups)
+
+    async def unsubscribe(self, *groups: str) -> None:
+        """Unsubscribe this connection from ``groups``."""
+        self.subscriptions.difference_update(groups)
+        self.server_groups.difference_update(groups)
+        await self.hub.unsubscribe(groups, self)
 
     # -- frames ---------------------------------------------------------------------------
 
@@ -383,10 +387,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         with collecting_publishes() as collected:
             try:
                 result = await database_call(handler, ctx, frame.data)
-                for group in ctx.unsubscribes:
-                    await self.unsubscribe(group)
-                new_groups = set(ctx.subscribes) - self.subscriptions
-                if len(self.subscriptions) + len(new_groups) > realtime_settings.MAX_SUBSCRIPTIONS:
+                await self.unsubscribe(*ctx.unsubscribes)
+                requested = (self.subscriptions | set(ctx.subscribes)) - self.server_groups
+                if len(requested) > realtime_settings.MAX_SUBSCRIPTIONS:
                     metrics.LIMIT_REFUSALS.labels("MAX_SUBSCRIPTIONS").inc()
                     raise LimitExceeded(
                         f"A connection may follow at most {realtime_settings.MAX_SUBSCRIPTIONS} groups; leave some first",
@@ -397,8 +400,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     # Daphne refuses to send it (PLATFORM-FACTS.md): answer instead of going silent.
                     raise MessageTooBig(
                         f"The reply would be over {realtime_settings.MAX_FRAME_BYTES} bytes; ask for fewer items (limit)")
-                for group in ctx.subscribes:
-                    await self.subscribe(group)
+                await self.follow(*ctx.subscribes)
                 await self.send_frame(reply, "ack")
             finally:
                 # Events of committed writes go out even if the reply failed.

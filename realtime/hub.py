@@ -18,10 +18,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
 from .conf import realtime_settings
-from .publish import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE
+from .layers import RedisChannelLayer
+from .groups import HUBS_GROUP
+from .publish import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE, LAYER_MULTICAST_TYPE
 from .stats import ProcessStats
 
 logger = logging.getLogger(__name__)
@@ -38,9 +41,9 @@ class Connection(Protocol):
 
     async def base_send(self, message: dict) -> None: ...
 
-    async def subscribe(self, group: str) -> None: ...
+    async def subscribe(self, *groups: str) -> None: ...
 
-    async def unsubscribe(self, group: str) -> None: ...
+    async def unsubscribe(self, *groups: str) -> None: ...
 
     async def close_with(self, text: str, code: int) -> None: ...
 
@@ -60,6 +63,7 @@ class Hub:
     async def start(self) -> None:
         """Create this process's layer channel and start reading it (once, by its ServerProcess)."""
         self.channel = await self.layer.new_channel()
+        await self.layer.group_add(HUBS_GROUP, self.channel)
         self._tasks = [
             asyncio.create_task(self._read(), name="realtime-hub-read"),
             asyncio.create_task(self._refresh(), name="realtime-hub-refresh"),
@@ -68,11 +72,10 @@ class Hub:
     async def close(self) -> None:
         """Stop reading and leave every group in the layer (graceful shutdown, tests)."""
         await self._stop_tasks()
-        for group in list(self.groups):
-            try:
-                await self.layer.group_discard(group, self.channel)
-            except Exception:
-                logger.warning("could not leave group %s on close", group, exc_info=True)
+        try:
+            await self._layer_discard([*self.groups, HUBS_GROUP])
+        except Exception:
+            logger.warning("could not leave the groups on close; they expire by themselves", exc_info=True)
         self.groups.clear()
 
     async def _stop_tasks(self) -> None:
@@ -87,47 +90,71 @@ class Hub:
             await asyncio.wait(pending, timeout=0.1)
         logger.warning("hub tasks did not stop within 10 s")
 
-    def _lock(self, group: str) -> asyncio.Lock:
-        return self._locks[hash(group) % _LOCK_STRIPES]
+    @asynccontextmanager
+    async def _locked(self, groups: Iterable[str]):
+        # Stripes are taken in index order, so two batches never wait on each other in a cycle.
+        async with AsyncExitStack() as stack:
+            for stripe in sorted({hash(group) % _LOCK_STRIPES for group in groups}):
+                await stack.enter_async_context(self._locks[stripe])
+            yield
 
-    async def subscribe(self, group: str, conn: Connection) -> None:
+    async def _layer_add(self, groups: list[str]) -> None:
+        if not groups:
+            return
+        if isinstance(self.layer, RedisChannelLayer):
+            await self.layer.group_add_many(groups, self.channel)
+            return
+        for group in groups:  # other layers (in-memory in tests) have no batch operation
+            await self.layer.group_add(group, self.channel)
+
+    async def _layer_discard(self, groups: list[str]) -> None:
+        if not groups:
+            return
+        if isinstance(self.layer, RedisChannelLayer):
+            await self.layer.group_discard_many(groups, self.channel)
+            return
+        for group in groups:
+            await self.layer.group_discard(group, self.channel)
+
+    async def subscribe(self, groups: Iterable[str], conn: Connection) -> None:
         """
-        Add ``conn`` to ``group``; join the layer group if it is this process's first member.
+        Add ``conn`` to each of ``groups``; join in the layer (in one batch) the groups it is this
+        process's first member of.
 
         Raise the layer's error (and leave nothing half-registered) if the layer is unreachable.
         """
-        async with self._lock(group):
-            members = self.groups.get(group)
-            if members:
-                members.add(conn)
-                return
-            self.groups[group] = {conn}
+        groups = list(dict.fromkeys(groups))
+        async with self._locked(groups):
+            first = [group for group in groups if not self.groups.get(group)]
+            for group in groups:
+                self.groups.setdefault(group, set()).add(conn)
             try:
-                await self.layer.group_add(group, self.channel)
+                await self._layer_add(first)
             except BaseException:
-                del self.groups[group]
+                for group in groups:
+                    self.groups[group].discard(conn)
+                    if not self.groups[group]:
+                        del self.groups[group]
                 raise
 
-    async def unsubscribe(self, group: str, conn: Connection) -> None:
-        """Remove ``conn`` from ``group``; leave the layer group when no local member is left."""
-        async with self._lock(group):
-            members = self.groups.get(group)
-            if not members or conn not in members:
-                return
-            members.discard(conn)
-            if members:
-                return
-            del self.groups[group]
+    async def unsubscribe(self, groups: Iterable[str], conn: Connection) -> None:
+        """Remove ``conn`` from each of ``groups``; leave in the layer (in one batch) those with no local member left."""
+        groups = list(dict.fromkeys(groups))
+        async with self._locked(groups):
+            last = []
+            for group in groups:
+                members = self.groups.get(group)
+                if not members or conn not in members:
+                    continue
+                members.discard(conn)
+                if not members:
+                    del self.groups[group]
+                    last.append(group)
             try:
-                await self.layer.group_discard(group, self.channel)
+                await self._layer_discard(last)
             except Exception:
                 # The layer forgets us by group_expiry anyway; deliveries meanwhile find no member.
-                logger.warning("could not leave group %s; it expires by itself", group, exc_info=True)
-
-    async def unsubscribe_all(self, conn: Connection, groups: Iterable[str]) -> None:
-        """Remove ``conn`` from each of ``groups`` (a closing connection's subscriptions)."""
-        for group in groups:
-            await self.unsubscribe(group, conn)
+                logger.warning("could not leave %d groups; they expire by themselves", len(last), exc_info=True)
 
     def local_members(self, group: str) -> int:
         """Return how many local connections are subscribed to ``group``."""
@@ -142,12 +169,24 @@ class Hub:
         ``published_at`` (epoch s) to the last write.
         """
         members = self.groups.get(group)
-        if not members:
-            return
+        if members:
+            await self._write(tuple(members), text, event, published_at, exclude)
+
+    async def deliver_to_groups(self, groups: list[str], text: str, event: str, published_at: float) -> None:
+        """Write ``text`` once to each local connection that is a member of any of ``groups`` (``deliver``'s counting)."""
+        members = set()
+        for group in groups:
+            members.update(self.groups.get(group, ()))
+        if members:
+            await self._write(tuple(members), text, event, published_at)
+
+    async def _write(
+        self, members: tuple[Connection, ...], text: str, event: str, published_at: float | None, exclude: str | None = None
+    ) -> None:
         # One message dict for everyone: the server only reads it.
         message = {"type": "websocket.send", "text": text}
         delivered = failed = 0
-        for conn in tuple(members):
+        for conn in members:
             if conn.connection_id == exclude:
                 continue
             if conn.held is not None:
@@ -208,6 +247,8 @@ class Hub:
                 await self.deliver(message["group"], message["text"], message["event"], message["ts"], message.get("exclude"))
             elif message_type == LAYER_MEMBERSHIP_TYPE:
                 await self.apply_membership(message)
+            elif message_type == LAYER_MULTICAST_TYPE:
+                await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
             elif message_type == LAYER_CLOSE_TYPE:
                 await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
 
@@ -217,9 +258,7 @@ class Hub:
             await self._rejoin_all()
 
     async def _rejoin_all(self) -> None:
-        for group in list(self.groups):
-            try:
-                await self.layer.group_add(group, self.channel)
-            except Exception:
-                logger.debug("rejoining %s failed; retried later", group, exc_info=True)
-                return
+        try:
+            await self._layer_add([*self.groups, HUBS_GROUP])
+        except Exception:
+            logger.debug("rejoining the groups failed; retried later", exc_info=True)

@@ -102,7 +102,7 @@ def test_every_frame_gets_one_well_formed_reply_and_refusals_store_nothing(frame
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     # One connection per example, all from the same address: limits are tested elsewhere.
     settings.REALTIME = {**settings.REALTIME, "RATE_PER_MIN": 1_000_000, "RATE_BURST": 100_000,
-                         "TYPE_RATE_LIMITS": {}, "CONNECTIONS_PER_IP_PER_MIN": 1_000_000}
+                         "TYPE_RATE_LIMITS": {}, "CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000}
     user = make_user(f"fuzz{next(USER_NUMBERS)}")  # the database is not reset between examples
     for reply, before, after in async_to_sync(throw)(user, frames):
         assert reply["type"] in ("error", "ack", "pong"), reply

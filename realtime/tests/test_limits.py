@@ -1,5 +1,7 @@
 """Per-connection limits of /ws/ (docs/protocol.md, "Limits"), over the in-memory layer and Redis."""
 
+import time
+
 from chat.models import Conversation, Membership
 from realtime.errors import CloseCode, ErrorCode
 from realtime.limits import TokenBucket
@@ -92,13 +94,27 @@ async def test_connections_per_process_are_capped_with_1013(connect, alice, bob,
     assert await second.receive_close() == CloseCode.TRY_AGAIN_LATER
 
 
-async def test_new_connections_per_ip_are_capped_with_1013(connect, alice, settings):
-    override(settings, CONNECTIONS_PER_IP_PER_MIN=2)
+async def test_new_connections_per_ip_are_capped_with_1013_after_a_delay(connect, alice, settings):
+    override(settings, CONNECTIONS_PER_IP_PER_MIN=2, CONNECT_REFUSAL_DELAY_S=0.5)
     await connect(user=alice)
     await connect(user=alice)
+    started = time.monotonic()
     third = await connect(user=alice, expect_welcome=False)
     assert (await third.receive())["error"]["details"] == {"limit": "CONNECTIONS_PER_IP_PER_MIN"}
     assert await third.receive_close() == CloseCode.TRY_AGAIN_LATER
+    assert time.monotonic() - started >= 0.5  # a reconnect loop goes at the refusal's pace
+
+
+async def test_new_connections_per_ip_per_second_are_capped_too(connect, alice, settings):
+    override(settings, CONNECTIONS_PER_IP_PER_S=1, CONNECT_REFUSAL_DELAY_S=0)
+    # Three quick connections span at most two seconds: two of them share one, and the later is refused.
+    for _ in range(3):
+        client = await connect(user=alice, expect_welcome=False)
+        frame = await client.receive()
+        if frame["type"] == "error":
+            break
+    assert frame["error"]["details"] == {"limit": "CONNECTIONS_PER_IP_PER_S"}
+    assert await client.receive_close() == CloseCode.TRY_AGAIN_LATER
 
 
 async def test_subscriptions_per_connection_are_capped(connect, alice, settings):
@@ -106,8 +122,8 @@ async def test_subscriptions_per_connection_are_capped(connect, alice, settings)
     client = await connect(user=alice)
     for conversation in conversations:  # membership after connecting: no session groups yet
         await Membership.objects.acreate(user=alice, conversation=conversation)
-    # The user group is one subscription; a join adds two (the conversation and its viewers).
-    override(settings, MAX_SUBSCRIPTIONS=3)
+    # A join asks for two groups (the conversation and its viewers); the user group is the server's.
+    override(settings, MAX_SUBSCRIPTIONS=2)
     assert (await client.request("chat.join", {"conversation_id": conversations[0].pk}, ref="a"))["type"] == "ack"
     refused = await client.request("chat.join", {"conversation_id": conversations[1].pk}, ref="b")
     assert refused["error"]["code"] == ErrorCode.LIMIT_EXCEEDED
@@ -116,3 +132,16 @@ async def test_subscriptions_per_connection_are_capped(connect, alice, settings)
     await client.send({"type": "ping", "ref": "p"})
     assert (await client.receive())["type"] == "pong"
     assert len(await client_subscriptions(alice)) == 3
+
+
+async def test_a_member_of_more_conversations_than_the_cap_follows_them_all_and_can_still_join(connect, alice, settings):
+    # Found by bench/floods.py: a member of 2,000 conversations was refused every chat.join.
+    conversations = [await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=str(i)) for i in range(5)]
+    for conversation in conversations:
+        await Membership.objects.acreate(user=alice, conversation=conversation)
+    override(settings, MAX_SUBSCRIPTIONS=1)  # one viewers group
+    client = await connect(user=alice)
+    assert len(await client_subscriptions(alice)) == 6  # the user group and the five conversations
+    assert (await client.request("chat.join", {"conversation_id": conversations[4].pk}))["type"] == "ack"
+    refused = await client.request("chat.join", {"conversation_id": conversations[3].pk})
+    assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}

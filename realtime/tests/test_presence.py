@@ -46,6 +46,20 @@ async def test_first_connection_and_last_disconnect_are_announced_to_co_members(
     await carol_client.assert_nothing()
 
 
+async def test_a_co_member_of_many_conversations_hears_each_change_once(connect, alice, bob, shared_conversation):
+    for i in range(3):  # three more conversations of alice and bob: one announcement, not four
+        conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=f"more {i}")
+        await Membership.objects.abulk_create([Membership(user=alice, conversation=conversation),
+                                               Membership(user=bob, conversation=conversation)])
+    bob_client = await connect(user=bob)
+    alice_client = await connect(user=alice)
+    assert (await bob_client.receive_type("presence.changed"))["data"]["online"] is True
+    await bob_client.assert_nothing()
+    await alice_client.communicator.disconnect()
+    assert (await bob_client.receive_type("presence.changed"))["data"]["online"] is False
+    await bob_client.assert_nothing()
+
+
 async def test_registry_lists_open_connections_with_their_details(connect, alice, bob):
     await connect(user=alice, headers=[(b"user-agent", b"pytest-agent")])
     process = await get_process()

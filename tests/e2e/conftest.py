@@ -24,7 +24,7 @@ def daphnes(django_db_setup, tmp_path_factory):
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": redis_url,
         # Every test client connects from 127.0.0.1: the per-IP connection rate is tested on its own.
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000}),
+        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}),
         "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
     }
     servers = [Daphne(env), Daphne(env)]

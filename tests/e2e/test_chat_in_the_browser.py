@@ -52,7 +52,7 @@ def server(django_db_setup, tmp_path):
     daphne = Daphne({
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": redis_url,
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000}),
+        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}),
         "MEDIA_ROOT": str(tmp_path / "media"),
     })
     yield daphne

@@ -31,7 +31,7 @@ def server(django_db_setup):
         "REDIS_URL": os.environ["REDIS_URL"],
         "DATABASE_SQLITE_TIMEOUT_S": "0.5",
         "DATABASE_LOCK_TIMEOUT_MS": "500",
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000}),
+        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}),
     })
     yield daphne
     daphne.stop()

@@ -121,15 +121,15 @@ async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
 
 
 async def test_process_subscription_and_typing_caps_on_real_sockets(tmp_path, alice, bob, carol, conversation):
-    env = server_env(tmp_path, MAX_CONNECTIONS_PER_PROCESS=2, MAX_SUBSCRIPTIONS=2,
+    env = server_env(tmp_path, MAX_CONNECTIONS_PER_PROCESS=2, MAX_SUBSCRIPTIONS=0,
                      TYPE_RATE_LIMITS={"chat.typing": {"per_min": 1, "burst": 1}})
     server = Daphne(env)
     try:
         tokens = {u: await asyncio.to_thread(login, server, u, f"{u}-pass") for u in ("alice", "bob", "carol")}
-        # alice: her user group and the conversation (a session group) are her 2 subscriptions.
+        # alice follows her user group and the conversation from the start: they do not count.
         async with await connect(server, tokens["alice"]) as alice_ws, await connect(server, tokens["bob"]):
             join = {"type": "chat.join", "ref": "j", "data": {"conversation_id": conversation.pk}}
-            await alice_ws.send(json.dumps(join))  # would add the viewers group: a third
+            await alice_ws.send(json.dumps(join))  # asks for the viewers group: one over 0
             assert (await next_of_type(alice_ws, "error"))["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}
             typing = {"type": "chat.typing", "data": {"conversation_id": conversation.pk}}
             await alice_ws.send(json.dumps({**typing, "ref": "t1"}))

@@ -32,7 +32,7 @@ def cluster(django_db_setup, tmp_path):
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": redis.url,
         # Two writers at 20 messages/s each: over the default frame rate, which is not under test here.
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "HUB_RETRY_S": 0.5,
+        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000, "HUB_RETRY_S": 0.5,
                                           "RATE_PER_MIN": 100_000, "RATE_BURST": 1_000}),
     }
     servers = [Daphne(env), Daphne(env)]

@@ -37,7 +37,7 @@ def server(django_db_setup):
         "REDIS_URL": os.environ["REDIS_URL"],
         "CHAT_MAX_MESSAGE_CHARS": "64000",
         "REALTIME_OVERRIDES": json.dumps({
-            "CONNECTIONS_PER_IP_PER_MIN": 10_000, "RATE_PER_MIN": 1_000_000, "RATE_BURST": 10_000,
+            "CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000, "RATE_PER_MIN": 1_000_000, "RATE_BURST": 10_000,
             "MAX_SEND_BUFFER_BYTES": BOUND, "SLOW_CLIENT_GRACE_S": 1,
         }),
     })
