@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods clean
+.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-faults: $(VENV)/.installed-bench
 ## bench-floods: other users' latency during a rate flood, a connect loop and a subscription flood; not part of `make test`
 bench-floods: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/floods.py $(BENCH_ARGS)
+
+## bench-soak: 10 minutes of connection churn (50/s) and chat: RSS, what is left behind, errors; not part of `make test`
+bench-soak: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/soak.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test_db.sqlite3*
