@@ -86,6 +86,20 @@ def access_token(user) -> str:
     return str(AccessToken.for_user(user))
 
 
+def bearer_client(user=None, *, expired: bool = False):
+    """A Django test client sending ``user``'s access token (expired a second ago if ``expired``); anonymous without a user."""
+    from datetime import timedelta
+
+    from django.test import Client as DjangoClient
+
+    if user is None:
+        return DjangoClient()
+    token = AccessToken.for_user(user)
+    if expired:
+        token.set_exp(lifetime=-timedelta(seconds=1))
+    return DjangoClient(headers={"Authorization": f"Bearer {token}"})
+
+
 class Client:
     """A WebsocketCommunicator with JSON helpers and the frame-level waits the tests use."""
 
