@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak clean
+.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-chat bench-idle clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,18 @@ bench-faults: $(VENV)/.installed-bench
 ## bench-floods: other users' latency during a rate flood, a connect loop and a subscription flood; not part of `make test`
 bench-floods: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/floods.py $(BENCH_ARGS)
+
+## bench-chat: chat throughput, 200 clients in rooms of 10, offered rate stepped, every message persisted; not part of `make test`
+bench-chat: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/chat_rate.py $(BENCH_ARGS)
+
+## bench-idle: 1,000 / 5,000 / 10,000 idle connections: RSS per connection, connect rate; not part of `make test`
+bench-idle: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/idle.py $(BENCH_ARGS)
+
+## bench-compare: fan-out, chat rate and idle connections side by side: Switchboard under Daphne and uvicorn, Node ws and bare ASGI on Daphne (../shared/wsbench); not part of `make test`
+bench-compare: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/compare.py $(BENCH_ARGS)
 
 ## bench-soak: 10 minutes of connection churn (50/s) and chat: RSS, what is left behind, errors; not part of `make test`
 bench-soak: $(VENV)/.installed-bench

@@ -16,6 +16,8 @@ Figures (one JSON object on stdout, a summary on stderr), following ../shared/ws
 - ``lost_deliveries``, ``dup_deliveries``: expected N x COUNT deliveries;
 - ``server_cpu_pct``, ``rss_per_conn_kb`` (server RSS growth while the N connections opened).
 
+``--server uvicorn`` serves the same application with uvicorn instead of Daphne.
+
 Usage: ``make bench`` or ``BENCH_ARGS="--n 1000 --count 200 --rate 20" make bench``. Loopback only,
 bounded in connections and time.
 """
@@ -37,8 +39,9 @@ from picows import WSListener, WSMsgType, ws_connect
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from tests.servers import Daphne  # noqa: E402
+from tests.servers import Daphne, Uvicorn  # noqa: E402
 
+SERVERS = {"daphne": Daphne, "uvicorn": Uvicorn}
 now = time.perf_counter
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MAX_CONNECTIONS = 5000
@@ -69,6 +72,38 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
+
+
+def delivery_counts(latencies: list[float], received: list[int], per_message: int) -> dict:
+    """
+    m1/m2's delivery fields: ``latencies`` (sorted, seconds) of every delivery, ``received`` the
+    deliveries counted per message, each owed ``per_message``; lost and duplicated are per delivery.
+    """
+    return {
+        "deliveries": len(latencies),
+        "lost_deliveries": sum(max(0, per_message - r) for r in received),
+        "dup_deliveries": sum(max(0, r - per_message) for r in received),
+        "p50_ms": ms(percentile(latencies, 0.5)),
+        "p99_ms": ms(percentile(latencies, 0.99)),
+    }
+
+
+def server_env(redis_url: str, database_url: str) -> dict[str, str]:
+    """The benchmarked server's environment: production settings, with the per-client limits lifted."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": os.urandom(32).hex(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        # The load generator is one address, its senders far over a person's rate and its
+        # connections past one process's cap: limits are not under test here.
+        "REALTIME_OVERRIDES": json.dumps({
+            "CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000,
+            "RATE_PER_MIN": 1_000_000, "RATE_BURST": 10_000, "MAX_CONNECTIONS_PER_PROCESS": 20_000}),
+    }
 
 
 def prepare_database(env: dict[str, str], members: int) -> tuple[int, list[str]]:
@@ -214,7 +249,6 @@ async def measure(args, url: str, conversation_id: int, tokens: list[str], serve
     complete = sorted(bench.last[i] for i in range(args.count) if bench.received[i] >= args.n)
     acks = sorted(bench.acks)
     return {
-        "server": "switchboard-daphne-redis",
         "n": args.n,
         "rate_per_s": args.rate,
         "count": args.count,
@@ -225,11 +259,7 @@ async def measure(args, url: str, conversation_id: int, tokens: list[str], serve
         "ack_p50_ms": ms(percentile(acks, 0.5)),
         "ack_p99_ms": ms(percentile(acks, 0.99)),
         "deliveries_expected": expected,
-        "deliveries": len(latencies),
-        "lost_deliveries": sum(max(0, args.n - r) for r in bench.received),
-        "dup_deliveries": sum(max(0, r - args.n) for r in bench.received),
-        "p50_ms": ms(percentile(latencies, 0.5)),
-        "p99_ms": ms(percentile(latencies, 0.99)),
+        **delivery_counts(latencies, bench.received, args.n),
         "last_p50_ms": ms(percentile(complete, 0.5)),
         "last_p99_ms": ms(percentile(complete, 0.99)),
         "last_max_ms": ms(complete[-1] if complete else None),
@@ -247,6 +277,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20, help="messages sent per second (default %(default)s)")
     parser.add_argument("--count", type=int, default=200, help="messages sent (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight while connecting")
+    parser.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server (default %(default)s)")
     args = parser.parse_args()
     if not 1 <= args.n <= MAX_CONNECTIONS or not 1 <= args.count <= 10_000 or not 0 < args.rate <= 1000:
         parser.error(f"bounds: 1 <= n <= {MAX_CONNECTIONS}, 1 <= count <= 10000, 0 < rate <= 1000")
@@ -256,27 +287,17 @@ def main() -> None:
 
     os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as workdir:
-        env = {
-            "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3",
-            "REDIS_URL": redis_url,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": os.urandom(32).hex(),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            # The load generator is one IP and its sender far over a person's rate: limits not under test.
-            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000, "RATE_PER_MIN": 1_000_000,
-                                              "RATE_BURST": 10_000}),
-        }
+        env = server_env(redis_url, f"sqlite:///{workdir}/bench.sqlite3")
         conversation_id, tokens = prepare_database(env, args.n + 1)
-        server = Daphne(env, cpus={0})
+        server = SERVERS[args.server](env, cpus={0})
         try:
             result = uvloop.run(measure(args, server.url, conversation_id, tokens, server.proc.pid))
         finally:
             server.stop()
+    result["server"] = args.server
     print(json.dumps(result))
     print(
-        f"fan-out n={result['n']} rate={args.rate}/s: last-delivery p50 {result['last_p50_ms']} ms, "
+        f"fan-out ({args.server}) n={result['n']} rate={args.rate}/s: last-delivery p50 {result['last_p50_ms']} ms, "
         f"p99 {result['last_p99_ms']} ms; per-delivery p99 {result['p99_ms']} ms; "
         f"lost {result['lost_deliveries']}/{result['deliveries_expected']}, dup {result['dup_deliveries']}; "
         f"server CPU {result['server_cpu_pct']} %, {result['rss_per_conn_kb']} KB/connection",

@@ -22,6 +22,7 @@ from progress.in_server_worker import start_in_server_worker  # noqa: E402
 from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.daphne_compat import allow_rfc6455_close_codes  # noqa: E402
+from realtime.daphne_writes import write_eagerly  # noqa: E402
 from realtime.receive_backpressure import bound_receive_queues  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.security import AllowedHostsBrowserOriginValidator  # noqa: E402
@@ -40,5 +41,6 @@ log_channel_layer_mode()
 allow_rfc6455_close_codes()
 bound_send_buffers()
 bound_receive_queues()
+write_eagerly()
 if settings.TASKS_WORKER_IN_SERVER:
     start_in_server_worker()

@@ -22,6 +22,7 @@ from .conf import realtime_settings
 from .connect_rate import OVER_BUDGET_KEY
 from .connection_registry import ConnectionRecord
 from .context import HandlerContext
+from .daphne_writes import direct_writer
 from .db import database_call
 from .envelope import Frame, ack_frame, encode, error_frame, event_frame, now_ms, parse_frame
 from .errors import (
@@ -83,6 +84,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.frame_writer = direct_writer(send)
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:

@@ -22,6 +22,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
 from .conf import realtime_settings
+from .daphne_writes import DirectWriter, PreparedFrame
 from .layers import RedisChannelLayer
 from .groups import HUBS_GROUP
 from .publish import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE, LAYER_MULTICAST_TYPE
@@ -38,6 +39,8 @@ class Connection(Protocol):
     connection_id: str
     # Events for a connection that has not been sent its ``welcome`` yet wait here (None after).
     held: list[dict] | None
+    # Under Daphne, writes a frame built once per event straight to the socket (daphne_writes).
+    frame_writer: DirectWriter | None
 
     async def base_send(self, message: dict) -> None: ...
 
@@ -185,6 +188,7 @@ class Hub:
     ) -> None:
         # One message dict for everyone: the server only reads it.
         message = {"type": "websocket.send", "text": text}
+        frame: PreparedFrame | None = None
         delivered = failed = 0
         for conn in members:
             if conn.connection_id == exclude:
@@ -194,6 +198,13 @@ class Hub:
                 delivered += 1  # written right after the connection's welcome
                 continue
             try:
+                if conn.frame_writer is not None:
+                    frame = frame or PreparedFrame(text)
+                    if conn.frame_writer.write(frame):
+                        delivered += 1
+                    else:
+                        failed += 1
+                    continue
                 await conn.base_send(message)
                 delivered += 1
             except Exception:

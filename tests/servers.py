@@ -64,8 +64,7 @@ class Daphne:
         self.log = open(BASE_DIR / f".daphne-{self.port}.log", "w+b")  # noqa: SIM115 (kept for the process's life)
         cpus = self.cpus
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.extra_args,
-             "config.asgi:application"],
+            self.command(),
             cwd=BASE_DIR,
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **self.env},
             stdout=self.log,
@@ -77,6 +76,11 @@ class Daphne:
         except RuntimeError:
             self.stop()
             raise
+
+    def command(self) -> list[str]:
+        """The server's command line."""
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.extra_args,
+                "config.asgi:application"]
 
     def start_again(self) -> None:
         """Start a new process on the same port after ``stop()`` (a restart clients reconnect to)."""
@@ -100,6 +104,14 @@ class Daphne:
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
         return self.proc.returncode
+
+
+class Uvicorn(Daphne):
+    """The same application under uvicorn (uvloop, the ``websockets`` implementation): benchmarks only."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",
+                "--ws", "websockets", "--log-level", "warning", *self.extra_args, "config.asgi:application"]
 
 
 class BatchWorker:

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 
 from chat import services
 from chat.models import Message
-from tests.e2e.helpers import login, next_of_type
+from tests.e2e.helpers import login, next_of_type, request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -74,3 +74,34 @@ async def test_foreign_origin_handshake_is_rejected_by_daphne(daphnes, alice):
         async with websockets.connect(daphnes[0].url, origin="https://evil.example"):
             pass
     assert excinfo.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("content", [
+    "short",
+    # 4,000 four-byte characters: a 16 KB payload, the 16-bit extended length of RFC 6455 5.2.
+    "\U0001f600" * 4000,
+    # Right-to-left text, a zero-width joiner and a combining mark must come out exactly as sent.
+    "\u05e9\u05dc\u05d5\u05dd \u200d e\u0301 <b>x</b>",
+])
+async def test_fan_out_frame_reaches_members_on_both_processes_byte_for_byte(daphnes, conversation, content):
+    """
+    Daphne writes a fan-out event's frame, built once, straight to each member's socket
+    (realtime/daphne_writes.py): every member, local or behind Redis, reads the same intact event.
+    """
+    server_a, server_b = daphnes
+    alice_token = await asyncio.to_thread(login, server_a, "alice", "alice-pass")
+    bob_token = await asyncio.to_thread(login, server_a, "bob", "bob-pass")
+    async with (
+        websockets.connect(f"{server_a.url}?token={alice_token}", max_size=None) as alice_ws,
+        websockets.connect(f"{server_a.url}?token={bob_token}", max_size=None) as bob_on_a,
+        websockets.connect(f"{server_b.url}?token={bob_token}", max_size=None) as bob_on_b,
+    ):
+        for ws in (alice_ws, bob_on_a, bob_on_b):
+            await next_of_type(ws, "welcome")
+        ack = await request(alice_ws, "chat.send", {"conversation_id": conversation.pk, "content": content,
+                                                     "client_msg_id": "fan-out-1"}, ref="s")
+        events = [await next_of_type(ws, "chat.message") for ws in (bob_on_a, bob_on_b)]
+
+    assert ack["type"] == "ack"
+    assert [event["data"] for event in events] == [ack["data"]["message"]] * 2
+    assert events[0]["data"]["content"] == content
