@@ -55,7 +55,9 @@ def on_server_core() -> None:
 def product(script: str, *args: str) -> dict:
     """Run ``bench/<script> args`` (it starts Switchboard itself) and return its JSON result."""
     out = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=BASE_DIR, capture_output=True, text=True,
-                         check=True, timeout=900)
+                         timeout=900)
+    if out.returncode:
+        raise RuntimeError(f"bench/{script} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -51,7 +51,7 @@ async def open_many(urls: list[str], tokens: list[str], concurrency: int = 50) -
                                                        enable_auto_pong=True, websocket_handshake_timeout=30)
                 await asyncio.wait_for(listener.welcome, 30)
                 return transport
-            except (OSError, TimeoutError, ConnectionError) as exc:
+            except Exception as exc:  # noqa: BLE001 (any failed handshake is a connect error to count)
                 print(f"connect failed: {exc!r}", file=sys.stderr)
                 return None
 
