@@ -126,7 +126,17 @@ async def run(args, server: Daphne, tokens: dict, rooms: list[int]) -> dict:
             *(asyncio.create_task(room.chat(until)) for room in chat_rooms)]
     await asyncio.sleep(10)
     rss_start = rss_bytes(server.proc.pid)
+    # One reading a minute: a leak grows in a line, allocator warm-up levels off.
+    by_minute = []
+
+    async def sample():
+        while True:
+            await asyncio.sleep(60)
+            by_minute.append(round(rss_bytes(server.proc.pid) / 2**20, 1))
+
+    sampler = asyncio.create_task(sample())
     await asyncio.gather(*load)
+    sampler.cancel()
     rss_end = rss_bytes(server.proc.pid)
     await asyncio.sleep(3)  # the server's clean-up after the last disconnects
     for room in chat_rooms:
@@ -135,6 +145,7 @@ async def run(args, server: Daphne, tokens: dict, rooms: list[int]) -> dict:
     return {"minutes": args.minutes, "connections_opened": counts["connections"] + ROOMS * ROOM_SIZE,
             "chat_messages": sum(room.sent for room in chat_rooms),
             "rss_mb_after_warmup": round(rss_start / 2**20, 1), "rss_mb_at_end": round(rss_end / 2**20, 1),
+            "rss_mb_by_minute": by_minute,
             "errors": {key: value for key, value in errors.items() if value}}
 
 

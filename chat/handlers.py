@@ -1,8 +1,9 @@
 """Chat WebSocket handlers: parse, authorise, call a service or selector, return the ack data."""
 
 from realtime.context import HandlerContext
+from realtime.errors import ProtocolError
 from realtime.publish import publish
-from realtime.registry import handler, session_groups
+from realtime.registry import batch_handler, handler, session_groups
 from realtime.validation import validate
 
 from . import selectors, services
@@ -51,10 +52,22 @@ def leave(ctx: HandlerContext, data: dict) -> dict:
     return {"conversation_id": args["conversation_id"]}
 
 
-@handler("chat.send")
-def send(ctx: HandlerContext, data: dict) -> dict:
-    message, created = services.send_as(ctx.user, **validate(SendMessageIn, data))
-    return {"message": message_event(message), "duplicate": not created}
+@batch_handler("chat.send")
+def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
+    """
+    ``chat.send`` from the connections whose frames arrived together: each validated alone,
+    all stored in one transaction (services.send_many); each acked with its message.
+    """
+    outcomes: list[dict | Exception | None] = [None] * len(calls)
+    requests: list[tuple[int, services.SendRequest]] = []
+    for i, (ctx, data) in enumerate(calls):
+        try:
+            requests.append((i, services.SendRequest(sender=ctx.user, **validate(SendMessageIn, data))))
+        except ProtocolError as exc:
+            outcomes[i] = exc
+    for (i, _), sent in zip(requests, services.send_many([request for _, request in requests])):
+        outcomes[i] = sent if isinstance(sent, Exception) else {"message": message_event(sent[0]), "duplicate": not sent[1]}
+    return outcomes
 
 
 @handler("chat.history")

@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
 
-from realtime.errors import Forbidden, Invalid, NotFound
+from realtime.errors import Forbidden, Invalid, NotFound, ProtocolError
 from realtime.presence import presence_of
 
 from .events import conversation_summary, message_event
@@ -18,14 +18,33 @@ def access_conversation(user, conversation_id: int) -> Conversation:
     Raise ``NotFound`` if no conversation has that id, ``Forbidden`` if ``user`` may not (issue 2:
     "members only; forbidden otherwise"). Neither reveals any of its data.
     """
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
-    if conversation is None:
-        raise NotFound("Conversation not found")
-    if conversation.kind == Conversation.Kind.SUPPORT and user.is_staff:
-        return conversation
-    if not Membership.objects.filter(conversation=conversation, user=user).exists():
-        raise Forbidden("You are not a member of this conversation")
-    return conversation
+    (outcome,) = access_conversations([(user, conversation_id)])
+    if isinstance(outcome, ProtocolError):
+        raise outcome
+    return outcome
+
+
+def access_conversations(requests: list[tuple]) -> list[Conversation | ProtocolError]:
+    """
+    ``access_conversation`` for each ``(user, conversation_id)`` of ``requests``, in two queries
+    whatever their number: the conversation, or the ``NotFound`` / ``Forbidden`` to answer with.
+    """
+    ids = {conversation_id for _, conversation_id in requests}
+    conversations = Conversation.objects.in_bulk(ids)
+    members = set(
+        Membership.objects.filter(conversation_id__in=ids, user_id__in={user.pk for user, _ in requests})
+        .values_list("conversation_id", "user_id")
+    )
+    outcomes: list[Conversation | ProtocolError] = []
+    for user, conversation_id in requests:
+        conversation = conversations.get(conversation_id)
+        if conversation is None:
+            outcomes.append(NotFound("Conversation not found"))
+        elif (conversation.kind == Conversation.Kind.SUPPORT and user.is_staff) or (conversation_id, user.pk) in members:
+            outcomes.append(conversation)
+        else:
+            outcomes.append(Forbidden("You are not a member of this conversation"))
+    return outcomes
 
 
 def membership_of(user, conversation: Conversation) -> Membership | None:

@@ -386,27 +386,39 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise UnknownType(frame.type)
         ctx = HandlerContext(user=self.user, connection_id=self.connection_id)
+        if registry.is_batched(frame.type):
+            # Committed with the calls of other connections (realtime.group_commit); the batch's
+            # events go out once every caller has replied.
+            call = self.process.group_commit.submit(handler, ctx, frame.data)
+            try:
+                await self._reply(frame, ctx, await call.outcome())
+            finally:
+                call.replied()
+            return
         with collecting_publishes() as collected:
             try:
-                result = await database_call(handler, ctx, frame.data)
-                await self.unsubscribe(*ctx.unsubscribes)
-                requested = (self.subscriptions | set(ctx.subscribes)) - self.server_groups
-                if len(requested) > realtime_settings.MAX_SUBSCRIPTIONS:
-                    metrics.LIMIT_REFUSALS.labels("MAX_SUBSCRIPTIONS").inc()
-                    raise LimitExceeded(
-                        f"A connection may follow at most {realtime_settings.MAX_SUBSCRIPTIONS} groups; leave some first",
-                        details={"limit": "MAX_SUBSCRIPTIONS"},
-                    )
-                reply = ack_frame(frame.ref, result)
-                if len(reply) > realtime_settings.MAX_FRAME_BYTES:
-                    # Daphne refuses to send it (PLATFORM-FACTS.md): answer instead of going silent.
-                    raise MessageTooBig(
-                        f"The reply would be over {realtime_settings.MAX_FRAME_BYTES} bytes; ask for fewer items (limit)")
-                await self.follow(*ctx.subscribes)
-                await self.send_frame(reply, "ack")
+                await self._reply(frame, ctx, await database_call(handler, ctx, frame.data))
             finally:
                 # Events of committed writes go out even if the reply failed.
                 await flush_collected(collected)
+
+    async def _reply(self, frame: Frame, ctx: HandlerContext, result) -> None:
+        """Apply the handler's group changes and send its ``ack`` carrying ``result``."""
+        await self.unsubscribe(*ctx.unsubscribes)
+        requested = (self.subscriptions | set(ctx.subscribes)) - self.server_groups
+        if len(requested) > realtime_settings.MAX_SUBSCRIPTIONS:
+            metrics.LIMIT_REFUSALS.labels("MAX_SUBSCRIPTIONS").inc()
+            raise LimitExceeded(
+                f"A connection may follow at most {realtime_settings.MAX_SUBSCRIPTIONS} groups; leave some first",
+                details={"limit": "MAX_SUBSCRIPTIONS"},
+            )
+        reply = ack_frame(frame.ref, result)
+        if len(reply) > realtime_settings.MAX_FRAME_BYTES:
+            # Daphne refuses to send it (PLATFORM-FACTS.md): answer instead of going silent.
+            raise MessageTooBig(
+                f"The reply would be over {realtime_settings.MAX_FRAME_BYTES} bytes; ask for fewer items (limit)")
+        await self.follow(*ctx.subscribes)
+        await self.send_frame(reply, "ack")
 
     @staticmethod
     def _token_argument(frame: Frame) -> str:

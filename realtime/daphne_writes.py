@@ -50,10 +50,13 @@ class PreparedFrame:
 class DirectWriter:
     """Writes ``PreparedFrame``s straight to one Daphne WebSocket protocol, with Daphne's checks and ours."""
 
-    __slots__ = ("protocol",)
+    __slots__ = ("frame_limit", "protocol")
 
     def __init__(self, protocol):
         self.protocol = protocol
+        # Set from Daphne's options before the handshake, so fixed for the connection's life.
+        limits = [size for size in (protocol.maxMessagePayloadSize, protocol.autoFragmentSize) if size > 0]
+        self.frame_limit = min(limits, default=float("inf"))
 
     def write(self, frame: PreparedFrame) -> bool:
         """
@@ -67,17 +70,12 @@ class DirectWriter:
         buffer = getattr(protocol, "send_buffer", None)
         if buffer is not None and not buffer.admit(frame.size):
             return False
-        if protocol._perMessageCompress is None and frame.size <= _frame_limit(protocol):
+        if protocol._perMessageCompress is None and frame.size <= self.frame_limit:
             protocol.sendPreparedMessage(frame.prepared)
         else:
             # Fragmentation, compression or an oversize frame: Autobahn's own path decides.
             protocol.sendMessage(frame.text.encode("utf-8"), False)
         return True
-
-
-def _frame_limit(protocol) -> float:
-    limits = [size for size in (protocol.maxMessagePayloadSize, protocol.autoFragmentSize) if size > 0]
-    return min(limits, default=float("inf"))
 
 
 def direct_writer(send) -> DirectWriter | None:

@@ -17,6 +17,7 @@ Bookkeeping rules:
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
@@ -31,6 +32,8 @@ from .stats import ProcessStats
 logger = logging.getLogger(__name__)
 
 _LOCK_STRIPES = 64
+# Layer messages taken per read: a burst is handled without a round trip per message.
+_RECEIVE_BATCH = 100
 
 
 class Connection(Protocol):
@@ -65,7 +68,9 @@ class Hub:
 
     async def start(self) -> None:
         """Create this process's layer channel and start reading it (once, by its ServerProcess)."""
-        self.channel = await self.layer.new_channel()
+        # A plain channel name (no "!"): this hub is its only reader, so it can pop many
+        # messages at once (RedisChannelLayer.receive_many).
+        self.channel = f"realtime.hub.{uuid.uuid4().hex}"
         await self.layer.group_add(HUBS_GROUP, self.channel)
         self._tasks = [
             asyncio.create_task(self._read(), name="realtime-hub-read"),
@@ -236,11 +241,16 @@ class Hub:
             if conn.connection_id != exclude:
                 await conn.close_with(text, code)
 
+    async def _receive(self) -> list[dict]:
+        if isinstance(self.layer, RedisChannelLayer):
+            return await self.layer.receive_many(self.channel, _RECEIVE_BATCH)
+        return [await self.layer.receive(self.channel)]  # other layers (in-memory in tests) read one at a time
+
     async def _read(self) -> None:
         lost = False
         while True:
             try:
-                message = await self.layer.receive(self.channel)
+                messages = await self._receive()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -253,15 +263,19 @@ class Hub:
             if lost:
                 logger.warning("channel layer reachable again; hub resumed")
                 lost = False
-            message_type = message.get("type")
-            if message_type == LAYER_EVENT_TYPE:
-                await self.deliver(message["group"], message["text"], message["event"], message["ts"], message.get("exclude"))
-            elif message_type == LAYER_MEMBERSHIP_TYPE:
-                await self.apply_membership(message)
-            elif message_type == LAYER_MULTICAST_TYPE:
-                await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
-            elif message_type == LAYER_CLOSE_TYPE:
-                await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
+            for message in messages:
+                await self._handle(message)
+
+    async def _handle(self, message: dict) -> None:
+        message_type = message.get("type")
+        if message_type == LAYER_EVENT_TYPE:
+            await self.deliver(message["group"], message["text"], message["event"], message["ts"], message.get("exclude"))
+        elif message_type == LAYER_MEMBERSHIP_TYPE:
+            await self.apply_membership(message)
+        elif message_type == LAYER_MULTICAST_TYPE:
+            await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
+        elif message_type == LAYER_CLOSE_TYPE:
+            await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
 
     async def _refresh(self) -> None:
         while True:

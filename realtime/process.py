@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from .conf import realtime_settings
 from .connection_registry import get_registry
 from .drain import install_drain_on_sigterm
+from .group_commit import GroupCommit
 from .hub import Hub
 from .presence import announce
 from .revalidation import close_revoked_sessions
@@ -39,12 +40,13 @@ logger = logging.getLogger(__name__)
 
 
 class ServerProcess:
-    """Per-event-loop state: ``hub``, ``registry``, ``stats`` and the open ``connections`` by id."""
+    """Per-event-loop state: ``hub``, ``group_commit``, ``registry``, ``stats`` and the open ``connections`` by id."""
 
     def __init__(self):
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stats = ProcessStats()
         self.hub = Hub(get_channel_layer(), self.stats)
+        self.group_commit = GroupCommit()
         self.registry = get_registry()
         self.connections: dict[str, RealtimeConsumer] = {}
         self.draining = False

@@ -19,9 +19,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import metrics
 from .envelope import error_frame, event_frame
 from .errors import ProtocolError
 from .groups import HUBS_GROUP, user_group
+from .layers import RedisChannelLayer
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +156,25 @@ def collecting_publishes() -> Iterator[list[tuple[str, dict]]]:
 
 
 async def flush_collected(collected: list[tuple[str, dict]]) -> None:
-    """Send what ``collecting_publishes`` gathered, in order; log (never raise) layer failures."""
-    for group, message in collected:
+    """
+    Send what ``collecting_publishes`` gathered, in order; log (never raise) layer failures.
+
+    On Redis, one ``group_send_many`` for the lot (realtime.layers); a process channel's
+    deliveries refused over capacity count as failed deliveries (``/metrics``).
+    """
+    if not collected:
+        return
+    layer = get_channel_layer()
+    if isinstance(layer, RedisChannelLayer):
+        try:
+            refused = await layer.group_send_many(collected)
+        except Exception:
+            logger.exception("send of %d events failed; clients recover by resuming", len(collected))
+            return
+        if refused:
+            metrics.DELIVERY_FAILURES.inc(refused)
+        return
+    for group, message in collected:  # other layers (in-memory in tests) have no batch send
         try:
             await send_to_layer(group, message)
         except Exception:

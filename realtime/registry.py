@@ -8,6 +8,13 @@ Apps register handlers at import time from their ``AppConfig.ready()``::
 
 A handler is a plain (sync) function: the consumer runs it in a worker thread, so it may use
 the ORM. It returns the ``ack`` data, or raises a ``ProtocolError``.
+
+A write that many connections send at once (``chat.send``) can register a batch handler
+instead, which takes the calls that arrived together and commits them in one transaction
+(realtime.group_commit)::
+
+    @batch_handler("chat.send")
+    def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]: ...
 """
 
 from collections.abc import Callable
@@ -18,6 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 RESERVED_TYPES = frozenset({"auth", "auth.refresh", "ping", "ack", "error", "welcome", "pong"})
 
 _handlers: dict[str, Callable] = {}
+_batched: set[str] = set()
 _session_group_providers: list[Callable] = []
 
 
@@ -27,7 +35,10 @@ def handler(frame_type: str) -> Callable[[Callable], Callable]:
 
     Raise ``ImproperlyConfigured`` at startup if the type is reserved or already registered.
     """
+    return _registering(frame_type, batched=False)
 
+
+def _registering(frame_type: str, *, batched: bool) -> Callable[[Callable], Callable]:
     def register(fn: Callable) -> Callable:
         if frame_type in RESERVED_TYPES:
             raise ImproperlyConfigured(f"Frame type {frame_type!r} is reserved by the realtime core.")
@@ -37,9 +48,29 @@ def handler(frame_type: str) -> Callable[[Callable], Callable]:
                 f"({_handlers[frame_type].__module__} and {fn.__module__})."
             )
         _handlers[frame_type] = fn
+        if batched:
+            _batched.add(frame_type)
         return fn
 
     return register
+
+
+def batch_handler(frame_type: str) -> Callable[[Callable], Callable]:
+    """
+    Register ``fn(calls) -> outcomes`` for client frames of ``frame_type``, run on the frames of
+    every connection that arrived while the previous batch ran (realtime.group_commit).
+
+    ``calls`` is a list of ``(HandlerContext, data)``; ``fn`` returns one outcome per call, in
+    order: the ``ack`` data, or the exception (a ``ProtocolError``, a database error) to answer
+    that call with. An exception raised by ``fn`` answers every call of the batch. Raise
+    ``ImproperlyConfigured`` like ``handler``.
+    """
+    return _registering(frame_type, batched=True)
+
+
+def is_batched(frame_type: str) -> bool:
+    """Whether ``frame_type``'s handler is a batch handler."""
+    return frame_type in _batched
 
 
 def get_handler(frame_type: str) -> Callable | None:

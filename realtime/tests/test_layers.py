@@ -1,0 +1,58 @@
+"""realtime.layers over Redis: batched sends and reads keep channels_redis's order, expiry and capacity rules."""
+
+import uuid
+
+import pytest
+
+from conftest import redis_layer_config
+from realtime.layers import RedisChannelLayer
+
+
+@pytest.fixture
+async def layer():
+    config = redis_layer_config(f"test-{uuid.uuid4().hex[:8]}")["default"]["CONFIG"]
+    layer = RedisChannelLayer(**{**config, "capacity": 50})
+    yield layer
+    await layer.flush()
+    await layer.close_pools()
+
+
+async def test_group_send_many_delivers_in_order_to_every_member_channel(layer):
+    a, b = "realtime.hub.a", "realtime.hub.b"
+    await layer.group_add("room", a)
+    await layer.group_add("room", b)
+    await layer.group_add("other", b)
+    sends = [("room" if n % 3 else "other", {"type": "realtime.event", "n": n}) for n in range(40)]
+
+    assert await layer.group_send_many(sends) == 0
+    received_a = await layer.receive_many(a, 100)
+    received_b = [*await layer.receive_many(b, 10), *await layer.receive_many(b, 100)]
+
+    assert [m["n"] for m in received_a] == [n for n in range(40) if n % 3]
+    assert [m["n"] for m in received_b] == list(range(40))
+    assert all("__asgi_channel__" not in m for m in received_b)
+
+
+async def test_batched_and_stock_sends_interleave_in_order(layer):
+    await layer.group_add("room", "realtime.hub.c")
+    await layer.group_send_many([("room", {"type": "realtime.event", "n": 1})])
+    await layer.group_send("room", {"type": "realtime.event", "n": 2})
+    await layer.group_send_many([("room", {"type": "realtime.event", "n": 3})])
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.c", 10)] == [1, 2, 3]
+
+
+async def test_group_send_many_counts_deliveries_refused_over_capacity(layer):
+    await layer.group_add("room", "realtime.hub.full")
+    refused = await layer.group_send_many([("room", {"type": "realtime.event", "n": n}) for n in range(60)])
+    assert refused == 10
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.full", 100)] == list(range(50))
+
+
+async def test_group_send_many_skips_members_past_the_group_expiry(layer):
+    await layer.group_add("room", "realtime.hub.old")
+    # A member last re-added longer ago than group_expiry has left (a crashed process's channel).
+    await layer.connection(0).zadd(layer._group_key("room"), {"realtime.hub.old": 1})
+    await layer.group_add("room", "realtime.hub.new")
+    await layer.group_send_many([("room", {"type": "realtime.event"})])
+    assert len(await layer.receive_many("realtime.hub.new", 10)) == 1
+    assert await layer.connection(0).zcard(layer.prefix + "realtime.hub.old") == 0
