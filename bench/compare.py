@@ -12,7 +12,8 @@ Measures (``--measures``, all by default):
 
 1. ``fanout`` (m1; ``bench/fanout.py``): one room of N (100 / 1,000 / 3,000), 20 events/s for 5 s:
    per-delivery and last-delivery p50/p99, lost deliveries; ratios of last-delivery p99 over the
-   bare-ASGI reference's and Node's.
+   bare-ASGI reference's and Node's. Switchboard also with N subscribers of one batch task and
+   20 progress reports/s (``-task`` rows, ``--topic task``).
 2. ``chat`` (m2; ``bench/chat_rate.py``): 200 clients in rooms of 10, offered rate stepped: the
    highest clean rate (p99 < 100 ms, nothing lost), with ratios.
 3. ``idle`` (m3; ``bench/idle.py``): 1,000 / 5,000 / 10,000 idle connections: RSS per connection
@@ -21,7 +22,7 @@ Measures (``--measures``, all by default):
 Prints the tables on stderr and one JSON object on stdout.
 
 Usage: ``make bench-compare`` or ``BENCH_ARGS="--measures fanout --n 100 1000" make bench-compare``.
-Loopback only, bounded (N <= 3,000, 10,000 idle connections; about 20 minutes in all).
+Loopback only, bounded (N <= 3,000, 10,000 idle connections; about 17 minutes in all).
 """
 
 import argparse
@@ -97,12 +98,14 @@ def ratio(value: float | None, reference: float | None) -> str:
 
 
 def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
-    """Measure 1: last-delivery latency of one room of N, every server."""
+    """Measure 1: last-delivery latency of one room of N, every server; and of one task's N subscribers."""
     options = ["--n", *map(str, ns), "--count", str(COUNT), "--interval", str(INTERVAL_S)]
     results = {name: {run["n"]: run for run in reference(ref, "m1", options)["runs"]} for name, ref in REFERENCES}
-    for server in ("daphne", "uvicorn"):
-        results[f"switchboard-{server}"] = {n: product("fanout.py", "--server", server, "--n", str(n), "--count",
-                                                       str(COUNT), "--rate", str(1 / INTERVAL_S)) for n in ns}
+    for topic in ("chat", "task"):
+        for server in ("daphne", "uvicorn"):
+            name = f"switchboard-{server}" + ("-task" if topic == "task" else "")
+            results[name] = {n: product("fanout.py", "--server", server, "--topic", topic, "--n", str(n), "--count",
+                                        str(COUNT), "--rate", str(1 / INTERVAL_S)) for n in ns}
     table = {server: {n: {field: run.get(field) for field in FANOUT_FIELDS} for n, run in runs.items()}
              for server, runs in results.items()}
     log(f"{'fan-out':22} {'N':>5} {'p50':>9} {'p99':>9} {'last p50':>9} {'last p99':>9} {'lost':>6}"

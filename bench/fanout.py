@@ -16,7 +16,10 @@ Figures (one JSON object on stdout, a summary on stderr), following ../shared/ws
 - ``lost_deliveries``, ``dup_deliveries``: expected N x COUNT deliveries;
 - ``server_cpu_pct``, ``rss_per_conn_kb`` (server RSS growth while the N connections opened).
 
-``--server uvicorn`` serves the same application with uvicorn instead of Daphne.
+``--server uvicorn`` serves the same application with uvicorn instead of Daphne. ``--topic task``
+measures a batch task's progress instead: N staff connections subscribed to one task
+(``task.subscribe``), this process reporting ``task.progress`` through ``ProgressReporter`` (the
+worker's API) at RATE reports/s with coalescing off, each report timed to its arrival.
 
 Usage: ``make bench`` or ``BENCH_ARGS="--n 1000 --count 200 --rate 20" make bench``. Loopback only,
 bounded in connections and time.
@@ -106,8 +109,12 @@ def server_env(redis_url: str, database_url: str) -> dict[str, str]:
     }
 
 
-def prepare_database(env: dict[str, str], members: int) -> tuple[int, list[str]]:
-    """Migrate a fresh database, create ``members`` users in one group conversation; return its id and their access tokens."""
+def prepare_database(env: dict[str, str], members: int, topic: str = "chat") -> tuple[int, list[str]]:
+    """
+    Migrate a fresh database, create ``members`` users in one group conversation (``topic``
+    "chat") or, staff, beside one batch task of the first ("task"); return the conversation's or
+    the task's id and their access tokens.
+    """
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env={**os.environ, **env}, check=True)
     os.environ.update(env)
     import django
@@ -119,11 +126,16 @@ def prepare_database(env: dict[str, str], members: int) -> tuple[int, list[str]]
     from chat.models import Conversation, Membership
 
     users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"bench{i}", password="!") for i in range(members)]
+        [get_user_model()(username=f"bench{i}", password="!", is_staff=topic == "task") for i in range(members)]
     )
+    tokens = [str(AccessToken.for_user(user)) for user in users]
+    if topic == "task":
+        from progress import services
+
+        return services.create_task(owner=users[0], name="fan-out bench").pk, tokens
     conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title="fan-out bench")
     Membership.objects.bulk_create([Membership(user=user, conversation=conversation) for user in users])
-    return conversation.pk, [str(AccessToken.for_user(user)) for user in users]
+    return conversation.pk, tokens
 
 
 class Bench:
@@ -154,6 +166,7 @@ def listener_class(bench: Bench, subscriber: bool):
         def __init__(self):
             super().__init__()
             self.welcome = asyncio.get_running_loop().create_future()
+            self.subscribed = asyncio.get_running_loop().create_future()  # task.subscribe's ack
             self.parts: bytes | None = None
 
         def on_ws_frame(self, transport, frame):
@@ -177,8 +190,14 @@ def listener_class(bench: Bench, subscriber: bool):
             if kind == "chat.message":
                 if subscriber:
                     bench.on_delivery(message["data"]["client_msg_id"], at)
+            elif kind == "task.progress":
+                bench.on_delivery(f"b{message['data']['current'] - 1}", at)  # report i carries current i + 1
+            elif kind == "ack" and message["ref"] == "subscribe":
+                self.subscribed.set_result(True)
             elif kind == "ack":
                 bench.acks.append(at - bench.sent_at[message["ref"]])
+            elif kind == "task.started":
+                pass
             elif kind == "welcome":
                 self.welcome.set_result(True)
             else:
@@ -210,14 +229,39 @@ async def wait_for_deliveries(bench: Bench, expected: int, stall_s: float, cap_s
     return now() - started
 
 
-async def measure(args, url: str, conversation_id: int, tokens: list[str], server_pid: int) -> dict:
+def report_progress(task_id: int, count: int, rate: float, sent_at: dict) -> None:
+    """``count`` progress reports at ``rate`` per second through the worker's ``ProgressReporter``, coalescing off."""
+    from django.db import connections
+
+    from progress.reporter import ProgressReporter
+
+    reporter = ProgressReporter(task_id, min_interval_ms=0, min_delta=0)
+    reporter.start(total=count)
+    started = now()
+    for i in range(count):
+        delay = started + i / rate - now()
+        if delay > 0:
+            time.sleep(delay)
+        sent_at[f"b{i}"] = now()
+        reporter.progress(i + 1)
+    connections.close_all()
+
+
+async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: int) -> dict:
     bench = Bench(args.count)
     rss_before = rss_bytes(server_pid)
     gate = asyncio.Semaphore(args.concurrency)
 
     async def subscribe(token):
         async with gate:
-            return await open_connection(url, token, listener_class(bench, subscriber=True))
+            transport, client = await ws_connect(listener_class(bench, subscriber=True), f"{url}?token={token}",
+                                                 websocket_handshake_timeout=30, enable_auto_pong=True)
+            await asyncio.wait_for(client.welcome, 30)
+            if args.topic == "task":
+                transport.send(WSMsgType.TEXT, orjson.dumps(
+                    {"type": "task.subscribe", "ref": "subscribe", "data": {"task_ids": [topic_id]}}))
+                await asyncio.wait_for(client.subscribed, 30)
+            return transport
 
     started = now()
     subscribers = await asyncio.gather(*(subscribe(token) for token in tokens[1:]))
@@ -228,14 +272,16 @@ async def measure(args, url: str, conversation_id: int, tokens: list[str], serve
 
     cpu_before, wall_before, gen_before = cpu_seconds(server_pid), now(), time.process_time()
     schedule_start = now()
-    for i in range(args.count):
+    if args.topic == "task":
+        await asyncio.to_thread(report_progress, topic_id, args.count, args.rate, bench.sent_at)
+    for i in range(args.count if args.topic == "chat" else 0):
         delay = schedule_start + i / args.rate - now()
         if delay > 0:
             await asyncio.sleep(delay)
         ref = f"b{i}"
         bench.sent_at[ref] = now()
         frame = {"type": "chat.send", "ref": ref,
-                 "data": {"conversation_id": conversation_id, "content": BODY, "client_msg_id": ref}}
+                 "data": {"conversation_id": topic_id, "content": BODY, "client_msg_id": ref}}
         sender.send(WSMsgType.TEXT, orjson.dumps(frame))
     send_span = now() - schedule_start
     expected = args.n * args.count
@@ -278,6 +324,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200, help="messages sent (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight while connecting")
     parser.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server (default %(default)s)")
+    parser.add_argument("--topic", choices=("chat", "task"), default="chat",
+                        help="a conversation's messages or a task's progress (default %(default)s)")
     args = parser.parse_args()
     if not 1 <= args.n <= MAX_CONNECTIONS or not 1 <= args.count <= 10_000 or not 0 < args.rate <= 1000:
         parser.error(f"bounds: 1 <= n <= {MAX_CONNECTIONS}, 1 <= count <= 10000, 0 < rate <= 1000")
@@ -288,16 +336,17 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as workdir:
         env = server_env(redis_url, f"sqlite:///{workdir}/bench.sqlite3")
-        conversation_id, tokens = prepare_database(env, args.n + 1)
+        topic_id, tokens = prepare_database(env, args.n + 1, args.topic)
         server = SERVERS[args.server](env, cpus={0})
         try:
-            result = uvloop.run(measure(args, server.url, conversation_id, tokens, server.proc.pid))
+            result = uvloop.run(measure(args, server.url, topic_id, tokens, server.proc.pid))
         finally:
             server.stop()
     result["server"] = args.server
+    result["topic"] = args.topic
     print(json.dumps(result))
     print(
-        f"fan-out ({args.server}) n={result['n']} rate={args.rate}/s: last-delivery p50 {result['last_p50_ms']} ms, "
+        f"fan-out ({args.server}, {args.topic}) n={result['n']} rate={args.rate}/s: last-delivery p50 {result['last_p50_ms']} ms, "
         f"p99 {result['last_p99_ms']} ms; per-delivery p99 {result['p99_ms']} ms; "
         f"lost {result['lost_deliveries']}/{result['deliveries_expected']}, dup {result['dup_deliveries']}; "
         f"server CPU {result['server_cpu_pct']} %, {result['rss_per_conn_kb']} KB/connection",

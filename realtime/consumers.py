@@ -45,6 +45,7 @@ from .limits import FrameRateLimiter, Verdict
 from .presence import announce
 from .process import get_process
 from .publish import close_message, collecting_publishes, flush_collected, send_to_layer
+from .uvicorn_writes import uvicorn_writer
 
 logger = logging.getLogger(__name__)
 connection_log = logging.getLogger("realtime.connections")
@@ -84,7 +85,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
-        self.frame_writer = direct_writer(send)
+        self.frame_writer = direct_writer(send) or uvicorn_writer(send)
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:

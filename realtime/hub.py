@@ -28,6 +28,7 @@ from .layers import RedisChannelLayer
 from .groups import HUBS_GROUP
 from .publish import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE, LAYER_MULTICAST_TYPE
 from .stats import ProcessStats
+from .uvicorn_writes import TransportWriter
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ class Connection(Protocol):
     connection_id: str
     # Events for a connection that has not been sent its ``welcome`` yet wait here (None after).
     held: list[dict] | None
-    # Under Daphne, writes a frame built once per event straight to the socket (daphne_writes).
-    frame_writer: DirectWriter | None
+    # Under Daphne or uvicorn, writes a frame built once per event straight to the socket
+    # (daphne_writes, uvicorn_writes); None elsewhere.
+    frame_writer: DirectWriter | TransportWriter | None
 
     async def base_send(self, message: dict) -> None: ...
 

@@ -107,7 +107,7 @@ class Daphne:
 
 
 class Uvicorn(Daphne):
-    """The same application under uvicorn (uvloop, the ``websockets`` implementation): benchmarks only."""
+    """The same application under uvicorn (uvloop, the ``websockets`` implementation)."""
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",

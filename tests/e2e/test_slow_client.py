@@ -1,7 +1,8 @@
 """
 A client that stops reading while a busy conversation streams (issues 7 and 8): its send buffer
 is bounded, it is closed (4413, then a TCP abort), the others keep their latency, and it resumes
-with every message once.
+with every message once. Under Daphne (realtime/send_buffer.py) and under uvicorn
+(realtime/uvicorn_writes.py).
 """
 
 import asyncio
@@ -18,7 +19,7 @@ from asgiref.sync import sync_to_async
 
 from chat import services
 from tests.e2e.helpers import login, next_of_type
-from tests.servers import Daphne, database_url
+from tests.servers import Daphne, Uvicorn, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 BOUND = 256 * 1024  # MAX_SEND_BUFFER_BYTES for this test
@@ -28,11 +29,11 @@ MESSAGES = 150  # per phase
 CONTENT = "x" * 60_000
 
 
-@pytest.fixture
-def server(django_db_setup):
+@pytest.fixture(params=[Daphne, Uvicorn], ids=["daphne", "uvicorn"])
+def server(request, django_db_setup):
     from django.db import connection
 
-    daphne = Daphne({
+    daphne = request.param({
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": os.environ["REDIS_URL"],
         "CHAT_MAX_MESSAGE_CHARS": "64000",
