@@ -164,6 +164,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.closing = True
         for timer in self._timers.values():
             timer.cancel()
+        # A cancelled timer's exception holds its frame, whose ``self`` is this consumer: kept in
+        # ``_timers``, that cycle left each closed connection's objects for the next full garbage
+        # collection instead of freeing them at once.
+        self._timers.clear()
         self.process.stats.closed(self.record is not None)
         try:
             await self.hub.unsubscribe(self.subscriptions, self)

@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime
+import gc
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -249,3 +250,21 @@ async def test_cross_site_websocket_hijacking_with_a_valid_session_cookie_is_ref
     assert hijack.connected is False
     same_site = await connect(headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)], expect_welcome=False)
     assert (await same_site.receive_type("welcome"))["data"]["user"]["username"] == "alice"
+
+
+async def test_a_closed_connection_is_freed_at_once_not_left_to_the_cycle_collector(connect, alice):
+    """Its objects go when it closes: cyclic garbage waits for a full collection, a pause for every connection."""
+    from realtime.consumers import RealtimeConsumer
+
+    client = await connect(user=alice)  # a token connection: it has a timer until the token expires
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        await client.communicator.disconnect()
+        await asyncio.sleep(0.1)
+        gc.collect()
+        left_in_cycles = [obj for obj in gc.garbage if isinstance(obj, RealtimeConsumer)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left_in_cycles == []
