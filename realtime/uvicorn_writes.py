@@ -20,6 +20,9 @@ behind what is buffered and aborts the TCP connection after its close timeout.
 import logging
 import sys
 
+from websockets.frames import Opcode
+from websockets.protocol import State
+
 from . import metrics
 from .conf import realtime_settings
 from .daphne_writes import PreparedFrame
@@ -31,12 +34,10 @@ logger = logging.getLogger("realtime.connections")
 class TransportWriter:
     """Writes ``PreparedFrame``s straight to one uvicorn ``websockets`` protocol's transport."""
 
-    __slots__ = ("open_state", "protocol", "text_opcode")
+    __slots__ = ("protocol",)
 
-    def __init__(self, protocol, open_state, text_opcode):
+    def __init__(self, protocol):
         self.protocol = protocol
-        self.open_state = open_state
-        self.text_opcode = text_opcode
 
     def write(self, frame: PreparedFrame) -> bool:
         """
@@ -44,7 +45,7 @@ class TransportWriter:
         unread bytes are over ``MAX_SEND_BUFFER_BYTES`` (it is then failed with 4413).
         """
         protocol = self.protocol
-        if protocol.state is not self.open_state:
+        if protocol.state is not State.OPEN:
             return False
         transport = protocol.transport
         if transport.get_write_buffer_size() > realtime_settings.MAX_SEND_BUFFER_BYTES:
@@ -52,7 +53,7 @@ class TransportWriter:
             return False
         if protocol.extensions:
             # permessage-deflate was negotiated: websockets compresses each frame itself.
-            protocol.write_frame_sync(True, self.text_opcode, frame.text.encode("utf-8"))
+            protocol.write_frame_sync(True, Opcode.TEXT, frame.text.encode("utf-8"))
         else:
             transport.write(frame.prepared.payloadHybi)
         return True
@@ -73,7 +74,4 @@ def uvicorn_writer(send) -> TransportWriter | None:
     module = sys.modules.get("uvicorn.protocols.websockets.websockets_impl")
     if module is None or getattr(send, "__func__", None) is not module.WebSocketProtocol.asgi_send:
         return None
-    from websockets.frames import Opcode
-    from websockets.protocol import State
-
-    return TransportWriter(send.__self__, State.OPEN, Opcode.TEXT)
+    return TransportWriter(send.__self__)
