@@ -93,6 +93,23 @@ async def test_records_of_a_dead_process_expire_and_the_sweep_reports_them_once(
     await registry.aclose()
 
 
+@pytest.mark.parametrize("channel_layer", ["redis"], indirect=True)
+async def test_a_refresh_restores_records_redis_lost_with_every_detail(channel_layer):
+    registry = get_registry()
+    records = [record(f"c{i}", 20 + i % 3) for i in range(5)]  # three users, two with two connections
+    for each in records:
+        await registry.register(each)
+    client = registry._aclient()
+    await client.delete(*[key async for key in client.scan_iter(f"{registry.prefix}:*")])  # a restart lost them
+    await registry.refresh(records)
+    for user_id in (20, 21, 22):
+        listed = await sync_to_async(registry.connections_of)(user_id)
+        assert sorted(listed, key=lambda r: r.connection_id) == [r for r in records if r.user_id == user_id]
+    assert await sync_to_async(registry.online_user_ids)() == [20, 21, 22]
+    assert await registry.sweep() == []
+    await registry.aclose()
+
+
 async def test_unregister_reports_offline_only_for_the_last_connection(channel_layer):
     registry = get_registry()
     await registry.register(record("c1", 9))
