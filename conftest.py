@@ -43,6 +43,13 @@ def one_address_many_connections(settings):
     settings.REALTIME = {**settings.REALTIME, "CONNECTIONS_PER_IP_PER_S": 10_000}
 
 
+@pytest.fixture(autouse=True)
+def collector_as_cpython_configures_it(settings):
+    """Tests run many event loops in one process; freezing their objects would hide garbage
+    cycles from the tests that look for them (realtime/tests/test_gc_pauses.py tests the freezer)."""
+    settings.REALTIME = {**settings.REALTIME, "GC_FREEZE": False}
+
+
 @pytest.fixture(params=["memory", "redis"])
 def channel_layer(request, settings):
     """Run the test once over the in-memory layer and once over Redis; yield the backend name."""

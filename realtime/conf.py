@@ -73,6 +73,10 @@ DEFAULTS = {
     "SESSION_RECHECK_S": 60,
     # On SIGTERM, connections are closed with 1001 and the process waits this long for them to go.
     "DRAIN_TIMEOUT_S": 5,
+    # Freeze what survives each full garbage collection so the next ones stay short; frozen
+    # garbage cycles are collected at the latest this often (realtime/gc_pauses.py).
+    "GC_FREEZE": True,
+    "GC_FULL_COLLECT_S": 600,
 }
 
 

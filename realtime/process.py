@@ -9,7 +9,8 @@ maintenance tasks that keep the cross-process view true:
 - every ``PRESENCE_SWEEP_S``: sweep users whose connections all expired (a crashed process)
   and announce them offline;
 - every ``STATS_PUBLISH_S``: publish this process's counters for ``/api/websocket/stats``;
-- every ``SESSION_RECHECK_S``: close connections of deactivated users and ended sessions (4401).
+- every ``SESSION_RECHECK_S``: close connections of deactivated users and ended sessions (4401);
+- every second, with ``GC_FREEZE``: keep full garbage collections short (realtime.gc_pauses).
 
 Under Daphne, SIGTERM drains the process (realtime.drain) instead of dropping every socket.
 """
@@ -27,6 +28,7 @@ from channels.layers import get_channel_layer
 from .conf import realtime_settings
 from .connection_registry import get_registry
 from .drain import install_drain_on_sigterm
+from .gc_pauses import GcFreezer
 from .group_commit import GroupCommit
 from .hub import Hub
 from .presence import announce
@@ -53,6 +55,7 @@ class ServerProcess:
         self._tasks: list[asyncio.Task] = []
         self._start_lock = asyncio.Lock()
         self._started = False
+        self._gc_freezer: GcFreezer | None = None
 
     async def start(self) -> None:
         """Start the hub and the maintenance tasks; idempotent. Raise the layer's error if it is
@@ -68,6 +71,9 @@ class ServerProcess:
                 self._every(s.STATS_PUBLISH_S, self.publish_stats),
                 self._every(s.SESSION_RECHECK_S, self._close_revoked_sessions),
             ]
+            if s.GC_FREEZE:
+                self._gc_freezer = GcFreezer(s.GC_FULL_COLLECT_S)
+                self._tasks.append(self._every(1.0, self._check_gc))
             install_drain_on_sigterm(self)
             self._started = True
             try:
@@ -95,6 +101,9 @@ class ServerProcess:
         for user_id, last_seen in await self.registry.sweep():
             await announce(user_id, online=False, last_seen=last_seen)
 
+    async def _check_gc(self) -> None:
+        self._gc_freezer.check()
+
     async def _close_revoked_sessions(self) -> None:
         await close_revoked_sessions(self)
 
@@ -109,6 +118,8 @@ class ServerProcess:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._gc_freezer is not None:
+            self._gc_freezer.close()
         await self.hub.close()
         try:
             await self.registry.remove_process(self.id)
