@@ -91,8 +91,9 @@ def delivery_counts(latencies: list[float], received: list[int], per_message: in
     }
 
 
-def server_env(redis_url: str, database_url: str) -> dict[str, str]:
-    """The benchmarked server's environment: production settings, with the per-client limits lifted."""
+def production_env(redis_url: str, database_url: str) -> dict[str, str]:
+    """A benchmarked server's environment: production settings (DEBUG off: no query log kept per
+    database connection, JSON logs at WARNING), with the default limits."""
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -101,6 +102,13 @@ def server_env(redis_url: str, database_url: str) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+
+
+def server_env(redis_url: str, database_url: str) -> dict[str, str]:
+    """``production_env`` with the per-client limits lifted."""
+    return {
+        **production_env(redis_url, database_url),
         # The load generator is one address, its senders far over a person's rate and its
         # connections past one process's cap: limits are not under test here.
         "REALTIME_OVERRIDES": json.dumps({

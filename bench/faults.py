@@ -30,6 +30,7 @@ import websockets
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.fanout import production_env  # noqa: E402
 from bench.progress import prepare  # noqa: E402
 from tests.servers import Daphne, RedisServer  # noqa: E402
 
@@ -202,10 +203,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="switchboard-faults-") as workdir:
         redis = RedisServer(Path(workdir))
         env = {
-            "DATABASE_URL": f"sqlite:///{workdir}/faults.sqlite3",
-            "REDIS_URL": redis.url,
+            **production_env(redis.url, f"sqlite:///{workdir}/faults.sqlite3"),
             "LOG_LEVEL": "ERROR",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
             "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000, "RATE_PER_MIN": 1_000_000,
                                               "RATE_BURST": 10_000, "HUB_RETRY_S": 0.5}),
         }

@@ -33,7 +33,7 @@ from picows import WSListener, WSMsgType, ws_connect
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.fanout import cpu_seconds, ms, percentile  # noqa: E402
+from bench.fanout import cpu_seconds, ms, percentile, production_env  # noqa: E402
 from tests.servers import Daphne  # noqa: E402
 
 now = time.perf_counter
@@ -217,11 +217,8 @@ def main() -> None:
     os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as workdir:
         env = {
-            "DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3",
-            "REDIS_URL": redis_url,
+            **production_env(redis_url, f"sqlite:///{workdir}/bench.sqlite3"),
             "MEDIA_ROOT": f"{workdir}/media",
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
             # One load generator, one user, many connections: the per-IP and per-user caps are not under test.
             "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000,
                                               "MAX_CONNECTIONS_PER_USER": 1_000_000}),

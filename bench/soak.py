@@ -36,7 +36,7 @@ import websockets
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.fanout import rss_bytes  # noqa: E402
+from bench.fanout import production_env, rss_bytes  # noqa: E402
 from bench.progress import prepare  # noqa: E402
 from tests.servers import Daphne  # noqa: E402
 
@@ -174,8 +174,7 @@ def main() -> None:
         parser.error("REDIS_URL is required (make bench-soak starts a throwaway Redis)")
     os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory(prefix="switchboard-soak-") as workdir:
-        env = {"DATABASE_URL": f"sqlite:///{workdir}/soak.sqlite3", "REDIS_URL": redis_url,
-               "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "config.settings"}
+        env = production_env(redis_url, f"sqlite:///{workdir}/soak.sqlite3")
         prepare(env)
         from django.contrib.auth import get_user_model
         from rest_framework_simplejwt.tokens import AccessToken
