@@ -21,7 +21,7 @@ from progress.in_server_worker import start_in_server_worker  # noqa: E402
 
 from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
-from realtime.daphne_compat import allow_rfc6455_close_codes  # noqa: E402
+from realtime.daphne_compat import allow_rfc6455_close_codes, free_closed_connections  # noqa: E402
 from realtime.daphne_writes import write_eagerly  # noqa: E402
 from realtime.receive_backpressure import bound_receive_queues  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
@@ -39,6 +39,7 @@ application = ProtocolTypeRouter(
 
 log_channel_layer_mode()
 allow_rfc6455_close_codes()
+free_closed_connections()
 bound_send_buffers()
 bound_receive_queues()
 write_eagerly()

@@ -31,6 +31,7 @@ Together (``make bench-compare``, same machine, same run): see the README's perf
 
 import functools
 import sys
+import weakref
 
 from autobahn.websocket.protocol import PreparedMessage
 
@@ -97,9 +98,15 @@ def direct_writer(send) -> DirectWriter | None:
 
 def _eager(transport):
     """Return a ``write(data)`` for ``transport`` that sends at once when its buffer is empty."""
-    buffered_write = transport.write
+    # Weak, and the class's write rather than the bound method: this function is set on the
+    # transport, and a cycle would keep a closed connection until a full garbage collection.
+    transport_ref = weakref.ref(transport)
+    buffered_write = type(transport).write
 
     def write(data: bytes) -> None:
+        transport = transport_ref()
+        if transport is None:
+            return
         if (
             data
             and transport.connected
@@ -115,7 +122,7 @@ def _eager(transport):
             if sent == len(data):
                 return
             data = data[sent:]
-        buffered_write(data)
+        buffered_write(transport, data)
 
     return write
 

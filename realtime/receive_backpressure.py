@@ -23,6 +23,7 @@ uvicorn needs none of this: its WebSocket implementations bound the queue themse
 """
 
 import sys
+import weakref
 
 from .conf import realtime_settings
 
@@ -33,8 +34,14 @@ class ReceiveGate:
     """Pauses and resumes reading one WebSocket transport by the length of its application queue."""
 
     def __init__(self, protocol):
-        self.protocol = protocol
+        # Weak: the protocol holds this gate (no cycle to wait for a full garbage collection).
+        self._protocol = weakref.ref(protocol)
         self.paused = False
+
+    @property
+    def protocol(self):
+        """The Daphne ``WebSocketProtocol``, or None once it has been freed."""
+        return self._protocol()
 
     def frame_queued(self) -> None:
         """Called after Daphne queued a frame: stop reading when the queue has reached its bound."""
@@ -54,7 +61,7 @@ class ReceiveGate:
     def _resume_when_drained(self) -> None:
         from twisted.internet import reactor
 
-        transport = self.protocol.transport
+        transport = getattr(self.protocol, "transport", None)
         if transport is None or not transport.connected:
             return
         if self.protocol.application_queue.qsize() <= realtime_settings.MAX_RECEIVE_QUEUE_FRAMES // 4:

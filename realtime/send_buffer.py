@@ -25,6 +25,7 @@ Nothing is lost for good: every chat message is in the database, every task in i
 
 import logging
 import sys
+import weakref
 
 from . import metrics
 from .conf import realtime_settings
@@ -40,11 +41,18 @@ class SendBuffer:
     """
 
     def __init__(self, protocol):
-        self.protocol = protocol
+        # Weak: the protocol holds this buffer, and a cycle would keep a closed connection's
+        # objects until a full garbage collection (realtime/gc_pauses.py).
+        self._protocol = weakref.ref(protocol)
         self.paused = False
         self.bytes_while_paused = 0
         self.frames_while_paused = 0
         self.over_limit = False
+
+    @property
+    def protocol(self):
+        """The Daphne ``WebSocketProtocol``, or None once it has been freed."""
+        return self._protocol()
 
     # Twisted's IPushProducer
     def pauseProducing(self):  # noqa: N802
@@ -86,7 +94,7 @@ class SendBuffer:
         reactor.callLater(realtime_settings.SLOW_CLIENT_GRACE_S, self._abort_if_still_open)
 
     def _abort_if_still_open(self) -> None:
-        transport = self.protocol.transport
+        transport = getattr(self.protocol, "transport", None)
         if transport is not None and transport.connected:
             transport.abortConnection()
 
