@@ -4,7 +4,7 @@ from realtime.context import HandlerContext
 from realtime.errors import ProtocolError
 from realtime.publish import publish
 from realtime.registry import batch_handler, handler, session_groups
-from realtime.validation import validate
+from realtime.validation import validate, validate_each
 
 from . import selectors, services
 from .events import conversation_group, conversation_summary, message_event, support_desk_group, viewers_group
@@ -55,16 +55,17 @@ def leave(ctx: HandlerContext, data: dict) -> dict:
 @batch_handler("chat.send")
 def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
     """
-    ``chat.send`` from the connections whose frames arrived together: each validated alone,
+    ``chat.send`` from the connections whose frames arrived together: each validated on its own
+    (one serializer for the batch, realtime.validation.validate_each),
     all stored in one transaction (services.send_many); each acked with its message.
     """
     outcomes: list[dict | Exception | None] = [None] * len(calls)
     requests: list[tuple[int, services.SendRequest]] = []
-    for i, (ctx, data) in enumerate(calls):
-        try:
-            requests.append((i, services.SendRequest(sender=ctx.user, **validate(SendMessageIn, data))))
-        except ProtocolError as exc:
-            outcomes[i] = exc
+    for i, ((ctx, _), args) in enumerate(zip(calls, validate_each(SendMessageIn, [data for _, data in calls]))):
+        if isinstance(args, ProtocolError):
+            outcomes[i] = args
+        else:
+            requests.append((i, services.SendRequest(sender=ctx.user, **args)))
     for (i, _), sent in zip(requests, services.send_many([request for _, request in requests])):
         outcomes[i] = sent if isinstance(sent, Exception) else {"message": message_event(sent[0]), "duplicate": not sent[1]}
     return outcomes

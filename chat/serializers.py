@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from realtime.validation import IdField
+from realtime.validation import IdField, TextField
 
 from .models import Membership, Message
 
@@ -22,7 +22,7 @@ class MessageContentIn(serializers.Serializer):
 
     # Stored exactly as sent: no trimming. NUL is refused (DRF's default validator; PostgreSQL
     # cannot store it). May be empty only for an image or file (the caption is optional).
-    content = serializers.CharField(trim_whitespace=False, allow_blank=True, default="")
+    content = TextField(trim_whitespace=False, allow_blank=True, default="")
     content_type = serializers.ChoiceField(choices=ContentType.choices, default=ContentType.TEXT)
     attachment_id = IdField(required=False)
     client_msg_id = serializers.CharField(max_length=64, required=False, allow_null=True)

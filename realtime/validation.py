@@ -1,6 +1,7 @@
 """Validate a frame's ``data`` with a DRF serializer: one wire shape for WebSocket and REST."""
 
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .errors import Invalid
 
@@ -18,6 +19,51 @@ def validate(serializer_class: type[serializers.Serializer], data: dict) -> dict
     if not serializer.is_valid():
         raise Invalid("Invalid data", details=serializer.errors)
     return serializer.validated_data
+
+
+def validate_each(serializer_class: type[serializers.Serializer], items: list[dict]) -> list[dict | Invalid]:
+    """
+    Validate each of ``items`` with one ``serializer_class`` instance, as DRF's ``ListSerializer``
+    validates its children; return, per item, its validated data or the ``Invalid`` that
+    ``validate`` would raise for it (same ``details``).
+
+    For batch handlers (realtime.group_commit): building a serializer deep-copies its declared
+    fields, about 0.4 ms for ``chat.send``'s, against 0.05 ms to validate one frame with it.
+    """
+    serializer = serializer_class()
+    outcomes: list[dict | Invalid] = []
+    for data in items:
+        try:
+            outcomes.append(serializer.run_validation(data))
+        except serializers.ValidationError as exc:
+            outcomes.append(Invalid("Invalid data", details=exc.detail))
+    return outcomes
+
+
+class SurrogatesRefused(ProhibitSurrogateCharactersValidator):
+    """
+    DRF's surrogate check (same message and code) at C speed: UTF-8 encoding refuses exactly the
+    surrogate code points U+D800-U+DFFF. DRF's own loops over the characters in Python, about
+    3.6 ms for a 60,000-character message.
+    """
+
+    def __call__(self, value):
+        text = str(value)
+        if text.isascii():
+            return
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise serializers.ValidationError(self.message.format(code_point=ord(text[exc.start])), code=self.code) from None
+
+
+class TextField(serializers.CharField):
+    """A ``CharField`` for long text (a chat message): DRF's checks, the surrogate one ``SurrogatesRefused``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [SurrogatesRefused() if isinstance(v, ProhibitSurrogateCharactersValidator) else v
+                           for v in self.validators]
 
 
 def IdField(**kwargs) -> serializers.IntegerField:
