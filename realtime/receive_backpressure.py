@@ -47,15 +47,16 @@ class ReceiveGate:
         """Called after Daphne queued a frame: stop reading when the queue has reached its bound."""
         if self.paused:
             return
-        if self.protocol.state == self.protocol.STATE_CLOSING:
+        protocol = self.protocol  # one weak-reference lookup per frame
+        if protocol.state == protocol.STATE_CLOSING:
             # Data frames after the server's close (a flood closed with 4429 keeps sending): not
             # read at all. Autobahn drops the TCP connection when the close handshake times out.
             self.paused = True
-            self.protocol.transport.pauseProducing()
+            protocol.transport.pauseProducing()
             return
-        if self.protocol.application_queue.qsize() >= realtime_settings.MAX_RECEIVE_QUEUE_FRAMES:
+        if protocol.application_queue.qsize() >= realtime_settings.MAX_RECEIVE_QUEUE_FRAMES:
             self.paused = True
-            self.protocol.transport.pauseProducing()
+            protocol.transport.pauseProducing()
             self._resume_when_drained()
 
     def _resume_when_drained(self) -> None:

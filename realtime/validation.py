@@ -1,5 +1,7 @@
 """Validate a frame's ``data`` with a DRF serializer: one wire shape for WebSocket and REST."""
 
+import threading
+
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
@@ -7,6 +9,8 @@ from .errors import Invalid
 
 # Database integer keys are signed 64-bit: a larger id is invalid, not a server error.
 MAX_ID = 2**63 - 1
+
+_thread_instances = threading.local()  # validate_each's serializers, one per class and thread
 
 
 def validate(serializer_class: type[serializers.Serializer], data: dict) -> dict:
@@ -28,9 +32,10 @@ def validate_each(serializer_class: type[serializers.Serializer], items: list[di
     ``validate`` would raise for it (same ``details``).
 
     For batch handlers (realtime.group_commit): building a serializer deep-copies its declared
-    fields, about 0.4 ms for ``chat.send``'s, against 0.05 ms to validate one frame with it.
+    fields, about 0.4 ms for ``chat.send``'s, against 0.05 ms to validate one frame with it, so
+    each thread keeps one instance per class (``run_validation`` keeps no state on it).
     """
-    serializer = serializer_class()
+    serializer = _reused_instance(serializer_class)
     outcomes: list[dict | Invalid] = []
     for data in items:
         try:
@@ -38,6 +43,15 @@ def validate_each(serializer_class: type[serializers.Serializer], items: list[di
         except serializers.ValidationError as exc:
             outcomes.append(Invalid("Invalid data", details=exc.detail))
     return outcomes
+
+
+def _reused_instance(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    instances = getattr(_thread_instances, "by_class", None)
+    if instances is None:
+        instances = _thread_instances.by_class = {}
+    if serializer_class not in instances:
+        instances[serializer_class] = serializer_class()
+    return instances[serializer_class]
 
 
 class SurrogatesRefused(ProhibitSurrogateCharactersValidator):
