@@ -16,8 +16,9 @@ from tests.servers import Daphne, Uvicorn, database_url
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def servers(django_db_setup):
+    """uvicorn and Daphne on the test database and Redis, shared by this module's six cases."""
     from django.db import connection
 
     env = {
