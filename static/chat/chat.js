@@ -432,19 +432,33 @@
     if (data.conversation_id === openId) say("Support closed this conversation. Contact support again to open a new one.");
   });
 
-  client.on("welcome", async () => {
-    say("");
+  // Refusals worth retrying (docs/protocol.md, "Errors"); "disconnected" waits for the next welcome.
+  const RETRYABLE = new Set(["unavailable", "rate_limited", "server_error"]);
+
+  // After every (re)connect: the conversations, then everything after the last seq we have, once
+  // each. A resume refused for a passing reason is tried again, or the gap would stay until the
+  // next reconnect.
+  async function resume(attempt) {
     try {
       await loadConversations();
       if (openId !== null) {
-        await catchUp(openId); // resume: everything after the last seq we have, once each
+        await catchUp(openId);
         renderList();
         renderThread();
         await markRead(openId);
       }
     } catch (error) {
       say(error.message);
+      if (RETRYABLE.has(error.code) && attempt < 5) {
+        const wait = (error.details && error.details.retry_after_ms) || 1000 * attempt;
+        setTimeout(() => { if (client.ready) resume(attempt + 1); }, wait);
+      }
     }
+  }
+
+  client.on("welcome", () => {
+    say("");
+    resume(1);
   });
 
   client.on("state", (state, code) => {

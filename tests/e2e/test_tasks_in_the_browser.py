@@ -7,7 +7,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from tests.e2e.test_workspaces_in_the_browser import browser, wait_for  # noqa: F401 (the fixture)
 from tests.servers import BatchWorker
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def row_state(driver) -> dict | None:

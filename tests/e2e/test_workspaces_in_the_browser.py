@@ -12,7 +12,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from workspaces import services
 from workspaces.models import Workspace
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
