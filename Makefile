@@ -11,10 +11,11 @@ PYTEST_ARGS ?=
 .PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-chat bench-idle clean
 
 $(VENV)/.installed: requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
-	touch $@
+	@echo "== install requirements.txt into $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -r requirements.txt
+	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -22,12 +23,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 ## run: install, migrate, create the demo users and conversation, serve on http://127.0.0.1:8000 with the batch worker
 run: $(VENV)/.installed
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	@echo "== migrate the database"
+	@$(PY) manage.py migrate --noinput
+	@echo "== demo data"
+	@$(PY) manage.py seed_demo
 	@# Without REDIS_URL the batch worker runs inside the server (README "Batch tasks"); with it, beside it.
-	if [ -n "$$REDIS_URL" ]; then \
+	@if [ -n "$$REDIS_URL" ]; then \
+		echo "== batch worker (manage.py db_worker) beside the server: REDIS_URL is set"; \
 		setsid $(PY) manage.py db_worker & worker=$$!; trap 'kill -- -$$worker 2>/dev/null' EXIT INT TERM; \
 	fi; \
+	echo "== server on http://127.0.0.1:8000 (manage.py runserver)"; \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 ## test: Chromium for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers

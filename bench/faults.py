@@ -5,8 +5,9 @@ Real parts: a Redis of its own (stopped and started empty), two Daphne processes
 (SIGKILLed and started again on the same port), SQLite. Writers spread over both processes
 send numbered messages with client_msg_ids; a writer whose connection drops or whose send gets
 no answer within 3 s reconnects (to either process) and resends the same key, as the browser
-client does. Readers follow the conversation live and, after every reconnect, resume with
-``chat.join {after_seq}`` from their last gap-free seq.
+client does. Readers follow the conversation live and resume with ``chat.join {after_seq}`` from
+their last gap-free seq after every reconnect, on a seq gap and on ``resync``; half of them also
+catch up at the end, the others report what a client that kept its socket open ends with.
 
 Prints: acked messages lost (acked but not stored) and duplicated (stored twice), what each
 reader ends with (missing, duplicated), and for each Redis restart the time from Redis being
@@ -88,34 +89,47 @@ class Writer:
 
 
 class Reader:
-    """Follows the conversation; resumes from its last gap-free seq after every reconnect."""
+    """
+    Follows the conversation as docs/protocol.md's "Resume" says: it catches up with ``chat.join
+    {after_seq}`` from its last gap-free seq after every reconnect, on a live seq that skips
+    ahead, and on ``resync``. With ``final_catch_up`` it also catches up once more at the end (a
+    reader that reconnects anyway); without it, what it has at the end is what the live path and
+    ``resync`` gave a client that kept its socket open.
+    """
 
-    def __init__(self, token: str, servers: list[Daphne], conversation_id: int, index: int):
+    def __init__(self, token: str, servers: list[Daphne], conversation_id: int, index: int, final_catch_up: bool):
         self.token, self.servers, self.conversation_id, self.attempt = token, servers, conversation_id, index
+        self.final_catch_up = final_catch_up
         self.seqs: list[int] = []  # every seq received, live or resumed, duplicates kept
+        self.have: set[int] = set()
+        self.synced = 0  # highest seq with none missing below it
         self.live: list[float] = []  # arrival times of live events
         self.reconnects = 0
+        self.resyncs = 0
 
-    def synced(self) -> int:
-        have, last = set(self.seqs), 0
-        while last + 1 in have:
-            last += 1
-        return last
+    def take(self, seq: int) -> bool:
+        """Record ``seq``; return True when it reveals a hole below it."""
+        self.seqs.append(seq)
+        self.have.add(seq)
+        while self.synced + 1 in self.have:
+            self.synced += 1
+        return seq > self.synced + 1
 
     async def catch_up(self, ws) -> None:
         while True:
             ref = f"j{time.monotonic()}"
             await ws.send(json.dumps({"type": "chat.join", "ref": ref, "data": {
-                "conversation_id": self.conversation_id, "after_seq": self.synced()}}))
+                "conversation_id": self.conversation_id, "after_seq": self.synced}}))
             while True:
                 frame = json.loads(await ws.recv())
                 if frame.get("ref") == ref:
                     break
                 if frame["type"] == "chat.message":
-                    self.seqs.append(frame["data"]["seq"])
+                    self.take(frame["data"]["seq"])
             if frame["type"] != "ack":
                 raise OSError(frame["error"]["code"])
-            self.seqs += [m["seq"] for m in frame["data"]["messages"]]
+            for message in frame["data"]["messages"]:
+                self.take(message["seq"])
             if not frame["data"]["has_more"]:
                 return
 
@@ -136,9 +150,14 @@ class Reader:
                         except TimeoutError:
                             continue
                         if frame["type"] == "chat.message":
-                            self.seqs.append(frame["data"]["seq"])
                             self.live.append(time.monotonic())
-                    await self.catch_up(ws)  # the end: whatever is still missing
+                            if self.take(frame["data"]["seq"]):
+                                await self.catch_up(ws)
+                        elif frame["type"] == "resync":
+                            self.resyncs += 1
+                            await self.catch_up(ws)
+                    if self.final_catch_up:
+                        await self.catch_up(ws)
                     return
             except (OSError, TimeoutError, websockets.WebSocketException):
                 self.reconnects += 1
@@ -148,7 +167,10 @@ class Reader:
 async def run(args, redis: RedisServer, servers: list[Daphne], tokens: list[str], conversation_id: int) -> dict:
     keys: asyncio.Queue = asyncio.Queue(maxsize=WRITERS)
     writers = [Writer(f"w{i}", tokens[i], servers, conversation_id) for i in range(WRITERS)]
-    readers = [Reader(tokens[WRITERS + i], servers, conversation_id, i) for i in range(READERS)]
+    # Half the readers catch up once more at the end; the others end with what a client that kept
+    # its socket open has (reconnecting only when its own Daphne is killed).
+    readers = [Reader(tokens[WRITERS + i], servers, conversation_id, i, final_catch_up=i % 2 == 0)
+               for i in range(READERS)]
     stop = asyncio.Event()
     reader_tasks = [asyncio.create_task(r.run(stop)) for r in readers]
     writer_tasks = [asyncio.create_task(w.run(keys)) for w in writers]
@@ -237,15 +259,18 @@ def main() -> None:
         "stored_duplicated": len(keys) - len(set(keys)),
         "stored_not_acked": len(set(keys) - acked),
         "resends": sum(w.resends for w in result["writers"]),
-        "readers_missing": [len(all_seqs - set(r.seqs)) for r in result["readers"]],
+        "readers_missing": [len(all_seqs - set(r.seqs)) for r in result["readers"] if r.final_catch_up],
+        "open_readers_missing": [len(all_seqs - set(r.seqs)) for r in result["readers"] if not r.final_catch_up],
         "reader_reconnects": [r.reconnects for r in result["readers"]],
+        "reader_resyncs": [r.resyncs for r in result["readers"]],
         "first_delivery_after_redis_ms": result["first_delivery_after_redis_ms"],
         "wall_s": result["wall_s"],
     }
     print(json.dumps(summary))
     print(f"{summary['acked']} of {args.count} acked across 3 Redis restarts and 2 Daphne kills: "
           f"{summary['acked_lost']} lost, {summary['stored_duplicated']} duplicated; readers missing "
-          f"{summary['readers_missing']}; first live delivery after Redis returned: "
+          f"{summary['readers_missing']}, readers that kept their sockets open missing "
+          f"{summary['open_readers_missing']}; first live delivery after Redis returned: "
           f"{summary['first_delivery_after_redis_ms']} ms", file=sys.stderr)
 
 

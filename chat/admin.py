@@ -1,15 +1,15 @@
 """
-Chat in the Django admin; a message written here goes through services.send_message like any
-other. The support desk (seed 002): support conversations, who waits longest first, with unread
-counts and the user's online state; a conversation page with the thread and a reply box, kept
-live over the socket (static/chat/support_desk.js).
+Chat in the Django admin; a message written here is sent by the logged-in staff user through the
+socket's checked path (services.send_as) like any other. The support desk (seed 002): support
+conversations, who waits longest first, with unread counts and the user's online state; a
+conversation page with the thread and a reply box, kept live over the socket
+(static/chat/support_desk.js).
 """
 
 import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -18,6 +18,7 @@ from django.utils.html import format_html
 
 from realtime.errors import ProtocolError
 from realtime.presence import presence_of
+from realtime.users import display_name
 from realtime.validation import validate
 
 from . import selectors, services
@@ -93,11 +94,17 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 class MessageAdminForm(forms.ModelForm):
-    """The socket's content rules for a message written in the admin (text only: uploads are REST)."""
+    """
+    A message the logged-in staff user (``sender``, set by MessageAdmin.get_form) sends: the
+    socket's content rules (text only: uploads are REST) and its access check, shown on the form.
+    There is no sender field: nobody posts as someone else (issue 20).
+    """
+
+    sender = None  # the logged-in staff user
 
     class Meta:
         model = Message
-        fields = ["conversation", "sender", "content", "client_msg_id"]
+        fields = ["conversation", "content", "client_msg_id"]
 
     def clean(self):
         cleaned = super().clean()
@@ -106,37 +113,72 @@ class MessageAdminForm(forms.ModelForm):
             for errors in serializer.errors.values():
                 self.add_error("content", errors)
         conversation = cleaned.get("conversation")
-        if conversation is not None and conversation.closed_at is not None:
-            self.add_error("conversation", "This support conversation is closed.")
+        if conversation is not None:
+            try:
+                # The check chat.send makes (members; any staff member in a support conversation).
+                selectors.access_conversation(self.sender, conversation.pk)
+            except ProtocolError as exc:
+                self.add_error("conversation", f"{exc.message}: you cannot post in it.")
+            else:
+                if conversation.closed_at is not None:
+                    self.add_error("conversation", "This support conversation is closed.")
         return cleaned
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    """Messages; one added here is sent through services.send_message (pushed live, seq assigned)."""
+    """
+    Messages; one added here is sent as the logged-in staff user through services.send_as (the
+    socket's authorised path: pushed live after commit, seq assigned). Stored messages are read-only.
+    """
 
     form = MessageAdminForm
     list_display = ["id", "conversation", "seq", "sender", "content_type", "created_at"]
     list_filter = ["content_type"]
     search_fields = ["content", "sender__username"]
-    autocomplete_fields = ["conversation", "sender"]
+    autocomplete_fields = ["conversation"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["conversation", "sender", "content", "client_msg_id"]
+            return ["conversation", "content", "client_msg_id"]
         return ["conversation", "sender", "seq", "content", "content_type", "attachment", "client_msg_id", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A stored message is history: members already received it, so it never changes here.
         return self.get_fields(request, obj) if obj else []
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"sender": request.user})
+
     def save_model(self, request, obj, form, change):
         if change:
             return
-        message, _ = services.send_message(
-            sender=obj.sender, conversation=obj.conversation, content=obj.content, client_msg_id=obj.client_msg_id,
-        )
-        obj.pk = message.pk
+        try:
+            message, created = services.send_as(request.user, conversation_id=obj.conversation_id,
+                                                content=obj.content, client_msg_id=obj.client_msg_id or None)
+        except ProtocolError as exc:
+            # Refused after the form's check (closed or left meanwhile): response_add says so.
+            obj.refusal = exc
+            return
+        for field in Message._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(message, field.attname))
+        obj.sender = request.user
+        obj._state.adding = False
+        if not created:
+            self.message_user(request, "That client_msg_id was already used: nothing new was stored.",
+                              messages.WARNING)
+
+    def log_addition(self, request, obj, message):
+        if obj.pk is None:  # refused: nothing was added
+            return None
+        return super().log_addition(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:
+            self.message_user(request, f"Message not sent: {obj.refusal.message}.", messages.ERROR)
+            return redirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -164,7 +206,7 @@ class SupportDeskAdmin(admin.ModelAdmin):
     list_display = ["user", "waiting", "unread", "online", "last_message", "created_at"]
     list_display_links = ["user"]
     list_filter = [OpenFilter]
-    search_fields = ["support_user__username"]
+    search_fields = ["support_user__username", "support_user__first_name", "support_user__last_name"]
     ordering = [F("waiting_since").asc(nulls_last=True), "-last_seq", "pk"]
     list_per_page = 50
 
@@ -192,7 +234,7 @@ class SupportDeskAdmin(admin.ModelAdmin):
     @admin.display(description="user", ordering="support_user__username")
     def user(self, conversation) -> str:
         return format_html('<span data-desk-conversation="{}">{}</span>', conversation.pk,
-                           conversation.support_user.get_username())
+                           display_name(conversation.support_user))
 
     @admin.display(description="waiting since", ordering="waiting_since")
     def waiting(self, conversation):
@@ -221,15 +263,15 @@ class SupportDeskAdmin(admin.ModelAdmin):
         if conversation.last_seq:
             services.mark_read(user=request.user, conversation=conversation, seq=conversation.last_seq)
         user = conversation.support_user
-        names = dict(get_user_model().objects.filter(pk__in={m.sender_id for m in page}).values_list("pk", "username"))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Support: {user.get_username()}",
+            "title": f"Support: {display_name(user)}",
             "conversation": conversation,
             "support_user": user,
+            "support_user_name": display_name(user),
             "online": presence_of([user.pk])[user.pk]["online"],
-            "thread": [message_event(m) | {"sender_name": names.get(m.sender_id, "")} for m in page],
+            "thread": [message_event(m) for m in page],  # each names its sender (staff: "(support)")
             "has_more": has_more,
             "last_seq": conversation.last_seq,
             # One key per rendered form: a double submit or a resent POST stores the reply once.

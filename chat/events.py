@@ -1,8 +1,11 @@
 """Chat group names and event payloads: the only place that builds them."""
 
+from django.db.models import QuerySet
 from django.urls import reverse
 
-from .models import Attachment, Conversation, Message
+from realtime.users import display_name, user_fields, user_ref
+
+from .models import Attachment, Conversation, Membership, Message
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -31,13 +34,26 @@ def attachment_data(attachment: Attachment) -> dict:
     }
 
 
+def for_message_events(messages: QuerySet) -> QuerySet:
+    """
+    ``messages`` with what ``message_event`` reads loaded in the same query: the sender (only the
+    fields of its display name) and the attachment. Every query that builds many events uses it.
+    """
+    return messages.select_related("sender", "attachment").only(
+        *(f.name for f in Message._meta.concrete_fields), *user_fields("sender__"))
+
+
 def message_event(message: Message) -> dict:
-    """The ``chat.message`` payload; ``created_at`` in epoch ms; ``attachment`` for image and file messages."""
+    """
+    The ``chat.message`` payload; ``created_at`` in epoch ms; ``attachment`` for image and file
+    messages; ``sender`` is realtime.users.user_ref (load it with ``for_message_events``).
+    """
     return {
         "id": message.pk,
         "conversation_id": message.conversation_id,
         "seq": message.seq,
         "sender_id": message.sender_id,
+        "sender": user_ref(message.sender),
         "content": message.content,
         "content_type": message.content_type,
         "client_msg_id": message.client_msg_id,
@@ -46,18 +62,25 @@ def message_event(message: Message) -> dict:
     }
 
 
+def for_member_entries(memberships: QuerySet) -> QuerySet:
+    """``memberships`` with what ``member_entry`` reads loaded in the same query (the user's display fields)."""
+    return memberships.select_related("user").only("conversation_id", "role", "user_id", *user_fields("user__"))
+
+
+def member_entry(membership: Membership) -> dict:
+    """A member as summaries list them: ``{"id", "username", "name" (display name), "is_staff", "role"}``."""
+    user = membership.user
+    return {"id": user.pk, "username": user.get_username(), "name": display_name(user),
+            "is_staff": bool(user.is_staff), "role": membership.role}
+
+
 def conversation_summary(conversation: Conversation, members: list[dict] | None = None) -> dict:
     """
-    A conversation as listed to its members; ``members`` ([{id, username, role}]) when already
+    A conversation as listed to its members; ``members`` ([member_entry...]) when already
     loaded. Support conversations add ``support_user_id`` and ``closed`` (bool).
     """
     if members is None:
-        members = [
-            {"id": user_id, "username": username, "role": role}
-            for user_id, username, role in conversation.memberships.order_by("user_id").values_list(
-                "user_id", "user__username", "role"
-            )
-        ]
+        members = [member_entry(m) for m in for_member_entries(conversation.memberships.order_by("user_id"))]
     return {
         "id": conversation.pk,
         "kind": conversation.kind,

@@ -1,9 +1,13 @@
 """Chat WebSocket handlers: parse, authorise, call a service or selector, return the ack data."""
 
+import orjson
+
 from realtime.context import HandlerContext
 from realtime.errors import ProtocolError
+from realtime.paging import CursorIn, PageIn
 from realtime.publish import publish
 from realtime.registry import batch_handler, handler, session_groups
+from realtime.users import display_name
 from realtime.validation import validate, validate_each
 
 from . import selectors, services
@@ -40,8 +44,10 @@ def join(ctx: HandlerContext, data: dict) -> dict:
     ctx.subscribe(viewers_group(conversation.pk))
     reply = {"conversation": conversation_summary(conversation)}
     if "after_seq" in args:
-        messages, has_more = selectors.messages_after(conversation, args["after_seq"], args["limit"])
-        reply.update(messages=[message_event(m) for m in messages], has_more=has_more)
+        # The page of messages is cut to fit in one frame along with the summary.
+        messages, has_more = selectors.resume_page(
+            conversation, args["after_seq"], args["limit"], reserved_bytes=len(orjson.dumps(reply)))
+        reply.update(messages=messages, has_more=has_more)
     return reply
 
 
@@ -73,10 +79,11 @@ def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
 
 @handler("chat.history")
 def history(ctx: HandlerContext, data: dict) -> dict:
+    """A page of the conversation's messages before ``before_seq`` or ``cursor`` (newest page without either)."""
     args = validate(HistoryIn, data)
+    cursor = validate(CursorIn, data).get("cursor")
     conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
-    messages, has_more = selectors.messages_before(conversation, args.get("before_seq"), args["limit"])
-    return {"conversation_id": conversation.pk, "messages": [message_event(m) for m in messages], "has_more": has_more}
+    return selectors.history_page(conversation, limit=args["limit"], before_seq=args.get("before_seq"), cursor=cursor)
 
 
 @handler("chat.typing")
@@ -90,7 +97,7 @@ def typing(ctx: HandlerContext, data: dict) -> dict:
     publish(
         viewers_group(conversation.pk),
         "chat.typing",
-        {"conversation_id": conversation.pk, "user_id": ctx.user.pk},
+        {"conversation_id": conversation.pk, "user_id": ctx.user.pk, "name": display_name(ctx.user)},
         exclude_connection=ctx.connection_id,
     )
     return {"conversation_id": conversation.pk}
@@ -98,8 +105,9 @@ def typing(ctx: HandlerContext, data: dict) -> dict:
 
 @handler("chat.conversations")
 def conversations(ctx: HandlerContext, data: dict) -> dict:
-    """The user's conversations with their last message and unread count, most recent first."""
-    return {"conversations": selectors.conversations_for(ctx.user)}
+    """A page of the user's conversations with their last message and unread count, most recent first."""
+    args = validate(PageIn, data)
+    return selectors.conversation_page(ctx.user, limit=args["limit"], cursor=args.get("cursor")).reply("conversations")
 
 
 @handler("chat.read")

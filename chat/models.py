@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from realtime.users import display_name
+
 
 class Conversation(models.Model):
     """
@@ -128,7 +130,11 @@ class Message(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.seq} in {self.conversation_id} by {self.sender_id}"
+        # The admin's confirmations and history name a message by this: seq is assigned when the
+        # message is sent (services), so an unsent one says so instead of "#None".
+        if self.seq is None:
+            return "New message (not sent yet)"
+        return f"Message {self.seq} in {self.conversation} by {display_name(self.sender)}"
 
 
 class SupportConversation(Conversation):

@@ -4,9 +4,11 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
 
 from realtime.errors import Forbidden, Invalid, NotFound, ProtocolError
+from realtime.paging import Page, decode_cursor, encode_cursor, fitting, paged
 from realtime.presence import presence_of
+from realtime.users import display_name
 
-from .events import conversation_summary, message_event
+from .events import conversation_summary, for_member_entries, for_message_events, member_entry, message_event
 from .models import Attachment, Conversation, Membership, Message
 
 
@@ -98,7 +100,7 @@ def support_queue() -> list[dict]:
     """
     Open support conversations for the support desk, who waits longest first (``waiting_since``
     ascending, then those nobody waits on, most recent first). Each: ``conversation_id``,
-    ``user`` {id, username}, ``waiting_since`` (epoch ms or None), ``unread`` (messages after the
+    ``user`` {id, username, name}, ``waiting_since`` (epoch ms or None), ``unread`` (messages after the
     desk's read mark), ``last_seq``, ``closed``, ``last_message``. Two queries.
     """
     conversations = list(
@@ -115,7 +117,7 @@ def support_entry(conversation: Conversation, last_message: Message | None) -> d
     user = conversation.support_user
     return {
         "conversation_id": conversation.pk,
-        "user": {"id": user.pk, "username": user.get_username()},
+        "user": {"id": user.pk, "username": user.get_username(), "name": display_name(user)},
         "waiting_since": int(conversation.waiting_since.timestamp() * 1000) if conversation.waiting_since else None,
         "unread": conversation.last_seq - conversation.support_read_seq,
         "last_seq": conversation.last_seq,
@@ -129,7 +131,7 @@ def _last_messages(conversations: list[Conversation]) -> dict[int, Message]:
     for conversation in conversations:
         if conversation.last_seq:
             last |= Q(conversation_id=conversation.pk, seq=conversation.last_seq)
-    return {m.conversation_id: m for m in Message.objects.filter(last).select_related("attachment")}
+    return {m.conversation_id: m for m in for_message_events(Message.objects.filter(last))}
 
 
 def access_recipient(sender, recipient_id: int):
@@ -144,15 +146,37 @@ def conversation_ids_for(user) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("conversation_id", flat=True))
 
 
+# Most recent activity first, the id breaking ties: a total order, so pages neither skip nor repeat.
+_CONVERSATION_ORDER = ("-conversation__last_seq", "-conversation_id")
+
+
 def conversations_for(user) -> list[dict]:
     """
     ``user``'s conversations, most recent activity first, each as its summary plus ``last_message``
     (or None), ``last_read_seq`` and ``unread`` (messages after ``last_read_seq``); each member
     carries ``online`` (the connection registry). Three queries and one registry read.
     """
-    memberships = list(
-        Membership.objects.filter(user=user).select_related("conversation").order_by("-conversation__last_seq")
-    )
+    memberships = list(Membership.objects.filter(user=user).select_related("conversation").order_by(*_CONVERSATION_ORDER))
+    return _conversation_entries(memberships)
+
+
+def conversation_page(user, *, limit: int, cursor: str | None) -> Page:
+    """
+    A page of ``conversations_for(user)`` (``last_seq`` descending, then id descending) after
+    ``cursor`` (realtime/paging.py; ``Invalid`` when malformed). Three queries and one registry read.
+    """
+    after = decode_cursor("conversations", cursor, 2)
+    memberships = Membership.objects.filter(user=user)
+    if after is not None:
+        last_seq, conversation_id = after
+        memberships = memberships.filter(
+            Q(conversation__last_seq__lt=last_seq) | Q(conversation__last_seq=last_seq, conversation_id__lt=conversation_id))
+    rows = list(memberships.select_related("conversation").order_by(*_CONVERSATION_ORDER)[: limit + 1])
+    return paged("conversations", rows, limit, key=lambda m: (m.conversation.last_seq, m.conversation_id),
+                 render=_conversation_entries)
+
+
+def _conversation_entries(memberships: list[Membership]) -> list[dict]:
     conversations = [m.conversation for m in memberships]
     last_messages = _last_messages(conversations)
     members = members_of_conversations([c.pk for c in conversations])
@@ -172,11 +196,11 @@ def conversations_for(user) -> list[dict]:
 
 
 def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
-    """``{conversation_id: [{"id", "username", "role"}...]}`` for many conversations in one query."""
+    """``{conversation_id: [events.member_entry...]}`` for many conversations in one query."""
     members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
-    rows = Membership.objects.filter(conversation_id__in=conversation_ids).order_by("user_id")
-    for conversation_id, user_id, username, role in rows.values_list("conversation_id", "user_id", "user__username", "role"):
-        members[conversation_id].append({"id": user_id, "username": username, "role": role})
+    rows = for_member_entries(Membership.objects.filter(conversation_id__in=conversation_ids).order_by("user_id"))
+    for membership in rows:
+        members[membership.conversation_id].append(member_entry(membership))
     return members
 
 
@@ -192,14 +216,48 @@ def small_conversation_ids(user_id: int, max_members: int) -> list[int]:
 
 def messages_after(conversation: Conversation, after_seq: int, limit: int) -> tuple[list[Message], bool]:
     """Return up to ``limit`` messages with ``seq > after_seq`` in seq order, and whether more follow."""
-    rows = list(conversation.messages.filter(seq__gt=after_seq).select_related("attachment").order_by("seq")[: limit + 1])
+    rows = list(for_message_events(conversation.messages.filter(seq__gt=after_seq)).order_by("seq")[: limit + 1])
     return rows[:limit], len(rows) > limit
 
 
 def messages_before(conversation: Conversation, before_seq: int | None, limit: int) -> tuple[list[Message], bool]:
     """Return up to ``limit`` messages with ``seq < before_seq`` (newest page), in seq order, and whether older ones exist."""
-    queryset = conversation.messages.select_related("attachment")
+    queryset = for_message_events(conversation.messages.all())
     if before_seq is not None:
         queryset = queryset.filter(seq__lt=before_seq)
     rows = list(queryset.order_by("-seq")[: limit + 1])
     return rows[:limit][::-1], len(rows) > limit
+
+
+def resume_page(conversation: Conversation, after_seq: int, limit: int, *, reserved_bytes: int = 0) -> tuple[list[dict], bool]:
+    """
+    ``messages_after`` as message events, cut to a page's byte budget less ``reserved_bytes``
+    (realtime/paging.py): the oldest that fit, and whether more follow.
+    """
+    messages, has_more = messages_after(conversation, after_seq, limit)
+    events = [message_event(m) for m in messages]
+    kept = fitting(events, reserved_bytes=reserved_bytes)
+    return events[:kept], has_more or kept < len(events)
+
+
+def history_page(conversation: Conversation, *, limit: int, before_seq: int | None = None, cursor: str | None = None) -> dict:
+    """
+    ``chat.history``'s ack data: the newest ``limit`` messages before ``before_seq`` or ``cursor``
+    (at most one of them; neither: the newest page), in seq order, cut to a page's byte budget
+    (the newest that fit); ``has_more`` and ``next_cursor`` (null at the start) reach older ones.
+    """
+    if cursor is not None:
+        if before_seq is not None:
+            raise Invalid("Give before_seq or cursor, not both", details={"cursor": ["Give before_seq or cursor, not both."]})
+        (before_seq,) = decode_cursor("history", cursor, 1)
+    messages, has_more = messages_before(conversation, before_seq, limit)
+    events = [message_event(m) for m in messages]
+    kept = fitting(events, from_end=True)
+    has_more = has_more or kept < len(events)
+    events = events[len(events) - kept:]
+    return {
+        "conversation_id": conversation.pk,
+        "messages": events,
+        "has_more": has_more,
+        "next_cursor": encode_cursor("history", events[0]["seq"]) if has_more and events else None,
+    }

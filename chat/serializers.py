@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from realtime.validation import IdField, TextField
+from realtime.validation import IdField, StrictCharField, StrictChoiceField, StrictIntegerField, TextField
 
 from .models import Membership, Message
 
@@ -23,9 +23,9 @@ class MessageContentIn(serializers.Serializer):
     # Stored exactly as sent: no trimming. NUL is refused (DRF's default validator; PostgreSQL
     # cannot store it). May be empty only for an image or file (the caption is optional).
     content = TextField(trim_whitespace=False, allow_blank=True, default="")
-    content_type = serializers.ChoiceField(choices=ContentType.choices, default=ContentType.TEXT)
+    content_type = StrictChoiceField(choices=ContentType.choices, default=ContentType.TEXT)
     attachment_id = IdField(required=False)
-    client_msg_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+    client_msg_id = StrictCharField(max_length=64, required=False, allow_null=True)
 
     def validate_content(self, value: str) -> str:
         limit = settings.CHAT_MAX_MESSAGE_CHARS
@@ -61,7 +61,7 @@ class SendMessageIn(MessageContentIn):
 class CreateGroupIn(serializers.Serializer):
     """``chat.create_group`` / ``POST /api/chat/conversations/``: a title and the other members' ids."""
 
-    title = serializers.CharField(max_length=200)
+    title = StrictCharField(max_length=200)
     member_ids = serializers.ListField(child=IdField(), max_length=1000, default=list)
 
 
@@ -70,7 +70,7 @@ class MemberIn(serializers.Serializer):
 
     conversation_id = IdField()
     user_id = IdField()
-    role = serializers.ChoiceField(choices=[Membership.Role.MEMBER, Membership.Role.ADMIN], default=Membership.Role.MEMBER)
+    role = StrictChoiceField(choices=[Membership.Role.MEMBER, Membership.Role.ADMIN], default=Membership.Role.MEMBER)
 
 
 class RemoveMemberIn(serializers.Serializer):
@@ -88,7 +88,7 @@ class AttachmentIn(serializers.Serializer):
     """
 
     file = serializers.FileField()
-    kind = serializers.ChoiceField(choices=[ContentType.IMAGE, ContentType.FILE])
+    kind = StrictChoiceField(choices=[ContentType.IMAGE, ContentType.FILE])
 
     def validate(self, attrs):
         upload = attrs["file"]
@@ -116,8 +116,8 @@ class JoinIn(serializers.Serializer):
     """``chat.join`` data; ``after_seq`` asks for the messages missed since that seq."""
 
     conversation_id = IdField()
-    after_seq = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=100)
+    after_seq = StrictIntegerField(min_value=0, max_value=2**63 - 1, required=False)
+    limit = StrictIntegerField(min_value=1, max_value=100, default=100)
 
 
 class ConversationIdIn(serializers.Serializer):
@@ -128,12 +128,12 @@ class ReadIn(serializers.Serializer):
     """``chat.read`` data: the member has read up to ``seq``."""
 
     conversation_id = IdField()
-    seq = serializers.IntegerField(min_value=0, max_value=2**63 - 1)
+    seq = StrictIntegerField(min_value=0, max_value=2**63 - 1)
 
 
 class HistoryIn(serializers.Serializer):
     """``chat.history`` data: a page of messages older than ``before_seq`` (newest page without it)."""
 
     conversation_id = IdField()
-    before_seq = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+    before_seq = StrictIntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    limit = StrictIntegerField(min_value=1, max_value=100, default=50)

@@ -12,9 +12,17 @@ from django.utils import timezone
 from realtime.errors import Conflict, Forbidden, Invalid, NotFound, ProtocolError
 from realtime.groups import user_group
 from realtime.publish import publish, publish_on_commit, subscribe_user_on_commit, unsubscribe_user_on_commit
+from realtime.users import display_name
 
 from . import selectors
-from .events import conversation_group, conversation_summary, message_event, support_desk_group, viewers_group
+from .events import (
+    conversation_group,
+    conversation_summary,
+    for_message_events,
+    message_event,
+    support_desk_group,
+    viewers_group,
+)
 from .models import Attachment, Conversation, Membership, Message
 
 
@@ -93,8 +101,9 @@ def _stored_by_key(drafts: list[_Draft]) -> dict[tuple[int, str], Message]:
     keyed = [d for d in drafts if d.client_msg_id]
     if not keyed:
         return {}
-    found = Message.objects.filter(
-        sender_id__in={d.sender.pk for d in keyed}, client_msg_id__in={d.client_msg_id for d in keyed})
+    # A repeat is answered with the stored message's event: its sender comes in the same query.
+    found = for_message_events(Message.objects.filter(
+        sender_id__in={d.sender.pk for d in keyed}, client_msg_id__in={d.client_msg_id for d in keyed}))
     return {(m.sender_id, m.client_msg_id): m for m in found}
 
 
@@ -212,7 +221,7 @@ def _publish_support_update(conversation_id: int) -> None:
     """``support.updated`` (a desk row, selectors.support_entry) to every staff connection, after commit."""
     def send():
         conversation = Conversation.objects.select_related("support_user").get(pk=conversation_id)
-        last = conversation.messages.select_related("attachment").filter(seq=conversation.last_seq).first()
+        last = for_message_events(conversation.messages.filter(seq=conversation.last_seq)).first()
         publish(support_desk_group(), "support.updated", selectors.support_entry(conversation, last))
 
     transaction.on_commit(send)
@@ -469,7 +478,8 @@ def close_support(*, conversation: Conversation) -> None:
 def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
     """
     Record that ``user`` (a member) has read ``conversation`` up to ``seq`` (clamped to its
-    last message) and tell the members with ``chat.read {conversation_id, user_id, seq}``.
+    last message) and tell the members with ``chat.read {conversation_id, user_id, name, seq}``
+    (``name``: the reader's display name).
     Never moves backwards: an older seq changes and publishes nothing. Return the stored
     ``(last_read_seq, unread)``. Staff reading a support conversation they are not a member of
     move the desk's shared read mark instead.
@@ -486,7 +496,8 @@ def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
         )
         if moved:
             publish_on_commit(conversation_group(conversation.pk), "chat.read",
-                              {"conversation_id": conversation.pk, "user_id": user.pk, "seq": seq})
+                              {"conversation_id": conversation.pk, "user_id": user.pk, "name": display_name(user),
+                               "seq": seq})
         read_seq = Membership.objects.values_list("last_read_seq", flat=True).get(conversation=conversation, user=user)
         return read_seq, last_seq - read_seq
 
@@ -495,7 +506,7 @@ def _mark_desk_read(conversation: Conversation, seq: int, last_seq: int) -> tupl
     moved = Conversation.objects.filter(pk=conversation.pk, support_read_seq__lt=seq).update(support_read_seq=seq)
     if moved:
         publish_on_commit(conversation_group(conversation.pk), "chat.read",
-                          {"conversation_id": conversation.pk, "user_id": None, "seq": seq})
+                          {"conversation_id": conversation.pk, "user_id": None, "name": None, "seq": seq})
         _publish_support_update(conversation.pk)
     read_seq = Conversation.objects.values_list("support_read_seq", flat=True).get(pk=conversation.pk)
     return read_seq, last_seq - read_seq

@@ -7,12 +7,14 @@ not_found, 409 conflict.
 
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from realtime.paging import CursorIn, PageIn, page_schema
+from realtime.rest import body_with
 from realtime.validation import validate
 
 from . import selectors, services
@@ -29,11 +31,19 @@ from .serializers import (
 
 
 class ConversationListView(APIView):
-    """``/api/chat/conversations/``: the caller's conversations (last message, unread); create a group."""
+    """
+    ``/api/chat/conversations/``: a page of the caller's conversations (last message, unread;
+    ``?limit=&cursor=``, as ``chat.conversations``); create a group.
+    """
 
-    @extend_schema(operation_id="chat_conversations_list", responses={200: dict})
+    @extend_schema(
+        operation_id="chat_conversations_list", parameters=[PageIn],
+        responses=page_schema("ConversationPage", "conversations", serializers.ListField(child=serializers.DictField())),
+    )
     def get(self, request):
-        return Response(selectors.conversations_for(request.user))
+        args = validate(PageIn, request.query_params.dict(), text_input=True)
+        page = selectors.conversation_page(request.user, limit=args["limit"], cursor=args.get("cursor"))
+        return Response(page.reply("conversations"))
 
     @extend_schema(request=CreateGroupIn, responses={201: dict})
     def post(self, request):
@@ -55,7 +65,7 @@ class MemberListView(APIView):
 
     @extend_schema(request=MemberIn, responses={201: dict})
     def post(self, request, pk: int):
-        args = validate(MemberIn, {**request.data, "conversation_id": pk})
+        args = validate(MemberIn, body_with(request, conversation_id=pk))
         conversation = selectors.access_conversation(request.user, pk)
         user = selectors.access_user(args["user_id"])
         services.add_member(actor=request.user, conversation=conversation, user=user, role=args["role"])
@@ -75,28 +85,27 @@ class MemberDetailView(APIView):
 class MessageListView(APIView):
     """
     ``/api/chat/conversations/{id}/messages/``: GET a page of history, newest page first, in seq
-    order (cursor: ``before_seq``; the answer's ``next_before_seq`` fetches the older page, null
-    at the start); POST sends a message to the conversation (``chat.send``'s content fields).
+    order (as ``chat.history``: ``before_seq`` or ``cursor``; the answer's ``next_cursor``, or
+    ``next_before_seq``, fetches the older page, null at the start); POST sends a message to the
+    conversation (``chat.send``'s content fields).
     """
 
     @extend_schema(
-        parameters=[OpenApiParameter("before_seq", int), OpenApiParameter("limit", int, description="1-100, default 50")],
+        parameters=[OpenApiParameter("before_seq", int), OpenApiParameter("cursor", str, description="a next_cursor"),
+                    OpenApiParameter("limit", int, description="1-100, default 50")],
         responses={200: dict},
     )
     def get(self, request, pk: int):
-        args = validate(HistoryIn, {**request.query_params.dict(), "conversation_id": pk})
+        query = {**request.query_params.dict(), "conversation_id": pk}
+        args = validate(HistoryIn, query, text_input=True)
+        cursor = validate(CursorIn, query, text_input=True).get("cursor")
         conversation = selectors.access_conversation(request.user, pk)
-        messages, has_more = selectors.messages_before(conversation, args.get("before_seq"), args["limit"])
-        return Response({
-            "conversation_id": conversation.pk,
-            "messages": [message_event(m) for m in messages],
-            "has_more": has_more,
-            "next_before_seq": messages[0].seq if has_more else None,
-        })
+        page = selectors.history_page(conversation, limit=args["limit"], before_seq=args.get("before_seq"), cursor=cursor)
+        return Response({**page, "next_before_seq": page["messages"][0]["seq"] if page["has_more"] else None})
 
     @extend_schema(request=MessageContentIn, responses={201: dict, 200: dict})
     def post(self, request, pk: int):
-        args = validate(SendMessageIn, {**request.data, "conversation_id": pk})
+        args = validate(SendMessageIn, body_with(request, conversation_id=pk))
         return _sent(*services.send_as(request.user, **args))
 
 
@@ -119,7 +128,7 @@ class ReadView(APIView):
 
     @extend_schema(request=ReadIn, responses={200: dict})
     def post(self, request, pk: int):
-        args = validate(ReadIn, {**request.data, "conversation_id": pk})
+        args = validate(ReadIn, body_with(request, conversation_id=pk))
         conversation = selectors.access_conversation(request.user, pk)
         read_seq, unread = services.mark_read(user=request.user, conversation=conversation, seq=args["seq"])
         return Response({"conversation_id": pk, "last_read_seq": read_seq, "unread": unread})

@@ -7,6 +7,7 @@ Environment variables (see .env.example):
 - REDIS_URL: the channel layer's Redis; unset means the in-memory layer (one process only)
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
+    # Swagger UI and ReDoc as static files, for SPECTACULAR_SETTINGS' "SIDECAR" below.
+    "drf_spectacular_sidecar",
     "channels",
     "django_tasks",
     "django_tasks_db",
@@ -185,10 +188,21 @@ REST_FRAMEWORK = {
     # Protocol errors raised by services answer REST with the envelope's codes (realtime/rest.py).
     "EXCEPTION_HANDLER": "realtime.rest.exception_handler",
 }
+# Access tokens are short-lived (an open socket must refresh in band, docs/protocol.md "auth.refresh");
+# refresh tokens last a day. Both from the environment, in seconds.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME_S", default=300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME_S", default=86_400)),
+}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchboard API",
     "DESCRIPTION": "REST side of Switchboard; the WebSocket protocol is in docs/protocol.md.",
     "VERSION": "1.0.0",
+    # /api/docs/ and /api/redoc/ load their JS and CSS from our static files (drf-spectacular-sidecar,
+    # pinned in requirements.txt), not a CDN's @latest: they work offline and do not change under us.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # The real-time core's settings, merged over realtime.conf.DEFAULTS (units in the names);
@@ -221,6 +235,12 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's DEFAULT_LOGGING gives "django" its own console handler (DEBUG only) and lets it
+    # propagate to root as well, so under runserver every request line ("django.channels.server",
+    # Daphne's runserver) and every 404 ("django.request") was printed twice (issue 20). Root's
+    # handler alone formats and redacts them. (Its other handler, mail_admins, sends nothing:
+    # ADMINS is empty.)
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 # presence.changed goes to conversations of at most this many members (chat/presence.py).
 CHAT_PRESENCE_MAX_MEMBERS = env.int("CHAT_PRESENCE_MAX_MEMBERS", default=100)

@@ -1,14 +1,22 @@
 """Batch-task WebSocket handlers: parse, authorise, call a selector, return the ack data."""
 
 from realtime.context import HandlerContext
+from realtime.paging import PageIn
 from realtime.registry import handler
 from realtime.validation import validate
 
 from . import services
 from .events import task_group, task_snapshot
 from .models import BatchTask
-from .selectors import access_task
+from .selectors import access_task, task_page
 from .serializers import TaskIdIn, TaskIdsIn
+
+
+@handler("task.list")
+def list_tasks(ctx: HandlerContext, data: dict) -> dict:
+    """A page of the user's own tasks, newest first (``limit``, ``cursor``: realtime/paging.py); subscribes to nothing."""
+    args = validate(PageIn, data)
+    return task_page(ctx.user, limit=args["limit"], cursor=args.get("cursor")).reply("tasks")
 
 
 @handler("task.subscribe")

@@ -1,7 +1,11 @@
 """Batch-task read paths and access checks."""
 
-from realtime.errors import Forbidden, NotFound
+from django.db.models import Q
 
+from realtime.errors import Forbidden, NotFound
+from realtime.paging import Page, decode_cursor, epoch_us, from_epoch_us, paged
+
+from .events import task_snapshot
 from .models import BatchTask
 from .services import fail_if_abandoned
 
@@ -23,6 +27,17 @@ def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
     return task if lock else fail_if_abandoned(task)
 
 
-def tasks_for(user) -> list[BatchTask]:
-    """``user``'s tasks, newest first, with abandoned ones failed (``fail_if_abandoned``)."""
-    return [fail_if_abandoned(task) for task in BatchTask.objects.filter(owner=user)]
+def task_page(user, *, limit: int, cursor: str | None) -> Page:
+    """
+    A page of ``user``'s task snapshots, newest first (``created_at`` descending, then id
+    descending), after ``cursor`` (realtime/paging.py; ``Invalid`` when malformed); the page's
+    abandoned tasks are failed first (``fail_if_abandoned``).
+    """
+    after = decode_cursor("tasks", cursor, 2)
+    tasks = BatchTask.objects.filter(owner=user)
+    if after is not None:
+        created_at, task_id = from_epoch_us(after[0]), after[1]
+        tasks = tasks.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=task_id))
+    rows = list(tasks.order_by("-created_at", "-pk")[: limit + 1])
+    return paged("tasks", rows, limit, key=lambda task: (epoch_us(task.created_at), task.pk),
+                 render=lambda page: [task_snapshot(fail_if_abandoned(task)) for task in page])

@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from realtime.validation import IdField
+from realtime.validation import IdField, StrictCharField, StrictChoiceField, StrictIntegerField
 
 from .generation import DATA_EXTENSIONS, TEMPLATE_EXTENSIONS
 
@@ -23,7 +23,7 @@ class TaskIdIn(serializers.Serializer):
 class CreateTaskIn(serializers.Serializer):
     """``POST /api/tasks/`` (multipart): a name, a data file (CSV, XLSX) and a template (DOCX, HTML, text)."""
 
-    name = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=200)
     data_file = serializers.FileField()
     template = serializers.FileField()
 
@@ -44,14 +44,14 @@ class CreateTaskIn(serializers.Serializer):
 class ProgressIn(serializers.Serializer):
     """``POST /api/tasks/{id}/progress`` (external producers): progress figures and optionally a status."""
 
-    current = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
-    total = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
-    succeeded = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
-    failed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
-    stage = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    message = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    status = serializers.ChoiceField(choices=["running", "completed", "failed", "cancelled"], required=False)
-    error = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    current = StrictIntegerField(min_value=0, max_value=2**31 - 1)
+    total = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    succeeded = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    failed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    stage = StrictCharField(max_length=100, required=False, allow_blank=True)
+    message = StrictCharField(max_length=500, required=False, allow_blank=True)
+    status = StrictChoiceField(choices=["running", "completed", "failed", "cancelled"], required=False)
+    error = StrictCharField(max_length=2000, required=False, allow_blank=True)
 
 
 class TaskOut(serializers.Serializer):

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from realtime.connection_registry import get_registry
 from realtime.errors import Conflict, Forbidden, NotFound
+from realtime.paging import PageIn, page_schema
 from realtime.stats import aggregate
 from realtime.validation import validate
 
@@ -23,20 +24,24 @@ from . import services
 from .events import document_data, task_snapshot
 from .models import BatchTask
 from .producers import cache_figures, report
-from .selectors import access_task, tasks_for
+from .selectors import access_task, task_page
 from .serializers import CreateTaskIn, ProgressIn, TaskOut
 
 Status = BatchTask.Status
 
 
 class TaskListView(APIView):
-    """``/api/tasks/``: the caller's tasks, newest first; create one from an upload (multipart)."""
+    """
+    ``/api/tasks/``: a page of the caller's tasks, newest first (``?limit=&cursor=``, as
+    ``task.list``); create one from an upload (multipart).
+    """
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(responses=TaskOut(many=True))
+    @extend_schema(operation_id="tasks_list", parameters=[PageIn], responses=page_schema("TaskPage", "tasks", TaskOut(many=True)))
     def get(self, request):
-        return Response([task_snapshot(task) for task in tasks_for(request.user)])
+        args = validate(PageIn, request.query_params.dict(), text_input=True)
+        return Response(task_page(request.user, limit=args["limit"], cursor=args.get("cursor")).reply("tasks"))
 
     @extend_schema(request={"multipart/form-data": CreateTaskIn}, responses={201: TaskOut})
     def post(self, request):
@@ -121,7 +126,10 @@ class BroadcasterStatsView(APIView):
             "total_messages": stats["messages"]["total_sent"],
             "successful_sends": broadcaster["successful_sends"],
             "failed_sends": broadcaster["failed_sends"],
+            # Per delivery, publish -> socket write, over the last latency_window_s (realtime.stats).
             "average_latency_ms": broadcaster["average_latency_ms"],
+            "latency_window_s": broadcaster["latency_window_s"],
+            "latency_deliveries": broadcaster["latency_deliveries"],
             **cache_figures(),
             "last_update": max((p["updated_at"] for p in stats["processes"]), default=None),
         })

@@ -16,6 +16,11 @@ DEFAULTS = {
     # Largest text frame the application accepts (seed 003's 1 MB); over it: error, close 1009.
     # Daphne's --websocket-max-message-size (default 1 MiB) must stay above it (deploy/).
     "MAX_FRAME_BYTES": 1_000_000,
+    # A list reply (workspace.list, chat.conversations, task.list, chat.history, a chat.join
+    # resume) stops adding items at this many encoded bytes and hands out a cursor for the rest
+    # (realtime/paging.py): well under MAX_FRAME_BYTES and MAX_SEND_BUFFER_BYTES, so one page
+    # neither fails to send nor fills a slow reader's buffer alone.
+    "LIST_PAGE_MAX_BYTES": 524_288,
     # Longest `ref` echoed back; longer ones are a bad_frame (a ref is a correlation id, not data).
     "MAX_REF_CHARS": 64,
     # Per-connection token bucket over every frame (seed 001: messages per minute per client).

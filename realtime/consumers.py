@@ -59,13 +59,47 @@ def _header(scope: dict, name: bytes) -> str:
 
 
 def _ref_of(text: str | None):
-    """The ``ref`` of a refused frame, when it is a well-formed envelope within the size limit; else None."""
+    """The ``ref`` of a refused frame, when it is readable (``parse_frame``) within the size limit; else None."""
     if text is None or len(text) > realtime_settings.MAX_FRAME_BYTES:
         return None
     try:
         return parse_frame(text).ref
+    except BadFrame as exc:
+        return exc.ref
     except ProtocolError:
         return None
+
+
+def _error_text(exc: ProtocolError, ref) -> str:
+    """
+    ``exc``'s encoded ``error`` frame answering ``ref``; a ``server_error`` frame (the bug logged)
+    when ``exc`` cannot be encoded, so a bad ``details`` never drops the connection with 1011.
+    """
+    try:
+        return error_frame(exc, ref)
+    except Exception:
+        logger.exception("could not encode a %s error; answered server_error instead", exc.code.value)
+        return error_frame(ProtocolError(), ref)
+
+
+def _layer_unavailable() -> Unavailable:
+    """The error sent before a 1013 close when Redis (the channel layer or the registry) is away."""
+    retry_after_ms = int(realtime_settings.HUB_RETRY_S * 1000)
+    return Unavailable(
+        f"The server cannot reach Redis for a moment; reconnect after {retry_after_ms} ms",
+        details={"retry_after_ms": retry_after_ms},
+    )
+
+
+def _is_ping(message: dict) -> bool:
+    """Whether a ``websocket.receive`` message is a well-formed ``ping`` frame (small: checked cheaply)."""
+    text = message.get("text")
+    if text is None or len(text) > 256 or "ping" not in text:
+        return False
+    try:
+        return parse_frame(text).type == "ping"
+    except ProtocolError:
+        return False
 
 
 class RealtimeConsumer(AsyncWebsocketConsumer):
@@ -86,6 +120,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None
         self.base_send = send
         self.frame_writer = direct_writer(send) or uvicorn_writer(send)
+        # The frame being handled, in a task of its own so that a ping can be read and answered
+        # while it waits (on the database, say); every other frame waits for it (replies in order).
+        self.in_flight: asyncio.Task | None = None
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -96,11 +133,26 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # work here goes through realtime.db.database_call, which closes its own connections.
         message_type = message["type"]
         if message_type == "websocket.receive":
-            await self.websocket_receive(message)
+            if self.in_flight is not None:
+                if not self.in_flight.done() and _is_ping(message):
+                    # A liveness probe, not a command: answered at once, ahead of the reply still
+                    # owed (docs/protocol.md, "ping"), so a slow command never looks like a dead server.
+                    await self.websocket_receive(message)
+                    return
+                # Not read meanwhile: the frames wait in the server's queue, then in TCP
+                # (realtime/receive_backpressure.py).
+                await self._finish_in_flight()
+            self.in_flight = asyncio.create_task(self.websocket_receive(message))
         elif message_type == "websocket.connect":
             await self.websocket_connect(message)
         elif message_type == "websocket.disconnect":
+            await self._finish_in_flight()
             await self.websocket_disconnect(message)
+
+    async def _finish_in_flight(self) -> None:
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is not None:
+            await in_flight  # its errors are the consumer's, as when it ran inline
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -122,7 +174,19 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         self._timers: dict[str, asyncio.Task] = {}
         client = self.scope.get("client") or ("", 0)
         self.ip = client[0] or ""
-        self.process = await get_process()
+        try:
+            self.process = await get_process()
+        except Exception:
+            # The channel layer (Redis) is away: the process cannot start its hub. Refuse with a
+            # retryable close rather than an HTTP 500; the next connection tries the start again.
+            logger.warning("server process could not start; refusing connection %s with 1013", self.connection_id,
+                           exc_info=True)
+            self.process = None
+            self.closing = True
+            await self.accept()
+            await self.send(error_frame(_layer_unavailable()))
+            await self.close(code=CloseCode.TRY_AGAIN_LATER)
+            return
         self.hub = self.process.hub
         await self.accept()
         self.process.connections[self.connection_id] = self
@@ -162,6 +226,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closing = True
+        if self.process is None:  # refused before the process started: nothing to undo
+            return
         for timer in self._timers.values():
             timer.cancel()
         # A cancelled timer's exception holds its frame, whose ``self`` is this consumer: kept in
@@ -196,14 +262,14 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
     async def send_error(self, exc: ProtocolError, ref=None) -> None:
         """Send ``exc`` as an ``error`` frame answering ``ref``."""
         metrics.ERRORS.labels(exc.code.value).inc()
-        await self.send_frame(error_frame(exc, ref), "error")
+        await self.send_frame(_error_text(exc, ref), "error")
 
     async def refuse(self, exc: ProtocolError, close_code: int, ref=None) -> None:
         """Send ``exc`` as an error frame, then close with ``close_code`` (the frame carries the reason)."""
         if self.closing:
             return
         metrics.ERRORS.labels(exc.code.value).inc()
-        await self._close_after(error_frame(exc, ref), close_code)
+        await self._close_after(_error_text(exc, ref), close_code)
 
     async def close_with(self, text: str, code: int) -> None:
         """Write the encoded error frame ``text`` and close with ``code`` (admin disconnects, drain)."""
@@ -278,7 +344,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                     user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id))
         except Exception:
             logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)
-            await self.refuse(ProtocolError("Service temporarily unavailable; retry"), CloseCode.TRY_AGAIN_LATER)
+            await self.refuse(_layer_unavailable(), CloseCode.TRY_AGAIN_LATER)
             return
         self._schedule_token_expiry()
         connection_log.info("session conn=%s user=%s via=%s", self.connection_id, user.pk,
@@ -304,6 +370,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Subscribe this connection to ``groups`` of the server's choosing (its user's groups, a new membership)."""
         await self.follow(*groups)
         self.server_groups.update(groups)
+
+    async def refresh_server_groups(self) -> None:
+        """
+        Follow exactly the groups the server chooses for this user now (after ``resync``: a
+        membership change sent while Redis was away may have been lost), leaving those it no
+        longer may follow. The groups the client asked to follow are left as they are.
+        """
+        if self.user is None or self.closing:
+            return
+        groups = {user_group(self.user.pk), *await database_call(registry.groups_for_session, self.user)}
+        stale = self.server_groups - groups
+        if stale:
+            await self.unsubscribe(*stale)
+        if groups - self.server_groups:
+            await self.subscribe(*(groups - self.server_groups))
 
     async def follow(self, *groups: str) -> None:
         """Subscribe this connection to ``groups`` in the process hub (one layer batch)."""
@@ -342,7 +423,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             frame = parse_frame(text_data)
         except ProtocolError as exc:
             self.process.stats.frame_in("invalid")
-            await self.send_error(exc)
+            await self.send_error(exc, getattr(exc, "ref", None))
             return
         ref = frame.ref
         known = frame.type in registry.RESERVED_TYPES or registry.get_handler(frame.type) is not None
@@ -418,10 +499,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 details={"limit": "MAX_SUBSCRIPTIONS"},
             )
         reply = ack_frame(frame.ref, result)
-        if len(reply) > realtime_settings.MAX_FRAME_BYTES:
-            # Daphne refuses to send it (PLATFORM-FACTS.md): answer instead of going silent.
-            raise MessageTooBig(
-                f"The reply would be over {realtime_settings.MAX_FRAME_BYTES} bytes; ask for fewer items (limit)")
+        limit = realtime_settings.MAX_FRAME_BYTES
+        # The limit is on UTF-8 bytes (so is Daphne's 1 MiB): a str's length undercounts them.
+        if len(reply) > limit or (len(reply) * 4 > limit and len(reply.encode()) > limit):
+            # Daphne refuses to send it (PLATFORM-FACTS.md): answer instead of going silent. List
+            # replies are cut to fit (realtime/paging.py); only one item too big alone gets here.
+            raise MessageTooBig(f"The reply would be over {limit} bytes; ask for fewer items (limit)")
         await self.follow(*ctx.subscribes)
         await self.send_frame(reply, "ack")
 
@@ -460,4 +543,6 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             raise Forbidden("The token belongs to another user")
         self.token_expires_at = result.expires_at
         self._schedule_token_expiry()
+        connection_log.info("token refreshed conn=%s user=%s expires_at=%s", self.connection_id, self.user.pk,
+                            result.expires_at)
         await self.send_frame(ack_frame(frame.ref, {"expires_at": result.expires_at * 1000}), "ack")

@@ -7,13 +7,15 @@ process's ``ServerProcess``, SIGTERM instead runs ``drain``: new connections are
 1001, open ones get a ``going_away`` error frame and close 1001 (clients reconnect elsewhere),
 the process waits up to ``REALTIME["DRAIN_TIMEOUT_S"]`` for their disconnects (which remove them
 from the registry, so presence is right at once), leaves the channel layer and stops Twisted's
-reactor, which lets Daphne exit as usual. Other servers (uvicorn) keep their own SIGTERM handling.
+reactor, which lets Daphne exit as usual. Other servers (uvicorn) keep their own SIGTERM handling,
+and so does ``manage.py runserver`` with its autoreloader (``install_drain_on_sigterm``).
 """
 
 import asyncio
 import logging
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from .conf import realtime_settings
@@ -27,12 +29,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def install_drain_on_sigterm(process: "ServerProcess") -> None:
-    """Make SIGTERM drain ``process`` when it runs under Daphne's (Twisted's) running reactor."""
+def install_drain_on_sigterm(process: "ServerProcess") -> bool:
+    """
+    Make SIGTERM drain ``process`` when it runs under Daphne's (Twisted's) running reactor in the
+    main thread; return whether it did.
+
+    Signal handlers can only be set from the main thread (``set_wakeup_fd``): ``manage.py
+    runserver`` with its autoreloader serves from another thread, and its parent process restarts
+    the server on a code change, so there SIGTERM keeps its default (the process ends, clients see
+    1006 and reconnect). Under uvicorn the reactor is absent and uvicorn handles SIGTERM itself.
+    """
     reactor = sys.modules.get("twisted.internet.reactor")
     if reactor is None or not getattr(reactor, "running", False):
-        return
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        logger.info("SIGTERM drain not installed: the server's event loop is not in the main thread (runserver's autoreloader)")
+        return False
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(drain(process, reactor)))
+    return True
 
 
 async def drain(process: "ServerProcess", reactor) -> None:

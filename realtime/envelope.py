@@ -39,7 +39,9 @@ def parse_frame(text: str) -> Frame:
 
     Raise ``BadJson`` if it is not JSON, ``BadFrame`` if it is not an envelope: not an object,
     ``type`` not a non-empty string, ``ref`` not a string or integer of at most
-    ``REALTIME["MAX_REF_CHARS"]`` characters, or ``data`` present but not an object.
+    ``REALTIME["MAX_REF_CHARS"]`` characters, or ``data`` present but not an object. A
+    ``BadFrame`` carries the frame's ``ref`` whenever that ref is itself well-formed, so the client
+    can fail the command it sent (docs/protocol.md, "Errors").
     """
     try:
         obj = orjson.loads(text)
@@ -47,9 +49,6 @@ def parse_frame(text: str) -> Frame:
         raise BadJson() from None
     if not isinstance(obj, dict):
         raise BadFrame("Frame must be a JSON object")
-    frame_type = obj.get("type")
-    if not isinstance(frame_type, str) or not frame_type:
-        raise BadFrame("Frame needs a non-empty string 'type'")
     ref = obj.get("ref")
     if ref is not None:
         # bool is an int subclass: a ref of true is a client bug, not a correlation id.
@@ -57,9 +56,12 @@ def parse_frame(text: str) -> Frame:
             raise BadFrame("'ref' must be a string or an integer")
         if len(str(ref)) > realtime_settings.MAX_REF_CHARS:
             raise BadFrame(f"'ref' is longer than {realtime_settings.MAX_REF_CHARS} characters")
+    frame_type = obj.get("type")
+    if not isinstance(frame_type, str) or not frame_type:
+        raise BadFrame("Frame needs a non-empty string 'type'", ref=ref)
     data = obj.get("data", {})
     if not isinstance(data, dict):
-        raise BadFrame("'data' must be a JSON object")
+        raise BadFrame("'data' must be a JSON object", ref=ref)
     return Frame(frame_type, ref, data)
 
 

@@ -67,10 +67,14 @@ class BadJson(ProtocolError):
 
 
 class BadFrame(ProtocolError):
-    """The frame is JSON but not an envelope, or is binary."""
+    """The frame is JSON but not an envelope, or is binary; ``ref`` is the frame's own when it was readable."""
 
     code = ErrorCode.BAD_FRAME
     default_message = "Frame is not a valid envelope"
+
+    def __init__(self, message: str | None = None, *, ref: str | int | None = None):
+        super().__init__(message)
+        self.ref = ref
 
 
 class UnknownType(ProtocolError):

@@ -11,7 +11,9 @@ Bookkeeping rules:
 - group membership in the layer is re-added every ``REALTIME["HUB_REFRESH_S"]``, under the layer's
   ``group_expiry``, so a crashed process's channel ages out of every group by itself;
 - after the layer fails (Redis away), the hub keeps retrying, and when a read succeeds again it
-  re-adds every group it has members for (Redis may have lost them).
+  re-adds every group it has members for (Redis may have lost them) and sends ``resync`` to every
+  local connection (realtime.resync); ``check_membership`` does the same when Redis forgot the
+  hub without its read failing (a quick restart).
 """
 
 import asyncio
@@ -27,6 +29,7 @@ from .daphne_writes import DirectWriter, PreparedFrame
 from .layers import RedisChannelLayer
 from .groups import HUBS_GROUP
 from .publish import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE, LAYER_MULTICAST_TYPE
+from .resync import RESYNC_EVENT, resync_frame
 from .stats import ProcessStats
 from .uvicorn_writes import TransportWriter
 
@@ -35,6 +38,8 @@ logger = logging.getLogger(__name__)
 _LOCK_STRIPES = 64
 # Layer messages taken per read: a burst is handled without a round trip per message.
 _RECEIVE_BATCH = 100
+# Connections re-reading their groups at once after a resync (each a database read in a thread).
+_REFRESH_CONCURRENCY = 4
 
 
 class Connection(Protocol):
@@ -55,6 +60,8 @@ class Connection(Protocol):
 
     async def close_with(self, text: str, code: int) -> None: ...
 
+    async def refresh_server_groups(self) -> None: ...
+
 
 class Hub:
     """Local group -> connections map for one event loop, fed by one channel-layer channel."""
@@ -62,11 +69,15 @@ class Hub:
     def __init__(self, layer, stats: ProcessStats):
         self.layer = layer
         self.stats = stats
+        # Epoch seconds, comparable with a publish's "ts" from any process on the host; replaceable in tests.
+        self.clock = time.time
         self.channel: str | None = None
         self.groups: dict[str, set[Connection]] = {}
         # Group add/discard in the layer must not reorder for one group; striping bounds the locks.
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self._tasks: list[asyncio.Task] = []
+        self._refreshing: set[asyncio.Task] = set()
+        self._refresh_slots = asyncio.Semaphore(_REFRESH_CONCURRENCY)
 
     async def start(self) -> None:
         """Create this process's layer channel and start reading it (once, by its ServerProcess)."""
@@ -175,8 +186,8 @@ class Hub:
     ) -> None:
         """
         Write the encoded frame ``text`` (of type ``event``) to every local member of ``group`` but
-        the connection whose id is ``exclude``; count deliveries, failures and the latency from
-        ``published_at`` (epoch s) to the last write.
+        the connection whose id is ``exclude``; count deliveries, failures, the latency from
+        ``published_at`` (epoch s) to each write and to the last one.
         """
         members = self.groups.get(group)
         if members:
@@ -196,7 +207,11 @@ class Hub:
         # One message dict for everyone: the server only reads it.
         message = {"type": "websocket.send", "text": text}
         frame: PreparedFrame | None = None
-        delivered = failed = 0
+        delivered = failed = timed = 0
+        # Each write's latency from publish, summed (/health's average_latency_ms, realtime.stats).
+        # Held deliveries are not timed: they are written later, after the connection's welcome.
+        latency_s_sum = 0.0
+        clock = self.clock
         for conn in members:
             if conn.connection_id == exclude:
                 continue
@@ -207,18 +222,20 @@ class Hub:
             try:
                 if conn.frame_writer is not None:
                     frame = frame or PreparedFrame(text)
-                    if conn.frame_writer.write(frame):
-                        delivered += 1
-                    else:
+                    if not conn.frame_writer.write(frame):
                         failed += 1
-                    continue
-                await conn.base_send(message)
+                        continue
+                else:
+                    await conn.base_send(message)
                 delivered += 1
+                if published_at is not None:
+                    timed += 1
+                    latency_s_sum += max(clock() - published_at, 0.0)
             except Exception:
                 failed += 1
                 logger.debug("delivery to a closing connection failed", exc_info=True)
-        latency = time.time() - published_at if published_at is not None else 0.0
-        self.stats.broadcast(event, delivered, failed, max(latency, 0.0))
+        fanout_latency_s = max(clock() - published_at, 0.0) if published_at is not None else 0.0
+        self.stats.broadcast(event, delivered, failed, fanout_latency_s, latency_s_sum, timed)
 
     async def apply_membership(self, message: dict) -> None:
         """
@@ -263,8 +280,10 @@ class Hub:
                 await self._rejoin_all()
                 continue
             if lost:
-                logger.warning("channel layer reachable again; hub resumed")
+                logger.warning("channel layer reachable again; hub resumed, local connections told to resync")
                 lost = False
+                # Events sent to this hub while it could not read may be gone (Redis restarted).
+                await self._recover()
             for message in messages:
                 await self._handle(message)
 
@@ -276,6 +295,8 @@ class Hub:
             await self.apply_membership(message)
         elif message_type == LAYER_MULTICAST_TYPE:
             await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
+            if message["event"] == RESYNC_EVENT:
+                self._refresh_server_groups(message["groups"])
         elif message_type == LAYER_CLOSE_TYPE:
             await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
 
@@ -283,6 +304,51 @@ class Hub:
         while True:
             await asyncio.sleep(realtime_settings.HUB_REFRESH_S)
             await self._rejoin_all()
+
+    async def check_membership(self) -> None:
+        """
+        Detect that the layer forgot this hub (Redis restarted empty without the hub's read
+        failing, or its groups expired): then rejoin every group and tell every local connection
+        to resync, since events to those groups went nowhere meanwhile. Quiet while Redis is away
+        (the read loop logs that).
+        """
+        if not isinstance(self.layer, RedisChannelLayer) or self.channel is None:
+            return  # the in-memory layer cannot lose a membership
+        try:
+            if await self.layer.is_member(HUBS_GROUP, self.channel):
+                return
+        except Exception:
+            logger.debug("membership check failed; retried", exc_info=True)
+            return
+        logger.warning("the channel layer lost this hub's groups; rejoining, local connections told to resync")
+        await self._recover()
+
+    async def _recover(self) -> None:
+        # Rejoin first: events published after this point reach the hub, and what the clients
+        # fetch when told to resync covers everything before it.
+        await self._rejoin_all()
+        groups = list(self.groups)
+        await self.deliver_to_groups(groups, resync_frame("hub_reconnected"), RESYNC_EVENT, time.time())
+        self._refresh_server_groups(groups)
+
+    def _refresh_server_groups(self, groups: list[str]) -> None:
+        # A lost event may have been a membership change (a new conversation to follow, one to
+        # leave): each connection told to resync also re-reads the groups its user should follow,
+        # a few at a time (one database read each).
+        members = set()
+        for group in groups:
+            members.update(self.groups.get(group, ()))
+        for conn in members:
+            task = asyncio.create_task(self._refresh_one(conn))
+            self._refreshing.add(task)
+            task.add_done_callback(self._refreshing.discard)
+
+    async def _refresh_one(self, conn: Connection) -> None:
+        async with self._refresh_slots:
+            try:
+                await conn.refresh_server_groups()
+            except Exception:
+                logger.warning("refreshing a connection's groups after resync failed", exc_info=True)
 
     async def _rejoin_all(self) -> None:
         try:

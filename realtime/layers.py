@@ -89,6 +89,11 @@ class RedisChannelLayer(BaseRedisChannelLayer):
         """``group_discard(group, channel)`` for each of ``groups``; raise the connection's errors."""
         await self._per_group(_DISCARD_SCRIPT, groups, channel)
 
+    async def is_member(self, group: str, channel: str) -> bool:
+        """Whether ``channel`` is in ``group`` in Redis (False after Redis lost it: a restart, expiry)."""
+        key = self._group_key(group)
+        return await self.connection(self.consistent_hash(group)).zscore(key, channel) is not None
+
     async def group_send_many(self, sends: list[tuple[str, dict]]) -> int:
         """
         ``group_send(group, message)`` for each ``(group, message)`` of ``sends``, in order, and

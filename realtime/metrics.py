@@ -36,6 +36,9 @@ LIMIT_REFUSALS = Counter("switchboard_ws_limit_refusals", "Connections or subscr
 DELIVERY_FAILURES = Counter(
     "switchboard_ws_delivery_failures", "Event deliveries that could not be written (socket gone)"
 )
+LOST_PUBLISHES = Counter(
+    "switchboard_lost_publishes", "Publishes that failed or were refused over capacity (clients told with resync)"
+)
 SLOW_CLIENT_CLOSES = Counter(
     "switchboard_ws_slow_client_closes", "Connections closed (4413) because the client stopped reading"
 )

@@ -10,9 +10,13 @@ maintenance tasks that keep the cross-process view true:
   and announce them offline;
 - every ``STATS_PUBLISH_S``: publish this process's counters for ``/api/websocket/stats``;
 - every ``SESSION_RECHECK_S``: close connections of deactivated users and ended sessions (4401);
+- every ``HUB_RETRY_S``: announce events this process failed to publish, and check that the layer
+  still knows the hub (realtime.resync);
 - every second, with ``GC_FREEZE``: keep full garbage collections short (realtime.gc_pauses).
 
-Under Daphne, SIGTERM drains the process (realtime.drain) instead of dropping every socket.
+Under Daphne, SIGTERM drains the process (realtime.drain) instead of dropping every socket, where
+the server owns the signal (its event loop runs in the main thread; not under ``manage.py
+runserver``'s autoreloader, whose parent process restarts the server).
 """
 
 import asyncio
@@ -32,6 +36,7 @@ from .gc_pauses import GcFreezer
 from .group_commit import GroupCommit
 from .hub import Hub
 from .presence import announce
+from .publish import announce_lost
 from .revalidation import close_revoked_sessions
 from .stats import ProcessStats
 
@@ -58,8 +63,13 @@ class ServerProcess:
         self._gc_freezer: GcFreezer | None = None
 
     async def start(self) -> None:
-        """Start the hub and the maintenance tasks; idempotent. Raise the layer's error if it is
-        unreachable (the next connection tries again)."""
+        """
+        Start the hub and the maintenance tasks, once; concurrent and later calls return at once.
+
+        Never half-done: the only step that can fail is the hub joining the channel layer, and it
+        comes first, so a failure (``ConnectionError`` and the like while Redis is away) leaves
+        nothing running and is raised to the caller; the next connection tries again.
+        """
         async with self._start_lock:
             if self._started:
                 return
@@ -70,6 +80,7 @@ class ServerProcess:
                 self._every(s.PRESENCE_SWEEP_S, self._sweep_presence),
                 self._every(s.STATS_PUBLISH_S, self.publish_stats),
                 self._every(s.SESSION_RECHECK_S, self._close_revoked_sessions),
+                self._every(s.HUB_RETRY_S, self._check_layer),
             ]
             if s.GC_FREEZE:
                 self._gc_freezer = GcFreezer(s.GC_FULL_COLLECT_S)
@@ -100,6 +111,11 @@ class ServerProcess:
     async def _sweep_presence(self) -> None:
         for user_id, last_seen in await self.registry.sweep():
             await announce(user_id, online=False, last_seen=last_seen)
+
+    async def _check_layer(self) -> None:
+        # Lost events are announced as soon as the layer allows (realtime.resync).
+        await self.hub.check_membership()
+        await announce_lost()
 
     async def _check_gc(self) -> None:
         self._gc_freezer.check()

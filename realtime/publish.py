@@ -19,7 +19,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from . import metrics
+from . import metrics, resync
 from .envelope import error_frame, event_frame
 from .errors import ProtocolError
 from .groups import HUBS_GROUP, user_group
@@ -51,6 +51,37 @@ async def send_to_layer(group: str, message: dict) -> None:
     await get_channel_layer().group_send(group, message)
 
 
+def _groups_of(message: dict) -> list[str]:
+    """The groups whose members a hub message was for (a multicast names several)."""
+    return message["groups"] if message["type"] == LAYER_MULTICAST_TYPE else [message["group"]]
+
+
+async def announce_lost() -> None:
+    """
+    Send the ``resync`` announcement of the groups whose events this process lost, if any
+    (realtime.resync); keep them for the next try when the layer still refuses. Never raises.
+    """
+    taken = resync.take_lost_message()
+    if taken is None:
+        return
+    groups, message = taken
+    try:
+        await send_to_layer(resync.announcement_target(), message)
+    except Exception:
+        resync.note_lost(groups)
+        logger.warning("resync announcement for %d groups failed; retried", len(groups))
+
+
+async def _send_now(group: str, message: dict) -> None:
+    if resync.has_lost():
+        await announce_lost()
+    try:
+        await send_to_layer(group, message)
+    except Exception:
+        resync.note_lost(_groups_of(message))
+        logger.exception("send to %s failed; its members are told to resync", group)
+
+
 def _dispatch(group: str, message: dict) -> None:
     # Inside a consumer's handler: held back until its reply is sent (ack before events).
     collected = _collected.get()
@@ -58,9 +89,10 @@ def _dispatch(group: str, message: dict) -> None:
         collected.append((group, message))
         return
     try:
-        async_to_sync(send_to_layer)(group, message)
-    except Exception:
-        logger.exception("send to %s failed; clients recover by resuming", group)
+        async_to_sync(_send_now)(group, message)
+    except Exception:  # _send_now never raises: this is async_to_sync refusing to run here
+        resync.note_lost(_groups_of(message))
+        logger.exception("send to %s failed; its members are told to resync", group)
 
 
 def publish(group: str, event_type: str, data: Any, *, exclude_connection: str | None = None) -> None:
@@ -70,8 +102,8 @@ def publish(group: str, event_type: str, data: Any, *, exclude_connection: str |
 
     Callable from sync code (services, admin, management commands). Inside a consumer's handler
     it is deferred until the handler's reply is sent. The channel layer is best-effort: a failure
-    is logged, never raised, because the write that caused the event is already committed and
-    clients recover it by resuming (docs/protocol.md).
+    is logged, never raised, because the write that caused the event is already committed; the
+    group's members are told to catch up with a ``resync`` event (realtime.resync).
     """
     message = {"type": LAYER_EVENT_TYPE, "group": group, "text": event_frame(event_type, data), "event": event_type,
                "ts": time.time()}
@@ -165,17 +197,19 @@ async def flush_collected(collected: list[tuple[str, dict]]) -> None:
     if not collected:
         return
     layer = get_channel_layer()
-    if isinstance(layer, RedisChannelLayer):
-        try:
-            refused = await layer.group_send_many(collected)
-        except Exception:
-            logger.exception("send of %d events failed; clients recover by resuming", len(collected))
-            return
-        if refused:
-            metrics.DELIVERY_FAILURES.inc(refused)
+    if not isinstance(layer, RedisChannelLayer):
+        for group, message in collected:  # other layers (in-memory in tests) have no batch send
+            await _send_now(group, message)
         return
-    for group, message in collected:  # other layers (in-memory in tests) have no batch send
-        try:
-            await send_to_layer(group, message)
-        except Exception:
-            logger.exception("send to %s failed; clients recover by resuming", group)
+    if resync.has_lost():
+        await announce_lost()
+    try:
+        refused = await layer.group_send_many(collected)
+    except Exception:
+        refused = None
+        logger.exception("send of %d events failed; their members are told to resync", len(collected))
+    if refused is None or refused:
+        # Refused over a channel's capacity: some process missed them, which one is not known.
+        resync.note_lost(group for _, message in collected for group in _groups_of(message))
+    if refused:
+        metrics.DELIVERY_FAILURES.inc(refused)

@@ -7,10 +7,11 @@ else is DRF's own handling.
 """
 
 from django.db import InterfaceError, OperationalError
+from django.http import QueryDict
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import ErrorCode, ProtocolError, Unavailable
+from .errors import ErrorCode, Invalid, ProtocolError, Unavailable
 
 HTTP_STATUS = {
     ErrorCode.BAD_JSON: 400,
@@ -41,3 +42,21 @@ def exception_handler(exc, context):
     if isinstance(exc, ProtocolError):
         return Response({"error": exc.as_dict()}, status=HTTP_STATUS[exc.code])
     return drf_exception_handler(exc, context)
+
+
+def body_with(request, **path_args) -> dict | QueryDict:
+    """
+    The request body as one object, with ``path_args`` (ids from the URL) over it: what a view
+    hands to ``realtime.validation.validate``. A form body stays a ``QueryDict`` (its values are
+    text, parsed as such by ``validate``); a JSON body that is not an object (an array, a number)
+    is ``Invalid``, never a server error.
+    """
+    data = request.data
+    if isinstance(data, QueryDict):
+        merged = data.copy()
+        for key, value in path_args.items():
+            merged[key] = str(value)
+        return merged
+    if not isinstance(data, dict):
+        raise Invalid("The request body must be a JSON object", details={"non_field_errors": ["Expected an object."]})
+    return {**data, **path_args}

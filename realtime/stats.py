@@ -4,6 +4,12 @@ Per-process counters behind ``/health`` and ``/api/websocket/stats``, and their 
 Each process counts here and in Prometheus (realtime.metrics) from the same calls, publishes a
 snapshot to the connection registry every ``REALTIME["STATS_PUBLISH_S"]``, and the stats view
 sums the snapshots of every live process (seed 001's ``GET /api/websocket/stats`` shape).
+
+``broadcaster.average_latency_ms`` is delivery latency: for each event written into a client's
+socket in the last ``WINDOW_S`` (60 s), the milliseconds from its publish (realtime.publish, the
+event's ``ts``) to that write, averaged over those deliveries on every process. It used to be one
+sample per event and process, to the *last* member's write, averaged since the process started,
+so a past burst or a large group kept it far above what any client saw (issue 20).
 """
 
 import os
@@ -15,11 +21,17 @@ import psutil
 
 from . import metrics
 
+# The span of the windowed figures (``*_per_minute``, ``average_latency_ms``), in seconds. A
+# window ends at a snapshot and starts at the latest earlier snapshot at least WINDOW_S old (or at
+# the process start), so it spans WINDOW_S to WINDOW_S + STATS_PUBLISH_S.
+WINDOW_S = 60
+
 
 class ProcessStats:
-    """Counters of one server process; the ``*_per_minute`` figures cover the last 60 s."""
+    """Counters of one server process; the ``*_per_minute`` and latency figures cover the last ``WINDOW_S``."""
 
-    def __init__(self):
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock  # replaceable in tests
         self.started_at = time.time()
         self.connections_total = 0  # accepted since start
         self.active = 0
@@ -28,8 +40,10 @@ class ProcessStats:
         self.sent = 0  # frames to clients
         self.broadcasts = 0  # events delivered to this process's members (one per group message)
         self.failed_sends = 0
-        self.latency_ms_sum = 0.0
-        self._samples: deque[tuple[float, int, int]] = deque()  # (monotonic s, sent, received)
+        self.deliveries_timed = 0  # event writes into a socket whose latency is in delivery_latency_ms_sum
+        self.delivery_latency_ms_sum = 0.0  # publish -> write, summed over those writes
+        # (clock s, sent, received, deliveries_timed, delivery_latency_ms_sum) at start and at each snapshot
+        self._samples: deque[tuple[float, int, int, int, float]] = deque([(self.clock(), 0, 0, 0, 0.0)])
 
     # -- counting (the consumer and the hub call these) -------------------------------------
 
@@ -59,29 +73,40 @@ class ProcessStats:
         self.sent += count
         metrics.FRAMES_OUT.labels(frame_type).inc(count)
 
-    def broadcast(self, frame_type: str, delivered: int, failed: int, latency_s: float) -> None:
+    def broadcast(
+        self, frame_type: str, delivered: int, failed: int, fanout_latency_s: float,
+        delivery_latency_s_sum: float = 0.0, timed: int = 0,
+    ) -> None:
+        """
+        Count one event handed to this process's members: ``delivered`` and ``failed`` writes,
+        ``fanout_latency_s`` from publish to the last write (the Prometheus histogram), and the
+        publish-to-write latencies of ``timed`` of the delivered writes, summed.
+        """
         self.broadcasts += 1
         self.frames_out(frame_type, delivered)
         self.failed_sends += failed
         if failed:
             metrics.DELIVERY_FAILURES.inc(failed)
-        self.latency_ms_sum += latency_s * 1000
-        metrics.FANOUT_LATENCY.observe(latency_s)
+        self.deliveries_timed += timed
+        self.delivery_latency_ms_sum += delivery_latency_s_sum * 1000
+        metrics.FANOUT_LATENCY.observe(fanout_latency_s)
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def _per_minute(self) -> tuple[float, float]:
-        now = time.monotonic()
-        self._samples.append((now, self.sent, self.received))
-        while now - self._samples[0][0] > 60:
+    def _window(self) -> tuple[float, float, int, float]:
+        """Sent and received per minute, deliveries timed and their latency sum (ms), over the last ``WINDOW_S``."""
+        now = self.clock()
+        self._samples.append((now, self.sent, self.received, self.deliveries_timed, self.delivery_latency_ms_sum))
+        while now - self._samples[1][0] >= WINDOW_S:
             self._samples.popleft()
-        then, sent, received = self._samples[0]
+        then, sent, received, timed, latency_ms_sum = self._samples[0]
         span = max(now - then, 1.0)
-        return (self.sent - sent) * 60 / span, (self.received - received) * 60 / span
+        return ((self.sent - sent) * 60 / span, (self.received - received) * 60 / span,
+                self.deliveries_timed - timed, self.delivery_latency_ms_sum - latency_ms_sum)
 
     def snapshot(self, process_id: str, groups: dict[str, int]) -> dict:
         """This process's figures as published to the registry (JSON-safe; ``groups``: name -> local members)."""
-        sent_pm, received_pm = self._per_minute()
+        sent_pm, received_pm, window_timed, window_latency_ms_sum = self._window()
         return {
             "process": process_id,
             "host": socket.gethostname(),
@@ -99,7 +124,9 @@ class ProcessStats:
             "broadcaster": {
                 "total_broadcasts": self.broadcasts,
                 "failed_sends": self.failed_sends,
-                "latency_ms_sum": round(self.latency_ms_sum, 3),
+                # Deliveries written in the last WINDOW_S and their publish -> write latencies (ms), summed.
+                "window_deliveries": window_timed,
+                "window_latency_ms_sum": round(window_latency_ms_sum, 3),
             },
             "groups": groups,
             "memory_rss": psutil.Process().memory_info().rss,
@@ -115,8 +142,8 @@ def aggregate(snapshots: list[dict]) -> dict:
     connections = {"total": 0, "active": 0, "authenticated": 0}
     messages = {"total_sent": 0, "total_received": 0, "sent_per_minute": 0.0, "received_per_minute": 0.0}
     groups: dict[str, int] = {}
-    broadcasts = failed = 0
-    latency_sum = 0.0
+    broadcasts = failed = window_deliveries = 0
+    window_latency_ms_sum = 0.0
     rss = 0
     for snap in snapshots:
         for key in connections:
@@ -127,7 +154,9 @@ def aggregate(snapshots: list[dict]) -> dict:
             groups[name] = groups.get(name, 0) + members
         broadcasts += snap["broadcaster"]["total_broadcasts"]
         failed += snap["broadcaster"]["failed_sends"]
-        latency_sum += snap["broadcaster"]["latency_ms_sum"]
+        # .get: a process still running the previous release publishes no window figures.
+        window_deliveries += snap["broadcaster"].get("window_deliveries", 0)
+        window_latency_ms_sum += snap["broadcaster"].get("window_latency_ms_sum", 0.0)
         rss += snap["memory_rss"]
     total_memory = psutil.virtual_memory().total
     started = min((snap["started_at"] for snap in snapshots), default=None)
@@ -144,7 +173,11 @@ def aggregate(snapshots: list[dict]) -> dict:
             "total_broadcasts": broadcasts,
             "successful_sends": messages["total_sent"],
             "failed_sends": failed,
-            "average_latency_ms": round(latency_sum / broadcasts, 3) if broadcasts else 0.0,
+            # Per delivery, publish -> write into the socket, over the last WINDOW_S (module docstring);
+            # 0.0 when nothing was delivered in the window.
+            "average_latency_ms": round(window_latency_ms_sum / window_deliveries, 3) if window_deliveries else 0.0,
+            "latency_window_s": WINDOW_S,
+            "latency_deliveries": window_deliveries,
         },
         "processes": [
             {key: snap[key] for key in ("process", "host", "pid", "uptime_s", "updated_at")}

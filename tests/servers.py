@@ -51,6 +51,9 @@ class Daphne:
     pinned to the CPU numbers in ``cpus`` when given (benchmarks keep server and load apart).
     """
 
+    # A server whose process starts others (runserver's autoreloader) is stopped as a process group.
+    own_process_group = False
+
     def __init__(self, env: dict[str, str], extra_args: list[str] | None = None, cpus: set[int] | None = None):
         self.env = env
         self.extra_args = extra_args or []
@@ -70,6 +73,7 @@ class Daphne:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            start_new_session=self.own_process_group,
         )
         try:
             wait_for_port(self.port, self.proc)
@@ -95,15 +99,51 @@ class Daphne:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         """Send ``sig``, wait for the exit and return the exit code (SIGKILL after ``timeout``)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self._signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
                 self.proc.wait()
+        if self.own_process_group:
+            self._wait_until_port_is_free(timeout)
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
         return self.proc.returncode
+
+    def _signal(self, sig: int) -> None:
+        if self.own_process_group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+
+    def _wait_until_port_is_free(self, timeout: float) -> None:
+        # The group's other processes (the server the reloader started) may outlive its leader briefly.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    pass
+            except OSError:
+                return
+            time.sleep(0.05)
+        os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class RunServer(Daphne):
+    """
+    ``manage.py runserver`` as ``make run`` starts it: Channels' (Daphne's) development server with
+    Django's autoreloader, which serves from a thread of a child process; ``reload=False`` adds
+    ``--noreload`` (one process, the server in its main thread).
+    """
+
+    own_process_group = True
+
+    def __init__(self, env: dict[str, str], reload: bool = True):
+        super().__init__(env, extra_args=[] if reload else ["--noreload"])
+
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", *self.extra_args]
 
 
 class Uvicorn(Daphne):

@@ -1,11 +1,12 @@
 """Workspace WebSocket handlers: parse, call a service or selector, return the ack data."""
 
 from realtime.context import HandlerContext
+from realtime.paging import PageIn
 from realtime.registry import handler, session_groups
 from realtime.validation import validate
 
 from . import selectors, services
-from .events import workspace_data, workspace_group, workspaces_data
+from .events import workspace_data, workspace_group
 from .serializers import CreateIn, ReorderIn, ShareIn, UnshareIn, UpdateIn, WorkspaceIdIn
 
 
@@ -17,7 +18,9 @@ def member_workspace_groups(user) -> list[str]:
 
 @handler("workspace.list")
 def list_workspaces(ctx: HandlerContext, data: dict) -> dict:
-    return {"workspaces": workspaces_data(selectors.workspaces_for(ctx.user))}
+    """A page of the user's workspaces in their order (``limit``, ``cursor``: realtime/paging.py)."""
+    args = validate(PageIn, data)
+    return selectors.workspace_page(ctx.user, limit=args["limit"], cursor=args.get("cursor")).reply("workspaces")
 
 
 @handler("workspace.create")

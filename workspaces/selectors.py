@@ -1,7 +1,11 @@
 """Workspace read paths and access checks."""
 
-from realtime.errors import Forbidden, NotFound
+from django.db.models import Q
 
+from realtime.errors import Forbidden, NotFound
+from realtime.paging import Page, decode_cursor, paged
+
+from .events import workspaces_data
 from .models import Workspace, WorkspaceMember
 
 Role = WorkspaceMember.Role
@@ -31,6 +35,21 @@ def access_workspace(user, workspace_id: int, *, roles: frozenset | None = None,
 def workspaces_for(user) -> list[Workspace]:
     """``user``'s workspaces in their own order."""
     return [m.workspace for m in WorkspaceMember.objects.filter(user=user).select_related("workspace").order_by("position", "id")]
+
+
+def workspace_page(user, *, limit: int, cursor: str | None) -> Page:
+    """
+    A page of ``user``'s workspaces as ``workspaces_data``, in their order (``position``, then
+    workspace id), after ``cursor`` (realtime/paging.py; ``Invalid`` when malformed). Two queries.
+    """
+    after = decode_cursor("workspaces", cursor, 2)
+    memberships = WorkspaceMember.objects.filter(user=user)
+    if after is not None:
+        position, workspace_id = after
+        memberships = memberships.filter(Q(position__gt=position) | Q(position=position, workspace_id__gt=workspace_id))
+    rows = list(memberships.select_related("workspace").order_by("position", "workspace_id")[: limit + 1])
+    return paged("workspaces", rows, limit, key=lambda m: (m.position, m.workspace_id),
+                 render=lambda page: workspaces_data([m.workspace for m in page]))
 
 
 def workspace_ids_for(user) -> list[int]:

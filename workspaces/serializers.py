@@ -4,7 +4,7 @@ import orjson
 from django.conf import settings
 from rest_framework import serializers
 
-from realtime.validation import IdField
+from realtime.validation import IdField, StrictCharField, StrictChoiceField, StrictIntegerField
 
 from .models import Workspace, WorkspaceMember
 
@@ -12,8 +12,8 @@ from .models import Workspace, WorkspaceMember
 class WorkspaceFieldsIn(serializers.Serializer):
     """The editable fields; ``settings`` is a JSON object of at most ``WORKSPACE_MAX_SETTINGS_BYTES``."""
 
-    name = serializers.CharField(max_length=Workspace._meta.get_field("name").max_length)
-    description = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=False, required=False)
+    name = StrictCharField(max_length=Workspace._meta.get_field("name").max_length)
+    description = StrictCharField(max_length=2000, allow_blank=True, trim_whitespace=False, required=False)
     settings = serializers.JSONField(required=False)
 
     def validate_name(self, value: str) -> str:
@@ -37,7 +37,7 @@ class CreateIn(WorkspaceFieldsIn):
 class UpdateBodyIn(serializers.Serializer):
     """``PATCH /api/workspaces/{id}/`` body: ``changes`` holds one or more editable fields, nothing else."""
 
-    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    version = StrictIntegerField(min_value=1, max_value=2**31 - 1)
     changes = serializers.DictField()
 
     def validate_changes(self, value: dict) -> dict:
@@ -46,7 +46,7 @@ class UpdateBodyIn(serializers.Serializer):
             raise serializers.ValidationError({field: ["Unknown or read-only field."] for field in unknown})
         if not value:
             raise serializers.ValidationError("Give at least one of name, description, settings.")
-        fields = WorkspaceFieldsIn(data=value, partial=True)
+        fields = WorkspaceFieldsIn(data=value, partial=True, context=self.context)
         if not fields.is_valid():
             raise serializers.ValidationError(fields.errors)
         return dict(fields.validated_data)
@@ -74,7 +74,7 @@ class ShareBodyIn(serializers.Serializer):
     """``POST /api/workspaces/{id}/members/`` body."""
 
     user_id = IdField()
-    role = serializers.ChoiceField(choices=[WorkspaceMember.Role.EDITOR, WorkspaceMember.Role.VIEWER])
+    role = StrictChoiceField(choices=[WorkspaceMember.Role.EDITOR, WorkspaceMember.Role.VIEWER])
 
 
 class ShareIn(ShareBodyIn):

@@ -10,21 +10,29 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from realtime.paging import PageIn, page_schema
+from realtime.rest import body_with
 from realtime.validation import validate
 
 from . import selectors, services
-from .events import workspace_data, workspaces_data
+from .events import workspace_data
 from .serializers import (
     CreateIn, ReorderIn, ShareBodyIn, ShareIn, UnshareIn, UpdateBodyIn, UpdateIn, WorkspaceOut,
 )
 
 
 class WorkspaceListView(APIView):
-    """``/api/workspaces/``: the caller's workspaces in their order; create one."""
+    """
+    ``/api/workspaces/``: a page of the caller's workspaces in their order (``?limit=&cursor=``,
+    as ``workspace.list``); create one.
+    """
 
-    @extend_schema(responses=WorkspaceOut(many=True))
+    @extend_schema(operation_id="workspaces_list", parameters=[PageIn],
+                   responses=page_schema("WorkspacePage", "workspaces", WorkspaceOut(many=True)))
     def get(self, request):
-        return Response(workspaces_data(selectors.workspaces_for(request.user)))
+        args = validate(PageIn, request.query_params.dict(), text_input=True)
+        page = selectors.workspace_page(request.user, limit=args["limit"], cursor=args.get("cursor"))
+        return Response(page.reply("workspaces"))
 
     @extend_schema(request=CreateIn, responses={201: WorkspaceOut})
     def post(self, request):
@@ -43,7 +51,7 @@ class WorkspaceDetailView(APIView):
 
     @extend_schema(request=UpdateBodyIn, responses={200: WorkspaceOut, 409: None})
     def patch(self, request, pk: int):
-        args = validate(UpdateIn, {**request.data, "id": pk})
+        args = validate(UpdateIn, body_with(request, id=pk))
         workspace = services.update_workspace(
             actor=request.user, workspace_id=pk, version=args["version"], changes=args["changes"]
         )
@@ -69,7 +77,7 @@ class WorkspaceMembersView(APIView):
 
     @extend_schema(request=ShareBodyIn, responses=WorkspaceOut)
     def post(self, request, pk: int):
-        args = validate(ShareIn, {**request.data, "id": pk})
+        args = validate(ShareIn, body_with(request, id=pk))
         workspace = services.share_workspace(
             actor=request.user, workspace_id=pk, user_id=args["user_id"], role=args["role"]
         )

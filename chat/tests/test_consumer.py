@@ -137,7 +137,8 @@ async def test_join_returns_conversation_and_missed_messages(connect, alice, bob
     data = reply["data"]
     assert data["conversation"]["id"] == conversation.pk
     assert data["conversation"]["members"] == sorted(
-        [{"id": alice.pk, "username": "alice", "role": "member"}, {"id": bob.pk, "username": "bob", "role": "member"}],
+        [{"id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "member"},
+         {"id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"}],
         key=lambda m: m["id"]
     )
     assert data["conversation"]["last_seq"] == 5
@@ -221,7 +222,10 @@ async def test_a_reply_over_the_frame_limit_is_an_error_not_silence(connect, ali
     for n in range(3):
         await sync_to_async(services.send_message)(sender=bob, conversation=conversation, content="y" * 3000)
     client = await connect(user=alice)
-    reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 0})
-    assert reply["error"]["code"] == "message_too_big" and "limit" in reply["error"]["message"]
-    paged = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 0, "limit": 1}, ref="2")
+    # A page is cut to fit a frame (realtime/paging.py): one 3,000-character message each.
+    paged = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 0})
     assert [m["seq"] for m in paged["data"]["messages"]] == [1] and paged["data"]["has_more"]
+    # A single message over the limit cannot be cut: the reply is an error, not silence.
+    settings.REALTIME = {**settings.REALTIME, "MAX_FRAME_BYTES": 2500}
+    reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 0}, ref="2")
+    assert reply["error"]["code"] == "message_too_big" and "limit" in reply["error"]["message"]

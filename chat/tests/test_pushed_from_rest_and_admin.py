@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client as DjangoClient
 
 from chat import services
-from chat.models import Conversation, Message
+from chat.models import Conversation, Membership, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,23 +87,74 @@ def test_desk_closes_a_conversation_and_refuses_blank_replies(alice, staff):
     assert refused.status_code == 302 and Message.objects.count() == 0
 
 
-def admin_add_message(superuser, conversation_id, sender_id, content):
+def admin_add_message(superuser, conversation_id, content, **extra):
     return logged_in(superuser).post("/admin/chat/message/add/", {
-        "conversation": conversation_id, "sender": sender_id, "content": content, "client_msg_id": ""})
+        "conversation": conversation_id, "content": content, "client_msg_id": "", **extra}, follow=True)
 
 
-async def test_admin_message_is_pushed_and_gets_the_next_seq(connect, make_user, alice, bob, conversation):
-    superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+async def test_admin_message_is_sent_as_the_staff_user_pushed_and_gets_the_next_seq(
+        connect, make_user, alice, bob, conversation):
+    superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True, first_name="Ruth")
+    await sync_to_async(Membership.objects.create)(conversation=conversation, user=superuser)
     socket = await connect(user=bob)
-    response = await sync_to_async(admin_add_message)(superuser, conversation.pk, alice.pk, "from the admin")
-    assert response.status_code == 302
+    # A crafted sender (alice) is ignored: the message is the logged-in staff user's.
+    response = await sync_to_async(admin_add_message)(superuser, conversation.pk, "from the admin", sender=alice.pk)
+    assert response.status_code == 200 and response.redirect_chain[-1][1] == 302
     event = (await socket.receive_type("chat.message"))["data"]
-    assert (event["content"], event["seq"]) == ("from the admin", 1)
+    assert (event["content"], event["seq"], event["sender_id"]) == ("from the admin", 1, superuser.pk)
+    assert event["sender"] == {"id": superuser.pk, "name": "Ruth", "is_staff": True}
+    stored = await sync_to_async(Message.objects.get)(conversation=conversation)
+    assert stored.sender_id == superuser.pk
+    page = response.content.decode()
+    assert "#None" not in page and "Message 1 in alice and bob by Ruth" in page
+    stored_page = await sync_to_async(lambda: logged_in(superuser).get(f"/admin/chat/message/{stored.pk}/change/"))()
+    assert stored_page.status_code == 200 and 'name="content"' not in stored_page.content.decode()  # read-only
+
+
+def test_admin_message_form_has_no_sender_field(make_user):
+    superuser = make_user("root", is_staff=True, is_superuser=True)
+    page = logged_in(superuser).get("/admin/chat/message/add/").content.decode()
+    assert 'name="conversation"' in page and 'name="sender"' not in page
+
+
+def test_admin_message_in_a_conversation_the_staff_may_not_post_in_is_refused_on_the_form(
+        make_user, alice, conversation):
+    superuser = make_user("root", is_staff=True, is_superuser=True)
+    response = admin_add_message(superuser, conversation.pk, "let me in", sender=alice.pk)
+    assert response.status_code == 200 and not response.redirect_chain
+    assert "You are not a member of this conversation" in response.content.decode()
+    assert Message.objects.count() == 0
+
+
+def test_admin_message_refused_by_the_send_after_the_form_check_is_not_added(make_user, alice, conversation,
+                                                                             monkeypatch):
+    from django.contrib.admin.models import LogEntry
+
+    from chat import admin as chat_admin
+
+    superuser = make_user("root", is_staff=True, is_superuser=True)
+    # As if the staff user left the conversation between the form's check and the send.
+    monkeypatch.setattr(chat_admin.selectors, "access_conversation", lambda user, conversation_id: None)
+    response = admin_add_message(superuser, conversation.pk, "let me in")
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == "/admin/chat/message/add/"
+    assert "Message not sent: You are not a member of this conversation." in page and "successfully" not in page
+    assert Message.objects.count() == 0 and LogEntry.objects.count() == 0
+
+
+async def test_admin_message_in_a_support_conversation_is_a_staff_reply(connect, make_user, alice):
+    superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+    conversation, _ = await sync_to_async(services.open_support)(user=alice)
+    socket = await connect(user=alice)
+    await sync_to_async(admin_add_message)(superuser, conversation.pk, "hello from support", sender=alice.pk)
+    event = (await socket.receive_type("chat.message"))["data"]
+    assert (event["content"], event["sender_id"]) == ("hello from support", superuser.pk)
 
 
 def test_admin_message_follows_the_content_rules(make_user, alice, conversation):
     superuser = make_user("root", is_staff=True, is_superuser=True)
-    response = admin_add_message(superuser, conversation.pk, alice.pk, "   ")
+    Membership.objects.create(conversation=conversation, user=superuser)
+    response = admin_add_message(superuser, conversation.pk, "   ")
     assert response.status_code == 200 and "cannot be empty" in response.content.decode()
     assert Message.objects.count() == 0
 

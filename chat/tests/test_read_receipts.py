@@ -17,7 +17,7 @@ async def test_reading_tells_the_members_and_never_moves_backwards(connect, alic
     reply = await bob_client.request("chat.read", {"conversation_id": conversation.pk, "seq": 2})
     assert reply["data"] == {"conversation_id": conversation.pk, "last_read_seq": 2, "unread": 1}
     receipt = await alice_client.receive_type("chat.read")
-    assert receipt["data"] == {"conversation_id": conversation.pk, "user_id": bob.pk, "seq": 2}
+    assert receipt["data"] == {"conversation_id": conversation.pk, "user_id": bob.pk, "name": "bob", "seq": 2}
     older = await bob_client.request("chat.read", {"conversation_id": conversation.pk, "seq": 1}, ref="2")
     assert older["data"]["last_read_seq"] == 2  # stays
     beyond = await bob_client.request("chat.read", {"conversation_id": conversation.pk, "seq": 99}, ref="3")

@@ -29,7 +29,7 @@ def test_conversation_list_create_group_and_detail(alice, bob, carol):
     assert created.status_code == 201
     group_id = created.json()["id"]
     services.send_message(sender=bob, conversation=services.Conversation.objects.get(pk=group_id), content="hey")
-    listed = api.get("/api/chat/conversations/").json()
+    listed = api.get("/api/chat/conversations/").json()["conversations"]
     assert [(c["id"], c["unread"], c["last_message"]["content"]) for c in listed] == [(group_id, 1, "hey")]
     assert api.get(f"/api/chat/conversations/{group_id}/").json()["title"] == "Team"
     assert jwt_client(carol).get(f"/api/chat/conversations/{group_id}/").status_code == 403

@@ -33,7 +33,7 @@ def test_create_run_read_and_download(api, media_root, uploads, django_capture_o
     assert response.json()["status"] == "pending" and len(response.json()["progress_token"]) > 20
     assert api.get(f"/api/tasks/{task_id}/download").status_code == 409  # not ready
     jobs.run_batch(task_id)  # what `manage.py db_worker` does with the queued job
-    assert [t["task_id"] for t in api.get("/api/tasks/").json()] == [task_id]
+    assert [t["task_id"] for t in api.get("/api/tasks/").json()["tasks"]] == [task_id]
     detail = api.get(f"/api/tasks/{task_id}/").json()
     assert detail["status"] == "completed" and detail["download"] is True
     assert [d["output_name"] for d in detail["documents"]] == ["document-00001.docx", "document-00002.docx"]

@@ -171,6 +171,22 @@ async def test_unknown_type_echoes_ref(connect, alice):
     }
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "chat.send", "ref": "r2", "data": "x"}',
+        '{"type": "chat.send", "ref": "r2", "data": [1]}',
+        '{"type": "", "ref": "r2"}',
+        '{"type": 5, "ref": "r2", "data": {}}',
+    ],
+)
+async def test_bad_frame_with_a_readable_ref_echoes_it(connect, alice, text):
+    client = await connect(user=alice)
+    await client.send_text(text)
+    error = await client.receive()
+    assert (error["type"], error["ref"], error["error"]["code"]) == ("error", "r2", ErrorCode.BAD_FRAME)
+
+
 async def test_binary_frame_is_bad_frame(connect, alice):
     client = await connect(user=alice)
     await client.communicator.send_to(bytes_data=b"\x00\x01")

@@ -1,13 +1,17 @@
 """/health, /api/websocket/stats, /metrics and the admin's online view, with live connections."""
 
 import logging
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client as DjangoClient
 
+from realtime.envelope import event_frame
+from realtime.groups import user_group
 from realtime.logs import RedactSecrets
 from realtime.process import get_process
+from realtime.publish import LAYER_EVENT_TYPE, publish, send_to_layer
 
 
 @pytest.fixture
@@ -34,6 +38,27 @@ async def test_health_reports_checks_and_live_figures(connect, alice, channel_la
                               "redis": "ok" if channel_layer == "redis" else "not configured (single process)"}
     assert body["websocket"]["connections"] == 1
     assert body["uptime_s"] > 0
+
+
+async def test_health_average_latency_is_publish_to_socket_per_delivery(connect, alice, bob):
+    """Two prompt deliveries and one published 900 ms before it reached the layer: (0 + 0 + 900) / 3, per delivery."""
+    group = user_group(alice.pk)
+    alice_clients = [await connect(user=alice), await connect(user=alice)]
+    bob_client = await connect(user=bob)
+    await sync_to_async(publish)(group, "test.prompt", {})
+    for client in alice_clients:
+        await client.receive_type("test.prompt")
+    late = {"type": LAYER_EVENT_TYPE, "group": user_group(bob.pk), "text": event_frame("test.late", {}),
+            "event": "test.late", "ts": time.time() - 0.900}
+    await send_to_layer(late["group"], late)
+    await bob_client.receive_type("test.late")
+    await (await get_process()).publish_stats()
+    broadcaster = (await sync_to_async(http().get)("/health")).json()["broadcaster"]
+    assert broadcaster["latency_deliveries"] == 3
+    assert broadcaster["latency_window_s"] == 60
+    # A loaded machine adds milliseconds to each delivery, never takes any away. Per event (the
+    # figure before issue 20) it would be (0 + 900) / 2 = 450.
+    assert 300 <= broadcaster["average_latency_ms"] < 420
 
 
 def test_health_is_503_when_redis_does_not_answer(db, settings):

@@ -128,7 +128,7 @@ async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, 
     await alice_client.request("chat.join", data)
     await alice_client.request("chat.typing", data)
     typing = await bob_viewing.receive_type("chat.typing")
-    assert typing["data"] == {"conversation_id": shared_conversation.pk, "user_id": alice.pk}
+    assert typing["data"] == {"conversation_id": shared_conversation.pk, "user_id": alice.pk, "name": "alice"}
     await alice_client.assert_nothing()
     await bob_elsewhere.receive_type("presence.changed")  # alice came online; then nothing more
     await bob_elsewhere.assert_nothing()

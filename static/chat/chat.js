@@ -2,11 +2,14 @@
  * The chat page (docs/protocol.md, "Chat"): conversation list with unread counts and presence
  * dots, one open thread with history scroll-back, typing indicator, read receipts, uploads.
  *
- * Truth is the server's: messages are kept by seq per conversation, so a message that arrives
- * twice (an event and a resume page) is shown once, and a gap (events missed while offline) is
- * filled with chat.join {after_seq} after every (re)connect. Sends go through the client's
- * offline queue with a client_msg_id, so a send made while offline goes out after reconnecting
- * and a resend after a lost ack is not stored twice.
+ * Truth is the server's: each opened thread feeds events, acks and resume pages through a
+ * SeqTracker (static/realtime/client.js), so a message that arrives twice (an event and a resume
+ * page) is shown once, and one whose seq skips ahead (a lost event) is held while the hole is
+ * fetched with chat.join {after_seq: synced} (docs/protocol.md, "Resume"), then shown in seq order.
+ * After every (re)connect and on a resync event the page reloads the conversation list and
+ * catches up the open thread the same way. Sends go through the client's offline queue with a
+ * client_msg_id, so a send made while offline goes out after reconnecting and a resend after a
+ * lost ack is not stored twice.
  */
 (function () {
   "use strict";
@@ -23,13 +26,17 @@
   const TYPING_SHOW_MS = 4000;
 
   const conversations = new Map(); // id -> summary from chat.conversations / events
-  // id -> {messages: Map(seq -> message), hasOlder, synced}: synced is the seq up to which the
-  // thread has every message; resuming asks for what follows it, so a message that arrived out
-  // of order (an ack racing the resume after a reconnect) never hides a gap.
+  // id -> {messages: Map(seq -> message shown), hasOlder, loaded, tracker, catchingUp, again}:
+  // tracker.synced is the seq up to which the thread has every message; messages above a gap
+  // wait in the tracker, so a message that arrived out of order (a lost event, an ack racing an
+  // event) is never shown before the ones below it, and resuming never skips a hole.
   const threads = new Map();
   const pending = new Map(); // client_msg_id -> {conversationId, content} (sent, not yet acked)
   const typingUsers = new Map(); // user id -> timer
   const online = new Map(); // user id -> bool
+  // user id -> display name, from every event that names a user (members, senders, typing,
+  // receipts): staff answering a support conversation are not members, their messages name them.
+  const names = new Map();
   let openId = null;
   let lastTypingSent = 0;
 
@@ -46,24 +53,41 @@
     return (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`).slice(0, 64);
   }
 
-  function usernameOf(userId) {
-    for (const conversation of conversations.values()) {
-      const member = conversation.members.find((m) => m.id === userId);
-      if (member) return member.username;
-    }
-    return userId === null ? "support" : `user ${userId}`;
+  function remember(userId, name) {
+    if (userId !== null && userId !== undefined && name) names.set(userId, name);
+  }
+
+  // A user as the page shows them: their display name (docs/protocol.md, "Names"); the support
+  // desk's shared read mark (user id null) is "support".
+  function nameOf(userId) {
+    if (userId === null) return "support";
+    return names.get(userId) || "someone";
+  }
+
+  // Who wrote a message: "me", else the sender's name; staff in a support conversation are
+  // marked as support ("Ann Lee (support)").
+  function senderLabel(message) {
+    if (message.sender_id === me) return "me";
+    const sender = message.sender || { id: message.sender_id, name: nameOf(message.sender_id), is_staff: false };
+    const conversation = conversations.get(message.conversation_id);
+    const support = sender.is_staff && conversation && conversation.kind === "support";
+    return support ? `${sender.name} (support)` : sender.name;
   }
 
   function titleOf(conversation) {
     if (conversation.kind === "direct") {
       const other = conversation.members.find((m) => m.id !== me);
-      return other ? other.username : "direct";
+      return other ? other.name || other.username : "direct";
     }
     return conversation.title || `${conversation.kind} ${conversation.id}`;
   }
 
   function thread(id) {
-    if (!threads.has(id)) threads.set(id, { messages: new Map(), hasOlder: true, synced: 0 });
+    if (!threads.has(id)) {
+      const data = { messages: new Map(), hasOlder: true, loaded: false, catchingUp: null, again: false };
+      data.tracker = new SeqTracker((message) => show(data, message));
+      threads.set(id, data);
+    }
     return threads.get(id);
   }
 
@@ -101,14 +125,17 @@
     const merged = { ...known, ...summary };
     for (const member of merged.members) {
       if ("online" in member) online.set(member.id, member.online);
+      remember(member.id, member.name || member.username);
     }
     conversations.set(summary.id, merged);
   }
 
+  // Every page of chat.conversations (docs/protocol.md, "Lists"), each shown as it arrives.
   async function loadConversations() {
-    const data = await client.request("chat.conversations", {});
-    for (const conversation of data.conversations) upsertConversation(conversation);
-    renderList();
+    await client.requestAll("chat.conversations", {}, "conversations", (page) => {
+      for (const conversation of page) upsertConversation(conversation);
+      renderList();
+    });
   }
 
   // -- the open thread ----------------------------------------------------------------------
@@ -119,7 +146,7 @@
     if (message.seq) li.dataset.seq = message.seq;
     const who = document.createElement("span");
     who.className = "who";
-    who.textContent = message.sender_id === me ? "me" : usernameOf(message.sender_id);
+    who.textContent = senderLabel(message);
     li.append(who);
     if (message.attachment) {
       if (message.content_type === "image") {
@@ -176,32 +203,67 @@
     const mine = [...thread(openId).messages.values()].filter((m) => m.sender_id === me).map((m) => m.seq);
     let best = null;
     for (const seq of mine) {
-      const names = Object.entries(conversation.reads)
+      const readers = Object.entries(conversation.reads)
         .filter(([userId, read]) => Number(userId) !== me && read >= seq)
-        .map(([userId]) => (userId === "null" ? "support" : usernameOf(Number(userId))));
-      if (names.length && (!best || seq > best.seq)) best = { seq, names };
+        .map(([userId]) => nameOf(userId === "null" ? null : Number(userId)));
+      if (readers.length && (!best || seq > best.seq)) best = { seq, names: readers };
     }
     return best;
   }
 
-  function addMessages(id, messages) {
-    const data = thread(id);
-    for (const message of messages) {
-      data.messages.set(message.seq, message);
-      if (message.client_msg_id) pending.delete(message.client_msg_id);
-    }
-    while (data.messages.has(data.synced + 1)) data.synced += 1;
+  // A message the thread shows: released by its tracker in seq order, or from a history page.
+  function show(data, message) {
+    if (message.sender) remember(message.sender.id, message.sender.name);
+    data.messages.set(message.seq, message);
+    if (message.client_msg_id) pending.delete(message.client_msg_id);
   }
 
-  // Fetch every message after the last one we have without a gap (resume), page by page.
-  async function catchUp(id) {
+  // Fetch every message after the last one we have without a gap (docs/protocol.md, "Resume"),
+  // page by page. One at a time per thread: asked again while running, it runs once more after.
+  function catchUp(id) {
     const data = thread(id);
-    for (;;) {
-      const reply = await client.request("chat.join", { conversation_id: id, after_seq: data.synced });
-      upsertConversation(reply.conversation);
-      addMessages(id, reply.messages);
-      if (!reply.has_more || !reply.messages.length) break;
+    if (data.catchingUp) {
+      data.again = true;
+      return data.catchingUp;
     }
+    data.catchingUp = (async () => {
+      try {
+        do {
+          data.again = false;
+          for (;;) {
+            const reply = await client.request("chat.join", { conversation_id: id, after_seq: data.tracker.synced });
+            upsertConversation(reply.conversation);
+            reply.messages.forEach((message) => data.tracker.receive(message));
+            if (!reply.has_more || !reply.messages.length) break;
+          }
+        } while (data.again);
+      } finally {
+        data.catchingUp = null;
+      }
+    })();
+    return data.catchingUp;
+  }
+
+  // A live message skipped ahead of the open thread: fetch the hole, then show both.
+  async function fillGap(id) {
+    await catchUp(id);
+    renderList();
+    if (id === openId) {
+      renderThread();
+      await markRead(id);
+    }
+  }
+
+  // A thread's newest history page, once: it has every message up to its last one, so the
+  // thread is synced that far (a catch-up before it would fetch the whole conversation).
+  async function loadNewest(id) {
+    const data = thread(id);
+    if (data.loaded) return;
+    const page = await client.request("chat.history", { conversation_id: id, limit: 50 });
+    page.messages.forEach((message) => show(data, message));
+    if (page.messages.length) data.tracker.advance(page.messages[page.messages.length - 1].seq);
+    data.hasOlder = page.has_more;
+    data.loaded = true;
   }
 
   async function openConversation(id) {
@@ -213,16 +275,8 @@
     $("thread-title").textContent = titleOf(conversations.get(id));
     $("typing").textContent = "";
     typingUsers.clear();
-    const data = thread(id);
     try {
-      if (!data.loaded) {
-        // The newest page has every message up to its last one: the thread is synced that far.
-        const page = await client.request("chat.history", { conversation_id: id, limit: 50 });
-        if (page.messages.length) data.synced = Math.max(data.synced, page.messages[page.messages.length - 1].seq);
-        addMessages(id, page.messages);
-        data.hasOlder = page.has_more;
-        data.loaded = true;
-      }
+      await loadNewest(id);
       await catchUp(id);
       renderList();
       renderThread();
@@ -239,7 +293,7 @@
     const before = seqs.length ? Math.min(...seqs) : undefined;
     const page = await client.request("chat.history", { conversation_id: openId, before_seq: before, limit: 50 });
     const height = messagesEl.scrollHeight;
-    addMessages(openId, page.messages);
+    page.messages.forEach((message) => show(data, message)); // older than any shown: no gap below
     data.hasOlder = page.has_more;
     renderThread();
     messagesEl.scrollTop = messagesEl.scrollHeight - height; // keep the reader's place
@@ -362,8 +416,12 @@
       return;
     }
     // Only opened threads keep messages (they load their history first); others count unread.
-    const known = threads.has(id) && thread(id).messages.has(message.seq);
-    if (threads.has(id)) addMessages(id, [message]);
+    const data = threads.get(id);
+    const known = data !== undefined && data.tracker.has(message.seq);
+    const gap = data !== undefined && data.tracker.receive(message);
+    // A thread still loading its history catches up when loaded; one not open, when opened.
+    // A failed catch-up leaves the gap: the next message, resync or reconnect tries again.
+    if (gap && data.loaded && id === openId) fillGap(id).catch((error) => say(error.message));
     conversation.last_seq = Math.max(conversation.last_seq, message.seq);
     if (!known && message.sender_id !== me && id !== openId) conversation.unread = (conversation.unread || 0) + 1;
     if (message.sender_id === me) conversation.last_read_seq = Math.max(conversation.last_read_seq || 0, message.seq);
@@ -379,6 +437,7 @@
   client.on("chat.read", (data) => {
     const conversation = conversations.get(data.conversation_id);
     if (!conversation) return;
+    remember(data.user_id, data.name);
     conversation.reads = { ...(conversation.reads || {}), [data.user_id]: data.seq };
     if (data.user_id === me) {
       conversation.last_read_seq = Math.max(conversation.last_read_seq || 0, data.seq);
@@ -390,6 +449,7 @@
 
   client.on("chat.typing", (data) => {
     if (data.conversation_id !== openId) return;
+    remember(data.user_id, data.name);
     clearTimeout(typingUsers.get(data.user_id));
     typingUsers.set(data.user_id, setTimeout(() => {
       typingUsers.delete(data.user_id);
@@ -399,8 +459,8 @@
   });
 
   function showTyping() {
-    const names = [...typingUsers.keys()].map(usernameOf);
-    $("typing").textContent = names.length ? `${names.join(", ")} typing…` : "";
+    const typists = [...typingUsers.keys()].map(nameOf);
+    $("typing").textContent = typists.length ? `${typists.join(", ")} typing…` : "";
   }
 
   client.on("presence.changed", (data) => {
@@ -435,13 +495,14 @@
   // Refusals worth retrying (docs/protocol.md, "Errors"); "disconnected" waits for the next welcome.
   const RETRYABLE = new Set(["unavailable", "rate_limited", "server_error"]);
 
-  // After every (re)connect: the conversations, then everything after the last seq we have, once
-  // each. A resume refused for a passing reason is tried again, or the gap would stay until the
+  // After every (re)connect and on resync: the conversations (unread counts, last messages), then
+  // the open thread's messages after its synced seq, once each. A resume refused for a passing reason is tried again, or the gap would stay until the
   // next reconnect.
   async function resume(attempt) {
     try {
       await loadConversations();
       if (openId !== null) {
+        await loadNewest(openId);
         await catchUp(openId);
         renderList();
         renderThread();
@@ -460,6 +521,10 @@
     say("");
     resume(1);
   });
+
+  // The server may have lost events for this connection (docs/protocol.md, "resync"): catch up
+  // as after a reconnect; the socket stays open.
+  client.on("resync", () => resume(1));
 
   client.on("state", (state, code) => {
     status.dataset.state = state;

@@ -4,6 +4,7 @@
  * shows a notice with a reload link). On a conversation page, the thread is joined from the last
  * seq the page rendered: new messages, the staff's own included, appear as they are sent, and the
  * desk's read mark follows. Messages are written with textContent: content is never HTML.
+ * Both pages catch up as after a reconnect when a resync event says events may have been lost.
  */
 (function () {
   "use strict";
@@ -30,7 +31,7 @@
     function update(row) {
       const cell = document.querySelector(`.desk-unread[data-conversation="${row.conversation_id}"]`);
       if (!cell) {
-        notice.textContent = `New activity from ${row.user.username}. `;
+        notice.textContent = `New activity from ${row.user.name || row.user.username}. `;
         const link = document.createElement("a");
         link.href = location.href;
         link.textContent = "Reload the list";
@@ -47,12 +48,17 @@
       const cell = document.querySelector(`.desk-unread[data-conversation="${data.conversation_id}"]`);
       if (cell) cell.closest("tr").style.opacity = "0.5";
     });
-    client.on("welcome", async () => {
-      // Catch up with what changed while the page loaded or the socket was down.
+    // Catch up with what changed while the page loaded, the socket was down or events were lost.
+    async function reload() {
       const response = await fetch("/api/chat/support/queue/", { credentials: "same-origin" });
       if (response.ok) (await response.json()).forEach(update);
+    }
+
+    client.on("welcome", async () => {
+      await reload();
       status.textContent = "Live: counts update as messages arrive.";
     });
+    client.on("resync", () => reload().catch(() => {}));
     client.on("state", (state) => {
       if (state !== "open") status.textContent = `Not live (${state}).`;
     });
@@ -63,7 +69,6 @@
     let lastSeq = Number(desk.dataset.lastSeq);
     const thread = document.getElementById("desk-thread");
     const status = document.getElementById("desk-status");
-    const names = new Map();
 
     function append(message) {
       if (message.seq <= lastSeq) return; // already shown
@@ -74,7 +79,9 @@
       li.style.margin = ".4rem 0";
       li.style.whiteSpace = "pre-wrap";
       const who = document.createElement("strong");
-      who.textContent = names.get(message.sender_id) || `user ${message.sender_id}`;
+      who.className = "who";
+      // Every message names its sender (docs/protocol.md, "Names"); staff replies are marked.
+      who.textContent = message.sender.is_staff ? `${message.sender.name} (support)` : message.sender.name;
       li.append(who, " ");
       if (message.attachment) {
         const link = document.createElement("a");
@@ -92,15 +99,16 @@
     async function catchUp() {
       for (;;) {
         const reply = await client.request("chat.join", { conversation_id: conversationId, after_seq: lastSeq });
-        for (const member of reply.conversation.members) names.set(member.id, member.username);
         reply.messages.forEach(append);
         if (!reply.has_more) break;
       }
       if (lastSeq) await client.request("chat.read", { conversation_id: conversationId, seq: lastSeq });
     }
 
-    client.on("welcome", (data) => {
-      names.set(data.user.id, data.user.username);
+    client.on("welcome", () => {
+      catchUp().catch((error) => { status.textContent = error.message; });
+    });
+    client.on("resync", () => {
       catchUp().catch((error) => { status.textContent = error.message; });
     });
     client.on("chat.message", (message) => {

@@ -1,7 +1,8 @@
 /*
  * The batch-tasks page: the user's tasks with live progress (docs/protocol.md, "Batch tasks").
- * After every (re)connect the page reloads the list over REST and subscribes to every task: the
- * subscribe ack carries each task's snapshot, so the page shows the truth whatever it missed.
+ * After every (re)connect, and on a resync event (events may have been lost), the page reads every
+ * page of task.list and subscribes to each page's tasks: the subscribe ack carries each task's
+ * snapshot, so the page shows the truth whatever it missed.
  * Events and acks only replace a task with a newer `version`.
  */
 (function () {
@@ -107,6 +108,34 @@
     failures.set(task.task_id, new Map(detail.documents.filter((d) => d.status === "failed").map((d) => [d.index, d.error])));
   }
 
+  // Every task, (re)subscribed: their snapshots. One at a time; asked again meanwhile, once more after.
+  let syncing = false;
+  let syncAgain = false;
+  async function sync() {
+    if (syncing) {
+      syncAgain = true;
+      return;
+    }
+    syncing = true;
+    try {
+      do {
+        syncAgain = false;
+        // Page by page (docs/protocol.md, "Lists"): a page's at most 100 tasks are one subscribe.
+        await client.requestAll("task.list", {}, "tasks", async (listed) => {
+          listed.forEach(upsert);
+          const unknownFailures = listed.filter((t) => t.failed > (failures.get(t.task_id) || new Map()).size);
+          await Promise.all(unknownFailures.map(loadFailures));
+          await follow(listed.map((t) => t.task_id));
+        });
+        render();
+      } while (syncAgain && client.ready);
+    } catch (error) {
+      say(`Could not load the tasks: ${error.message}`);
+    } finally {
+      syncing = false;
+    }
+  }
+
   document.getElementById("create").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
@@ -127,17 +156,8 @@
       status.textContent = { open: "live", connecting: "connecting…", reconnecting: "reconnecting…", stopped: "disconnected" }[state];
       if (state === "stopped" && client.lastError) say(`Disconnected: ${client.lastError.message}. Reload the page to sign in again.`);
     })
-    .on("welcome", async () => {
-      try {
-        const listed = await api("/api/tasks/");
-        listed.forEach(upsert);
-        await Promise.all(listed.filter((t) => t.failed).map(loadFailures));
-        await follow(listed.map((t) => t.task_id));
-        render();
-      } catch (error) {
-        say(`Could not load the tasks: ${error.message}`);
-      }
-    })
+    .on("welcome", sync)
+    .on("resync", sync)
     .on("task.completed", async (task) => {
       upsert(task);
       // Failures that happened before this page subscribed come from the task's detail.

@@ -4,7 +4,8 @@
  *   const client = new RealtimeClient();           // same-site /ws/, session cookie auth
  *   client.on("welcome", (data) => ...);           // after every (re)connect
  *   client.on("workspace.updated", (data) => ...); // server events by type
- *   const data = await client.request("workspace.list", {});  // ack data, or throws {code, message, details}
+ *   const data = await client.request("workspace.create", {name}); // ack data, or throws {code, message, details}
+ *   const all = await client.requestAll("workspace.list", {}, "workspaces"); // every page of a list
  *   const ack = await client.enqueue("chat.send", {..., client_msg_id}); // sent now or after reconnecting
  *   client.start();
  *
@@ -17,6 +18,18 @@
  * Offline queue: ``enqueue`` keeps idempotent commands (chat.send with a client_msg_id) while the
  * socket is down and sends them, in order, after the next welcome; one whose ack was lost to a
  * disconnect is sent again, which the idempotency key makes safe (the ack says duplicate: true).
+ *
+ * SeqTracker: one conversation's messages in seq order, whatever order they arrive in
+ * (docs/protocol.md, "chat.join", "Resume"). ``synced`` is the highest seq with no gap below it.
+ *
+ *   const tracker = new SeqTracker((message) => show(message));  // called once per seq, in order
+ *   tracker.advance(lastSeqOfNewestHistoryPage);   // everything up to it is shown already
+ *   if (tracker.receive(message)) fetchHole();     // true: held above a gap; fetch with
+ *                                                  // chat.join {after_seq: tracker.synced}
+ *
+ * A message at or below ``synced``, or already held, is ignored; one above a gap is held until the
+ * messages below it arrive. The caller feeds live events, acks and chat.join pages through
+ * ``receive``, and catches up (chat.join while has_more) when it returns true and on ``resync``.
  */
 (function () {
   "use strict";
@@ -25,6 +38,8 @@
   const MIN_DELAY_MS = { 1001: 0, 1013: 5000, 4429: 60000 };
   const MIN_BACKOFF_MS = 500;
   const MAX_BACKOFF_MS = 30000;
+  const PAGE_LIMIT = 100; // the largest page a list gives (docs/protocol.md, "Lists"): fewest round trips
+  const itemId = (item) => (item.task_id !== undefined ? item.task_id : item.id);
 
   class RealtimeClient {
     constructor(url) {
@@ -116,6 +131,35 @@
     }
 
     /**
+     * Fetch every page of a list (docs/protocol.md, "Lists"): send ``type`` with ``data`` and each
+     * reply's ``next_cursor`` until it is null; resolve with the items under ``key`` of every page,
+     * in order, each id once (a page may repeat an item that moved while paging). ``onPage(items)``
+     * is awaited after each page. A page refused with ``rate_limited`` is asked again after
+     * ``retry_after_ms``; any other refusal rejects.
+     */
+    async requestAll(type, data, key, onPage) {
+      const items = [];
+      const seen = new Set();
+      let cursor = null;
+      for (;;) {
+        let page;
+        try {
+          page = await this.request(type, { ...data, limit: PAGE_LIMIT, cursor });
+        } catch (error) {
+          if (error.code !== "rate_limited") throw error;
+          await new Promise((r) => setTimeout(r, (error.details && error.details.retry_after_ms) || 1000));
+          continue;
+        }
+        const fresh = page[key].filter((item) => !seen.has(itemId(item)));
+        fresh.forEach((item) => seen.add(itemId(item)));
+        items.push(...fresh);
+        if (onPage) await onPage(fresh);
+        if (!page.next_cursor) return items;
+        cursor = page.next_cursor;
+      }
+    }
+
+    /**
      * Send an idempotent command now, or after the next welcome while disconnected; resolve with
      * its ack data, reject with a refusal (never with "disconnected": it is then resent).
      */
@@ -159,5 +203,50 @@
     }
   }
 
+  class SeqTracker {
+    /** Release messages to ``onRelease(message)`` in seq order, from ``synced`` + 1 on. */
+    constructor(onRelease, synced = 0) {
+      this.onRelease = onRelease;
+      this.synced = synced;
+      this.held = new Map(); // seq -> message above a gap
+    }
+
+    /** Whether ``seq`` was released or is held. */
+    has(seq) {
+      return seq <= this.synced || this.held.has(seq);
+    }
+
+    /** Whether messages are held above a gap (a catch-up is needed). */
+    get gap() {
+      return this.held.size > 0;
+    }
+
+    /** Take a message; release it and the held ones it completes. Return true while a gap remains. */
+    receive(message) {
+      if (!this.has(message.seq)) this.held.set(message.seq, message);
+      this.release();
+      return this.gap;
+    }
+
+    /** Take every seq up to ``seq`` as released elsewhere (a history page); release what follows. */
+    advance(seq) {
+      if (seq <= this.synced) return this.gap;
+      this.synced = seq;
+      for (const held of this.held.keys()) if (held <= seq) this.held.delete(held);
+      this.release();
+      return this.gap;
+    }
+
+    release() {
+      while (this.held.has(this.synced + 1)) {
+        const message = this.held.get(this.synced + 1);
+        this.held.delete(this.synced + 1);
+        this.synced += 1;
+        this.onRelease(message);
+      }
+    }
+  }
+
   window.RealtimeClient = RealtimeClient;
+  window.SeqTracker = SeqTracker;
 })();

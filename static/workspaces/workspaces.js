@@ -2,6 +2,7 @@
  * The workspaces page: the user's workspaces in their order, kept live by workspace.* events
  * (docs/protocol.md, "Workspaces"). Every change goes through a socket command; the page only
  * redraws from acks and events, so other tabs and other members see exactly what this tab sees.
+ * After every (re)connect and on a resync event (events may have been lost) it loads the list again.
  */
 (function () {
   "use strict";
@@ -13,6 +14,11 @@
   const status = document.getElementById("status");
   let me = null;
   let workspaces = []; // in this user's order
+  // While the list loads page by page, live events wait in `missed` and are applied to the loaded
+  // list after its last page (its pages may be older than they are); `reloadAgain`: load it again.
+  let loading = false;
+  let reloadAgain = false;
+  let missed = [];
   // Unsaved name edits by workspace id, with the version they started from: a live update from
   // someone else must not wipe what the user is typing, and saving it must then be a conflict.
   const drafts = new Map();
@@ -35,6 +41,44 @@
 
   function remove(id) {
     workspaces = workspaces.filter((w) => w.id !== id);
+    render();
+  }
+
+  function reorder(ids) {
+    const byId = new Map(workspaces.map((w) => [w.id, w]));
+    // An id we do not have: a workspace that moved between two pages of the list was skipped.
+    if (ids.some((id) => !byId.has(id))) reload();
+    workspaces = ids.map((id) => byId.get(id)).filter(Boolean);
+    render();
+  }
+
+  // Apply a live event now, or after the list load in progress.
+  function live(apply) {
+    return (data) => (loading ? missed.push(() => apply(data)) : apply(data));
+  }
+
+  // Every page of workspace.list (docs/protocol.md, "Lists"), then the events that came meanwhile:
+  // together the truth, whatever was missed while away. A user's workspaces may be megabytes
+  // (64 KiB of settings each): one reply could not hold them.
+  async function reload() {
+    if (loading) {
+      reloadAgain = true;
+      return;
+    }
+    loading = true;
+    do {
+      reloadAgain = false;
+      try {
+        workspaces = await client.requestAll("workspace.list", {}, "workspaces");
+        say("");
+      } catch (error) {
+        say(`Could not load the workspaces: ${error.message}`);
+      }
+      const replay = missed;
+      missed = [];
+      replay.forEach((apply) => apply());
+    } while (reloadAgain && client.ready);
+    loading = false;
     render();
   }
 
@@ -123,27 +167,19 @@
       status.textContent = { open: "live", connecting: "connecting…", reconnecting: "reconnecting…", stopped: "disconnected" }[state];
       if (state === "stopped" && client.lastError) say(`Disconnected: ${client.lastError.message}. Reload the page to sign in again.`);
     })
-    .on("welcome", async (data) => {
+    .on("welcome", (data) => {
       me = data.user.id;
-      // After every (re)connect: the list is the truth, whatever was missed while away.
-      const result = await command("workspace.list", {});
-      if (result) {
-        workspaces = result.workspaces;
-        render();
-      }
+      reload(); // after every (re)connect
     })
-    .on("workspace.created", upsert)
-    .on("workspace.updated", upsert)
-    .on("workspace.deleted", (data) => remove(data.id))
-    .on("workspace.shared", (data) => upsert(data.workspace))
-    .on("workspace.unshared", (data) => {
+    .on("resync", () => reload()) // events may have been lost (docs/protocol.md, "resync")
+    .on("workspace.created", live(upsert))
+    .on("workspace.updated", live(upsert))
+    .on("workspace.deleted", live((data) => remove(data.id)))
+    .on("workspace.shared", live((data) => upsert(data.workspace)))
+    .on("workspace.unshared", live((data) => {
       if (data.user_id === me) remove(data.id);
-      else command("workspace.list", {}).then((result) => result && ((workspaces = result.workspaces), render()));
-    })
-    .on("workspace.reordered", (data) => {
-      const byId = new Map(workspaces.map((w) => [w.id, w]));
-      workspaces = data.ids.map((id) => byId.get(id)).filter(Boolean);
-      render();
-    })
+      else reload(); // the event does not carry the new member list
+    }))
+    .on("workspace.reordered", live((data) => reorder(data.ids)))
     .start();
 })();

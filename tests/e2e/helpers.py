@@ -2,15 +2,68 @@
 
 import asyncio
 import json
+import subprocess
+import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
-from chat.management.commands.chat_client import obtain_token
+from chat.management.commands.chat_client import Credentials
+from tests.servers import BASE_DIR
 
 
 def login(server, username: str, password: str) -> str:
     """Obtain an access token from ``POST /api/auth/token/``, the way ``chat_client`` does."""
-    return obtain_token(server.http, username, password)
+    return Credentials(server.http, username, password).log_in()
+
+
+class ChatClient:
+    """``manage.py chat_client`` in a subprocess, as a person runs it: type lines on stdin, read what it prints."""
+
+    def __init__(self, base_url: str, username: str, password: str, conversation_id: int, env: dict | None = None):
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "chat_client", "--url", base_url, "--username", username,
+             "--password", password, "--conversation", str(conversation_id)],
+            cwd=BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+        )
+        self.lines: list[str] = []  # everything printed so far, filled by a reader thread
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 15) -> str:
+        """Return the first printed line containing ``text``; fail after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            if time.monotonic() > deadline or self.proc.poll() is not None and not self._more_to_read():
+                raise AssertionError(f"{text!r} not printed within {timeout} s; output so far: {self.lines}")
+            time.sleep(0.05)
+
+    def _more_to_read(self) -> bool:
+        # After the process exits, its last lines may still be on their way through the reader thread.
+        count = len(self.lines)
+        time.sleep(0.2)
+        return len(self.lines) != count
+
+    def type(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def quit(self) -> int:
+        """Close stdin (end of input) and return the exit code."""
+        self.proc.stdin.close()
+        return self.proc.wait(30)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 async def next_of_type(ws, frame_type: str, timeout: float = 5) -> dict:

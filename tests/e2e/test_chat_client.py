@@ -1,55 +1,17 @@
 """The command-line client (``manage.py chat_client``) against Daphne, as a new user runs it."""
 
-import subprocess
-import sys
-import time
-
 import pytest
 
 from chat.models import Message
-from tests.servers import BASE_DIR
+from tests.e2e.helpers import ChatClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-class ChatClient:
-    """``manage.py chat_client`` in a subprocess: type lines on stdin, read what it prints."""
-
-    def __init__(self, server, username: str, password: str, conversation_id: int):
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "chat_client", "--url", server.http, "--username", username,
-             "--password", password, "--conversation", str(conversation_id)],
-            cwd=BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.lines: list[str] = []
-
-    def wait_for(self, text: str, timeout: float = 15) -> str:
-        """Return the first printed line containing ``text``; fail after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if text in line:
-                    return line
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip("\n"))
-        raise AssertionError(f"{text!r} not printed; output so far: {self.lines}")
-
-    def type(self, line: str) -> None:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def quit(self) -> int:
-        """Close stdin (end of input) and return the exit code."""
-        self.proc.stdin.close()
-        return self.proc.wait(10)
-
-
 def test_two_terminal_clients_chat_through_two_processes(daphnes, conversation):
     server_a, server_b = daphnes
-    alice = ChatClient(server_a, "alice", "alice-pass", conversation.pk)
-    bob = ChatClient(server_b, "bob", "bob-pass", conversation.pk)
+    alice = ChatClient(server_a.http, "alice", "alice-pass", conversation.pk)
+    bob = ChatClient(server_b.http, "bob", "bob-pass", conversation.pk)
     try:
         alice.wait_for("-- joined conversation")
         bob.wait_for("-- joined conversation")
@@ -70,7 +32,7 @@ def test_client_prints_the_backlog_it_missed_when_it_starts(daphnes, conversatio
     from chat import services
 
     services.send_message(sender=alice, conversation=conversation, content="while you were away")
-    bob = ChatClient(daphnes[0], "bob", "bob-pass", conversation.pk)
+    bob = ChatClient(daphnes[0].http, "bob", "bob-pass", conversation.pk)
     try:
         assert bob.wait_for("while you were away") == "[1] alice: while you were away"
         assert bob.quit() == 0
@@ -80,6 +42,6 @@ def test_client_prints_the_backlog_it_missed_when_it_starts(daphnes, conversatio
 
 
 def test_wrong_password_is_a_clear_error(daphnes, conversation):
-    client = ChatClient(daphnes[0], "alice", "wrong", conversation.pk)
+    client = ChatClient(daphnes[0].http, "alice", "wrong", conversation.pk)
     assert "Login refused (401)" in client.wait_for("Login refused")
     assert client.quit() != 0

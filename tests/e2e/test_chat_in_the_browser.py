@@ -1,13 +1,15 @@
 """
 The chat page in a real browser: Playwright (Python) driving Debian's Chromium (/usr/bin/chromium;
 Playwright's own browser download does not work here). Two browser contexts are two users; the
-server is restarted mid-chat and both pages come back with every message exactly once.
+server is restarted mid-chat and both pages come back with every message exactly once; a lost
+event is recovered from the seq gap it leaves, or on the server's ``resync``, without reconnecting.
 """
 
 import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from unittest.mock import patch
 
 import pytest
 from django.db import connections
@@ -16,6 +18,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 from chat import services
 from chat.models import Message
 from chat.tests.conftest import png_bytes
+from realtime import resync
+from realtime.groups import user_group
+from realtime.publish import publish
 from tests.servers import Daphne, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -61,9 +66,9 @@ def server(django_db_setup, tmp_path):
     daphne.stop()
 
 
-def open_chat(browser, server, username: str, conversation_id: int) -> Page:
-    """A new browser context (its own cookies): log in through the form, open the conversation."""
-    page = browser.new_context().new_page()
+def open_chat(browser, server, username: str, conversation_id: int, page: Page | None = None) -> Page:
+    """Log in through the form and open the conversation, on ``page`` or in a new browser context (its own cookies)."""
+    page = page or browser.new_context().new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{server.http}/chat/")
     page.fill("input[name=username]", username)
@@ -83,6 +88,36 @@ def in_thread(fn, **kwargs):
             return pool.submit(fn, **kwargs).result()
         finally:
             pool.submit(connections.close_all).result()
+
+
+def stored_unpublished(fn, **kwargs):
+    """Run a service (``in_thread``) with every publish failing, so its events are lost; then forget
+    the loss, so this process announces no ``resync``: the test decides what the page is told."""
+    with patch("realtime.publish.send_to_layer", side_effect=ConnectionError("test: the event is lost")):
+        result = in_thread(fn, **kwargs)
+    resync.take_lost_message()
+    return result
+
+
+class Frames:
+    """The WebSocket frames a page sends and receives, in order, as ``("sent" | "received", frame)``."""
+
+    def __init__(self, page: Page):
+        self.sockets = 0
+        self.log: list[tuple[str, dict]] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws) -> None:
+        self.sockets += 1
+        ws.on("framesent", lambda payload: self.log.append(("sent", json.loads(payload))))
+        ws.on("framereceived", lambda payload: self.log.append(("received", json.loads(payload))))
+
+    def after(self, direction: str, frame_type: str, **data) -> list[tuple[str, dict]]:
+        """The frames after the first one going ``direction`` of ``frame_type`` whose data has ``data``."""
+        for index, (way, frame) in enumerate(self.log):
+            if way == direction and frame["type"] == frame_type and data.items() <= (frame.get("data") or {}).items():
+                return self.log[index + 1:]
+        raise AssertionError(f"no {direction} {frame_type} {data} in {self.log}")
 
 
 def shown(page: Page) -> list[str]:
@@ -160,7 +195,7 @@ def test_unread_badges_and_presence_dots(browser, server, alice, bob, carol):
 
 
 def test_support_desk_in_the_admin_updates_live(browser, server, alice, make_user):
-    make_user("agent", is_staff=True)
+    make_user("agent", is_staff=True, first_name="Ann", last_name="Lee")
     conversation, _ = in_thread(services.open_support, user=alice)
     in_thread(services.send_message, sender=alice, conversation=conversation, content="my order is late")
     desk = browser.new_context().new_page()
@@ -186,6 +221,9 @@ def test_support_desk_in_the_admin_updates_live(browser, server, alice, make_use
     desk.fill("#desk-reply textarea", "On its way!")
     desk.click("#desk-reply input[name=reply]")
     expect(user_page.locator("#messages li[data-seq] .content").last).to_have_text("On its way!")
+    # Both sides name the sender; the agent is not a member, the message names them (issue 20).
+    expect(user_page.locator("#messages li[data-seq] .who").last).to_have_text("Ann Lee (support)")
+    expect(desk.locator("#desk-thread .who")).to_have_text(["alice", "alice", "alice", "Ann Lee (support)"])
 
 
 def test_history_scrolls_back_page_by_page(browser, server, alice, bob):
@@ -200,3 +238,55 @@ def test_history_scrolls_back_page_by_page(browser, server, alice, bob):
     expect(rows).to_have_count(60)
     expect(rows.first).to_have_text("old 1")
     expect(page.locator("#older")).to_be_hidden()  # nothing older
+
+
+def open_watched(browser, server, username: str, conversation: int) -> tuple[Page, Frames]:
+    """``open_chat``, its frames recorded, once the open is complete: the conversation is marked read."""
+    page = browser.new_context().new_page()
+    frames = Frames(page)
+    open_chat(browser, server, username, conversation, page=page)
+    expect(page.locator(f"#conversations li[data-id='{conversation}'] .unread")).to_have_text("")
+    return page, frames
+
+
+def test_a_lost_event_is_fetched_from_the_seq_gap_and_shown_in_order(browser, daphnes, alice, bob):
+    server = daphnes[0]  # the shared servers: this test restarts nothing
+    group = in_thread(services.create_group, owner=alice, title="Gaps", member_ids=[bob.pk])
+    in_thread(services.send_message, sender=bob, conversation=group, content="first")
+    page, frames = open_watched(browser, server, "alice", group.pk)
+    rows = page.locator("#messages li[data-seq] .content")
+    expect(rows).to_have_text(["first"])
+
+    stored_unpublished(services.send_message, sender=bob, conversation=group, content="lost on the way")
+    in_thread(services.send_message, sender=bob, conversation=group, content="after the loss")  # seq 3: skips 2
+
+    expected = ["first", "lost on the way", "after the loss"]
+    expect(rows).to_have_text(expected)  # each once, in seq order
+    # Fetched with chat.join from the last seq without a gap, on the same socket.
+    fetch = [f for way, f in frames.after("received", "chat.message", seq=3) if way == "sent" and f["type"] == "chat.join"]
+    assert [f["data"] for f in fetch][:1] == [{"conversation_id": group.pk, "after_seq": 1}]
+    assert frames.sockets == 1
+    assert shown(page) == expected
+    page.context.close()  # its socket would stay on the shared server
+
+
+def test_resync_catches_up_the_open_thread_and_the_list_without_reconnecting(browser, daphnes, alice, bob):
+    server = daphnes[0]  # the shared servers: this test restarts nothing
+    group = in_thread(services.create_group, owner=alice, title="Resync", member_ids=[bob.pk])
+    other = in_thread(services.create_group, owner=bob, title="Elsewhere", member_ids=[alice.pk])
+    in_thread(services.send_message, sender=bob, conversation=group, content="first")
+    page, frames = open_watched(browser, server, "alice", group.pk)
+    rows = page.locator("#messages li[data-seq] .content")
+    expect(rows).to_have_text(["first"])
+
+    stored_unpublished(services.send_message, sender=bob, conversation=group, content="missed here")
+    stored_unpublished(services.send_message, sender=bob, conversation=other, content="missed there")
+    in_thread(publish, group=user_group(alice.pk), event_type="resync", data={"reason": "publish_failed"})
+
+    expect(rows).to_have_text(["first", "missed here"])
+    expect(page.locator(f"#conversations li[data-id='{other.pk}'] .unread")).to_have_text("1")
+    sent = [f["type"] for way, f in frames.after("received", "resync") if way == "sent"]
+    assert "chat.join" in sent and "chat.conversations" in sent
+    assert frames.sockets == 1  # caught up on the open socket
+    assert shown(page) == ["first", "missed here"]
+    page.context.close()  # its socket would stay on the shared server

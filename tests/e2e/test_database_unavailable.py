@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 
 import pytest
 import websockets
@@ -22,17 +23,22 @@ from tests.servers import Daphne, database_url
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def server(django_db_setup):
+def daphne_waiting_for_locks(lock_wait_s: float) -> Daphne:
+    """A Daphne whose database gives up on a lock after ``lock_wait_s`` (SQLite and PostgreSQL alike)."""
     from django.db import connection
 
-    daphne = Daphne({
+    return Daphne({
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": os.environ["REDIS_URL"],
-        "DATABASE_SQLITE_TIMEOUT_S": "0.5",
-        "DATABASE_LOCK_TIMEOUT_MS": "500",
+        "DATABASE_SQLITE_TIMEOUT_S": str(lock_wait_s),
+        "DATABASE_LOCK_TIMEOUT_MS": str(int(lock_wait_s * 1000)),
         "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}),
     })
+
+
+@pytest.fixture
+def server(django_db_setup):
+    daphne = daphne_waiting_for_locks(0.5)
     yield daphne
     daphne.stop()
 
@@ -67,3 +73,37 @@ async def test_a_send_while_the_database_is_locked_is_refused_then_retried_once(
         again = await request(ws, "chat.send", data, ref="3")
         assert again["data"]["duplicate"] is True
     assert await sync_to_async(list)(Message.objects.values_list("content", flat=True)) == ["while locked"]
+
+
+@pytest.fixture
+def patient_server(django_db_setup):
+    """A server whose database waits 5 s for a lock before giving up (a long stall, not an error)."""
+    daphne = daphne_waiting_for_locks(5)
+    yield daphne
+    daphne.stop()
+
+
+async def test_ping_is_answered_while_a_send_waits_on_the_locked_database(patient_server, alice, conversation):
+    token = await asyncio.to_thread(login, patient_server, "alice", "alice-pass")
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(conversation.pk, locked, release))
+    async with websockets.connect(f"{patient_server.url}?token={token}") as ws:
+        await next_of_type(ws, "welcome")
+        holder.start()
+        try:
+            assert await asyncio.to_thread(locked.wait, 10)
+            await ws.send(json.dumps({"type": "chat.send", "ref": "send", "data": {
+                "conversation_id": conversation.pk, "content": "stalled", "client_msg_id": "stalled-1"}}))
+            await ws.send(json.dumps({"type": "ping", "ref": "ping"}))
+            sent_at = time.monotonic()
+            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            waited = time.monotonic() - sent_at
+            # The pong overtakes the send's reply, which waits for the lock (up to 5 s).
+            assert (first["type"], first["ref"]) == ("pong", "ping")
+            assert waited < 1.0, f"pong after {waited:.2f} s"
+        finally:
+            release.set()
+            await asyncio.to_thread(holder.join, 10)
+        reply = await next_of_type(ws, "ack", timeout=15)
+        assert reply["ref"] == "send"
+    assert await sync_to_async(list)(Message.objects.values_list("content", flat=True)) == ["stalled"]

@@ -2,7 +2,8 @@
 Redis stopped for 10 s and started again (empty) during chat traffic on two Daphne processes
 (issue 8): sockets stay open, every send gets an answer and every acked send is stored exactly
 once, /health says 503 while Redis is away and 200 after, fan-out resumes without restarting
-Daphne, and readers that resume from their last seq end with every message exactly once.
+Daphne, and readers that keep their sockets open (the terminal client among them) end with every
+message exactly once, in seq order: ``resync`` and gap-aware resume (issue 21).
 """
 
 import asyncio
@@ -15,7 +16,7 @@ from asgiref.sync import sync_to_async
 
 from chat import services
 from chat.models import Message
-from tests.e2e.helpers import get_json, login, next_of_type
+from tests.e2e.helpers import ChatClient, get_json, login, next_of_type
 from tests.servers import Daphne, RedisServer, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -74,38 +75,51 @@ class Writer:
 
 
 class Reader:
-    """Records the seqs of the chat.message events it receives live, with their arrival times."""
+    """
+    A reader that keeps its socket open, as docs/protocol.md asks ("Resume"): it shows messages in
+    seq order, holding one that skips ahead until ``chat.join {after_seq}`` from the last seq with
+    no gap below it has filled the hole, and it catches up the same way on ``resync``.
+    """
 
-    def __init__(self, ws):
+    def __init__(self, ws, conversation_id: int):
         self.ws = ws
-        self.seen: list[tuple[float, int]] = []
+        self.conversation_id = conversation_id
+        self.shown: list[int] = []  # seqs in the order this client showed them
+        self.live: list[tuple[float, int]] = []  # (arrival time, seq) of live chat.message events
+        self.held: set[int] = set()
+        self.resyncs = 0
+        self.joins = 0
 
     async def run(self) -> None:
         async for text in self.ws:
             frame = json.loads(text)
             if frame["type"] == "chat.message":
-                self.seen.append((time.monotonic(), frame["data"]["seq"]))
+                self.live.append((time.monotonic(), frame["data"]["seq"]))
+                if self.take([frame["data"]["seq"]]):
+                    await self.catch_up()
+            elif frame["type"] == "resync":
+                self.resyncs += 1
+                await self.catch_up()
+            elif frame["type"] == "ack" and "messages" in frame["data"]:
+                self.take([m["seq"] for m in frame["data"]["messages"]])
+                if frame["data"]["has_more"]:
+                    await self.catch_up()
 
-    def last_contiguous(self) -> int:
-        seqs, last = {seq for _, seq in self.seen}, 0
-        while last + 1 in seqs:
+    def take(self, seqs: list[int]) -> bool:
+        """Show what is now gap-free; return True when a hole remains below a held message."""
+        last = self.shown[-1] if self.shown else 0
+        self.held.update(seq for seq in seqs if seq > last)
+        while last + 1 in self.held:
             last += 1
-        return last
+            self.held.discard(last)
+            self.shown.append(last)
+        return bool(self.held)
 
-
-async def resume(server, token: str, conversation_id: int, after: int) -> list[int]:
-    """A reconnecting client's catch-up: chat.join from ``after`` until has_more is false."""
-    seqs = []
-    async with websockets.connect(f"{server.url}?token={token}") as ws:
-        await next_of_type(ws, "welcome")
-        while True:
-            await ws.send(json.dumps({"type": "chat.join", "ref": "j", "data": {
-                "conversation_id": conversation_id, "after_seq": after}}))
-            ack = await next_of_type(ws, "ack")
-            seqs += [m["seq"] for m in ack["data"]["messages"]]
-            if not ack["data"]["has_more"]:
-                return seqs
-            after = seqs[-1]
+    async def catch_up(self) -> None:
+        self.joins += 1
+        after = self.shown[-1] if self.shown else 0
+        await self.ws.send(json.dumps({"type": "chat.join", "ref": f"catch-up-{self.joins}",
+                                       "data": {"conversation_id": self.conversation_id, "after_seq": after}}))
 
 
 async def test_redis_outage_loses_nothing_and_fan_out_resumes_by_itself(cluster, alice, bob, carol, make_user):
@@ -124,8 +138,11 @@ async def test_redis_outage_loses_nothing_and_fan_out_resumes_by_itself(cluster,
         for ws in (alice_ws, bob_ws, carol_ws, dave_ws):
             await next_of_type(ws, "welcome")
         writers = [Writer(alice_ws, group.pk, "alice"), Writer(bob_ws, group.pk, "bob")]
-        readers = [Reader(carol_ws), Reader(dave_ws)]
+        readers = [Reader(carol_ws, group.pk), Reader(dave_ws, group.pk)]
         reading = [asyncio.create_task(r.run()) for r in readers]
+        # The terminal client, connected through the whole outage too.
+        terminal = ChatClient(server_b.http, "carol", "carol-pass", group.pk)
+        await asyncio.to_thread(terminal.wait_for, "-- joined conversation")
         counter = 0
 
         async def traffic(seconds: float) -> None:
@@ -134,41 +151,60 @@ async def test_redis_outage_loses_nothing_and_fan_out_resumes_by_itself(cluster,
             while time.monotonic() < deadline:
                 counter += 1
                 await asyncio.gather(*(w.send(counter) for w in writers))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # two writers at 20 messages/s each
 
-        await traffic(2)
-        redis.stop()
-        await asyncio.sleep(1)
-        health_during = (await asyncio.to_thread(get_json, f"{server_a.http}/health"))[0]
-        await traffic(OUTAGE_S - 1)
-        redis.start()
-        returned_at = time.monotonic()
-        await traffic(5)
-        health_after = (await asyncio.to_thread(get_json, f"{server_b.http}/health"))[0]
-        await asyncio.sleep(1)
-        for task in reading:
-            task.cancel()
-        open_sockets = [ws.close_code is None for ws in (alice_ws, bob_ws, carol_ws, dave_ws)]
+        async def health(server) -> int:
+            return (await asyncio.to_thread(get_json, f"{server.http}/health"))[0]
+
+        try:
+            await traffic(2)
+            redis.stop()
+            async with asyncio.timeout(15):  # /health follows within a stats publish interval
+                while await health(server_a) != 503:
+                    await traffic(0.5)
+            await traffic(OUTAGE_S - 1)
+            redis.start()
+            returned_at = time.monotonic()
+            await traffic(5)
+            health_after = await health(server_b)
+            total = 2 * counter
+            # Every reader ends with every message, shown once each in seq order, on the same socket.
+            async with asyncio.timeout(30):
+                while any(len(r.shown) < total for r in readers) or not terminal_has(terminal, total):
+                    await asyncio.sleep(0.1)
+            open_sockets = [ws.close_code is None for ws in (alice_ws, bob_ws, carol_ws, dave_ws)]
+        finally:
+            for task in reading:
+                task.cancel()
+            terminal_exit = await asyncio.to_thread(terminal.quit)
+            terminal.kill()
 
     assert open_sockets == [True] * 4, "a socket closed during the Redis outage"
-    assert health_during == 503 and health_after == 200
+    assert health_after == 200
     assert all(w.unanswered == 0 for w in writers), "a send got no answer"
     acked = set().union(*(w.acked for w in writers))
-    assert len(acked) == 2 * counter  # every send was acked in the end (no retryable error left over)
+    assert len(acked) == total  # every send was acked in the end (no retryable error left over)
     stored = await sync_to_async(list)(
         Message.objects.filter(conversation=group).order_by("seq").values_list("seq", "client_msg_id"))
     assert sorted(key for _, key in stored) == sorted(acked)  # each acked write stored exactly once
-    assert [seq for seq, _ in stored] == list(range(1, len(stored) + 1))
+    assert [seq for seq, _ in stored] == list(range(1, total + 1))
 
-    # Fan-out came back by itself: live events after Redis's return, within a few seconds.
     for reader in readers:
-        after_return = [at for at, _ in reader.seen if at > returned_at]
+        assert reader.shown == list(range(1, total + 1))
+        # Fan-out came back by itself: live events after Redis's return, within a few seconds.
+        after_return = [at for at, _ in reader.live if at > returned_at]
         assert after_return, "no live event after Redis came back"
         assert after_return[0] - returned_at < 5
         # Live events are never doubled.
-        live = [seq for _, seq in reader.seen]
+        live = [seq for _, seq in reader.live]
         assert len(live) == len(set(live))
-        # Resuming from the last seq it has without a gap brings the rest, each once.
-        rest = await resume(server_a, tokens["carol"], group.pk, reader.last_contiguous())
-        have = {seq for seq in live if seq <= reader.last_contiguous()}
-        assert sorted(have) + rest == list(range(1, len(stored) + 1))
+    assert any(reader.resyncs for reader in readers), "no resync after the outage"
+    printed = [int(line[1:line.index("]")]) for line in terminal.lines if line.startswith("[")]
+    assert printed == list(range(1, total + 1)), terminal.lines[-20:]
+    assert not [line for line in terminal.lines if "connection closed" in line]
+    assert terminal_exit == 0
+
+
+def terminal_has(terminal: ChatClient, total: int) -> bool:
+    """Whether the terminal client has printed seq ``total`` (it prints in seq order)."""
+    return any(line.startswith(f"[{total}] ") for line in terminal.lines)

@@ -1,6 +1,7 @@
 """The workspaces page in a real browser (Debian's Chromium): two tabs of one user stay in sync."""
 
 import shutil
+from unittest.mock import patch
 
 import pytest
 from selenium import webdriver
@@ -9,6 +10,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from realtime import resync
+from realtime.groups import user_group
+from realtime.publish import publish
 from workspaces import services
 from workspaces.models import Workspace
 
@@ -94,3 +98,25 @@ def test_an_edit_overtaken_by_another_member_is_shown_as_a_conflict_not_lost(bro
     assert browser.find_element(By.CSS_SELECTOR, f"{row} .rename input").get_attribute("value") == "Bob's idea"
     stored = Workspace.objects.get(pk=workspace.pk)
     assert (stored.name, stored.version) == ("Bob's idea", 2)
+
+
+def test_a_user_with_50_workspaces_of_30kb_settings_sees_them_all(browser, daphnes, alice):
+    # 1.5 MB of workspaces: one workspace.list reply could not hold them (issue 20, item 12).
+    created = [services.create_workspace(owner=alice, name=f"Big {n:02}", settings={"blob": "x" * 30_000})
+               for n in range(50)]
+    open_workspaces_page(browser, daphnes[0], "alice")
+    wait_for(browser, lambda d: row_names(d) == [w.name for w in created], timeout=20)
+    assert browser.find_element(By.ID, "notice").text == ""
+
+
+def test_a_workspace_whose_event_was_lost_appears_on_resync(browser, daphnes, alice):
+    services.create_workspace(owner=alice, name="Known")
+    open_workspaces_page(browser, daphnes[0], "alice")
+    wait_for(browser, lambda d: row_names(d) == ["Known"])  # the first load is done
+    with patch("realtime.publish.send_to_layer", side_effect=ConnectionError("test: the event is lost")):
+        services.create_workspace(owner=alice, name="Created unannounced")
+    resync.take_lost_message()  # this process announces nothing: the test sends the resync
+    assert row_names(browser) == ["Known"]
+    publish(user_group(alice.pk), "resync", {"reason": "publish_failed"})
+    wait_for(browser, lambda d: row_names(d) == ["Known", "Created unannounced"])
+    assert browser.find_element(By.ID, "status").text == "live"  # caught up on the open socket

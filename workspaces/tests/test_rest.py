@@ -24,11 +24,11 @@ def test_crud_and_order(alice):
     first = client.post("/api/workspaces/", {"name": "One"}, format="json").json()
     second = client.post("/api/workspaces/", {"name": "Two", "settings": {"a": 1}}, format="json").json()
     assert client.put("/api/workspaces/order/", {"ids": [second["id"], first["id"]]}, format="json").status_code == 200
-    assert [w["name"] for w in client.get("/api/workspaces/").json()] == ["Two", "One"]
+    assert [w["name"] for w in client.get("/api/workspaces/").json()["workspaces"]] == ["Two", "One"]
     patched = client.patch(f"/api/workspaces/{first['id']}/", {"version": 1, "changes": {"name": "Uno"}}, format="json")
     assert (patched.status_code, patched.json()["version"]) == (200, 2)
     assert client.delete(f"/api/workspaces/{second['id']}/").status_code == 204
-    assert [w["name"] for w in client.get("/api/workspaces/").json()] == ["Uno"]
+    assert [w["name"] for w in client.get("/api/workspaces/").json()["workspaces"]] == ["Uno"]
 
 
 def test_errors_use_the_protocol_codes(alice, bob, carol, make_user, shared_workspace):

@@ -2,15 +2,29 @@
 ``manage.py chat_client``: a terminal chat client for trying a running server without a browser.
 
 It logs in through ``POST /api/auth/token/``, connects to ``/ws/`` with the access token in the
-Authorization header, joins one conversation, sends each line typed on stdin as ``chat.send`` and
-prints every message that arrives. On a dropped connection it reconnects with backoff and resumes
-from the last ``seq`` it printed (docs/protocol.md, "Resume"), so nothing is missed or repeated.
+Authorization header, joins one conversation, sends each line read from stdin (a terminal, a pipe
+or a file) as ``chat.send`` and prints every message of the conversation once, in ``seq`` order,
+as ``[seq] name: text``. It follows docs/protocol.md as a long-lived client should:
+
+- Tokens: it refreshes its access token before ``welcome.token_expires_at`` (``POST
+  /api/auth/token/refresh/``, then ``auth.refresh`` in band), so a session outlives any number of
+  token lifetimes; after a 4401 it logs in again and reconnects.
+- Resume: after a reconnect it asks for what it missed (``chat.join {after_seq}``), where
+  ``after_seq`` is the highest seq with no gap below it ("Resume"); a live message whose seq skips
+  ahead makes it fetch the hole the same way, and ``resync`` events do too.
+- Sends: every line gets a ``client_msg_id``; a line not acked when the connection drops is sent
+  again with the same id after the reconnect (idempotent, stored once). At the end of input it
+  waits for the acks of what it sent before it exits.
 """
 
 import asyncio
+import base64
 import getpass
+import itertools
 import json
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,28 +34,72 @@ import websockets
 from django.core.management.base import BaseCommand, CommandError
 
 # Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
-FATAL_CLOSE_CODES = {1009, 4401, 4403, 4409}
+FATAL_CLOSE_CODES = {1009, 4403, 4409}
 MAX_BACKOFF_S = 30.0
+# Refresh the access token this long before it expires, or at 80 % of a shorter lifetime.
+REFRESH_MARGIN_S = 30.0
 
 
-def obtain_token(base_url: str, username: str, password: str) -> str:
-    """
-    Return an access JWT from ``POST <base_url>/api/auth/token/``.
+class TokenRefused(Exception):
+    """The server refused the access token at the handshake: log in again, then reconnect."""
 
-    Raise CommandError if the credentials are refused, ConnectionError if the server is unreachable.
-    """
-    request = urllib.request.Request(
-        f"{base_url.rstrip('/')}/api/auth/token/",
-        data=json.dumps({"username": username, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)["access"]
-    except urllib.error.HTTPError as exc:
-        raise CommandError(f"Login refused ({exc.code}): {exc.read().decode(errors='replace')}") from None
-    except urllib.error.URLError as exc:
-        raise ConnectionError(f"cannot reach {base_url}: {exc.reason}") from None
+
+def token_expiry(token: str) -> float:
+    """The ``exp`` claim (epoch s) of a JWT, read without verifying it (the server verifies)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+
+
+class Credentials:
+    """A user's password login and its current token pair, renewed through the REST endpoints."""
+
+    def __init__(self, base_url: str, username: str, password: str):
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.access = ""
+        self.refresh = ""
+
+    def _post(self, path: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            f"{self.base_url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.load(response)
+        except urllib.error.URLError as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                raise
+            raise ConnectionError(f"cannot reach {self.base_url}: {exc.reason}") from None
+
+    def log_in(self) -> str:
+        """
+        Obtain a fresh token pair with the password (``POST /api/auth/token/``); return the access JWT.
+
+        Raise CommandError if the credentials are refused, ConnectionError if the server is unreachable.
+        """
+        try:
+            pair = self._post("/api/auth/token/", {"username": self.username, "password": self.password})
+        except urllib.error.HTTPError as exc:
+            raise CommandError(f"Login refused ({exc.code}): {exc.read().decode(errors='replace')}") from None
+        self.access, self.refresh = pair["access"], pair["refresh"]
+        return self.access
+
+    def renew(self) -> str:
+        """Return a new access JWT from the refresh token; log in again if the server refuses it."""
+        try:
+            self.access = self._post("/api/auth/token/refresh/", {"refresh": self.refresh})["access"]
+        except urllib.error.HTTPError:
+            return self.log_in()
+        return self.access
+
+    def fresh_access(self) -> str:
+        """The access JWT to connect with: logged in on first use, renewed when it is about to expire."""
+        if not self.access:
+            return self.log_in()
+        if token_expiry(self.access) - time.time() < REFRESH_MARGIN_S:
+            return self.renew()
+        return self.access
 
 
 def websocket_url(base_url: str) -> str:
@@ -51,95 +109,203 @@ def websocket_url(base_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, "/ws/", "", ""))
 
 
+def describe_error(error: dict) -> str:
+    """An error object as one line: ``code: message`` and, for ``invalid``, each field's messages."""
+    text = f"{error['code']}: {error['message']}"
+    details = error.get("details")
+    if error["code"] == "invalid" and isinstance(details, dict):
+        text += "".join(f"; {field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+                        for field, messages in details.items())
+    return text
+
+
+def sender_label(message: dict, names: dict[int, str]) -> str:
+    """The name to print for a message's sender: its display name, marked ``(support)`` for staff."""
+    sender = message.get("sender") or {}
+    name = sender.get("name") or names.get(message["sender_id"]) or f"user {message['sender_id']}"
+    return f"{name} (support)" if sender.get("is_staff") else name
+
+
 class Session:
-    """One user's view of one conversation: the last seq shown, member names, the output stream."""
+    """
+    One user's view of one conversation, across connections: what was printed (``last_seq``, the
+    highest seq with no gap below it), messages held above a gap, member names and unacked sends.
+    """
 
     def __init__(self, out, conversation_id: int):
         self.out = out
         self.conversation_id = conversation_id
         self.last_seq = 0
-        self.connected_once = False
+        self.held: dict[int, dict] = {}  # seq -> message that arrived above a gap
         self.names: dict[int, str] = {}
+        self.unacked: dict[str, str] = {}  # client_msg_id -> content, in the order typed
+        self.input_ended = False
+        self.connected_once = False
 
-    def show(self, message: dict) -> None:
-        """Print ``message`` once: anything at or below the last seq shown was printed already."""
-        if message["conversation_id"] != self.conversation_id or message["seq"] <= self.last_seq:
-            return
-        self.last_seq = message["seq"]
-        name = self.names.get(message["sender_id"], f"user {message['sender_id']}")
-        self.out.write(f"[{message['seq']}] {name}: {message['content']}")
+    def write(self, line: str) -> None:
+        self.out.write(line)
         self.out.flush()
 
-
-async def read_lines(queue: asyncio.Queue) -> None:
-    """Feed stdin lines into ``queue``; None at end of input."""
-    reader = asyncio.StreamReader()
-    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := await reader.readline():
-        await queue.put(line.decode().rstrip("\n"))
-    await queue.put(None)
-
-
-async def request(ws, frame_type: str, data: dict, session: Session) -> dict:
-    """Send a command and return its reply, printing the events that arrive before it."""
-    ref = uuid.uuid4().hex[:8]
-    await ws.send(json.dumps({"type": frame_type, "ref": ref, "data": data}))
-    while True:
-        frame = json.loads(await ws.recv())
-        if frame.get("ref") == ref and frame["type"] in ("ack", "error"):
-            return frame
-        if frame["type"] == "chat.message":
-            session.show(frame["data"])
+    def receive(self, message: dict) -> bool:
+        """
+        Take a message of the conversation; print it and any held ones it completes, in seq order.
+        Return True when a gap remains below what is held (the caller fetches it).
+        """
+        if message["conversation_id"] != self.conversation_id or message["seq"] <= self.last_seq:
+            return bool(self.held)
+        self.held[message["seq"]] = message
+        while self.last_seq + 1 in self.held:
+            shown = self.held.pop(self.last_seq + 1)
+            self.last_seq = shown["seq"]
+            self.write(f"[{shown['seq']}] {sender_label(shown, self.names)}: {shown['content']}")
+        return bool(self.held)
 
 
-async def run_connection(ws_url: str, token: str, session: Session, lines: asyncio.Queue) -> bool:
-    """Serve one connection; return True when the user ended the input (stop), False to reconnect."""
-    async with websockets.connect(ws_url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
-        welcome = json.loads(await ws.recv())
-        if welcome["type"] != "welcome":
-            raise CommandError(f"Server refused the connection: {welcome.get('error', welcome)}")
+class Connection:
+    """One open socket: requests matched to replies by ``ref``, events handed to the session."""
+
+    def __init__(self, ws, session: Session, credentials: Credentials):
+        self.ws = ws
+        self.session = session
+        self.credentials = credentials
+        self.replies: dict[str, asyncio.Future] = {}
+        self.refs = (f"c{n}" for n in itertools.count(1))
+        self.catching_up: asyncio.Task | None = None
+        self.tasks: list[asyncio.Task] = []
+
+    async def request(self, frame_type: str, data: dict) -> dict:
+        """Send a command and return its ``ack`` or ``error`` frame."""
+        ref = next(self.refs)
+        reply = self.replies[ref] = asyncio.get_running_loop().create_future()
+        try:
+            await self.ws.send(json.dumps({"type": frame_type, "ref": ref, "data": data}))
+            return await reply
+        finally:
+            self.replies.pop(ref, None)
+
+    async def read(self) -> None:
+        """Dispatch every frame until the socket closes (raises ``ConnectionClosed``)."""
+        async for text in self.ws:
+            frame = json.loads(text)
+            future = self.replies.get(frame.get("ref"))
+            if frame["type"] in ("ack", "error") and future is not None and not future.done():
+                future.set_result(frame)
+            elif frame["type"] == "chat.message":
+                self.take(frame["data"])
+            elif frame["type"] == "resync":
+                # The server lost events this connection should have had (docs/protocol.md, "resync").
+                self.catch_up()
+            elif frame["type"] == "error":
+                self.session.write(f"-- error: {describe_error(frame['error'])}")
+
+    def take(self, message: dict) -> None:
+        if self.session.receive(message):
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Fetch everything after the last gap-free seq (``chat.join {after_seq}``), once at a time."""
+        if self.catching_up is None or self.catching_up.done():
+            self.catching_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.resume()
+        except CommandError as exc:
+            self.session.write(f"-- {exc}")
+
+    async def resume(self) -> None:
+        """``chat.join`` from the last gap-free seq, page after page; refreshes member names."""
         has_more = True
         while has_more:
-            reply = await request(
-                ws, "chat.join", {"conversation_id": session.conversation_id, "after_seq": session.last_seq}, session
+            reply = await self.request(
+                "chat.join", {"conversation_id": self.session.conversation_id, "after_seq": self.session.last_seq}
             )
             if reply["type"] == "error":
-                raise CommandError(f"Cannot join: {reply['error']['message']}")
-            session.names = {m["id"]: m["username"] for m in reply["data"]["conversation"]["members"]}
+                raise CommandError(f"Cannot join: {describe_error(reply['error'])}")
+            members = reply["data"]["conversation"]["members"]
+            self.session.names = {m["id"]: m.get("name") or m["username"] for m in members}
             for message in reply["data"]["messages"]:
-                session.show(message)
+                self.session.receive(message)
             has_more = reply["data"]["has_more"]
-        session.connected_once = True
-        session.out.write(f"-- joined conversation {session.conversation_id} as {welcome['data']['user']['username']}")
-        session.out.flush()
 
-        async def print_arrivals():
-            async for text in ws:
-                frame = json.loads(text)
-                if frame["type"] == "chat.message":
-                    session.show(frame["data"])
-                elif frame["type"] == "error":
-                    session.out.write(f"-- error: {frame['error']['code']}: {frame['error']['message']}")
-                    session.out.flush()
+    async def send_line(self, client_msg_id: str, content: str) -> None:
+        """``chat.send`` one line; on its ack, print it (if the event has not) and forget it."""
+        data = {"conversation_id": self.session.conversation_id, "content": content, "client_msg_id": client_msg_id}
+        reply = await self.request("chat.send", data)
+        self.session.unacked.pop(client_msg_id, None)
+        if reply["type"] == "error":
+            self.session.write(f"-- not sent: {describe_error(reply['error'])}")
+        else:
+            self.take(reply["data"]["message"])
 
-        printer = asyncio.create_task(print_arrivals())
+    def send_soon(self, client_msg_id: str, content: str) -> None:
+        self.tasks.append(asyncio.create_task(self.send_line(client_msg_id, content)))
+
+    async def keep_token_fresh(self, expires_at_ms: int | None) -> None:
+        """Before each expiry, get a new access token over REST and hand it over with ``auth.refresh``."""
+        while expires_at_ms:
+            lifetime_s = expires_at_ms / 1000 - time.time()
+            await asyncio.sleep(max(0.0, lifetime_s - min(REFRESH_MARGIN_S, lifetime_s * 0.2)))
+            token = await asyncio.to_thread(self.credentials.renew)
+            reply = await self.request("auth.refresh", {"token": token})
+            if reply["type"] == "error":
+                # The connection keeps its current token until it expires; the 4401 then reconnects.
+                self.session.write(f"-- token refresh refused: {describe_error(reply['error'])}")
+                return
+            expires_at_ms = reply["data"]["expires_at"]
+
+
+def read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+    """Feed stdin's lines into ``queue`` from a thread, None at end of input (a tty, pipe or file)."""
+    for line in sys.stdin:
+        loop.call_soon_threadsafe(queue.put_nowait, line.rstrip("\n"))
+    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+async def run_connection(ws_url: str, credentials: Credentials, session: Session, lines: asyncio.Queue) -> bool:
+    """Serve one connection; return True when the input ended and every line was acked, False to reconnect."""
+    headers = {"Authorization": f"Bearer {await asyncio.to_thread(credentials.fresh_access)}"}
+    async with websockets.connect(ws_url, additional_headers=headers) as ws:
+        welcome = json.loads(await ws.recv())
+        if welcome["type"] != "welcome":
+            if welcome.get("error", {}).get("code") == "unauthorized":
+                raise TokenRefused(welcome["error"]["message"])
+            raise CommandError(f"Server refused the connection: {describe_error(welcome['error'])}")
+        conn = Connection(ws, session, credentials)
+        reader = asyncio.create_task(conn.read())
+        tasks = [reader, asyncio.create_task(conn.keep_token_fresh(welcome["data"].get("token_expires_at")))]
+
+        async def unless_closed(awaitable):
+            """Await ``awaitable`` unless the socket closes first (then raise its ``ConnectionClosed``)."""
+            task = asyncio.ensure_future(awaitable)
+            tasks.append(task)
+            await asyncio.wait({task, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                reader.result()
+            return task.result()
+
         try:
-            while True:
-                getter = asyncio.create_task(lines.get())
-                done, _ = await asyncio.wait({getter, printer}, return_when=asyncio.FIRST_COMPLETED)
-                if printer in done:
-                    getter.cancel()
-                    printer.result()  # raises ConnectionClosed when the server went away
-                    return False
-                line = getter.result()
+            await unless_closed(conn.resume())
+            session.connected_once = True
+            session.write(f"-- joined conversation {session.conversation_id} as {welcome['data']['user']['username']}")
+            # Lines typed while disconnected (or not acked before the drop) go again, same ids.
+            for client_msg_id, content in list(session.unacked.items()):
+                conn.send_soon(client_msg_id, content)
+            while not session.input_ended:
+                line = await unless_closed(lines.get())
                 if line is None:
-                    return True
-                if line.strip():
-                    # The ack and the echoed chat.message are handled by print_arrivals.
-                    frame = {"conversation_id": session.conversation_id, "content": line, "client_msg_id": uuid.uuid4().hex}
-                    await ws.send(json.dumps({"type": "chat.send", "data": frame}))
+                    session.input_ended = True
+                elif line.strip():
+                    client_msg_id = uuid.uuid4().hex
+                    session.unacked[client_msg_id] = line
+                    conn.send_soon(client_msg_id, line)
+            # End of input: stay until every line sent is acked (resent after a reconnect if need be).
+            await unless_closed(asyncio.gather(*conn.tasks))
+            return True
         finally:
-            printer.cancel()
+            for task in (*tasks, conn.catching_up, *conn.tasks):
+                if task is not None:
+                    task.cancel()
 
 
 class Command(BaseCommand):
@@ -153,34 +319,38 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         password = options["password"] or getpass.getpass(f"Password for {options['username']}: ")
+        credentials = Credentials(options["url"], options["username"], password)
         try:
-            asyncio.run(self.chat(options["url"], options["username"], password, options["conversation"]))
+            asyncio.run(self.chat(credentials, options["conversation"]))
         except KeyboardInterrupt:
             pass
 
-    async def chat(self, base_url: str, username: str, password: str, conversation_id: int) -> None:
+    async def chat(self, credentials: Credentials, conversation_id: int) -> None:
         session = Session(self.stdout, conversation_id)
         lines: asyncio.Queue = asyncio.Queue()
-        stdin_reader = asyncio.create_task(read_lines(lines))
+        threading.Thread(target=read_lines, args=(asyncio.get_running_loop(), lines), daemon=True).start()
         backoff = 0.5
-        try:
-            while True:
-                try:
-                    # A fresh token per connection: a 4401 after a long outage is usually expiry.
-                    token = await asyncio.to_thread(obtain_token, base_url, username, password)
-                    if await run_connection(websocket_url(base_url), token, session, lines):
-                        return
-                    backoff = 0.5
-                except websockets.ConnectionClosed as exc:
-                    code = exc.rcvd.code if exc.rcvd else 1006
-                    if code in FATAL_CLOSE_CODES:
-                        raise CommandError(f"Connection closed with {code}") from None
-                    self.stderr.write(f"-- connection closed ({code}); reconnecting in {backoff:.1f} s")
-                except OSError as exc:
-                    if not session.connected_once:
-                        raise CommandError(str(exc)) from None
-                    self.stderr.write(f"-- cannot connect ({exc}); retrying in {backoff:.1f} s")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-        finally:
-            stdin_reader.cancel()
+        while True:
+            try:
+                if await run_connection(websocket_url(credentials.base_url), credentials, session, lines):
+                    return
+                backoff = 0.5
+            except websockets.ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else 1006
+                if code in FATAL_CLOSE_CODES:
+                    raise CommandError(f"Connection closed with {code}") from None
+                if code == 4401:
+                    # The token expired or was revoked: a fresh login decides (refused: CommandError).
+                    credentials.access = ""
+                self.stderr.write(f"-- connection closed ({code}); reconnecting in {backoff:.1f} s")
+            except TokenRefused as exc:
+                credentials.access = ""
+                self.stderr.write(f"-- token refused ({exc}); logging in again in {backoff:.1f} s")
+            except websockets.InvalidStatus as exc:
+                self.stderr.write(f"-- handshake refused (HTTP {exc.response.status_code}); retrying in {backoff:.1f} s")
+            except OSError as exc:
+                if not session.connected_once:
+                    raise CommandError(str(exc)) from None
+                self.stderr.write(f"-- cannot connect ({exc}); retrying in {backoff:.1f} s")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)

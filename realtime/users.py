@@ -1,0 +1,23 @@
+"""
+How events name a user: one display-name rule for every app, and the fields it reads (so a query
+that loads many users for events can load only those, in the same query).
+"""
+
+# The user fields ``display_name`` and ``user_ref`` read (django.contrib.auth's user model). A
+# query that builds events for many users selects them with ``only(*user_fields("sender__"))``.
+USER_DISPLAY_FIELDS = ("username", "first_name", "last_name", "is_staff")
+
+
+def user_fields(prefix: str = "") -> list[str]:
+    """``USER_DISPLAY_FIELDS`` behind ``prefix`` (``"sender__"``), for ``only()`` across a relation."""
+    return [f"{prefix}{name}" for name in USER_DISPLAY_FIELDS]
+
+
+def display_name(user) -> str:
+    """What clients show for ``user``: their full name, else their username (issue 20)."""
+    return user.get_full_name().strip() or user.get_username()
+
+
+def user_ref(user) -> dict:
+    """A user as events name them: ``{"id", "name" (display_name), "is_staff"}``."""
+    return {"id": user.pk, "name": display_name(user), "is_staff": bool(user.is_staff)}
