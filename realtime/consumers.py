@@ -146,7 +146,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         elif message_type == "websocket.connect":
             await self.websocket_connect(message)
         elif message_type == "websocket.disconnect":
-            await self._finish_in_flight()
+            try:
+                await self._finish_in_flight()
+            except Exception:
+                # A reply to a client that has gone can fail; the clean-up below must still run
+                # (registry, presence, hub groups), or the connection would outlive its socket.
+                logger.warning("last frame of connection %s failed after the client left", self.connection_id,
+                               exc_info=True)
             await self.websocket_disconnect(message)
 
     async def _finish_in_flight(self) -> None:

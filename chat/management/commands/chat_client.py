@@ -36,12 +36,22 @@ from django.core.management.base import BaseCommand, CommandError
 # Close codes after which reconnecting cannot help (docs/protocol.md, "Close codes").
 FATAL_CLOSE_CODES = {1009, 4403, 4409}
 MAX_BACKOFF_S = 30.0
+# After a refusal for a passing reason (1013 and the like): docs/protocol.md asks for at least 5 s.
+MIN_REFUSED_BACKOFF_S = 5.0
 # Refresh the access token this long before it expires, or at 80 % of a shorter lifetime.
 REFRESH_MARGIN_S = 30.0
 
 
 class TokenRefused(Exception):
     """The server refused the access token at the handshake: log in again, then reconnect."""
+
+
+class Refused(Exception):
+    """The server refused for a passing reason (Redis away, a connection cap, shutting down): retry later."""
+
+
+# Refusals that a later try can get past (docs/protocol.md, "Error codes").
+RETRYABLE_CODES = {"unavailable", "rate_limited", "server_error", "limit_exceeded", "going_away"}
 
 
 def token_expiry(token: str) -> float:
@@ -140,6 +150,7 @@ class Session:
         self.names: dict[int, str] = {}
         self.unacked: dict[str, str] = {}  # client_msg_id -> content, in the order typed
         self.input_ended = False
+        self.welcomed = False  # the current connection joined (resets the reconnect backoff)
         self.connected_once = False
 
     def write(self, line: str) -> None:
@@ -171,6 +182,8 @@ class Connection:
         self.replies: dict[str, asyncio.Future] = {}
         self.refs = (f"c{n}" for n in itertools.count(1))
         self.catching_up: asyncio.Task | None = None
+        self.catch_up_again = False
+        self.sending = asyncio.Lock()  # one chat.send at a time: lines are stored in the order typed
         self.tasks: list[asyncio.Task] = []
 
     async def request(self, frame_type: str, data: dict) -> dict:
@@ -184,7 +197,7 @@ class Connection:
             self.replies.pop(ref, None)
 
     async def read(self) -> None:
-        """Dispatch every frame until the socket closes (raises ``ConnectionClosed``)."""
+        """Dispatch every frame until the socket closes; always raises ``ConnectionClosed``."""
         async for text in self.ws:
             frame = json.loads(text)
             future = self.replies.get(frame.get("ref"))
@@ -197,21 +210,28 @@ class Connection:
                 self.catch_up()
             elif frame["type"] == "error":
                 self.session.write(f"-- error: {describe_error(frame['error'])}")
+        # websockets ends the iteration quietly on a 1000 or 1001 close: a close all the same.
+        raise self.ws.protocol.close_exc
 
     def take(self, message: dict) -> None:
         if self.session.receive(message):
             self.catch_up()
 
     def catch_up(self) -> None:
-        """Fetch everything after the last gap-free seq (``chat.join {after_seq}``), once at a time."""
+        """Fetch everything after the last gap-free seq (``chat.join {after_seq}``), once at a time
+        (asked again while it runs: once more after it)."""
+        self.catch_up_again = True
         if self.catching_up is None or self.catching_up.done():
             self.catching_up = asyncio.create_task(self._catch_up())
 
     async def _catch_up(self) -> None:
-        try:
-            await self.resume()
-        except CommandError as exc:
-            self.session.write(f"-- {exc}")
+        while self.catch_up_again:
+            self.catch_up_again = False
+            try:
+                await self.resume()
+            except (CommandError, Refused) as exc:
+                self.session.write(f"-- catching up failed: {exc}")
+                return
 
     async def resume(self) -> None:
         """``chat.join`` from the last gap-free seq, page after page; refreshes member names."""
@@ -221,6 +241,8 @@ class Connection:
                 "chat.join", {"conversation_id": self.session.conversation_id, "after_seq": self.session.last_seq}
             )
             if reply["type"] == "error":
+                if reply["error"]["code"] in RETRYABLE_CODES:
+                    raise Refused(describe_error(reply["error"]))
                 raise CommandError(f"Cannot join: {describe_error(reply['error'])}")
             members = reply["data"]["conversation"]["members"]
             self.session.names = {m["id"]: m.get("name") or m["username"] for m in members}
@@ -229,9 +251,19 @@ class Connection:
             has_more = reply["data"]["has_more"]
 
     async def send_line(self, client_msg_id: str, content: str) -> None:
-        """``chat.send`` one line; on its ack, print it (if the event has not) and forget it."""
+        """
+        ``chat.send`` one line, after the lines typed before it; a passing refusal (``rate_limited``,
+        ``unavailable``, ``server_error``) is retried with the same ``client_msg_id`` after
+        ``retry_after_ms``. On the ack, print it (if the event has not) and forget it.
+        """
         data = {"conversation_id": self.session.conversation_id, "content": content, "client_msg_id": client_msg_id}
-        reply = await self.request("chat.send", data)
+        async with self.sending:
+            while True:
+                reply = await self.request("chat.send", data)
+                error = reply.get("error") or {}
+                if error.get("code") not in RETRYABLE_CODES:
+                    break
+                await asyncio.sleep((error.get("details") or {}).get("retry_after_ms", 1000) / 1000)
         self.session.unacked.pop(client_msg_id, None)
         if reply["type"] == "error":
             self.session.write(f"-- not sent: {describe_error(reply['error'])}")
@@ -262,14 +294,16 @@ def read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
     loop.call_soon_threadsafe(queue.put_nowait, None)
 
 
-async def run_connection(ws_url: str, credentials: Credentials, session: Session, lines: asyncio.Queue) -> bool:
-    """Serve one connection; return True when the input ended and every line was acked, False to reconnect."""
+async def run_connection(ws_url: str, credentials: Credentials, session: Session, lines: asyncio.Queue) -> None:
+    """Serve one connection; return when the input ended and every line was acked. A close raises ``ConnectionClosed``."""
     headers = {"Authorization": f"Bearer {await asyncio.to_thread(credentials.fresh_access)}"}
     async with websockets.connect(ws_url, additional_headers=headers) as ws:
         welcome = json.loads(await ws.recv())
         if welcome["type"] != "welcome":
             if welcome.get("error", {}).get("code") == "unauthorized":
                 raise TokenRefused(welcome["error"]["message"])
+            if welcome.get("error", {}).get("code") in RETRYABLE_CODES:
+                raise Refused(describe_error(welcome["error"]))
             raise CommandError(f"Server refused the connection: {describe_error(welcome['error'])}")
         conn = Connection(ws, session, credentials)
         reader = asyncio.create_task(conn.read())
@@ -287,6 +321,7 @@ async def run_connection(ws_url: str, credentials: Credentials, session: Session
         try:
             await unless_closed(conn.resume())
             session.connected_once = True
+            session.welcomed = True
             session.write(f"-- joined conversation {session.conversation_id} as {welcome['data']['user']['username']}")
             # Lines typed while disconnected (or not acked before the drop) go again, same ids.
             for client_msg_id, content in list(session.unacked.items()):
@@ -301,7 +336,6 @@ async def run_connection(ws_url: str, credentials: Credentials, session: Session
                     conn.send_soon(client_msg_id, line)
             # End of input: stay until every line sent is acked (resent after a reconnect if need be).
             await unless_closed(asyncio.gather(*conn.tasks))
-            return True
         finally:
             for task in (*tasks, conn.catching_up, *conn.tasks):
                 if task is not None:
@@ -331,26 +365,32 @@ class Command(BaseCommand):
         threading.Thread(target=read_lines, args=(asyncio.get_running_loop(), lines), daemon=True).start()
         backoff = 0.5
         while True:
+            min_wait = 0.0  # the least waits docs/protocol.md asks for ("Close codes")
             try:
-                if await run_connection(websocket_url(credentials.base_url), credentials, session, lines):
-                    return
-                backoff = 0.5
+                await run_connection(websocket_url(credentials.base_url), credentials, session, lines)
+                return
             except websockets.ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else 1006
                 if code in FATAL_CLOSE_CODES:
                     raise CommandError(f"Connection closed with {code}") from None
+                min_wait = {1013: MIN_REFUSED_BACKOFF_S, 4429: 60.0}.get(code, 0.0)
                 if code == 4401:
                     # The token expired or was revoked: a fresh login decides (refused: CommandError).
                     credentials.access = ""
-                self.stderr.write(f"-- connection closed ({code}); reconnecting in {backoff:.1f} s")
+                self.stderr.write(f"-- connection closed ({code}); reconnecting")
             except TokenRefused as exc:
                 credentials.access = ""
-                self.stderr.write(f"-- token refused ({exc}); logging in again in {backoff:.1f} s")
+                self.stderr.write(f"-- token refused ({exc}); logging in again")
+            except Refused as exc:
+                min_wait = MIN_REFUSED_BACKOFF_S
+                self.stderr.write(f"-- refused ({exc}); retrying")
             except websockets.InvalidStatus as exc:
-                self.stderr.write(f"-- handshake refused (HTTP {exc.response.status_code}); retrying in {backoff:.1f} s")
+                self.stderr.write(f"-- handshake refused (HTTP {exc.response.status_code}); retrying")
             except OSError as exc:
                 if not session.connected_once:
                     raise CommandError(str(exc)) from None
-                self.stderr.write(f"-- cannot connect ({exc}); retrying in {backoff:.1f} s")
-            await asyncio.sleep(backoff)
+                self.stderr.write(f"-- cannot connect ({exc}); retrying")
+            if session.welcomed:  # that connection was healthy: start the backoff again
+                session.welcomed, backoff = False, 0.5
+            await asyncio.sleep(max(backoff, min_wait))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
