@@ -7,6 +7,7 @@ measures the others' latency under each flood; these tests hold the behaviour.
 import asyncio
 import json
 import time
+import urllib.request
 
 import pytest
 import websockets
@@ -26,6 +27,15 @@ async def welcomed(server, token: str, timeout: float = 5):
     return ws
 
 
+def rate_limit_closes(server) -> float:
+    """How many connections ``server`` closed with 4429 so far (its /metrics)."""
+    with urllib.request.urlopen(f"{server.http}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith('switchboard_ws_closes_total{code="4429"}'):
+                return float(line.split()[-1])
+    return 0.0
+
+
 async def ping_times(ws, stop: asyncio.Event) -> list[float]:
     """Ping every 0.1 s until ``stop``; return each round trip (s)."""
     times = []
@@ -41,6 +51,7 @@ async def test_a_connection_flooding_frames_is_closed_4429_and_others_keep_their
     server = daphnes[0]
     flooder = await welcomed(server, await asyncio.to_thread(login, server, "alice", "alice-pass"))
     other = await welcomed(server, await asyncio.to_thread(login, server, "bob", "bob-pass"))
+    closes_before = await asyncio.to_thread(rate_limit_closes, server)
     stop = asyncio.Event()
     pinger = asyncio.create_task(ping_times(other, stop))
     started, sent = time.monotonic(), 0
@@ -57,7 +68,13 @@ async def test_a_connection_flooding_frames_is_closed_4429_and_others_keep_their
     times = await pinger
     # Daphne stops reading a connection whose handler is behind, so the flood reaches the
     # rate limiter at once instead of queueing in the server (realtime/receive_backpressure.py).
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == CloseCode.RATE_LIMITED
+    if closed.value.rcvd is None:
+        # On a busy machine the server's TCP abort (1 s after its close frame, which a flooding
+        # client does not answer) can reach the client before it read that frame: the server's
+        # own count of 4429 closes says which close it sent.
+        assert await asyncio.to_thread(rate_limit_closes, server) == closes_before + 1
+    else:
+        assert closed.value.rcvd.code == CloseCode.RATE_LIMITED
     assert elapsed < 5
     assert max(times) < 0.5, times
 
