@@ -50,6 +50,9 @@ from .uvicorn_writes import uvicorn_writer
 logger = logging.getLogger(__name__)
 connection_log = logging.getLogger("realtime.connections")
 
+# Database reads a refresh of the server's groups makes before giving up on a quiet moment.
+_REFRESH_ATTEMPTS = 3
+
 
 def _header(scope: dict, name: bytes) -> str:
     for key, value in scope.get("headers", []):
@@ -174,6 +177,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         # Of those, the ones the server chose (the user's own groups, membership changes): they
         # do not count against MAX_SUBSCRIPTIONS, which bounds what the client asks to follow.
         self.server_groups: set[str] = set()
+        # Counts subscribe/unsubscribe calls, so a refresh of the server's groups can tell that
+        # a membership change happened during its database read.
+        self.membership_changes = 0
         # welcome is the first frame of a session: events that arrive while it is being set up wait.
         self.held: list[dict] | None = []
         self.limiter = FrameRateLimiter()
@@ -374,6 +380,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def subscribe(self, *groups: str) -> None:
         """Subscribe this connection to ``groups`` of the server's choosing (its user's groups, a new membership)."""
+        self.membership_changes += 1
         await self.follow(*groups)
         self.server_groups.update(groups)
 
@@ -382,10 +389,21 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         Follow exactly the groups the server chooses for this user now (after ``resync``: a
         membership change sent while Redis was away may have been lost), leaving those it no
         longer may follow. The groups the client asked to follow are left as they are.
+
+        A membership change applied while the groups are read makes the read stale (it could
+        re-add a conversation the user was just removed from): the read is then done again.
         """
-        if self.user is None or self.closing:
+        for _ in range(_REFRESH_ATTEMPTS):
+            if self.user is None or self.closing:
+                return
+            changes = self.membership_changes
+            groups = {user_group(self.user.pk), *await database_call(registry.groups_for_session, self.user)}
+            if changes == self.membership_changes:
+                break
+        else:
+            return  # memberships keep changing: each change was applied as it came
+        if self.closing:
             return
-        groups = {user_group(self.user.pk), *await database_call(registry.groups_for_session, self.user)}
         stale = self.server_groups - groups
         if stale:
             await self.unsubscribe(*stale)
@@ -394,11 +412,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
 
     async def follow(self, *groups: str) -> None:
         """Subscribe this connection to ``groups`` in the process hub (one layer batch)."""
-        await self.hub.subscribe(groups, self)
+        # Listed before the await, so a disconnect meanwhile leaves these groups too.
         self.subscriptions.update(groups)
+        try:
+            await self.hub.subscribe(groups, self)
+        except BaseException:
+            self.subscriptions.difference_update(groups)
+            raise
+        if self.closing:
+            # The disconnect's clean-up may have run before the hub added us: leave again.
+            await self.hub.unsubscribe(groups, self)
 
     async def unsubscribe(self, *groups: str) -> None:
         """Unsubscribe this connection from ``groups``."""
+        self.membership_changes += 1
         self.subscriptions.difference_update(groups)
         self.server_groups.difference_update(groups)
         await self.hub.unsubscribe(groups, self)

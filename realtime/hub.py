@@ -76,7 +76,7 @@ class Hub:
         # Group add/discard in the layer must not reorder for one group; striping bounds the locks.
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self._tasks: list[asyncio.Task] = []
-        self._refreshing: set[asyncio.Task] = set()
+        self._resyncing: set[asyncio.Task] = set()
         self._refresh_slots = asyncio.Semaphore(_REFRESH_CONCURRENCY)
 
     async def start(self) -> None:
@@ -93,6 +93,8 @@ class Hub:
     async def close(self) -> None:
         """Stop reading and leave every group in the layer (graceful shutdown, tests)."""
         await self._stop_tasks()
+        for task in tuple(self._resyncing):
+            task.cancel()
         try:
             await self._layer_discard([*self.groups, HUBS_GROUP])
         except Exception:
@@ -294,9 +296,10 @@ class Hub:
         elif message_type == LAYER_MEMBERSHIP_TYPE:
             await self.apply_membership(message)
         elif message_type == LAYER_MULTICAST_TYPE:
-            await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
             if message["event"] == RESYNC_EVENT:
-                self._refresh_server_groups(message["groups"])
+                self._resync(message["groups"], message["text"], message["ts"])
+            else:
+                await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
         elif message_type == LAYER_CLOSE_TYPE:
             await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
 
@@ -327,28 +330,28 @@ class Hub:
         # Rejoin first: events published after this point reach the hub, and what the clients
         # fetch when told to resync covers everything before it.
         await self._rejoin_all()
-        groups = list(self.groups)
-        await self.deliver_to_groups(groups, resync_frame("hub_reconnected"), RESYNC_EVENT, time.time())
-        self._refresh_server_groups(groups)
+        self._resync(list(self.groups), resync_frame("hub_reconnected"), time.time())
 
-    def _refresh_server_groups(self, groups: list[str]) -> None:
+    def _resync(self, groups: list[str], text: str, published_at: float) -> None:
         # A lost event may have been a membership change (a new conversation to follow, one to
-        # leave): each connection told to resync also re-reads the groups its user should follow,
-        # a few at a time (one database read each).
+        # leave): each member of ``groups`` first re-reads the groups its user should follow (one
+        # database read, a few connections at a time), then is sent the resync frame ``text``,
+        # so whatever it fetches on resync is already followed live.
         members = set()
         for group in groups:
             members.update(self.groups.get(group, ()))
         for conn in members:
-            task = asyncio.create_task(self._refresh_one(conn))
-            self._refreshing.add(task)
-            task.add_done_callback(self._refreshing.discard)
+            task = asyncio.create_task(self._resync_one(conn, text, published_at))
+            self._resyncing.add(task)
+            task.add_done_callback(self._resyncing.discard)
 
-    async def _refresh_one(self, conn: Connection) -> None:
+    async def _resync_one(self, conn: Connection, text: str, published_at: float) -> None:
         async with self._refresh_slots:
             try:
                 await conn.refresh_server_groups()
             except Exception:
-                logger.warning("refreshing a connection's groups after resync failed", exc_info=True)
+                logger.warning("refreshing a connection's groups before its resync failed", exc_info=True)
+        await self._write((conn,), text, RESYNC_EVENT, published_at)
 
     async def _rejoin_all(self) -> None:
         try:

@@ -59,6 +59,7 @@ class Page:
 
     @property
     def has_more(self) -> bool:
+        """Whether another page follows (``next_cursor`` fetches it)."""
         return self.next_cursor is not None
 
     def reply(self, key: str) -> dict:

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 import weakref
 from typing import TYPE_CHECKING
@@ -60,20 +61,32 @@ class ServerProcess:
         self._tasks: list[asyncio.Task] = []
         self._start_lock = asyncio.Lock()
         self._started = False
+        self._failed_at: float | None = None  # time.monotonic() of the last failed start
         self._gc_freezer: GcFreezer | None = None
 
     async def start(self) -> None:
         """
-        Start the hub and the maintenance tasks, once; concurrent and later calls return at once.
+        Start the hub and the maintenance tasks, once; calls during the start wait for it, later
+        calls return at once.
 
         Never half-done: the only step that can fail is the hub joining the channel layer, and it
-        comes first, so a failure (``ConnectionError`` and the like while Redis is away) leaves
-        nothing running and is raised to the caller; the next connection tries again.
+        comes first, so a failure (``ConnectionError``, ``TimeoutError`` after the layer's
+        ``socket_connect_timeout`` while Redis is away) leaves nothing running and is raised to
+        the caller. For ``REALTIME["HUB_RETRY_S"]`` after a failure, calls raise
+        ``ConnectionError`` at once instead of queueing behind another attempt; the first call
+        after that tries again.
         """
+        self._raise_if_failed_lately()
         async with self._start_lock:
             if self._started:
                 return
-            await self.hub.start()
+            self._raise_if_failed_lately()  # the attempt this call waited for failed
+            try:
+                await self.hub.start()
+            except BaseException:
+                self._failed_at = time.monotonic()
+                raise
+            self._failed_at = None
             s = realtime_settings
             self._tasks = [
                 self._every(s.REGISTRY_REFRESH_S, self._refresh_registry),
@@ -91,6 +104,10 @@ class ServerProcess:
                 await self.publish_stats()
             except Exception:
                 logger.warning("first stats publish failed; retried in %s s", s.STATS_PUBLISH_S, exc_info=True)
+
+    def _raise_if_failed_lately(self) -> None:
+        if self._failed_at is not None and time.monotonic() - self._failed_at < realtime_settings.HUB_RETRY_S:
+            raise ConnectionError("the channel layer was unreachable at the last start attempt; retried shortly")
 
     def _every(self, interval_s: float, job) -> asyncio.Task:
         async def loop():

@@ -68,7 +68,7 @@ async def announce_lost() -> None:
     try:
         await send_to_layer(resync.announcement_target(), message)
     except Exception:
-        resync.note_lost(groups)
+        resync.give_back(groups)
         logger.warning("resync announcement for %d groups failed; retried", len(groups))
 
 

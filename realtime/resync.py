@@ -36,11 +36,16 @@ def resync_frame(reason: str) -> str:
 
 
 def note_lost(groups: Iterable[str]) -> None:
-    """Remember that events to ``groups`` may not have reached every member (thread-safe)."""
+    """Remember that events to ``groups`` may not have reached every member (thread-safe); count one lost publish."""
+    give_back(groups)
+    metrics.LOST_PUBLISHES.inc()
+
+
+def give_back(groups: Iterable[str]) -> None:
+    """Remember ``groups`` again after their announcement failed (thread-safe; not a new loss, so not counted)."""
     groups = set(groups)
     with _lock:
         _lost_groups.update(groups)
-    metrics.LOST_PUBLISHES.inc()
 
 
 def has_lost() -> bool:
@@ -52,7 +57,7 @@ def take_lost_message() -> tuple[set[str], dict] | None:
     """
     Take the remembered groups and return them with the layer message that announces them (a
     multicast to every hub, realtime.publish's ``realtime.multicast``); None when there are none.
-    The caller sends it and gives the groups back with ``note_lost`` if the send fails.
+    The caller sends it and gives the groups back with ``give_back`` if the send fails.
     """
     with _lock:
         if not _lost_groups:

@@ -1,5 +1,8 @@
 """A membership change lost with Redis is repaired by the ``resync`` that announces it (realtime/resync.py)."""
 
+import contextlib
+import time
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -39,3 +42,50 @@ async def test_a_conversation_whose_subscription_was_lost_is_followed_after_resy
     else:
         raise AssertionError("alice never followed the conversation")
     assert message["data"]["conversation_id"] == group.pk
+
+
+async def test_a_removal_applied_during_the_resync_refresh_is_not_undone_by_it(connect, alice, bob, monkeypatch):
+    """The refresh after ``resync`` reads the user's groups from the database; a removal applied
+    while it reads must win, or the removed user would go on receiving the conversation."""
+    from realtime import consumers
+    from realtime.process import get_process
+
+    group = await sync_to_async(services.create_group)(owner=bob, title="leaving soon", member_ids=[alice.pk])
+    alice_client = await connect(user=alice)
+    hub = (await get_process()).hub
+    followed = f"chat.conversation.{group.pk}"
+    assert hub.local_members(followed) == 1
+    read_groups = consumers.registry.groups_for_session
+    removed = []
+
+    def read_then_remove(user):
+        # The groups are read (the conversation among them), then alice is removed before the
+        # refresh acts on what it read.
+        groups = read_groups(user)
+        if user.pk == alice.pk and not removed:
+            removed.append(True)
+            services.remove_member(actor=bob, conversation=group, user_id=alice.pk)
+            deadline = time.monotonic() + 10
+            while hub.local_members(followed) and time.monotonic() < deadline:
+                time.sleep(0.01)  # the hub applies the removal on the event loop
+        return groups
+
+    monkeypatch.setattr(consumers.registry, "groups_for_session", read_then_remove)
+    send = publish_module.send_to_layer
+
+    async def redis_away(group_name, message):
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(publish_module, "send_to_layer", redis_away)
+    await sync_to_async(services.send_message)(sender=bob, conversation=group, content="lost with Redis")
+    monkeypatch.setattr(publish_module, "send_to_layer", send)
+
+    assert (await alice_client.receive_type("resync", timeout=5))["data"] == {"reason": "publish_failed"}
+    assert removed
+    assert hub.local_members(followed) == 0
+    await sync_to_async(services.send_message)(sender=bob, conversation=group, content="not for alice")
+    frames = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frames.append(await alice_client.receive(timeout=0.5))
+    assert not [frame for frame in frames if frame["type"] == "chat.message"], frames

@@ -237,6 +237,7 @@
       return this.gap;
     }
 
+    /** Move ``synced`` up over the held messages that follow it without a gap, handing each to ``onRelease`` in seq order. */
     release() {
       while (this.held.has(this.synced + 1)) {
         const message = this.held.get(this.synced + 1);

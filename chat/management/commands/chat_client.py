@@ -154,6 +154,7 @@ class Session:
         self.connected_once = False
 
     def write(self, line: str) -> None:
+        """Print ``line`` (which carries its own newline) at once: the other terminal is watching."""
         self.out.write(line)
         self.out.flush()
 
@@ -184,7 +185,8 @@ class Connection:
         self.catching_up: asyncio.Task | None = None
         self.catch_up_again = False
         self.sending = asyncio.Lock()  # one chat.send at a time: lines are stored in the order typed
-        self.tasks: list[asyncio.Task] = []
+        # Lines being sent; each leaves the set once acked, a failed one stays for the final gather to raise.
+        self.tasks: set[asyncio.Task] = set()
 
     async def request(self, frame_type: str, data: dict) -> dict:
         """Send a command and return its ``ack`` or ``error`` frame."""
@@ -214,6 +216,7 @@ class Connection:
         raise self.ws.protocol.close_exc
 
     def take(self, message: dict) -> None:
+        """Hand a live ``chat.message`` event's data to the session; fetch the hole when it skips ahead."""
         if self.session.receive(message):
             self.catch_up()
 
@@ -271,7 +274,14 @@ class Connection:
             self.take(reply["data"]["message"])
 
     def send_soon(self, client_msg_id: str, content: str) -> None:
-        self.tasks.append(asyncio.create_task(self.send_line(client_msg_id, content)))
+        """Send a typed line in the background (``send_line``: one at a time, retried); the reader goes on meanwhile."""
+        task = asyncio.create_task(self.send_line(client_msg_id, content))
+        self.tasks.add(task)
+        task.add_done_callback(self._forget_if_sent)
+
+    def _forget_if_sent(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.tasks.discard(task)
 
     async def keep_token_fresh(self, expires_at_ms: int | None) -> None:
         """Before each expiry, get a new access token over REST and hand it over with ``auth.refresh``."""
@@ -316,6 +326,7 @@ async def run_connection(ws_url: str, credentials: Credentials, session: Session
             await asyncio.wait({task, reader}, return_when=asyncio.FIRST_COMPLETED)
             if not task.done():
                 reader.result()
+            tasks.remove(task)
             return task.result()
 
         try:
@@ -360,6 +371,7 @@ class Command(BaseCommand):
             pass
 
     async def chat(self, credentials: Credentials, conversation_id: int) -> None:
+        """Connect, and reconnect after each passing refusal or drop, until stdin ends and every line is acked."""
         session = Session(self.stdout, conversation_id)
         lines: asyncio.Queue = asyncio.Queue()
         threading.Thread(target=read_lines, args=(asyncio.get_running_loop(), lines), daemon=True).start()
