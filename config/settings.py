@@ -267,5 +267,7 @@ TASK_MAX_UPLOAD_BYTES = env.int("TASK_MAX_UPLOAD_BYTES", default=20 * 1024 * 102
 TASK_LEASE_S = env.int("TASK_LEASE_S", default=60)
 # Progress coalescing (seed 001): at most one task.progress per interval, only on a move this big (%).
 PROGRESS_MIN_INTERVAL_MS = env.int("PROGRESS_MIN_INTERVAL_MS", default=100)
-PROGRESS_MIN_DELTA = env.float("PROGRESS_MIN_DELTA", default=1.0)
+# PROGRESS_MIN_DELTA, the old name without its unit, is still read until the next release
+# (system check progress.W001 asks for the rename).
+PROGRESS_MIN_DELTA_PCT = env.float("PROGRESS_MIN_DELTA_PCT", default=env.float("PROGRESS_MIN_DELTA", default=1.0))
 WORKSPACE_MAX_SETTINGS_BYTES = env.int("WORKSPACE_MAX_SETTINGS_BYTES", default=65_536)  # workspace settings JSON limit

@@ -7,4 +7,4 @@ class ProgressConfig(AppConfig):
     name = "progress"
 
     def ready(self):
-        from . import handlers  # noqa: F401  registers the task.* frame handlers
+        from . import checks, handlers  # noqa: F401  register the system checks and the task.* frame handlers

@@ -14,7 +14,7 @@ code calls it through ``asgiref.sync.sync_to_async``. Producers outside Django u
 
 Coalescing (seed 001: incremental updates, at most one push per interval): per task, at most one
 ``task.progress`` per ``settings.PROGRESS_MIN_INTERVAL_MS`` (100) and only when progress moved by
-at least ``settings.PROGRESS_MIN_DELTA`` percent (1) or the stage changed. An update held back by
+at least ``settings.PROGRESS_MIN_DELTA_PCT`` percent (1) or the stage changed. An update held back by
 the interval is sent when the interval ends, unless a newer one replaced it. Status changes
 (``start``, ``pause``, ``resume``, ``finish``) are never coalesced: they drop what is held back
 and go out at once, carrying the newest figures. ETA comes from an exponentially smoothed rate.
@@ -41,7 +41,7 @@ class ProgressReporter:
                  clock: Callable[[], float] = time.monotonic):
         self.task_id = task_id
         self.interval_s = (settings.PROGRESS_MIN_INTERVAL_MS if min_interval_ms is None else min_interval_ms) / 1000
-        self.min_delta = settings.PROGRESS_MIN_DELTA if min_delta is None else min_delta
+        self.min_delta = settings.PROGRESS_MIN_DELTA_PCT if min_delta is None else min_delta
         self.clock = clock
         self.total = 0
         self.sent = 0  # task.progress events published by this reporter

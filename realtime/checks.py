@@ -1,9 +1,12 @@
 """System checks for the real-time core (``manage.py check``) and the server's startup notice."""
 
+import difflib
 import logging
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
+
+from .conf import DEFAULTS
 
 logger = logging.getLogger("realtime")
 
@@ -34,3 +37,17 @@ def check_channel_layer(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_realtime_keys(app_configs, **kwargs):
+    """realtime.E001: a key of ``settings.REALTIME`` the core does not know; a typo would otherwise be ignored."""
+    errors = []
+    for name in sorted(set(getattr(settings, "REALTIME", {})) - set(DEFAULTS)):
+        close = difflib.get_close_matches(name, DEFAULTS, n=1)
+        errors.append(Error(
+            f"Unknown REALTIME setting {name!r}.",
+            hint=f"Did you mean {close[0]!r}?" if close else "realtime/conf.py DEFAULTS lists the settings there are.",
+            id="realtime.E001",
+        ))
+    return errors

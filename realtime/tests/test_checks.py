@@ -29,3 +29,12 @@ def test_check_warns_when_debug_is_off_on_the_in_memory_layer(settings):
     assert "realtime.W001" in [message.id for message in run_checks()]
     settings.CHANNEL_LAYERS = REDIS
     assert "realtime.W001" not in [message.id for message in run_checks()]
+
+
+def test_an_unknown_realtime_key_is_an_error_naming_the_closest_setting(settings):
+    settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 10}
+    errors = [message for message in run_checks() if message.id == "realtime.E001"]
+    assert [(error.msg, error.hint) for error in errors] == [
+        ("Unknown REALTIME setting 'HEARTBEAT_SECONDS'.", "Did you mean 'HEARTBEAT_S'?")]
+    settings.REALTIME = {key: value for key, value in settings.REALTIME.items() if key != "HEARTBEAT_SECONDS"}
+    assert "realtime.E001" not in [message.id for message in run_checks()]
