@@ -68,8 +68,11 @@ async def measure(server: Daphne, token: str, conversation_id: int, staff: Admin
         for i in range(count):
             content = f"reply {i}"
             started = now()
-            post = asyncio.create_task(asyncio.to_thread(
-                staff.post, path, {"content": content, "client_msg_id": f"bench-{i}", "reply": "Send reply"}))
+            post = asyncio.create_task(
+                asyncio.to_thread(
+                    staff.post, path, {"content": content, "client_msg_id": f"bench-{i}", "reply": "Send reply"}
+                )
+            )
             try:
                 async with asyncio.timeout(5):
                     while True:
@@ -127,8 +130,11 @@ def main() -> None:
         finally:
             server.stop()
     print(json.dumps(result))
-    print(f"admin reply -> user socket over {result['replies']} replies: p50 {result['p50_ms']} ms,"
-          f" p99 {result['p99_ms']} ms, max {result['max_ms']} ms; lost {result['lost']}", file=sys.stderr)
+    print(
+        f"admin reply -> user socket over {result['replies']} replies: p50 {result['p50_ms']} ms,"
+        f" p99 {result['p99_ms']} ms, max {result['max_ms']} ms; lost {result['lost']}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

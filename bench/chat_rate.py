@@ -96,8 +96,9 @@ async def connect_all(url: str, tokens: list[str], concurrency: int = 50) -> lis
 
     async def one(token):
         async with gate:
-            transport, listener = await ws_connect(Listener, f"{url}?token={token}", enable_auto_pong=True,
-                                                   websocket_handshake_timeout=30)
+            transport, listener = await ws_connect(
+                Listener, f"{url}?token={token}", enable_auto_pong=True, websocket_handshake_timeout=30
+            )
             await asyncio.wait_for(listener.welcome, 30)
             return transport
 
@@ -117,8 +118,20 @@ async def run_step(number: int, rate: int, args, clients: list, conversations: l
             ref = f"{step.prefix}-{sent}"
             step.sent_at.append(now())
             step.received.append(0)
-            clients[member].send(WSMsgType.TEXT, orjson.dumps({"type": "chat.send", "ref": ref, "data": {
-                "conversation_id": conversations[member // args.room_size], "content": BODY, "client_msg_id": ref}}))
+            clients[member].send(
+                WSMsgType.TEXT,
+                orjson.dumps(
+                    {
+                        "type": "chat.send",
+                        "ref": ref,
+                        "data": {
+                            "conversation_id": conversations[member // args.room_size],
+                            "content": BODY,
+                            "client_msg_id": ref,
+                        },
+                    }
+                ),
+            )
             sent += 1
         await asyncio.sleep(0.002)
     send_span = now() - started
@@ -141,9 +154,14 @@ async def run_step(number: int, rate: int, args, clients: list, conversations: l
         "disconnects": Listener.disconnects - disconnects_before,
         "server_cpu_pct": round(server_cpu, 1),
     }
-    result["clean"] = (result["lost_deliveries"] == 0 and step.acks == sent and result["p99_ms"] is not None
-                       and result["p99_ms"] < args.p99_limit_ms and sent >= 0.98 * rate * args.step_s
-                       and result["disconnects"] == 0)
+    result["clean"] = (
+        result["lost_deliveries"] == 0
+        and step.acks == sent
+        and result["p99_ms"] is not None
+        and result["p99_ms"] < args.p99_limit_ms
+        and sent >= 0.98 * rate * args.step_s
+        and result["disconnects"] == 0
+    )
     Listener.step = None
     return result
 
@@ -151,15 +169,24 @@ async def run_step(number: int, rate: int, args, clients: list, conversations: l
 async def measure(args, url: str, conversations: list[int], tokens: list[str], server_pid: int) -> dict:
     started = now()
     clients = await connect_all(url, tokens)
-    out = {"clients": args.clients, "room_size": args.room_size, "step_s": args.step_s,
-           "connect_s": round(now() - started, 2), "steps": []}
+    out = {
+        "clients": args.clients,
+        "room_size": args.room_size,
+        "step_s": args.step_s,
+        "connect_s": round(now() - started, 2),
+        "steps": [],
+    }
     await asyncio.sleep(1)
     for number, rate in enumerate(args.rates):
         step = await run_step(number, rate, args, clients, conversations, server_pid)
         out["steps"].append(step)
-        print(f"chat rate={rate}/s: achieved {step['achieved_rate']}/s, p99 {step['p99_ms']} ms, lost "
-              f"{step['lost_deliveries']}, acked {step['acked']}/{step['sent']}, server CPU {step['server_cpu_pct']} %,"
-              f" clean={step['clean']}", file=sys.stderr, flush=True)
+        print(
+            f"chat rate={rate}/s: achieved {step['achieved_rate']}/s, p99 {step['p99_ms']} ms, lost "
+            f"{step['lost_deliveries']}, acked {step['acked']}/{step['sent']}, server CPU {step['server_cpu_pct']} %,"
+            f" clean={step['clean']}",
+            file=sys.stderr,
+            flush=True,
+        )
         if step["lost_deliveries"] or (step["p99_ms"] or 1e9) > 1000 or step["disconnects"]:
             break
         await asyncio.sleep(1)
@@ -183,9 +210,11 @@ def prepare_conversations(clients: int, room_size: int) -> tuple[list[int], list
     User = get_user_model()
     users = User.objects.bulk_create([User(username=f"chat{i}", password="!") for i in range(clients)])
     conversations = Conversation.objects.bulk_create(
-        [Conversation(kind=Conversation.Kind.GROUP, title=f"room {r}") for r in range(clients // room_size)])
-    Membership.objects.bulk_create([Membership(user=user, conversation=conversations[i // room_size])
-                                    for i, user in enumerate(users)])
+        [Conversation(kind=Conversation.Kind.GROUP, title=f"room {r}") for r in range(clients // room_size)]
+    )
+    Membership.objects.bulk_create(
+        [Membership(user=user, conversation=conversations[i // room_size]) for i, user in enumerate(users)]
+    )
     return [c.pk for c in conversations], [str(AccessToken.for_user(user)) for user in users]
 
 
@@ -198,8 +227,13 @@ def main() -> None:
     parser.add_argument("--p99-limit-ms", type=float, default=100.0, help="clean-step p99 bound (default %(default)s)")
     parser.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server (default %(default)s)")
     args = parser.parse_args()
-    if not (1 <= args.clients <= 1000 and 1 <= args.room_size <= args.clients and args.clients % args.room_size == 0
-            and all(0 < r <= 20_000 for r in args.rates) and 0 < args.step_s <= 30):
+    if not (
+        1 <= args.clients <= 1000
+        and 1 <= args.room_size <= args.clients
+        and args.clients % args.room_size == 0
+        and all(0 < r <= 20_000 for r in args.rates)
+        and 0 < args.step_s <= 30
+    ):
         parser.error("bounds: 1 <= clients <= 1000 (a multiple of room-size), 0 < rate <= 20000, 0 < step-s <= 30")
     if not os.environ.get("REDIS_URL"):
         parser.error("REDIS_URL is required (make bench-chat starts a throwaway Redis)")
@@ -222,8 +256,11 @@ def main() -> None:
         result["stored_messages"] = Message.objects.filter(conversation_id__in=conversations).count()
     result["server"] = args.server
     print(json.dumps(result))
-    print(f"chat ({args.server}): max clean rate {result['max_clean_rate']} msgs/s; "
-          f"{result['stored_messages']} stored, {result['acked']} acked", file=sys.stderr)
+    print(
+        f"chat ({args.server}): max clean rate {result['max_clean_rate']} msgs/s; "
+        f"{result['stored_messages']} stored, {result['acked']} acked",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

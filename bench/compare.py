@@ -55,8 +55,9 @@ def on_server_core() -> None:
 
 def product(script: str, *args: str) -> dict:
     """Run ``bench/<script> args`` (it starts Switchboard itself) and return its JSON result."""
-    out = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=BASE_DIR, capture_output=True, text=True,
-                         timeout=900)
+    out = subprocess.run(
+        [sys.executable, f"bench/{script}", *args], cwd=BASE_DIR, capture_output=True, text=True, timeout=900
+    )
     if out.returncode:
         raise RuntimeError(f"bench/{script} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -66,8 +67,12 @@ def node_modules() -> Path:
     """``bench/.node/node_modules`` with ``ws`` in it, installed from the npm registry the first time."""
     if not (NODE_DIR / "node_modules" / "ws").is_dir():
         NODE_DIR.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", f"ws@{WS_VERSION}"],
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            ["npm", "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", f"ws@{WS_VERSION}"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return NODE_DIR / "node_modules"
 
 
@@ -77,16 +82,36 @@ def reference(name: str, measure: str, options: list[str]) -> dict:
     if name == "node-ws":
         command, env = ["node", "s1_ws.js", str(port)], {**os.environ, "NODE_PATH": str(node_modules())}
     else:
-        command, env = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                        "s8_asgi_raw:app"], dict(os.environ)
-    server = subprocess.Popen(command, cwd=WSBENCH_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=on_server_core)
+        command, env = (
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", "s8_asgi_raw:app"],
+            dict(os.environ),
+        )
+    server = subprocess.Popen(
+        command,
+        cwd=WSBENCH_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=on_server_core,
+    )
     try:
         wait_for_port(port, server)
         out = subprocess.run(
-            [sys.executable, str(WSBENCH_DIR / "loadgen.py"), measure, "--url", f"ws://127.0.0.1:{port}/",
-             "--pids", str(server.pid), *options],
-            capture_output=True, text=True, check=True, timeout=900)
+            [
+                sys.executable,
+                str(WSBENCH_DIR / "loadgen.py"),
+                measure,
+                "--url",
+                f"ws://127.0.0.1:{port}/",
+                "--pids",
+                str(server.pid),
+                *options,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=900,
+        )
     finally:
         server.terminate()
         server.wait(10)
@@ -104,18 +129,38 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
     for topic in ("chat", "task"):
         for server in ("daphne", "uvicorn"):
             name = f"switchboard-{server}" + ("-task" if topic == "task" else "")
-            results[name] = {n: product("fanout.py", "--server", server, "--topic", topic, "--n", str(n), "--count",
-                                        str(COUNT), "--rate", str(1 / INTERVAL_S)) for n in ns}
-    table = {server: {n: {field: run.get(field) for field in FANOUT_FIELDS} for n, run in runs.items()}
-             for server, runs in results.items()}
-    log(f"{'fan-out':22} {'N':>5} {'p50':>9} {'p99':>9} {'last p50':>9} {'last p99':>9} {'lost':>6}"
-        f" {'/ asgi-raw':>11} {'/ node':>8}  (ms; ratios of last-delivery p99)")
+            results[name] = {
+                n: product(
+                    "fanout.py",
+                    "--server",
+                    server,
+                    "--topic",
+                    topic,
+                    "--n",
+                    str(n),
+                    "--count",
+                    str(COUNT),
+                    "--rate",
+                    str(1 / INTERVAL_S),
+                )
+                for n in ns
+            }
+    table = {
+        server: {n: {field: run.get(field) for field in FANOUT_FIELDS} for n, run in runs.items()}
+        for server, runs in results.items()
+    }
+    log(
+        f"{'fan-out':22} {'N':>5} {'p50':>9} {'p99':>9} {'last p50':>9} {'last p99':>9} {'lost':>6}"
+        f" {'/ asgi-raw':>11} {'/ node':>8}  (ms; ratios of last-delivery p99)"
+    )
     for n in ns:
         for server, runs in table.items():
             run = runs[n]
             ratios = [ratio(run["last_p99_ms"], table[ref][n]["last_p99_ms"]) for ref in ("asgi-raw-daphne", "node-ws")]
-            log(f"{server:22} {n:>5} {run['p50_ms']!s:>9} {run['p99_ms']!s:>9} {run['last_p50_ms']!s:>9}"
-                f" {run['last_p99_ms']!s:>9} {run['lost_deliveries']!s:>6} {ratios[0]:>11} {ratios[1]:>8}")
+            log(
+                f"{server:22} {n:>5} {run['p50_ms']!s:>9} {run['p99_ms']!s:>9} {run['last_p50_ms']!s:>9}"
+                f" {run['last_p99_ms']!s:>9} {run['lost_deliveries']!s:>6} {ratios[0]:>11} {ratios[1]:>8}"
+            )
     return table
 
 
@@ -124,10 +169,16 @@ def chat() -> dict[str, dict]:
     results = {name: reference(ref, "m2", ["--clients", "200", "--rooms", "20"]) for name, ref in REFERENCES}
     for server in ("daphne", "uvicorn"):
         results[f"switchboard-{server}"] = product("chat_rate.py", "--server", server)
-    table = {server: {"max_clean_rate": run.get("max_clean_rate"),
-                      "steps": [{key: step.get(key) for key in ("offered_rate", "achieved_rate", "p99_ms",
-                                                                 "lost_deliveries", "clean")} for step in run["steps"]]}
-             for server, run in results.items()}
+    table = {
+        server: {
+            "max_clean_rate": run.get("max_clean_rate"),
+            "steps": [
+                {key: step.get(key) for key in ("offered_rate", "achieved_rate", "p99_ms", "lost_deliveries", "clean")}
+                for step in run["steps"]
+            ],
+        }
+        for server, run in results.items()
+    }
     log(f"{'chat':22} {'max clean msgs/s':>17} {'/ asgi-raw':>11} {'/ node':>8}")
     for server, run in table.items():
         ratios = [ratio(run["max_clean_rate"], table[ref]["max_clean_rate"]) for ref in ("asgi-raw-daphne", "node-ws")]
@@ -139,19 +190,28 @@ def idle(levels: list[int]) -> dict[str, dict]:
     """Measure 3: RSS per idle connection and connect rate at each level; Daphne also as two processes."""
     options = ["--levels", *map(str, levels)]
     results = {name: reference(ref, "m3", options) for name, ref in REFERENCES}
-    for label, args in (("switchboard-daphne", ["--server", "daphne"]),
-                        ("switchboard-daphne-x2", ["--server", "daphne", "--processes", "2"]),
-                        ("switchboard-uvicorn", ["--server", "uvicorn"])):
+    for label, args in (
+        ("switchboard-daphne", ["--server", "daphne"]),
+        ("switchboard-daphne-x2", ["--server", "daphne", "--processes", "2"]),
+        ("switchboard-uvicorn", ["--server", "uvicorn"]),
+    ):
         results[label] = product("idle.py", *args, *options)
-    table = {server: {row["target"]: {key: row.get(key) for key in ("open", "rss_per_conn_kb", "connect_rate_per_s")}
-                      for row in run["levels"]} for server, run in results.items()}
+    table = {
+        server: {
+            row["target"]: {key: row.get(key) for key in ("open", "rss_per_conn_kb", "connect_rate_per_s")}
+            for row in run["levels"]
+        }
+        for server, run in results.items()
+    }
     log(f"{'idle':22} {'N':>6} {'open':>6} {'KB/conn':>8} {'conn/s':>8} {'/ node':>8}  (ratio of KB per connection)")
     for level in levels:
         for server, rows in table.items():
             row = rows.get(level) or {}
             node = table["node-ws"].get(level) or {}
-            log(f"{server:22} {level:>6} {row.get('open')!s:>6} {row.get('rss_per_conn_kb')!s:>8}"
-                f" {row.get('connect_rate_per_s')!s:>8} {ratio(row.get('rss_per_conn_kb'), node.get('rss_per_conn_kb')):>8}")
+            log(
+                f"{server:22} {level:>6} {row.get('open')!s:>6} {row.get('rss_per_conn_kb')!s:>8}"
+                f" {row.get('connect_rate_per_s')!s:>8} {ratio(row.get('rss_per_conn_kb'), node.get('rss_per_conn_kb')):>8}"
+            )
     return table
 
 
@@ -162,9 +222,12 @@ def log(line: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measures", nargs="+", choices=("fanout", "chat", "idle"), default=["fanout", "chat", "idle"])
-    parser.add_argument("--n", type=int, nargs="+", default=[100, 1000, 3000], help="fan-out subscribers (default %(default)s)")
-    parser.add_argument("--levels", type=int, nargs="+", default=[1000, 5000, 10_000],
-                        help="idle connections (default %(default)s)")
+    parser.add_argument(
+        "--n", type=int, nargs="+", default=[100, 1000, 3000], help="fan-out subscribers (default %(default)s)"
+    )
+    parser.add_argument(
+        "--levels", type=int, nargs="+", default=[1000, 5000, 10_000], help="idle connections (default %(default)s)"
+    )
     args = parser.parse_args()
     if not all(1 <= n <= 3000 for n in args.n) or not all(10 <= n <= 10_000 for n in args.levels):
         parser.error("bounds: 1 <= n <= 3000, 10 <= levels <= 10000")

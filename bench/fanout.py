@@ -111,9 +111,15 @@ def server_env(redis_url: str, database_url: str) -> dict[str, str]:
         **production_env(redis_url, database_url),
         # The load generator is one address, its senders far over a person's rate and its
         # connections past one process's cap: limits are not under test here.
-        "REALTIME_OVERRIDES": json.dumps({
-            "CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000,
-            "RATE_PER_MIN": 1_000_000, "RATE_BURST": 10_000, "MAX_CONNECTIONS_PER_PROCESS": 20_000}),
+        "REALTIME_OVERRIDES": json.dumps(
+            {
+                "CONNECTIONS_PER_IP_PER_MIN": 1_000_000,
+                "CONNECTIONS_PER_IP_PER_S": 1_000_000,
+                "RATE_PER_MIN": 1_000_000,
+                "RATE_BURST": 10_000,
+                "MAX_CONNECTIONS_PER_PROCESS": 20_000,
+            }
+        ),
     }
 
 
@@ -123,7 +129,9 @@ def prepare_database(env: dict[str, str], members: int, topic: str = "chat") -> 
     "chat") or, staff, beside one batch task of the first ("task"); return the conversation's or
     the task's id and their access tokens.
     """
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env={**os.environ, **env}, check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env={**os.environ, **env}, check=True
+    )
     os.environ.update(env)
     import django
 
@@ -220,8 +228,9 @@ def listener_class(bench: Bench, subscriber: bool):
 
 
 async def open_connection(url: str, token: str, listener, timeout: float = 30):
-    transport, client = await ws_connect(listener, f"{url}?token={token}", websocket_handshake_timeout=timeout,
-                                         enable_auto_pong=True)
+    transport, client = await ws_connect(
+        listener, f"{url}?token={token}", websocket_handshake_timeout=timeout, enable_auto_pong=True
+    )
     await asyncio.wait_for(client.welcome, timeout)
     return transport
 
@@ -262,12 +271,18 @@ async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: 
 
     async def subscribe(token):
         async with gate:
-            transport, client = await ws_connect(listener_class(bench, subscriber=True), f"{url}?token={token}",
-                                                 websocket_handshake_timeout=30, enable_auto_pong=True)
+            transport, client = await ws_connect(
+                listener_class(bench, subscriber=True),
+                f"{url}?token={token}",
+                websocket_handshake_timeout=30,
+                enable_auto_pong=True,
+            )
             await asyncio.wait_for(client.welcome, 30)
             if args.topic == "task":
-                transport.send(WSMsgType.TEXT, orjson.dumps(
-                    {"type": "task.subscribe", "ref": "subscribe", "data": {"task_ids": [topic_id]}}))
+                transport.send(
+                    WSMsgType.TEXT,
+                    orjson.dumps({"type": "task.subscribe", "ref": "subscribe", "data": {"task_ids": [topic_id]}}),
+                )
                 await asyncio.wait_for(client.subscribed, 30)
             return transport
 
@@ -288,8 +303,11 @@ async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: 
             await asyncio.sleep(delay)
         ref = f"b{i}"
         bench.sent_at[ref] = now()
-        frame = {"type": "chat.send", "ref": ref,
-                 "data": {"conversation_id": topic_id, "content": BODY, "client_msg_id": ref}}
+        frame = {
+            "type": "chat.send",
+            "ref": ref,
+            "data": {"conversation_id": topic_id, "content": BODY, "client_msg_id": ref},
+        }
         sender.send(WSMsgType.TEXT, orjson.dumps(frame))
     send_span = now() - schedule_start
     expected = args.n * args.count
@@ -332,8 +350,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200, help="messages sent (default %(default)s)")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight while connecting")
     parser.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server (default %(default)s)")
-    parser.add_argument("--topic", choices=("chat", "task"), default="chat",
-                        help="a conversation's messages or a task's progress (default %(default)s)")
+    parser.add_argument(
+        "--topic",
+        choices=("chat", "task"),
+        default="chat",
+        help="a conversation's messages or a task's progress (default %(default)s)",
+    )
     args = parser.parse_args()
     if not 1 <= args.n <= MAX_CONNECTIONS or not 1 <= args.count <= 10_000 or not 0 < args.rate <= 1000:
         parser.error(f"bounds: 1 <= n <= {MAX_CONNECTIONS}, 1 <= count <= 10000, 0 < rate <= 1000")

@@ -65,8 +65,15 @@ class Writer:
                         while json.loads(await ws.recv())["type"] != "welcome":
                             pass
                 ref = f"{key}-{time.monotonic()}"
-                await ws.send(json.dumps({"type": "chat.send", "ref": ref, "data": {
-                    "conversation_id": self.conversation_id, "content": key, "client_msg_id": key}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "chat.send",
+                            "ref": ref,
+                            "data": {"conversation_id": self.conversation_id, "content": key, "client_msg_id": key},
+                        }
+                    )
+                )
                 async with asyncio.timeout(3):
                     while True:
                         frame = json.loads(await ws.recv())
@@ -118,8 +125,15 @@ class Reader:
     async def catch_up(self, ws) -> None:
         while True:
             ref = f"j{time.monotonic()}"
-            await ws.send(json.dumps({"type": "chat.join", "ref": ref, "data": {
-                "conversation_id": self.conversation_id, "after_seq": self.synced}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "chat.join",
+                        "ref": ref,
+                        "data": {"conversation_id": self.conversation_id, "after_seq": self.synced},
+                    }
+                )
+            )
             while True:
                 frame = json.loads(await ws.recv())
                 if frame.get("ref") == ref:
@@ -169,8 +183,9 @@ async def run(args, redis: RedisServer, servers: list[Daphne], tokens: list[str]
     writers = [Writer(f"w{i}", tokens[i], servers, conversation_id) for i in range(WRITERS)]
     # Half the readers catch up once more at the end; the others end with what a client that kept
     # its socket open has (reconnecting only when its own Daphne is killed).
-    readers = [Reader(tokens[WRITERS + i], servers, conversation_id, i, final_catch_up=i % 2 == 0)
-               for i in range(READERS)]
+    readers = [
+        Reader(tokens[WRITERS + i], servers, conversation_id, i, final_catch_up=i % 2 == 0) for i in range(READERS)
+    ]
     stop = asyncio.Event()
     reader_tasks = [asyncio.create_task(r.run(stop)) for r in readers]
     writer_tasks = [asyncio.create_task(w.run(keys)) for w in writers]
@@ -210,15 +225,21 @@ async def run(args, redis: RedisServer, servers: list[Daphne], tokens: list[str]
     for back in redis_back:
         live_after = [t for r in readers for t in r.live if t > back]
         first_after.append(round((min(live_after) - back) * 1000) if live_after else None)
-    return {"writers": writers, "readers": readers, "first_delivery_after_redis_ms": first_after,
-            "wall_s": round(time.monotonic() - started, 1)}
+    return {
+        "writers": writers,
+        "readers": readers,
+        "first_delivery_after_redis_ms": first_after,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000, help="messages (default %(default)s)")
     parser.add_argument("--rate", type=int, default=200, help="messages per second offered (default %(default)s)")
-    parser.add_argument("--outage", type=float, default=3, help="seconds Redis stays down each time (default %(default)s)")
+    parser.add_argument(
+        "--outage", type=float, default=3, help="seconds Redis stays down each time (default %(default)s)"
+    )
     args = parser.parse_args()
     if not (1 <= args.count <= 20_000 and 1 <= args.rate <= 500 and 0 < args.outage <= 30):
         parser.error("bounds: 1 <= count <= 20000, 1 <= rate <= 500, 0 < outage <= 30")
@@ -227,8 +248,15 @@ def main() -> None:
         env = {
             **production_env(redis.url, f"sqlite:///{workdir}/faults.sqlite3"),
             "LOG_LEVEL": "ERROR",
-            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000, "RATE_PER_MIN": 1_000_000,
-                                              "RATE_BURST": 10_000, "HUB_RETRY_S": 0.5}),
+            "REALTIME_OVERRIDES": json.dumps(
+                {
+                    "CONNECTIONS_PER_IP_PER_MIN": 1_000_000,
+                    "CONNECTIONS_PER_IP_PER_S": 1_000_000,
+                    "RATE_PER_MIN": 1_000_000,
+                    "RATE_BURST": 10_000,
+                    "HUB_RETRY_S": 0.5,
+                }
+            ),
         }
         prepare(env)
         from django.contrib.auth import get_user_model
@@ -267,11 +295,14 @@ def main() -> None:
         "wall_s": result["wall_s"],
     }
     print(json.dumps(summary))
-    print(f"{summary['acked']} of {args.count} acked across 3 Redis restarts and 2 Daphne kills: "
-          f"{summary['acked_lost']} lost, {summary['stored_duplicated']} duplicated; readers missing "
-          f"{summary['readers_missing']}, readers that kept their sockets open missing "
-          f"{summary['open_readers_missing']}; first live delivery after Redis returned: "
-          f"{summary['first_delivery_after_redis_ms']} ms", file=sys.stderr)
+    print(
+        f"{summary['acked']} of {args.count} acked across 3 Redis restarts and 2 Daphne kills: "
+        f"{summary['acked_lost']} lost, {summary['stored_duplicated']} duplicated; readers missing "
+        f"{summary['readers_missing']}, readers that kept their sockets open missing "
+        f"{summary['open_readers_missing']}; first live delivery after Redis returned: "
+        f"{summary['first_delivery_after_redis_ms']} ms",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

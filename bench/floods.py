@@ -82,8 +82,15 @@ class Members:
             deadline = time.monotonic() + seconds
             while (pause := random.expovariate(rate)) < deadline - time.monotonic():
                 await asyncio.sleep(pause)
-                await ws.send(json.dumps({"type": "chat.send", "ref": str(sent),
-                                          "data": {"conversation_id": room, "content": repr(time.time())}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "chat.send",
+                            "ref": str(sent),
+                            "data": {"conversation_id": room, "content": repr(time.time())},
+                        }
+                    )
+                )
                 sent += 1
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
@@ -169,8 +176,24 @@ async def flood(kind: str, url: str, token: str, seconds: float) -> Counter:
 def start_flood(kind: str, url: str, token: str, seconds: float) -> subprocess.Popen:
     """This script again (``--flood``), as one flood's process at the lowest priority on the load core."""
     return subprocess.Popen(
-        ["nice", "-n", "19", sys.executable, __file__, "--flood", kind, "--url", url, "--token", token, "--seconds", str(seconds)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            "nice",
+            "-n",
+            "19",
+            sys.executable,
+            __file__,
+            "--flood",
+            kind,
+            "--url",
+            url,
+            "--token",
+            token,
+            "--seconds",
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def reset_connect_budget() -> None:
@@ -198,9 +221,14 @@ async def run(args, server: Daphne, tokens: dict, rooms: list[int]) -> dict:
         counts: Counter = Counter()
         for process in floods:
             counts.update(json.loads(process.communicate(timeout=30)[0]))
-        results[phase] = {"sent": sent, "deliveries": len(latencies), "lost": sent * ROOM_SIZE - len(latencies),
-                          "p50_ms": ms(percentile(latencies, 0.5)), "p99_ms": ms(percentile(latencies, 0.99)),
-                          "flood": dict(counts)}
+        results[phase] = {
+            "sent": sent,
+            "deliveries": len(latencies),
+            "lost": sent * ROOM_SIZE - len(latencies),
+            "p50_ms": ms(percentile(latencies, 0.5)),
+            "p99_ms": ms(percentile(latencies, 0.99)),
+            "flood": dict(counts),
+        }
         # The per-address connection budget is per minute: each flood phase starts with a fresh one.
         reset_connect_budget()
     await members.close()
@@ -235,17 +263,28 @@ def main() -> None:
 
         User = get_user_model()
         members = [User.objects.create_user(f"m{i}", password="!") for i in range(ROOMS * ROOM_SIZE)]
-        rooms = [services.create_group(owner=members[r * ROOM_SIZE], title=f"room {r}",
-                                       member_ids=[u.pk for u in members[r * ROOM_SIZE:(r + 1) * ROOM_SIZE]]).pk
-                 for r in range(ROOMS)]
-        flooder, looper, joiner = (User.objects.create_user(name, password="!") for name in ("flooder", "looper", "joiner"))
+        rooms = [
+            services.create_group(
+                owner=members[r * ROOM_SIZE],
+                title=f"room {r}",
+                member_ids=[u.pk for u in members[r * ROOM_SIZE : (r + 1) * ROOM_SIZE]],
+            ).pk
+            for r in range(ROOMS)
+        ]
+        flooder, looper, joiner = (
+            User.objects.create_user(name, password="!") for name in ("flooder", "looper", "joiner")
+        )
         big = Conversation.objects.bulk_create([Conversation(kind="group", title=f"g{i}") for i in range(FLOOD_GROUPS)])
         Membership.objects.bulk_create([Membership(conversation=c, user=joiner) for c in big])
         os.environ["FLOOD_CONVERSATIONS_FILE"] = f"{workdir}/flood-conversations.json"
         Path(os.environ["FLOOD_CONVERSATIONS_FILE"]).write_text(json.dumps([c.pk for c in big]))
-        tokens = {"members": [str(AccessToken.for_user(u)) for u in members],
-                  **{name: str(AccessToken.for_user(u)) for name, u in
-                     (("flooder", flooder), ("looper", looper), ("joiner", joiner))}}
+        tokens = {
+            "members": [str(AccessToken.for_user(u)) for u in members],
+            **{
+                name: str(AccessToken.for_user(u))
+                for name, u in (("flooder", flooder), ("looper", looper), ("joiner", joiner))
+            },
+        }
         server = Daphne(env, cpus={0})  # the default limits
         try:
             result = asyncio.run(run(args, server, tokens, rooms))
@@ -253,8 +292,11 @@ def main() -> None:
             server.stop()
     print(json.dumps(result))
     for phase, figures in result["phases"].items():
-        print(f"flood {phase:9} others' deliveries p50 {figures['p50_ms']:8} ms  p99 {figures['p99_ms']:8} ms"
-              f"  lost {figures['lost']}  {figures['flood']}", file=sys.stderr)
+        print(
+            f"flood {phase:9} others' deliveries p50 {figures['p50_ms']:8} ms  p99 {figures['p99_ms']:8} ms"
+            f"  lost {figures['lost']}  {figures['flood']}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ async def open_many(urls: list[str], tokens: list[str], concurrency: int = 50) -
     async def one(i, token):
         async with gate:
             try:
-                transport, listener = await ws_connect(Listener, f"{urls[i % len(urls)]}?token={token}",
-                                                       enable_auto_pong=True, websocket_handshake_timeout=30)
+                transport, listener = await ws_connect(
+                    Listener,
+                    f"{urls[i % len(urls)]}?token={token}",
+                    enable_auto_pong=True,
+                    websocket_handshake_timeout=30,
+                )
                 await asyncio.wait_for(listener.welcome, 30)
                 return transport
             except Exception as exc:  # noqa: BLE001 (any failed handshake is a connect error to count)
@@ -68,7 +72,7 @@ async def measure(args, servers: list, tokens: list[str], redis_url: str) -> dic
     transports: list = []
     for level in args.levels:
         started = now()
-        opened, failed = await open_many([s.url for s in servers], tokens[len(transports):level])
+        opened, failed = await open_many([s.url for s in servers], tokens[len(transports) : level])
         elapsed = now() - started
         transports += opened
         await asyncio.sleep(2)
@@ -76,16 +80,22 @@ async def measure(args, servers: list, tokens: list[str], redis_url: str) -> dic
         rss = sum(map(rss_bytes, pids))
         used = client.info("memory")["used_memory"]
         row = {
-            "target": level, "open": alive, "connect_errors": failed,
+            "target": level,
+            "open": alive,
+            "connect_errors": failed,
             "connect_rate_per_s": round(len(opened) / elapsed, 1),
             "rss_mb": round(rss / 2**20, 1),
             "rss_per_conn_kb": round((rss - base_rss) / max(1, alive) / 1024, 2),
             "redis_mem_per_conn_kb": round((used - base_redis) / max(1, alive) / 1024, 2),
         }
         out["levels"].append(row)
-        print(f"idle {level}: open {alive}, {row['connect_rate_per_s']}/s, RSS {row['rss_mb']} MB, "
-              f"{row['rss_per_conn_kb']} KB/connection, Redis {row['redis_mem_per_conn_kb']} KB/connection, "
-              f"errors {failed}", file=sys.stderr, flush=True)
+        print(
+            f"idle {level}: open {alive}, {row['connect_rate_per_s']}/s, RSS {row['rss_mb']} MB, "
+            f"{row['rss_per_conn_kb']} KB/connection, Redis {row['redis_mem_per_conn_kb']} KB/connection, "
+            f"errors {failed}",
+            file=sys.stderr,
+            flush=True,
+        )
         if alive < 0.9 * level:
             break
     for transport in transports:

@@ -52,18 +52,29 @@ async def main(args) -> None:
     now_ms = int(time.time() * 1000)
     try:
         for n in args.n:
-            records = [ConnectionRecord(f"{uuid.uuid4().hex}", i, f"user{i}", "127.0.0.1",
-                                        "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0", now_ms, f"bench:{os.getpid()}")
-                       for i in range(n)]
+            records = [
+                ConnectionRecord(
+                    f"{uuid.uuid4().hex}",
+                    i,
+                    f"user{i}",
+                    "127.0.0.1",
+                    "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0",
+                    now_ms,
+                    f"bench:{os.getpid()}",
+                )
+                for i in range(n)
+            ]
             groups = [f"user.{i}" for i in range(n)]
-            for name, operation in (("registry_refresh", lambda records=records: registry.refresh(records)),
-                                    ("hub_group_add_many", lambda groups=groups: layer.group_add_many(groups, channel))):
+            for name, operation in (
+                ("registry_refresh", lambda records=records: registry.refresh(records)),
+                ("hub_group_add_many", lambda groups=groups: layer.group_add_many(groups, channel)),
+            ):
                 print(json.dumps({"operation": name, "n": n, **await timed(operation, args.repeat)}), flush=True)
     finally:
         client = registry._aclient()
         keys = [key async for key in client.scan_iter(f"{prefix}*")]
         for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start:start + 1000])
+            await client.delete(*keys[start : start + 1000])
         await registry.aclose()
         await layer.close_pools()
 

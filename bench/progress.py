@@ -80,8 +80,9 @@ def peak_rss_bytes(pid: int) -> int:
 
 
 def prepare(env: dict[str, str]):
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env={**os.environ, **env},
-                   check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env={**os.environ, **env}, check=True
+    )
     os.environ.update(env)
     import django
 
@@ -121,8 +122,9 @@ async def coalescing(args, server: Daphne, token: str, task_id: int) -> dict:
         async with gate:
             transport, client = await ws_connect(Subscriber, f"{server.url}?token={token}", enable_auto_pong=True)
             await asyncio.wait_for(client.welcome, 30)
-            transport.send(WSMsgType.TEXT, orjson.dumps({"type": "task.subscribe", "ref": "s",
-                                                          "data": {"task_ids": [task_id]}}))
+            transport.send(
+                WSMsgType.TEXT, orjson.dumps({"type": "task.subscribe", "ref": "s", "data": {"task_ids": [task_id]}})
+            )
             await asyncio.wait_for(client.subscribed, 30)
             return transport, client
 
@@ -176,13 +178,22 @@ def batch_generation(rows: int, env: dict[str, str], owner) -> dict:
     template = io.BytesIO()
     document.save(template)
     data = "number,name,city,amount,item\n" + "".join(
-        f"{i},Customer {i},City {i % 50},{i * 3.5:.2f},Item {i % 17}\n" for i in range(rows))
-    task = services.create_task(owner=owner, name="bench", data_file=SimpleUploadedFile("rows.csv", data.encode()),
-                                template=SimpleUploadedFile("invoice.docx", template.getvalue()))
+        f"{i},Customer {i},City {i % 50},{i * 3.5:.2f},Item {i % 17}\n" for i in range(rows)
+    )
+    task = services.create_task(
+        owner=owner,
+        name="bench",
+        data_file=SimpleUploadedFile("rows.csv", data.encode()),
+        template=SimpleUploadedFile("invoice.docx", template.getvalue()),
+    )
     started = now()
-    worker = subprocess.Popen([sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
-                              cwd=BASE_DIR, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     peak_rss = 0
     while worker.poll() is None:
         peak_rss = max(peak_rss, peak_rss_bytes(worker.pid))
@@ -220,8 +231,13 @@ def main() -> None:
             **production_env(redis_url, f"sqlite:///{workdir}/bench.sqlite3"),
             "MEDIA_ROOT": f"{workdir}/media",
             # One load generator, one user, many connections: the per-IP and per-user caps are not under test.
-            "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000,
-                                              "MAX_CONNECTIONS_PER_USER": 1_000_000}),
+            "REALTIME_OVERRIDES": json.dumps(
+                {
+                    "CONNECTIONS_PER_IP_PER_MIN": 1_000_000,
+                    "CONNECTIONS_PER_IP_PER_S": 1_000_000,
+                    "MAX_CONNECTIONS_PER_USER": 1_000_000,
+                }
+            ),
         }
         prepare(env)
         from django.contrib.auth import get_user_model

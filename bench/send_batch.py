@@ -48,7 +48,8 @@ def main() -> None:
         user_model = get_user_model()
         users = user_model.objects.bulk_create([user_model(username=f"sender{i}") for i in range(200)])
         rooms = Conversation.objects.bulk_create(
-            [Conversation(kind=Conversation.Kind.GROUP, title=f"room {r}") for r in range(20)])
+            [Conversation(kind=Conversation.Kind.GROUP, title=f"room {r}") for r in range(20)]
+        )
         Membership.objects.bulk_create([Membership(user=u, conversation=rooms[i // 10]) for i, u in enumerate(users)])
         sent = 0
 
@@ -58,9 +59,16 @@ def main() -> None:
             for _ in range(size):
                 sent += 1
                 user = users[sent % len(users)]
-                calls.append((HandlerContext(user=user, connection_id="bench"), {
-                    "conversation_id": rooms[(sent % len(users)) // 10].pk, "content": "x" * 64,
-                    "client_msg_id": f"bench-{sent}"}))
+                calls.append(
+                    (
+                        HandlerContext(user=user, connection_id="bench"),
+                        {
+                            "conversation_id": rooms[(sent % len(users)) // 10].pk,
+                            "content": "x" * 64,
+                            "client_msg_id": f"bench-{sent}",
+                        },
+                    )
+                )
             with collecting_publishes():
                 outcomes = handlers.send(calls)
             assert not any(isinstance(outcome, Exception) for outcome in outcomes), outcomes
@@ -77,8 +85,11 @@ def main() -> None:
                     batch(size)
                 runs.append((time.process_time() - started) / (args.batches * size))
             gc.unfreeze()
-            print(f"batch of {size:3d}: {statistics.median(runs) * 1000:.3f} ms CPU per message "
-                  f"(runs: {', '.join(f'{r * 1000:.3f}' for r in runs)})", flush=True)
+            print(
+                f"batch of {size:3d}: {statistics.median(runs) * 1000:.3f} ms CPU per message "
+                f"(runs: {', '.join(f'{r * 1000:.3f}' for r in runs)})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

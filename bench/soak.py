@@ -104,8 +104,19 @@ class Room:
     async def chat(self, until: float) -> None:
         listeners = [asyncio.create_task(self.listen(i)) for i in range(len(self.sockets))]
         while time.monotonic() < until:
-            await self.sockets[0].send(json.dumps({"type": "chat.send", "ref": str(self.sent), "data": {
-                "conversation_id": self.conversation_id, "content": f"soak {self.sent}", "client_msg_id": f"soak-{self.sent}"}}))
+            await self.sockets[0].send(
+                json.dumps(
+                    {
+                        "type": "chat.send",
+                        "ref": str(self.sent),
+                        "data": {
+                            "conversation_id": self.conversation_id,
+                            "content": f"soak {self.sent}",
+                            "client_msg_id": f"soak-{self.sent}",
+                        },
+                    }
+                )
+            )
             self.sent += 1
             await asyncio.sleep(1)
         await asyncio.sleep(3)  # the last deliveries
@@ -122,8 +133,10 @@ async def run(args, server: Daphne, tokens: dict, rooms: list[int]) -> dict:
     for r, room in enumerate(chat_rooms):
         await room.connect(server.url, 1 + r * ROOM_SIZE)
     until = time.monotonic() + args.minutes * 60
-    load = [asyncio.create_task(churn(server.url, tokens["churn"], args.churn, until, errors, counts)),
-            *(asyncio.create_task(room.chat(until)) for room in chat_rooms)]
+    load = [
+        asyncio.create_task(churn(server.url, tokens["churn"], args.churn, until, errors, counts)),
+        *(asyncio.create_task(room.chat(until)) for room in chat_rooms),
+    ]
     await asyncio.sleep(10)
     rss_start = rss_bytes(server.proc.pid)
     # One reading a minute: a leak grows in a line, allocator warm-up levels off.
@@ -142,11 +155,15 @@ async def run(args, server: Daphne, tokens: dict, rooms: list[int]) -> dict:
     for room in chat_rooms:
         errors["chat_sends_not_acked"] += room.sent - room.acked
         errors["chat_deliveries_missing"] += sum(room.sent - room.received[i] for i in range(ROOM_SIZE))
-    return {"minutes": args.minutes, "connections_opened": counts["connections"] + ROOMS * ROOM_SIZE,
-            "chat_messages": sum(room.sent for room in chat_rooms),
-            "rss_mb_after_warmup": round(rss_start / 2**20, 1), "rss_mb_at_end": round(rss_end / 2**20, 1),
-            "rss_mb_by_minute": by_minute,
-            "errors": {key: value for key, value in errors.items() if value}}
+    return {
+        "minutes": args.minutes,
+        "connections_opened": counts["connections"] + ROOMS * ROOM_SIZE,
+        "chat_messages": sum(room.sent for room in chat_rooms),
+        "rss_mb_after_warmup": round(rss_start / 2**20, 1),
+        "rss_mb_at_end": round(rss_end / 2**20, 1),
+        "rss_mb_by_minute": by_minute,
+        "errors": {key: value for key, value in errors.items() if value},
+    }
 
 
 def left_behind(redis_url: str) -> dict:
@@ -183,9 +200,14 @@ def main() -> None:
 
         User = get_user_model()
         members = [User.objects.create_user(f"m{i}", password="!") for i in range(ROOMS * ROOM_SIZE)]
-        rooms = [services.create_group(owner=members[r * ROOM_SIZE], title=f"room {r}",
-                                       member_ids=[u.pk for u in members[r * ROOM_SIZE:(r + 1) * ROOM_SIZE]]).pk
-                 for r in range(ROOMS)]
+        rooms = [
+            services.create_group(
+                owner=members[r * ROOM_SIZE],
+                title=f"room {r}",
+                member_ids=[u.pk for u in members[r * ROOM_SIZE : (r + 1) * ROOM_SIZE]],
+            ).pk
+            for r in range(ROOMS)
+        ]
         churners = [User.objects.create_user(f"c{i}", password="!") for i in range(CHURN_USERS)]
 
         def token_for(user) -> str:
@@ -194,20 +216,26 @@ def main() -> None:
             token.set_exp(lifetime=timedelta(minutes=args.minutes + 5))
             return str(token)
 
-        tokens = {"rooms": [[token_for(u) for u in members[r * ROOM_SIZE:(r + 1) * ROOM_SIZE]] for r in range(ROOMS)],
-                  "churn": [token_for(u) for u in churners]}
+        tokens = {
+            "rooms": [[token_for(u) for u in members[r * ROOM_SIZE : (r + 1) * ROOM_SIZE]] for r in range(ROOMS)],
+            "churn": [token_for(u) for u in churners],
+        }
         server = Daphne(env, cpus={0})
         try:
             result = asyncio.run(run(args, server, tokens, rooms))
             result["left_behind"] = left_behind(redis_url)
             log = server.output()
             result["errors"]["server_log_error_lines"] = sum(
-                1 for line in log.splitlines() if '"level": "ERROR"' in line or " ERROR " in line or "Traceback" in line)
+                1 for line in log.splitlines() if '"level": "ERROR"' in line or " ERROR " in line or "Traceback" in line
+            )
         finally:
             server.stop()
     print(json.dumps(result))
-    print(f"soak {args.minutes} min: RSS {result['rss_mb_after_warmup']} -> {result['rss_mb_at_end']} MB,"
-          f" left behind {result['left_behind']}, errors {result['errors']}", file=sys.stderr)
+    print(
+        f"soak {args.minutes} min: RSS {result['rss_mb_after_warmup']} -> {result['rss_mb_at_end']} MB,"
+        f" left behind {result['left_behind']}, errors {result['errors']}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

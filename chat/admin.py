@@ -70,8 +70,9 @@ class ConversationAdmin(admin.ModelAdmin):
                 if membership.pk:
                     membership.save(update_fields=["role"])
                 else:
-                    services.add_member(actor=None, conversation=membership.conversation, user=membership.user,
-                                        role=membership.role)
+                    services.add_member(
+                        actor=None, conversation=membership.conversation, user=membership.user, role=membership.role
+                    )
         except ProtocolError as exc:
             self.message_user(request, f"Members not changed: {exc.message}", messages.ERROR)
 
@@ -155,8 +156,12 @@ class MessageAdmin(admin.ModelAdmin):
         if change:
             return
         try:
-            message, created = services.send_as(request.user, conversation_id=obj.conversation_id,
-                                                content=obj.content, client_msg_id=obj.client_msg_id or None)
+            message, created = services.send_as(
+                request.user,
+                conversation_id=obj.conversation_id,
+                content=obj.content,
+                client_msg_id=obj.client_msg_id or None,
+            )
         except ProtocolError as exc:
             # Refused after the form's check (closed or left meanwhile): response_add says so.
             obj.refusal = exc
@@ -166,8 +171,7 @@ class MessageAdmin(admin.ModelAdmin):
         obj.sender = request.user
         obj._state.adding = False
         if not created:
-            self.message_user(request, "That client_msg_id was already used: nothing new was stored.",
-                              messages.WARNING)
+            self.message_user(request, "That client_msg_id was already used: nothing new was stored.", messages.WARNING)
 
     def log_addition(self, request, obj, message):
         if obj.pk is None:  # refused: nothing was added
@@ -233,8 +237,9 @@ class SupportDeskAdmin(admin.ModelAdmin):
 
     @admin.display(description="user", ordering="support_user__username")
     def user(self, conversation) -> str:
-        return format_html('<span data-desk-conversation="{}">{}</span>', conversation.pk,
-                           display_name(conversation.support_user))
+        return format_html(
+            '<span data-desk-conversation="{}">{}</span>', conversation.pk, display_name(conversation.support_user)
+        )
 
     @admin.display(description="waiting since", ordering="waiting_since")
     def waiting(self, conversation):
@@ -242,8 +247,11 @@ class SupportDeskAdmin(admin.ModelAdmin):
 
     @admin.display(description="unread")
     def unread(self, conversation) -> str:
-        return format_html('<span class="desk-unread" data-conversation="{}">{}</span>', conversation.pk,
-                           conversation.last_seq - conversation.support_read_seq)
+        return format_html(
+            '<span class="desk-unread" data-conversation="{}">{}</span>',
+            conversation.pk,
+            conversation.last_seq - conversation.support_read_seq,
+        )
 
     @admin.display(boolean=True, description="online")
     def online(self, conversation) -> bool:
@@ -287,10 +295,19 @@ class SupportDeskAdmin(admin.ModelAdmin):
                 self.message_user(request, "Conversation closed.", messages.SUCCESS)
             else:
                 # The socket's content rules (length, not blank, no NUL).
-                args = validate(MessageContentIn, {"content": request.POST.get("content", ""),
-                                                   "client_msg_id": request.POST.get("client_msg_id") or None})
-                services.send_message(sender=request.user, conversation=conversation, content=args["content"],
-                                      client_msg_id=args.get("client_msg_id"))
+                args = validate(
+                    MessageContentIn,
+                    {
+                        "content": request.POST.get("content", ""),
+                        "client_msg_id": request.POST.get("client_msg_id") or None,
+                    },
+                )
+                services.send_message(
+                    sender=request.user,
+                    conversation=conversation,
+                    content=args["content"],
+                    client_msg_id=args.get("client_msg_id"),
+                )
         except ProtocolError as exc:
             details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in (exc.details or {}).items())
             self.message_user(request, f"{exc.message}. {details}".strip(), messages.ERROR)

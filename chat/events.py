@@ -40,7 +40,8 @@ def for_message_events(messages: QuerySet) -> QuerySet:
     fields of its display name) and the attachment. Every query that builds many events uses it.
     """
     return messages.select_related("sender", "attachment").only(
-        *(f.name for f in Message._meta.concrete_fields), *user_fields("sender__"))
+        *(f.name for f in Message._meta.concrete_fields), *user_fields("sender__")
+    )
 
 
 def message_event(message: Message) -> dict:
@@ -70,8 +71,13 @@ def for_member_entries(memberships: QuerySet) -> QuerySet:
 def member_entry(membership: Membership) -> dict:
     """A member as summaries list them: ``{"id", "username", "name" (display name), "is_staff", "role"}``."""
     user = membership.user
-    return {"id": user.pk, "username": user.get_username(), "name": display_name(user),
-            "is_staff": bool(user.is_staff), "role": membership.role}
+    return {
+        "id": user.pk,
+        "username": user.get_username(),
+        "name": display_name(user),
+        "is_staff": bool(user.is_staff),
+        "role": membership.role,
+    }
 
 
 def conversation_summary(conversation: Conversation, members: list[dict] | None = None) -> dict:
@@ -87,6 +93,9 @@ def conversation_summary(conversation: Conversation, members: list[dict] | None 
         "title": conversation.title,
         "last_seq": conversation.last_seq,
         "members": members,
-        **({"support_user_id": conversation.support_user_id, "closed": conversation.closed_at is not None}
-           if conversation.kind == Conversation.Kind.SUPPORT else {}),
+        **(
+            {"support_user_id": conversation.support_user_id, "closed": conversation.closed_at is not None}
+            if conversation.kind == Conversation.Kind.SUPPORT
+            else {}
+        ),
     }

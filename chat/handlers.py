@@ -46,7 +46,8 @@ def join(ctx: HandlerContext, data: dict) -> dict:
     if "after_seq" in args:
         # The page of messages is cut to fit in one frame along with the summary.
         messages, has_more = selectors.resume_page(
-            conversation, args["after_seq"], args["limit"], reserved_bytes=len(orjson.dumps(reply)))
+            conversation, args["after_seq"], args["limit"], reserved_bytes=len(orjson.dumps(reply))
+        )
         reply.update(messages=messages, has_more=has_more)
     return reply
 
@@ -73,7 +74,9 @@ def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
         else:
             requests.append((i, services.SendRequest(sender=ctx.user, **args)))
     for (i, _), sent in zip(requests, services.send_many([request for _, request in requests])):
-        outcomes[i] = sent if isinstance(sent, Exception) else {"message": message_event(sent[0]), "duplicate": not sent[1]}
+        outcomes[i] = (
+            sent if isinstance(sent, Exception) else {"message": message_event(sent[0]), "duplicate": not sent[1]}
+        )
     return outcomes
 
 

@@ -113,7 +113,9 @@ class Message(models.Model):
     content = models.TextField()
     content_type = models.CharField(max_length=10, choices=ContentType.choices, default=ContentType.TEXT)
     # image and file messages reference their upload; content is then the caption (or the file name).
-    attachment = models.OneToOneField(Attachment, null=True, blank=True, on_delete=models.PROTECT, related_name="message")
+    attachment = models.OneToOneField(
+        Attachment, null=True, blank=True, on_delete=models.PROTECT, related_name="message"
+    )
     seq = models.PositiveBigIntegerField(editable=False)
     client_msg_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

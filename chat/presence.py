@@ -20,5 +20,8 @@ from .events import conversation_group
 def publish_presence(sender, *, user_id: int, online: bool, last_seen: int | None, **kwargs) -> None:
     """``presence_changed`` receiver: ``presence.changed {user_id, online, last_seen}`` to small conversations."""
     conversation_ids = selectors.small_conversation_ids(user_id, settings.CHAT_PRESENCE_MAX_MEMBERS)
-    publish_to_groups([conversation_group(cid) for cid in conversation_ids], "presence.changed",
-                      {"user_id": user_id, "online": online, "last_seen": last_seen})
+    publish_to_groups(
+        [conversation_group(cid) for cid in conversation_ids],
+        "presence.changed",
+        {"user_id": user_id, "online": online, "last_seen": last_seen},
+    )

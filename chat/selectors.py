@@ -34,15 +34,19 @@ def access_conversations(requests: list[tuple]) -> list[Conversation | ProtocolE
     ids = {conversation_id for _, conversation_id in requests}
     conversations = Conversation.objects.in_bulk(ids)
     members = set(
-        Membership.objects.filter(conversation_id__in=ids, user_id__in={user.pk for user, _ in requests})
-        .values_list("conversation_id", "user_id")
+        Membership.objects.filter(conversation_id__in=ids, user_id__in={user.pk for user, _ in requests}).values_list(
+            "conversation_id", "user_id"
+        )
     )
     outcomes: list[Conversation | ProtocolError] = []
     for user, conversation_id in requests:
         conversation = conversations.get(conversation_id)
         if conversation is None:
             outcomes.append(NotFound("Conversation not found"))
-        elif (conversation.kind == Conversation.Kind.SUPPORT and user.is_staff) or (conversation_id, user.pk) in members:
+        elif (conversation.kind == Conversation.Kind.SUPPORT and user.is_staff) or (
+            conversation_id,
+            user.pk,
+        ) in members:
             outcomes.append(conversation)
         else:
             outcomes.append(Forbidden("You are not a member of this conversation"))
@@ -156,7 +160,9 @@ def conversations_for(user) -> list[dict]:
     (or None), ``last_read_seq`` and ``unread`` (messages after ``last_read_seq``); each member
     carries ``online`` (the connection registry). Three queries and one registry read.
     """
-    memberships = list(Membership.objects.filter(user=user).select_related("conversation").order_by(*_CONVERSATION_ORDER))
+    memberships = list(
+        Membership.objects.filter(user=user).select_related("conversation").order_by(*_CONVERSATION_ORDER)
+    )
     return _conversation_entries(memberships)
 
 
@@ -170,10 +176,17 @@ def conversation_page(user, *, limit: int, cursor: str | None) -> Page:
     if after is not None:
         last_seq, conversation_id = after
         memberships = memberships.filter(
-            Q(conversation__last_seq__lt=last_seq) | Q(conversation__last_seq=last_seq, conversation_id__lt=conversation_id))
+            Q(conversation__last_seq__lt=last_seq)
+            | Q(conversation__last_seq=last_seq, conversation_id__lt=conversation_id)
+        )
     rows = list(memberships.select_related("conversation").order_by(*_CONVERSATION_ORDER)[: limit + 1])
-    return paged("conversations", rows, limit, key=lambda m: (m.conversation.last_seq, m.conversation_id),
-                 render=_conversation_entries)
+    return paged(
+        "conversations",
+        rows,
+        limit,
+        key=lambda m: (m.conversation.last_seq, m.conversation_id),
+        render=_conversation_entries,
+    )
 
 
 def _conversation_entries(memberships: list[Membership]) -> list[dict]:
@@ -187,7 +200,9 @@ def _conversation_entries(memberships: list[Membership]) -> list[dict]:
     return [
         {
             **conversation_summary(m.conversation, members[m.conversation_id]),
-            "last_message": message_event(last_messages[m.conversation_id]) if m.conversation_id in last_messages else None,
+            "last_message": message_event(last_messages[m.conversation_id])
+            if m.conversation_id in last_messages
+            else None,
             "last_read_seq": m.last_read_seq,
             "unread": m.conversation.last_seq - m.last_read_seq,
         }
@@ -229,7 +244,9 @@ def messages_before(conversation: Conversation, before_seq: int | None, limit: i
     return rows[:limit][::-1], len(rows) > limit
 
 
-def resume_page(conversation: Conversation, after_seq: int, limit: int, *, reserved_bytes: int = 0) -> tuple[list[dict], bool]:
+def resume_page(
+    conversation: Conversation, after_seq: int, limit: int, *, reserved_bytes: int = 0
+) -> tuple[list[dict], bool]:
     """
     ``messages_after`` as message events, cut to a page's byte budget less ``reserved_bytes``
     (realtime/paging.py): the oldest that fit, and whether more follow.
@@ -240,7 +257,9 @@ def resume_page(conversation: Conversation, after_seq: int, limit: int, *, reser
     return events[:kept], has_more or kept < len(events)
 
 
-def history_page(conversation: Conversation, *, limit: int, before_seq: int | None = None, cursor: str | None = None) -> dict:
+def history_page(
+    conversation: Conversation, *, limit: int, before_seq: int | None = None, cursor: str | None = None
+) -> dict:
     """
     ``chat.history``'s ack data: the newest ``limit`` messages before ``before_seq`` or ``cursor``
     (at most one of them; neither: the newest page), in seq order, cut to a page's byte budget
@@ -248,13 +267,15 @@ def history_page(conversation: Conversation, *, limit: int, before_seq: int | No
     """
     if cursor is not None:
         if before_seq is not None:
-            raise Invalid("Give before_seq or cursor, not both", details={"cursor": ["Give before_seq or cursor, not both."]})
+            raise Invalid(
+                "Give before_seq or cursor, not both", details={"cursor": ["Give before_seq or cursor, not both."]}
+            )
         (before_seq,) = decode_cursor("history", cursor, 1)
     messages, has_more = messages_before(conversation, before_seq, limit)
     events = [message_event(m) for m in messages]
     kept = fitting(events, from_end=True)
     has_more = has_more or kept < len(events)
-    events = events[len(events) - kept:]
+    events = events[len(events) - kept :]
     return {
         "conversation_id": conversation.pk,
         "messages": events,

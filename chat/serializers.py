@@ -40,7 +40,9 @@ class MessageContentIn(serializers.Serializer):
             if not attrs["content"].strip():
                 raise serializers.ValidationError({"content": ["Message content cannot be empty."]})
         elif "attachment_id" not in attrs:
-            raise serializers.ValidationError({"attachment_id": ["Upload the image or file first (POST /api/chat/attachments/)."]})
+            raise serializers.ValidationError(
+                {"attachment_id": ["Upload the image or file first (POST /api/chat/attachments/)."]}
+            )
         return attrs
 
 
@@ -102,7 +104,9 @@ class AttachmentIn(serializers.Serializer):
                 raise serializers.ValidationError({"file": ["Upload a valid image."]}) from exc
             mime_type = getattr(image, "content_type", None) or mimetypes.guess_type(upload.name)[0]
             if mime_type not in settings.CHAT_IMAGE_TYPES:
-                raise serializers.ValidationError({"file": [f"Images must be one of {', '.join(settings.CHAT_IMAGE_TYPES)}."]})
+                raise serializers.ValidationError(
+                    {"file": [f"Images must be one of {', '.join(settings.CHAT_IMAGE_TYPES)}."]}
+                )
         else:
             mime_type = mimetypes.guess_type(upload.name)[0]
             allowed = [*settings.CHAT_FILE_TYPES, *settings.CHAT_IMAGE_TYPES]

@@ -92,8 +92,11 @@ def _draft(sender, conversation: Conversation, *, new_direct: bool = False, **fi
     # The first message of a new direct conversation goes to both users' groups: their processes
     # are not in the new conversation's group until the subscription sent just before it is
     # applied, and the user groups carry both in order.
-    groups = ([user_group(m.user_id) for m in conversation.memberships.all()] if new_direct
-              else [conversation_group(conversation.pk)])
+    groups = (
+        [user_group(m.user_id) for m in conversation.memberships.all()]
+        if new_direct
+        else [conversation_group(conversation.pk)]
+    )
     return _Draft(sender=sender, conversation=conversation, groups=groups, **fields)
 
 
@@ -102,8 +105,11 @@ def _stored_by_key(drafts: list[_Draft]) -> dict[tuple[int, str], Message]:
     if not keyed:
         return {}
     # A repeat is answered with the stored message's event: its sender comes in the same query.
-    found = for_message_events(Message.objects.filter(
-        sender_id__in={d.sender.pk for d in keyed}, client_msg_id__in={d.client_msg_id for d in keyed}))
+    found = for_message_events(
+        Message.objects.filter(
+            sender_id__in={d.sender.pk for d in keyed}, client_msg_id__in={d.client_msg_id for d in keyed}
+        )
+    )
     return {(m.sender_id, m.client_msg_id): m for m in found}
 
 
@@ -137,13 +143,19 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
     # Row locks in id order (PostgreSQL; SQLite's IMMEDIATE transaction locks the whole database):
     # seq is gap-free and strictly increasing per conversation, and two batches never wait on
     # each other in a cycle.
-    locked = {c.pk: c for c in Conversation.objects.select_for_update().filter(
-        pk__in={d.conversation.pk for d in drafts}).order_by("pk").only("last_seq", "closed_at")}
+    locked = {
+        c.pk: c
+        for c in Conversation.objects.select_for_update()
+        .filter(pk__in={d.conversation.pk for d in drafts})
+        .order_by("pk")
+        .only("last_seq", "closed_at")
+    }
     stored = _stored_by_key(drafts)
     used_attachments = set()
     if with_attachment := [d.attachment.pk for d in drafts if d.attachment is not None]:
-        used_attachments = set(Message.objects.filter(attachment_id__in=with_attachment)
-                               .values_list("attachment_id", flat=True))
+        used_attachments = set(
+            Message.objects.filter(attachment_id__in=with_attachment).values_list("attachment_id", flat=True)
+        )
     outcomes: list[Outcome] = []
     new: list[tuple[_Draft, Message]] = []
     for draft in drafts:
@@ -156,13 +168,19 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
         elif row.closed_at is not None:
             outcomes.append(Conflict("This support conversation is closed; open a new one"))
         elif draft.attachment is not None and draft.attachment.pk in used_attachments:
-            outcomes.append(Conflict("This attachment is already in a message",
-                                     details={"attachment_id": ["Already sent."]}))
+            outcomes.append(
+                Conflict("This attachment is already in a message", details={"attachment_id": ["Already sent."]})
+            )
         else:
             row.last_seq += 1
             message = Message(
-                conversation_id=row.pk, sender=draft.sender, content=draft.content, content_type=draft.content_type,
-                attachment=draft.attachment, client_msg_id=draft.client_msg_id or None, seq=row.last_seq,
+                conversation_id=row.pk,
+                sender=draft.sender,
+                content=draft.content,
+                content_type=draft.content_type,
+                attachment=draft.attachment,
+                client_msg_id=draft.client_msg_id or None,
+                seq=row.last_seq,
             )
             new.append((draft, message))
             outcomes.append((message, True))
@@ -219,6 +237,7 @@ def _support_message_stored(conversation: Conversation, message: Message) -> Non
 
 def _publish_support_update(conversation_id: int) -> None:
     """``support.updated`` (a desk row, selectors.support_entry) to every staff connection, after commit."""
+
     def send():
         conversation = Conversation.objects.select_related("support_user").get(pk=conversation_id)
         last = for_message_events(conversation.messages.filter(seq=conversation.last_seq)).first()
@@ -235,8 +254,13 @@ def _one(outcomes: list[Outcome]) -> tuple[Message, bool]:
 
 
 def send_message(
-    *, sender, conversation: Conversation, content: str, content_type: str = Message.ContentType.TEXT,
-    client_msg_id: str | None = None, attachment: Attachment | None = None,
+    *,
+    sender,
+    conversation: Conversation,
+    content: str,
+    content_type: str = Message.ContentType.TEXT,
+    client_msg_id: str | None = None,
+    attachment: Attachment | None = None,
 ) -> tuple[Message, bool]:
     """
     Store a message from ``sender`` (a member, or staff in a support conversation) and publish
@@ -249,13 +273,30 @@ def send_message(
     closed support conversation or an attachment already sent. Support messages also update the
     desk (``support.updated`` to staff).
     """
-    return _one(_store_drafts([_draft(sender, conversation, content=content, content_type=content_type,
-                                      client_msg_id=client_msg_id, attachment=attachment)]))
+    return _one(
+        _store_drafts(
+            [
+                _draft(
+                    sender,
+                    conversation,
+                    content=content,
+                    content_type=content_type,
+                    client_msg_id=client_msg_id,
+                    attachment=attachment,
+                )
+            ]
+        )
+    )
 
 
 def send_direct_message(
-    *, sender, recipient, content: str, content_type: str = Message.ContentType.TEXT,
-    client_msg_id: str | None = None, attachment: Attachment | None = None,
+    *,
+    sender,
+    recipient,
+    content: str,
+    content_type: str = Message.ContentType.TEXT,
+    client_msg_id: str | None = None,
+    attachment: Attachment | None = None,
 ) -> tuple[Message, bool]:
     """
     Send to the direct conversation of ``sender`` and ``recipient``, creating it on first use
@@ -264,9 +305,21 @@ def send_direct_message(
     """
     with transaction.atomic():
         conversation, new_direct = get_or_create_direct_conversation(user=sender, other=recipient)
-        return _one(_store_drafts([_draft(sender, conversation, new_direct=new_direct, content=content,
-                                          content_type=content_type, client_msg_id=client_msg_id,
-                                          attachment=attachment)]))
+        return _one(
+            _store_drafts(
+                [
+                    _draft(
+                        sender,
+                        conversation,
+                        new_direct=new_direct,
+                        content=content,
+                        content_type=content_type,
+                        client_msg_id=client_msg_id,
+                        attachment=attachment,
+                    )
+                ]
+            )
+        )
 
 
 def send_many(requests: list[SendRequest]) -> list[Outcome]:
@@ -284,8 +337,12 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(requests)
     with transaction.atomic():
         to_conversations = [(i, r) for i, r in enumerate(requests) if r.recipient_id is None]
-        accessed = dict(zip((i for i, _ in to_conversations), selectors.access_conversations(
-            [(r.sender, r.conversation_id) for _, r in to_conversations])))
+        accessed = dict(
+            zip(
+                (i for i, _ in to_conversations),
+                selectors.access_conversations([(r.sender, r.conversation_id) for _, r in to_conversations]),
+            )
+        )
         drafts: list[tuple[int, _Draft]] = []
         for i, request in enumerate(requests):
             try:
@@ -299,10 +356,17 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
 
 def _authorised_draft(request: SendRequest, conversation: Conversation | ProtocolError | None) -> _Draft:
     # Raise the ProtocolError refusing the request.
-    attachment = (selectors.usable_attachment(request.sender, request.attachment_id, request.content_type)
-                  if request.attachment_id else None)
-    fields = {"content": request.content or (attachment.name if attachment else ""),
-              "content_type": request.content_type, "attachment": attachment, "client_msg_id": request.client_msg_id}
+    attachment = (
+        selectors.usable_attachment(request.sender, request.attachment_id, request.content_type)
+        if request.attachment_id
+        else None
+    )
+    fields = {
+        "content": request.content or (attachment.name if attachment else ""),
+        "content_type": request.content_type,
+        "attachment": attachment,
+        "client_msg_id": request.client_msg_id,
+    }
     if request.recipient_id is not None:
         recipient = selectors.access_recipient(request.sender, request.recipient_id)
         conversation, new_direct = get_or_create_direct_conversation(user=request.sender, other=recipient)
@@ -325,8 +389,9 @@ def upload_attachment(*, uploader, file, mime_type: str) -> Attachment:
     Store an uploaded image or file through Django's storage API (validated by
     serializers.AttachmentIn) and return its ``Attachment``; a message references it later.
     """
-    return Attachment.objects.create(uploader=uploader, file=file, name=file.name[:255], mime_type=mime_type,
-                                     size=file.size)
+    return Attachment.objects.create(
+        uploader=uploader, file=file, name=file.name[:255], mime_type=mime_type, size=file.size
+    )
 
 
 def create_group(*, owner, title: str, member_ids: list[int]) -> Conversation:
@@ -340,24 +405,32 @@ def create_group(*, owner, title: str, member_ids: list[int]) -> Conversation:
     with transaction.atomic():
         conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=title)
         members = [owner] + [selectors.access_user(uid) for uid in dict.fromkeys(member_ids) if uid != owner.pk]
-        Membership.objects.bulk_create([
-            Membership(conversation=conversation, user=user,
-                       role=Membership.Role.OWNER if user.pk == owner.pk else Membership.Role.MEMBER)
-            for user in members
-        ])
+        Membership.objects.bulk_create(
+            [
+                Membership(
+                    conversation=conversation,
+                    user=user,
+                    role=Membership.Role.OWNER if user.pk == owner.pk else Membership.Role.MEMBER,
+                )
+                for user in members
+            ]
+        )
         summary = conversation_summary(conversation)
         for user in members:
             event = {"conversation": summary, "user_id": user.pk, "by": owner.pk}
-            subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk),
-                                     event=("chat.member_added", event))
+            subscribe_user_on_commit(
+                user_group(user.pk), conversation_group(conversation.pk), event=("chat.member_added", event)
+            )
     return conversation
 
 
 def _require_group_manager(actor, conversation: Conversation) -> Membership | None:
     # The owner and admins manage a group's members; actor None is the admin site (staff).
     if conversation.kind != Conversation.Kind.GROUP:
-        raise Invalid("Only group conversations have members to manage",
-                      details={"conversation_id": [f"Is a {conversation.kind} conversation."]})
+        raise Invalid(
+            "Only group conversations have members to manage",
+            details={"conversation_id": [f"Is a {conversation.kind} conversation."]},
+        )
     if actor is None:
         return None
     membership = selectors.membership_of(actor, conversation)
@@ -382,15 +455,21 @@ def add_member(*, actor, conversation: Conversation, user, role: str = Membershi
         manager = _require_group_manager(actor, conversation)
         if role == Membership.Role.ADMIN and manager is not None and manager.role != Membership.Role.OWNER:
             raise Forbidden("Only the owner names admins")
-        membership, created = Membership.objects.get_or_create(conversation=conversation, user=user,
-                                                               defaults={"role": role})
+        membership, created = Membership.objects.get_or_create(
+            conversation=conversation, user=user, defaults={"role": role}
+        )
         if created:
-            event = {"conversation": conversation_summary(conversation), "user_id": user.pk, "role": role,
-                     "by": actor.pk if actor else None}
+            event = {
+                "conversation": conversation_summary(conversation),
+                "user_id": user.pk,
+                "role": role,
+                "by": actor.pk if actor else None,
+            }
             # Existing members through the group (the newcomer is not subscribed yet), then the newcomer.
             publish_on_commit(conversation_group(conversation.pk), "chat.member_added", event)
-            subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk),
-                                     event=("chat.member_added", event))
+            subscribe_user_on_commit(
+                user_group(user.pk), conversation_group(conversation.pk), event=("chat.member_added", event)
+            )
     return membership
 
 
@@ -407,8 +486,10 @@ def remove_member(*, actor, conversation: Conversation, user_id: int) -> None:
     with transaction.atomic():
         leaving = actor is not None and actor.pk == user_id
         if conversation.kind != Conversation.Kind.GROUP:
-            raise Invalid("Only group conversations have members to manage",
-                          details={"conversation_id": [f"Is a {conversation.kind} conversation."]})
+            raise Invalid(
+                "Only group conversations have members to manage",
+                details={"conversation_id": [f"Is a {conversation.kind} conversation."]},
+            )
         manager = None if leaving else _require_group_manager(actor, conversation)
         target = Membership.objects.select_for_update().filter(conversation=conversation, user_id=user_id).first()
         if target is None:
@@ -417,8 +498,12 @@ def remove_member(*, actor, conversation: Conversation, user_id: int) -> None:
             raise Forbidden("Admins remove plain members only")
         target.delete()
         owner_id = _ensure_owner(conversation)
-        event = {"conversation_id": conversation.pk, "user_id": user_id, "by": actor.pk if actor else None,
-                 "owner_id": owner_id}
+        event = {
+            "conversation_id": conversation.pk,
+            "user_id": user_id,
+            "by": actor.pk if actor else None,
+            "owner_id": owner_id,
+        }
         publish_on_commit(conversation_group(conversation.pk), "chat.member_removed", event)
         for group in (conversation_group(conversation.pk), viewers_group(conversation.pk)):
             unsubscribe_user_on_commit(user_group(user_id), group)
@@ -443,18 +528,22 @@ def open_support(*, user) -> tuple[Conversation, bool]:
     when they have none; and whether it was created. One open per user, kept by a conditional
     unique constraint even under concurrent calls.
     """
-    existing = Conversation.objects.filter(kind=Conversation.Kind.SUPPORT, support_user=user,
-                                           closed_at__isnull=True).first()
+    existing = Conversation.objects.filter(
+        kind=Conversation.Kind.SUPPORT, support_user=user, closed_at__isnull=True
+    ).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            conversation = Conversation.objects.create(kind=Conversation.Kind.SUPPORT, support_user=user,
-                                                       title=f"Support: {user.get_username()}")
+            conversation = Conversation.objects.create(
+                kind=Conversation.Kind.SUPPORT, support_user=user, title=f"Support: {user.get_username()}"
+            )
             Membership.objects.create(conversation=conversation, user=user)
             subscribe_user_on_commit(user_group(user.pk), conversation_group(conversation.pk))
     except IntegrityError:
-        return Conversation.objects.get(kind=Conversation.Kind.SUPPORT, support_user=user, closed_at__isnull=True), False
+        return Conversation.objects.get(
+            kind=Conversation.Kind.SUPPORT, support_user=user, closed_at__isnull=True
+        ), False
     return conversation, True
 
 
@@ -487,17 +576,21 @@ def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
     with transaction.atomic():
         last_seq = Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation.pk)
         seq = min(seq, last_seq)
-        if conversation.kind == Conversation.Kind.SUPPORT and user.is_staff and selectors.membership_of(
-            user, conversation
-        ) is None:
+        if (
+            conversation.kind == Conversation.Kind.SUPPORT
+            and user.is_staff
+            and selectors.membership_of(user, conversation) is None
+        ):
             return _mark_desk_read(conversation, seq, last_seq)
         moved = Membership.objects.filter(conversation=conversation, user=user, last_read_seq__lt=seq).update(
             last_read_seq=seq
         )
         if moved:
-            publish_on_commit(conversation_group(conversation.pk), "chat.read",
-                              {"conversation_id": conversation.pk, "user_id": user.pk, "name": display_name(user),
-                               "seq": seq})
+            publish_on_commit(
+                conversation_group(conversation.pk),
+                "chat.read",
+                {"conversation_id": conversation.pk, "user_id": user.pk, "name": display_name(user), "seq": seq},
+            )
         read_seq = Membership.objects.values_list("last_read_seq", flat=True).get(conversation=conversation, user=user)
         return read_seq, last_seq - read_seq
 
@@ -505,8 +598,11 @@ def mark_read(*, user, conversation: Conversation, seq: int) -> tuple[int, int]:
 def _mark_desk_read(conversation: Conversation, seq: int, last_seq: int) -> tuple[int, int]:
     moved = Conversation.objects.filter(pk=conversation.pk, support_read_seq__lt=seq).update(support_read_seq=seq)
     if moved:
-        publish_on_commit(conversation_group(conversation.pk), "chat.read",
-                          {"conversation_id": conversation.pk, "user_id": None, "name": None, "seq": seq})
+        publish_on_commit(
+            conversation_group(conversation.pk),
+            "chat.read",
+            {"conversation_id": conversation.pk, "user_id": None, "name": None, "seq": seq},
+        )
         _publish_support_update(conversation.pk)
     read_seq = Conversation.objects.values_list("support_read_seq", flat=True).get(pk=conversation.pk)
     return read_seq, last_seq - read_seq

@@ -9,7 +9,9 @@ urlpatterns = [
     path("api/chat/conversations/", views.ConversationListView.as_view(), name="chat-conversations"),
     path("api/chat/conversations/<int:pk>/", views.ConversationDetailView.as_view(), name="chat-conversation"),
     path("api/chat/conversations/<int:pk>/members/", views.MemberListView.as_view(), name="chat-members"),
-    path("api/chat/conversations/<int:pk>/members/<int:user_id>/", views.MemberDetailView.as_view(), name="chat-member"),
+    path(
+        "api/chat/conversations/<int:pk>/members/<int:user_id>/", views.MemberDetailView.as_view(), name="chat-member"
+    ),
     path("api/chat/conversations/<int:pk>/messages/", views.MessageListView.as_view(), name="chat-messages"),
     path("api/chat/conversations/<int:pk>/read", views.ReadView.as_view(), name="chat-read"),
     path("api/chat/messages/", views.DirectMessageView.as_view(), name="chat-send"),

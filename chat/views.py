@@ -37,8 +37,11 @@ class ConversationListView(APIView):
     """
 
     @extend_schema(
-        operation_id="chat_conversations_list", parameters=[PageIn],
-        responses=page_schema("ConversationPage", "conversations", serializers.ListField(child=serializers.DictField())),
+        operation_id="chat_conversations_list",
+        parameters=[PageIn],
+        responses=page_schema(
+            "ConversationPage", "conversations", serializers.ListField(child=serializers.DictField())
+        ),
     )
     def get(self, request):
         args = validate(PageIn, request.query_params.dict(), text_input=True)
@@ -91,8 +94,11 @@ class MessageListView(APIView):
     """
 
     @extend_schema(
-        parameters=[OpenApiParameter("before_seq", int), OpenApiParameter("cursor", str, description="a next_cursor"),
-                    OpenApiParameter("limit", int, description="1-100, default 50")],
+        parameters=[
+            OpenApiParameter("before_seq", int),
+            OpenApiParameter("cursor", str, description="a next_cursor"),
+            OpenApiParameter("limit", int, description="1-100, default 50"),
+        ],
         responses={200: dict},
     )
     def get(self, request, pk: int):
@@ -100,7 +106,9 @@ class MessageListView(APIView):
         args = validate(HistoryIn, query, text_input=True)
         cursor = validate(CursorIn, query, text_input=True).get("cursor")
         conversation = selectors.access_conversation(request.user, pk)
-        page = selectors.history_page(conversation, limit=args["limit"], before_seq=args.get("before_seq"), cursor=cursor)
+        page = selectors.history_page(
+            conversation, limit=args["limit"], before_seq=args.get("before_seq"), cursor=cursor
+        )
         return Response({**page, "next_before_seq": page["messages"][0]["seq"] if page["has_more"] else None})
 
     @extend_schema(request=MessageContentIn, responses={201: dict, 200: dict})
@@ -119,8 +127,10 @@ class DirectMessageView(APIView):
 
 def _sent(message, created: bool) -> Response:
     # 201 for a new message; 200 with duplicate true when the client_msg_id was already used.
-    return Response({"message": message_event(message), "duplicate": not created},
-                    status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+    return Response(
+        {"message": message_event(message), "duplicate": not created},
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
 
 
 class ReadView(APIView):
@@ -140,8 +150,9 @@ class SupportView(APIView):
     @extend_schema(request=None, responses={201: dict, 200: dict})
     def post(self, request):
         conversation, created = services.open_support(user=request.user)
-        return Response(conversation_summary(conversation),
-                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(
+            conversation_summary(conversation), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 class SupportQueueView(APIView):
@@ -177,5 +188,9 @@ class AttachmentDownloadView(APIView):
     def get(self, request, pk: int):
         attachment = selectors.access_attachment(request.user, pk)
         # Images inline, anything else as a download; nosniff (settings) stops type guessing.
-        return FileResponse(attachment.file.open("rb"), filename=attachment.name, content_type=attachment.mime_type,
-                            as_attachment=not attachment.mime_type.startswith("image/"))
+        return FileResponse(
+            attachment.file.open("rb"),
+            filename=attachment.name,
+            content_type=attachment.mime_type,
+            as_attachment=not attachment.mime_type.startswith("image/"),
+        )

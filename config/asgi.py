@@ -31,9 +31,7 @@ from realtime.send_buffer import bound_send_buffers  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsBrowserOriginValidator(
-            RealtimeAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": AllowedHostsBrowserOriginValidator(RealtimeAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -153,9 +153,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}
-    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -248,11 +246,17 @@ CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)  # chat
 # Chat uploads (POST /api/chat/attachments/): largest file in bytes, and the MIME types accepted
 # for `file` messages (images are any format Pillow opens: image/png, image/jpeg, image/gif, image/webp).
 CHAT_MAX_UPLOAD_BYTES = env.int("CHAT_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
-CHAT_FILE_TYPES = env.list("CHAT_FILE_TYPES", default=[
-    "application/pdf", "text/plain", "text/csv", "application/zip",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-])
+CHAT_FILE_TYPES = env.list(
+    "CHAT_FILE_TYPES",
+    default=[
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/zip",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ],
+)
 CHAT_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"]
 # Batch documents run in `manage.py db_worker` (django-tasks with its database backend: no broker
 # beyond the database we already have; README "Batch tasks").

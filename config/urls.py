@@ -16,8 +16,9 @@ urlpatterns = [
     # Swagger UI and ReDoc from our static files (SPECTACULAR_SETTINGS "SIDECAR"); ReDoc's template
     # without its Google Fonts link, so both pages load nothing from another origin.
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
-         name="api-redoc"),
+    path(
+        "api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="api-redoc"
+    ),
     path("api/auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("", include("realtime.urls")),

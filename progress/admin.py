@@ -48,8 +48,23 @@ class BatchTaskAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("name", "owner__username")
     list_select_related = ("owner",)
-    readonly_fields = ("status", "total", "current", "succeeded", "failed", "stage", "message", "error", "eta_ms",
-                       "version", "created_at", "started_at", "finished_at", "heartbeat_at", "result")
+    readonly_fields = (
+        "status",
+        "total",
+        "current",
+        "succeeded",
+        "failed",
+        "stage",
+        "message",
+        "error",
+        "eta_ms",
+        "version",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "result",
+    )
     fields = ("name", "owner", "template", "data_file", *readonly_fields)
     inlines = [TaskDocumentInline]
     actions = [

@@ -38,5 +38,10 @@ def task_snapshot(task: BatchTask) -> dict:
 
 def document_data(document: TaskDocument) -> dict:
     """``task.document_generated`` / ``task.document_failed`` data (``index`` is the 0-based data row)."""
-    return {"task_id": document.task_id, "index": document.index, "status": document.status,
-            "output_name": document.output_name, "error": document.error}
+    return {
+        "task_id": document.task_id,
+        "index": document.index,
+        "status": document.status,
+        "output_name": document.output_name,
+        "error": document.error,
+    }

@@ -48,11 +48,15 @@ def read_rows(content: bytes, name: str) -> list[dict[str, str]]:
             table = [row for row in reader]
         elif extension == ".xlsx":
             workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-            table = [["" if cell is None else str(cell) for cell in row]
-                     for row in workbook.worksheets[0].iter_rows(values_only=True)]
+            table = [
+                ["" if cell is None else str(cell) for cell in row]
+                for row in workbook.worksheets[0].iter_rows(values_only=True)
+            ]
             workbook.close()
         else:
-            raise BatchInputError(f"Data files must be {' or '.join(DATA_EXTENSIONS)}, not {extension or 'no extension'}")
+            raise BatchInputError(
+                f"Data files must be {' or '.join(DATA_EXTENSIONS)}, not {extension or 'no extension'}"
+            )
     except BatchInputError:
         raise
     except Exception as exc:

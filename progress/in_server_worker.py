@@ -23,8 +23,15 @@ def start_in_server_worker() -> None:
     if _started.is_set():
         return
     _started.set()
-    worker = Worker(queue_names=["default"], interval=0.5, batch=False, backend_name="default",
-                    startup_delay=False, max_tasks=None, worker_id=f"in-server-{os.getpid()}",
-                    excluded_queue_names=[])
+    worker = Worker(
+        queue_names=["default"],
+        interval=0.5,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=f"in-server-{os.getpid()}",
+        excluded_queue_names=[],
+    )
     threading.Thread(target=worker.run, name="batch-worker", daemon=True).start()
     logger.info("batch worker running inside the server (no REDIS_URL: events stay in this process)")

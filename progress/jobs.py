@@ -102,8 +102,14 @@ def _generate(task_id: int, batch: BatchTask, rows: list[dict], renderer: Render
         if _wait_while_paused(task_id) == Status.CANCELLED:
             return
         try:
-            reporter.finish(Status.COMPLETED, current=len(rows), succeeded=succeeded, failed=failed, stage="done",
-                            message=f"{succeeded} of {len(rows)} documents generated")
+            reporter.finish(
+                Status.COMPLETED,
+                current=len(rows),
+                succeeded=succeeded,
+                failed=failed,
+                stage="done",
+                message=f"{succeeded} of {len(rows)} documents generated",
+            )
             return
         except Conflict:
             continue

@@ -11,6 +11,11 @@ from .generation import DATA_EXTENSIONS, TEMPLATE_EXTENSIONS
 @ensure_csrf_cookie  # the upload is a session-authenticated POST /api/tasks/: it needs the CSRF token
 def tasks_page(request):
     """``/tasks/``: the signed-in user's tasks with live progress (static/progress/tasks.js)."""
-    return render(request, "progress/index.html", {
-        "data_accept": ",".join(DATA_EXTENSIONS), "template_accept": ",".join(TEMPLATE_EXTENSIONS),
-    })
+    return render(
+        request,
+        "progress/index.html",
+        {
+            "data_accept": ",".join(DATA_EXTENSIONS),
+            "template_accept": ",".join(TEMPLATE_EXTENSIONS),
+        },
+    )

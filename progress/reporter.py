@@ -37,8 +37,14 @@ ETA_SMOOTHING = 0.3
 class ProgressReporter:
     """Reports one task's progress; thread-safe (a flush timer thread sends held-back updates)."""
 
-    def __init__(self, task_id: int, *, min_interval_ms: float | None = None, min_delta: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        task_id: int,
+        *,
+        min_interval_ms: float | None = None,
+        min_delta: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.task_id = task_id
         self.interval_s = (settings.PROGRESS_MIN_INTERVAL_MS if min_interval_ms is None else min_interval_ms) / 1000
         self.min_delta = settings.PROGRESS_MIN_DELTA_PCT if min_delta is None else min_delta
@@ -78,8 +84,16 @@ class ProgressReporter:
 
     # -- progress: coalesced ---------------------------------------------------------------
 
-    def progress(self, current: int, *, total: int | None = None, succeeded: int | None = None,
-                 failed: int | None = None, stage: str | None = None, message: str | None = None) -> bool:
+    def progress(
+        self,
+        current: int,
+        *,
+        total: int | None = None,
+        succeeded: int | None = None,
+        failed: int | None = None,
+        stage: str | None = None,
+        message: str | None = None,
+    ) -> bool:
         """Report ``current`` documents done; return True if a ``task.progress`` was sent now."""
         with self._lock:
             now = self.clock()

@@ -39,5 +39,10 @@ def task_page(user, *, limit: int, cursor: str | None) -> Page:
         created_at, task_id = from_epoch_us(after[0]), after[1]
         tasks = tasks.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=task_id))
     rows = list(tasks.order_by("-created_at", "-pk")[: limit + 1])
-    return paged("tasks", rows, limit, key=lambda task: (epoch_us(task.created_at), task.pk),
-                 render=lambda page: [task_snapshot(fail_if_abandoned(task)) for task in page])
+    return paged(
+        "tasks",
+        rows,
+        limit,
+        key=lambda task: (epoch_us(task.created_at), task.pk),
+        render=lambda page: [task_snapshot(fail_if_abandoned(task)) for task in page],
+    )

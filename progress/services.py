@@ -71,8 +71,11 @@ def fail_if_abandoned(task: BatchTask) -> BatchTask:
     if task.heartbeat_at > timezone.now() - timedelta(seconds=settings.TASK_LEASE_S):
         return task
     try:
-        return transition(task.pk, BatchTask.Status.FAILED,
-                          error=f"The worker stopped responding (no heartbeat for {settings.TASK_LEASE_S} s)")
+        return transition(
+            task.pk,
+            BatchTask.Status.FAILED,
+            error=f"The worker stopped responding (no heartbeat for {settings.TASK_LEASE_S} s)",
+        )
     except Conflict:
         task.refresh_from_db()
         return task

@@ -38,7 +38,9 @@ class TaskListView(APIView):
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(operation_id="tasks_list", parameters=[PageIn], responses=page_schema("TaskPage", "tasks", TaskOut(many=True)))
+    @extend_schema(
+        operation_id="tasks_list", parameters=[PageIn], responses=page_schema("TaskPage", "tasks", TaskOut(many=True))
+    )
     def get(self, request):
         args = validate(PageIn, request.query_params.dict(), text_input=True)
         return Response(task_page(request.user, limit=args["limit"], cursor=args.get("cursor")).reply("tasks"))
@@ -81,8 +83,9 @@ class TaskDownloadView(APIView):
         task = access_task(request.user, pk)
         if task.status != Status.COMPLETED or not task.result:
             raise Conflict("The documents are not ready", details={"task": task_snapshot(task)})
-        return FileResponse(task.result.open("rb"), as_attachment=True, filename=f"{task.name}.zip",
-                            content_type="application/zip")
+        return FileResponse(
+            task.result.open("rb"), as_attachment=True, filename=f"{task.name}.zip", content_type="application/zip"
+        )
 
 
 class TaskProgressView(APIView):
@@ -96,8 +99,11 @@ class TaskProgressView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=ProgressIn, responses=TaskOut,
-                   parameters=[OpenApiParameter("X-Progress-Token", str, OpenApiParameter.HEADER, required=True)])
+    @extend_schema(
+        request=ProgressIn,
+        responses=TaskOut,
+        parameters=[OpenApiParameter("X-Progress-Token", str, OpenApiParameter.HEADER, required=True)],
+    )
     def post(self, request, pk: int):
         task = BatchTask.objects.filter(pk=pk).first()
         if task is None:
@@ -121,15 +127,17 @@ class BroadcasterStatsView(APIView):
     def get(self, request):
         stats = aggregate(get_registry().processes())
         broadcaster = stats["broadcaster"]
-        return Response({
-            "total_broadcasts": broadcaster["total_broadcasts"],
-            "total_messages": stats["messages"]["total_sent"],
-            "successful_sends": broadcaster["successful_sends"],
-            "failed_sends": broadcaster["failed_sends"],
-            # Per delivery, publish -> socket write, over the last latency_window_s (realtime.stats).
-            "average_latency_ms": broadcaster["average_latency_ms"],
-            "latency_window_s": broadcaster["latency_window_s"],
-            "latency_deliveries": broadcaster["latency_deliveries"],
-            **cache_figures(),
-            "last_update": max((p["updated_at"] for p in stats["processes"]), default=None),
-        })
+        return Response(
+            {
+                "total_broadcasts": broadcaster["total_broadcasts"],
+                "total_messages": stats["messages"]["total_sent"],
+                "successful_sends": broadcaster["successful_sends"],
+                "failed_sends": broadcaster["failed_sends"],
+                # Per delivery, publish -> socket write, over the last latency_window_s (realtime.stats).
+                "average_latency_ms": broadcaster["average_latency_ms"],
+                "latency_window_s": broadcaster["latency_window_s"],
+                "latency_deliveries": broadcaster["latency_deliveries"],
+                **cache_figures(),
+                "last_update": max((p["updated_at"] for p in stats["processes"]), default=None),
+            }
+        )

@@ -45,9 +45,13 @@ def check_realtime_keys(app_configs, **kwargs):
     errors = []
     for name in sorted(set(getattr(settings, "REALTIME", {})) - set(DEFAULTS)):
         close = difflib.get_close_matches(name, DEFAULTS, n=1)
-        errors.append(Error(
-            f"Unknown REALTIME setting {name!r}.",
-            hint=f"Did you mean {close[0]!r}?" if close else "realtime/conf.py DEFAULTS lists the settings there are.",
-            id="realtime.E001",
-        ))
+        errors.append(
+            Error(
+                f"Unknown REALTIME setting {name!r}.",
+                hint=f"Did you mean {close[0]!r}?"
+                if close
+                else "realtime/conf.py DEFAULTS lists the settings there are.",
+                id="realtime.E001",
+            )
+        )
     return errors

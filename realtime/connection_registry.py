@@ -267,19 +267,32 @@ class RedisConnectionRegistry:
         now = _now_ms()
         ttl = realtime_settings.REGISTRY_TTL_S
         count, came_online = await self._aclient().eval(
-            _REGISTER, 3,
-            self._key("conn", record.connection_id), self._key("user", record.user_id, "conns"), self._key("online"),
-            now, now + ttl * 1000, ttl, record.connection_id, record.user_id, *self._record_args(record),
+            _REGISTER,
+            3,
+            self._key("conn", record.connection_id),
+            self._key("user", record.user_id, "conns"),
+            self._key("online"),
+            now,
+            now + ttl * 1000,
+            ttl,
+            record.connection_id,
+            record.user_id,
+            *self._record_args(record),
         )
         return Registered(int(count), bool(came_online))
 
     async def unregister(self, record: ConnectionRecord) -> int | None:
         now = _now_ms()
         went_offline = await self._aclient().eval(
-            _UNREGISTER, 4,
-            self._key("conn", record.connection_id), self._key("user", record.user_id, "conns"),
-            self._key("online"), self._key("lastseen"),
-            now, record.connection_id, record.user_id,
+            _UNREGISTER,
+            4,
+            self._key("conn", record.connection_id),
+            self._key("user", record.user_id, "conns"),
+            self._key("online"),
+            self._key("lastseen"),
+            now,
+            record.connection_id,
+            record.user_id,
         )
         return now if went_offline else None
 
@@ -288,8 +301,9 @@ class RedisConnectionRegistry:
         expiry = _now_ms() + ttl * 1000
         client = self._aclient()
         for start in range(0, len(records), REFRESH_CHUNK):
-            chunk = [[r.connection_id, r.user_id, *self._record_args(r)]
-                     for r in records[start:start + REFRESH_CHUNK]]
+            chunk = [
+                [r.connection_id, r.user_id, *self._record_args(r)] for r in records[start : start + REFRESH_CHUNK]
+            ]
             await client.eval(_REFRESH, 1, self._key("online"), ttl, expiry, self.prefix, orjson.dumps(chunk))
 
     async def sweep(self) -> list[tuple[int, int]]:

@@ -154,8 +154,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             except Exception:
                 # A reply to a client that has gone can fail; the clean-up below must still run
                 # (registry, presence, hub groups), or the connection would outlive its socket.
-                logger.warning("last frame of connection %s failed after the client left", self.connection_id,
-                               exc_info=True)
+                logger.warning(
+                    "last frame of connection %s failed after the client left", self.connection_id, exc_info=True
+                )
             await self.websocket_disconnect(message)
 
     async def _finish_in_flight(self) -> None:
@@ -191,8 +192,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         except Exception:
             # The channel layer (Redis) is away: the process cannot start its hub. Refuse with a
             # retryable close rather than an HTTP 500; the next connection tries the start again.
-            logger.warning("server process could not start; refusing connection %s with 1013", self.connection_id,
-                           exc_info=True)
+            logger.warning(
+                "server process could not start; refusing connection %s with 1013", self.connection_id, exc_info=True
+            )
             self.process = None
             self.closing = True
             await self.accept()
@@ -263,7 +265,10 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             self.process.connections.pop(self.connection_id, None)
         connection_log.info(
             "disconnect conn=%s user=%s code=%s duration_s=%.1f",
-            self.connection_id, self.user.pk if self.user else None, code, time.monotonic() - self.opened_at,
+            self.connection_id,
+            self.user.pk if self.user else None,
+            code,
+            time.monotonic() - self.opened_at,
         )
 
     async def send_frame(self, text: str, frame_type: str) -> None:
@@ -287,7 +292,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         """Write the encoded error frame ``text`` and close with ``code`` (admin disconnects, drain)."""
         if self.closing:
             return
-        connection_log.info("server close conn=%s user=%s code=%s", self.connection_id, self.user and self.user.pk, code)
+        connection_log.info(
+            "server close conn=%s user=%s code=%s", self.connection_id, self.user and self.user.pk, code
+        )
         await self._close_after(text, code)
 
     async def _close_after(self, text: str, code: int) -> None:
@@ -336,8 +343,13 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if "auth" in self._timers:
             self._timers.pop("auth").cancel()
         record = ConnectionRecord(
-            connection_id=self.connection_id, user_id=user.pk, username=user.get_username(), ip=self.ip,
-            user_agent=_header(self.scope, b"user-agent")[:200], connected_at=now_ms(), process=self.process.id,
+            connection_id=self.connection_id,
+            user_id=user.pk,
+            username=user.get_username(),
+            ip=self.ip,
+            user_agent=_header(self.scope, b"user-agent")[:200],
+            connected_at=now_ms(),
+            process=self.process.id,
         )
         try:
             registered = await self.process.registry.register(record)
@@ -352,15 +364,20 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
                 await announce(user.pk, online=True)
             await self.subscribe(user_group(user.pk), *await database_call(registry.groups_for_session, user))
             if realtime_settings.SINGLE_SESSION:
-                await send_to_layer(user_group(user.pk), close_message(
-                    user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id))
+                await send_to_layer(
+                    user_group(user.pk),
+                    close_message(
+                        user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id
+                    ),
+                )
         except Exception:
             logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)
             await self.refuse(_layer_unavailable(), CloseCode.TRY_AGAIN_LATER)
             return
         self._schedule_token_expiry()
-        connection_log.info("session conn=%s user=%s via=%s", self.connection_id, user.pk,
-                            "session" if self.session_key else "token")
+        connection_log.info(
+            "session conn=%s user=%s via=%s", self.connection_id, user.pk, "session" if self.session_key else "token"
+        )
         await self.send_frame(
             event_frame(
                 "welcome",
@@ -447,7 +464,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             return
         limit = realtime_settings.MAX_FRAME_BYTES
         # A str has at most 4 UTF-8 bytes per character: encode only when it could be over.
-        if len(text_data) > limit or (len(text_data) * 4 > limit and len(text_data.encode("utf-8", "surrogatepass")) > limit):
+        if len(text_data) > limit or (
+            len(text_data) * 4 > limit and len(text_data.encode("utf-8", "surrogatepass")) > limit
+        ):
             self.process.stats.frame_in("invalid")
             connection_log.warning("limit conn=%s ip=%s limit=MAX_FRAME_BYTES", self.connection_id, self.ip)
             await self.refuse(MessageTooBig(f"Frames are limited to {limit} bytes"), CloseCode.MESSAGE_TOO_BIG)
@@ -471,8 +490,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self.send_error(exc, ref)
         except (OperationalError, InterfaceError):
             # The handler's transaction did not commit: a retryable answer, never an ack.
-            logger.warning("database unavailable on connection %s (type %s)", self.connection_id, frame.type,
-                           exc_info=True)
+            logger.warning(
+                "database unavailable on connection %s (type %s)", self.connection_id, frame.type, exc_info=True
+            )
             await self.send_error(Unavailable(), ref)
         except Exception:
             logger.exception("handler error on connection %s (type %s)", self.connection_id, frame.type)
@@ -482,8 +502,12 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         metrics.RATE_LIMIT_HITS.labels(verdict.scope).inc()
         error = RateLimited(details={"retry_after_ms": verdict.retry_after_ms, "limit": verdict.scope})
         if verdict.abusive:
-            connection_log.warning("rate abuse conn=%s ip=%s user=%s: closing 4429", self.connection_id, self.ip,
-                                   self.user and self.user.pk)
+            connection_log.warning(
+                "rate abuse conn=%s ip=%s user=%s: closing 4429",
+                self.connection_id,
+                self.ip,
+                self.user and self.user.pk,
+            )
             await self.refuse(error, CloseCode.RATE_LIMITED, ref)
         else:
             await self.send_error(error, ref)
@@ -576,6 +600,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             raise Forbidden("The token belongs to another user")
         self.token_expires_at = result.expires_at
         self._schedule_token_expiry()
-        connection_log.info("token refreshed conn=%s user=%s expires_at=%s", self.connection_id, self.user.pk,
-                            result.expires_at)
+        connection_log.info(
+            "token refreshed conn=%s user=%s expires_at=%s", self.connection_id, self.user.pk, result.expires_at
+        )
         await self.send_frame(ack_frame(frame.ref, {"expires_at": result.expires_at * 1000}), "ack")

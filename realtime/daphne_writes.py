@@ -91,7 +91,9 @@ def direct_writer(send) -> DirectWriter | None:
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
 
-    if getattr(send.func, "__func__", None) is not Server.handle_reply or not isinstance(send.args[0], WebSocketProtocol):
+    if getattr(send.func, "__func__", None) is not Server.handle_reply or not isinstance(
+        send.args[0], WebSocketProtocol
+    ):
         return None
     return DirectWriter(send.args[0])
 

@@ -43,9 +43,13 @@ def install_drain_on_sigterm(process: "ServerProcess") -> bool:
     if reactor is None or not getattr(reactor, "running", False):
         return False
     if threading.current_thread() is not threading.main_thread():
-        logger.info("SIGTERM drain not installed: the server's event loop is not in the main thread (runserver's autoreloader)")
+        logger.info(
+            "SIGTERM drain not installed: the server's event loop is not in the main thread (runserver's autoreloader)"
+        )
         return False
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(drain(process, reactor)))
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, lambda: asyncio.ensure_future(drain(process, reactor))
+    )
     return True
 
 
@@ -63,7 +67,9 @@ async def drain(process: "ServerProcess", reactor) -> None:
     while process.connections and loop.time() < deadline:
         await asyncio.sleep(0.05)
     if process.connections:
-        logger.warning("drain: %d connections still open after %s s", len(process.connections), realtime_settings.DRAIN_TIMEOUT_S)
+        logger.warning(
+            "drain: %d connections still open after %s s", len(process.connections), realtime_settings.DRAIN_TIMEOUT_S
+        )
     await process.close()
     mark_this_process_dead()
     reactor.stop()

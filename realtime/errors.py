@@ -35,7 +35,9 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4401  # bad, expired or forged token, inactive user, ended session: refresh, reconnect
     DISCONNECTED = 4403  # an administrator closed the user's connections: stop
     AUTH_TIMEOUT = 4408  # no `auth` frame within REALTIME["AUTH_TIMEOUT_S"]: reconnect and authenticate
-    SEND_BUFFER_FULL = 4413  # the client stopped reading; its unread frames passed MAX_SEND_BUFFER_BYTES: reconnect, resume
+    SEND_BUFFER_FULL = (
+        4413  # the client stopped reading; its unread frames passed MAX_SEND_BUFFER_BYTES: reconnect, resume
+    )
     SESSION_REPLACED = 4409  # single-session mode: the user connected elsewhere: stop (seed 004)
     RATE_LIMITED = 4429  # sustained frames over the rate limit: reconnect after a long backoff
 

@@ -59,8 +59,12 @@ class GcFreezer:
         gc.collect()
         self._last_full = self.clock()
         self._seen_full_collections = gc.get_stats()[2]["collections"]
-        logger.info("full garbage collection: %d collected, %d objects frozen, %.0f ms",
-                    collected, gc.get_freeze_count(), 1000 * (time.perf_counter() - started))
+        logger.info(
+            "full garbage collection: %d collected, %d objects frozen, %.0f ms",
+            collected,
+            gc.get_freeze_count(),
+            1000 * (time.perf_counter() - started),
+        )
 
     def close(self) -> None:
         """Hand the frozen objects back to the collector (the process stops serving)."""

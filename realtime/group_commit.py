@@ -69,7 +69,9 @@ class _Queue:
                     try:
                         outcomes = await database_call(self.fn, [(call.ctx, call.data) for call in batch])
                         if len(outcomes) != len(batch):
-                            raise RuntimeError(f"{self.fn.__qualname__} returned {len(outcomes)} outcomes for {len(batch)} calls")
+                            raise RuntimeError(
+                                f"{self.fn.__qualname__} returned {len(outcomes)} outcomes for {len(batch)} calls"
+                            )
                     except Exception as exc:
                         outcomes = [exc] * len(batch)
                 for call, outcome in zip(batch, outcomes):

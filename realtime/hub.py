@@ -204,7 +204,12 @@ class Hub:
             await self._write(tuple(members), text, event, published_at)
 
     async def _write(
-        self, members: tuple[Connection, ...], text: str, event: str, published_at: float | None, exclude: str | None = None
+        self,
+        members: tuple[Connection, ...],
+        text: str,
+        event: str,
+        published_at: float | None,
+        exclude: str | None = None,
     ) -> None:
         # One message dict for everyone: the server only reads it.
         message = {"type": "websocket.send", "text": text}
@@ -292,7 +297,9 @@ class Hub:
     async def _handle(self, message: dict) -> None:
         message_type = message.get("type")
         if message_type == LAYER_EVENT_TYPE:
-            await self.deliver(message["group"], message["text"], message["event"], message["ts"], message.get("exclude"))
+            await self.deliver(
+                message["group"], message["text"], message["event"], message["ts"], message.get("exclude")
+            )
         elif message_type == LAYER_MEMBERSHIP_TYPE:
             await self.apply_membership(message)
         elif message_type == LAYER_MULTICAST_TYPE:

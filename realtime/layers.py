@@ -78,7 +78,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):
             shards[self.consistent_hash(group)].append(self._group_key(group))
         for index, keys in shards.items():
             for start in range(0, len(keys), BATCH):
-                batch = keys[start:start + BATCH]
+                batch = keys[start : start + BATCH]
                 await self.connection(index).eval(script, len(batch), *batch, channel, *args)
 
     async def group_add_many(self, groups: Iterable[str], channel: str) -> None:
@@ -125,7 +125,8 @@ class RedisChannelLayer(BaseRedisChannelLayer):
         writes: dict[int, list[tuple[list, list]]] = defaultdict(list)
         for group, message in sends:
             to_connection, key_to_message, key_to_capacity = self._map_channel_keys_to_connection(
-                members[group], message)
+                members[group], message
+            )
             for index, keys in to_connection.items():
                 writes[index].append((keys, [key_to_message[k] for k in keys] + [key_to_capacity[k] for k in keys]))
         refused = 0

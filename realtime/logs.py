@@ -12,9 +12,15 @@ import re
 
 _PATTERNS = [
     # ?token=... / &access=... / refresh=... in URLs and query strings
-    (re.compile(r"((?:^|[?&;\s'\"])(?:token|access|refresh|access_token|refresh_token)=)[^&\s'\";]+", re.I), r"\1[redacted]"),
+    (
+        re.compile(r"((?:^|[?&;\s'\"])(?:token|access|refresh|access_token|refresh_token)=)[^&\s'\";]+", re.I),
+        r"\1[redacted]",
+    ),
     # Authorization: Bearer xxx / b'authorization', b'Bearer xxx' / "Authorization": "JWT xxx"
-    (re.compile(r"(authorization['\"]?\s*[:,=]\s*(?:b?['\"])?\s*(?:bearer|jwt|token|basic)?\s*)[^\s'\",)]+", re.I), r"\1[redacted]"),
+    (
+        re.compile(r"(authorization['\"]?\s*[:,=]\s*(?:b?['\"])?\s*(?:bearer|jwt|token|basic)?\s*)[^\s'\",)]+", re.I),
+        r"\1[redacted]",
+    ),
     # JWTs anywhere else: three base64url parts, the first starting with {" encoded ("eyJ")
     (re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}"), "[redacted-jwt]"),
 ]

@@ -23,9 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-CONNECTIONS = Gauge(
-    "switchboard_ws_connections", "Open WebSocket connections", ["state"], multiprocess_mode="livesum"
-)
+CONNECTIONS = Gauge("switchboard_ws_connections", "Open WebSocket connections", ["state"], multiprocess_mode="livesum")
 CONNECTIONS_OPENED = Counter("switchboard_ws_connections_opened", "WebSocket connections accepted")
 CLOSES = Counter("switchboard_ws_closes", "Connections the server closed, by close code", ["code"])
 FRAMES_IN = Counter("switchboard_ws_frames_received", "Frames received from clients, by type", ["type"])

@@ -146,8 +146,13 @@ def paged(name: str, rows: list, limit: int, *, key: Callable, render: Callable[
 
 def page_schema(name: str, key: str, item: serializers.Serializer) -> serializers.Serializer:
     """The OpenAPI shape of a page (``Page.reply``) of ``item``s under ``key``."""
-    return inline_serializer(name, fields={
-        key: item,
-        "next_cursor": serializers.CharField(allow_null=True, help_text="the next page's cursor; null on the last page"),
-        "has_more": serializers.BooleanField(),
-    })
+    return inline_serializer(
+        name,
+        fields={
+            key: item,
+            "next_cursor": serializers.CharField(
+                allow_null=True, help_text="the next page's cursor; null on the last page"
+            ),
+            "has_more": serializers.BooleanField(),
+        },
+    )

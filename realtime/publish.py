@@ -105,8 +105,13 @@ def publish(group: str, event_type: str, data: Any, *, exclude_connection: str |
     is logged, never raised, because the write that caused the event is already committed; the
     group's members are told to catch up with a ``resync`` event (realtime.resync).
     """
-    message = {"type": LAYER_EVENT_TYPE, "group": group, "text": event_frame(event_type, data), "event": event_type,
-               "ts": time.time()}
+    message = {
+        "type": LAYER_EVENT_TYPE,
+        "group": group,
+        "text": event_frame(event_type, data),
+        "event": event_type,
+        "ts": time.time(),
+    }
     if exclude_connection is not None:
         message["exclude"] = exclude_connection
     _dispatch(group, message)
@@ -123,8 +128,13 @@ def publish_to_groups(groups: list[str], event_type: str, data: Any) -> None:
     """
     if not groups:
         return
-    message = {"type": LAYER_MULTICAST_TYPE, "groups": list(groups), "text": event_frame(event_type, data),
-               "event": event_type, "ts": time.time()}
+    message = {
+        "type": LAYER_MULTICAST_TYPE,
+        "groups": list(groups),
+        "text": event_frame(event_type, data),
+        "event": event_type,
+        "ts": time.time(),
+    }
     _dispatch(HUBS_GROUP, message)
 
 

@@ -64,8 +64,13 @@ def take_lost_message() -> tuple[set[str], dict] | None:
             return None
         groups = set(_lost_groups)
         _lost_groups.clear()
-    message = {"type": "realtime.multicast", "groups": sorted(groups), "text": resync_frame("publish_failed"),
-               "event": RESYNC_EVENT, "ts": time.time()}
+    message = {
+        "type": "realtime.multicast",
+        "groups": sorted(groups),
+        "text": resync_frame("publish_failed"),
+        "event": RESYNC_EVENT,
+        "ts": time.time(),
+    }
     return groups, message
 
 

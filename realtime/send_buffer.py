@@ -84,8 +84,11 @@ class SendBuffer:
         from twisted.internet import reactor
 
         protocol = self.protocol
-        logger.warning("slow client closed: %d bytes unread over the buffer (client %s)",
-                       self.bytes_while_paused, protocol.client_addr)
+        logger.warning(
+            "slow client closed: %d bytes unread over the buffer (client %s)",
+            self.bytes_while_paused,
+            protocol.client_addr,
+        )
         metrics.SLOW_CLIENT_CLOSES.inc()
         metrics.CLOSES.labels(str(int(CloseCode.SEND_BUFFER_FULL))).inc()
         # What was buffered while paused may never reach the client.

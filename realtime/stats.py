@@ -74,8 +74,13 @@ class ProcessStats:
         metrics.FRAMES_OUT.labels(frame_type).inc(count)
 
     def broadcast(
-        self, frame_type: str, delivered: int, failed: int, fanout_latency_s: float,
-        delivery_latency_s_sum: float = 0.0, timed: int = 0,
+        self,
+        frame_type: str,
+        delivered: int,
+        failed: int,
+        fanout_latency_s: float,
+        delivery_latency_s_sum: float = 0.0,
+        timed: int = 0,
     ) -> None:
         """
         Count one event handed to this process's members: ``delivered`` and ``failed`` writes,
@@ -101,8 +106,12 @@ class ProcessStats:
             self._samples.popleft()
         then, sent, received, timed, latency_ms_sum = self._samples[0]
         span = max(now - then, 1.0)
-        return ((self.sent - sent) * 60 / span, (self.received - received) * 60 / span,
-                self.deliveries_timed - timed, self.delivery_latency_ms_sum - latency_ms_sum)
+        return (
+            (self.sent - sent) * 60 / span,
+            (self.received - received) * 60 / span,
+            self.deliveries_timed - timed,
+            self.delivery_latency_ms_sum - latency_ms_sum,
+        )
 
     def snapshot(self, process_id: str, groups: dict[str, int]) -> dict:
         """This process's figures as published to the registry (JSON-safe; ``groups``: name -> local members)."""
@@ -114,7 +123,11 @@ class ProcessStats:
             "started_at": int(self.started_at * 1000),
             "uptime_s": round(time.time() - self.started_at, 3),
             "updated_at": int(time.time() * 1000),
-            "connections": {"total": self.connections_total, "active": self.active, "authenticated": self.authenticated},
+            "connections": {
+                "total": self.connections_total,
+                "active": self.active,
+                "authenticated": self.authenticated,
+            },
             "messages": {
                 "total_sent": self.sent,
                 "total_received": self.received,
@@ -162,12 +175,18 @@ def aggregate(snapshots: list[dict]) -> dict:
     started = min((snap["started_at"] for snap in snapshots), default=None)
     largest = sorted(groups.items(), key=lambda item: (-item[1], item[0]))[:50]
     return {
-        "server": {"processes": len(snapshots), "start_time": started,
-                   "uptime_s": max((snap["uptime_s"] for snap in snapshots), default=0)},
+        "server": {
+            "processes": len(snapshots),
+            "start_time": started,
+            "uptime_s": max((snap["uptime_s"] for snap in snapshots), default=0),
+        },
         "connections": connections,
         "messages": {key: round(value, 1) if isinstance(value, float) else value for key, value in messages.items()},
-        "rooms": {"total": len(groups), "clients": sum(groups.values()),
-                  "largest": [{"group": name, "members": members} for name, members in largest]},
+        "rooms": {
+            "total": len(groups),
+            "clients": sum(groups.values()),
+            "largest": [{"group": name, "members": members} for name, members in largest],
+        },
         "memory": {"used": rss, "total": total_memory, "percentage": round(100 * rss / total_memory, 2)},
         "broadcaster": {
             "total_broadcasts": broadcasts,

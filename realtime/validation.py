@@ -121,7 +121,9 @@ class _Strict:
 
     def fail_type(self, expected: str, data):
         """Raise the field's ``ValidationError``: "Must be an integer, not a string."."""
-        raise serializers.ValidationError(WRONG_TYPE.format(expected=expected, actual=json_type(data)), code="wrong_type")
+        raise serializers.ValidationError(
+            WRONG_TYPE.format(expected=expected, actual=json_type(data)), code="wrong_type"
+        )
 
 
 class StrictIntegerField(_Strict, serializers.IntegerField):
@@ -186,7 +188,9 @@ class SurrogatesRefused(ProhibitSurrogateCharactersValidator):
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise serializers.ValidationError(self.message.format(code_point=ord(text[exc.start])), code=self.code) from None
+            raise serializers.ValidationError(
+                self.message.format(code_point=ord(text[exc.start])), code=self.code
+            ) from None
 
 
 class TextField(StrictCharField):
@@ -194,8 +198,9 @@ class TextField(StrictCharField):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.validators = [SurrogatesRefused() if isinstance(v, ProhibitSurrogateCharactersValidator) else v
-                           for v in self.validators]
+        self.validators = [
+            SurrogatesRefused() if isinstance(v, ProhibitSurrogateCharactersValidator) else v for v in self.validators
+        ]
 
 
 def IdField(**kwargs) -> StrictIntegerField:

@@ -55,8 +55,11 @@ def health(request):
     }
     if not checks["redis"].startswith("error"):
         stats = aggregate(registry.processes())
-        body["websocket"] = {"processes": stats["server"]["processes"], "connections": stats["connections"]["active"],
-                             "messages": stats["messages"]["total_sent"] + stats["messages"]["total_received"]}
+        body["websocket"] = {
+            "processes": stats["server"]["processes"],
+            "connections": stats["connections"]["active"],
+            "messages": stats["messages"]["total_sent"] + stats["messages"]["total_received"],
+        }
         body["broadcaster"] = stats["broadcaster"]
     return JsonResponse(body, status=200 if healthy else 503)
 

@@ -83,8 +83,17 @@ class Daphne:
 
     def command(self) -> list[str]:
         """The server's command line."""
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.extra_args,
-                "config.asgi:application"]
+        return [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            *self.extra_args,
+            "config.asgi:application",
+        ]
 
     def start_again(self) -> None:
         """Start a new process on the same port after ``stop()`` (a restart clients reconnect to)."""
@@ -150,8 +159,23 @@ class Uvicorn(Daphne):
     """The same application under uvicorn (uvloop, the ``websockets`` implementation)."""
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port), "--loop", "uvloop",
-                "--ws", "websockets", "--log-level", "warning", *self.extra_args, "config.asgi:application"]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--loop",
+            "uvloop",
+            "--ws",
+            "websockets",
+            "--log-level",
+            "warning",
+            *self.extra_args,
+            "config.asgi:application",
+        ]
 
 
 class BatchWorker:
@@ -199,9 +223,21 @@ class RedisServer:
     def start(self) -> None:
         """Start (again) on the same port; an empty Redis, as after a real restart without persistence."""
         self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port, self.proc)
 

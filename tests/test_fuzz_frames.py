@@ -34,24 +34,71 @@ from workspaces.serializers import WorkspaceFieldsIn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FIELDS = ["conversation_id", "recipient_id", "content", "content_type", "client_msg_id", "after_seq", "before_seq",
-          "limit", "seq", "title", "member_ids", "user_id", "role", "attachment_id", "name", "id", "version",
-          "changes", "order", "task_id", "token", "description", "settings"]
-WEIRD_TEXT = st.sampled_from(["", " ", "\x00", "\ud800", "\udfff", "\u202e", "\u200b", "\ufeff", "é" * 3, "🙂",
-                              "<script>alert(1)</script>", "' OR 1=1 --", "a" * 5000])
-SCALARS = st.one_of(
-    st.none(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True),
-    st.integers(min_value=-(2**70), max_value=2**70), st.sampled_from([0, -1, 1, 2**63 - 1, 2**63, 2**64]),
-    st.text(max_size=50), WEIRD_TEXT,
+FIELDS = [
+    "conversation_id",
+    "recipient_id",
+    "content",
+    "content_type",
+    "client_msg_id",
+    "after_seq",
+    "before_seq",
+    "limit",
+    "seq",
+    "title",
+    "member_ids",
+    "user_id",
+    "role",
+    "attachment_id",
+    "name",
+    "id",
+    "version",
+    "changes",
+    "order",
+    "task_id",
+    "token",
+    "description",
+    "settings",
+]
+WEIRD_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "\ud800",
+        "\udfff",
+        "\u202e",
+        "\u200b",
+        "\ufeff",
+        "é" * 3,
+        "🙂",
+        "<script>alert(1)</script>",
+        "' OR 1=1 --",
+        "a" * 5000,
+    ]
 )
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-                      max_leaves=12)
-TYPES = st.one_of(st.sampled_from(registry.registered_types() + ["ping", "auth", "auth.refresh", "ack", "welcome"]),
-                  st.text(max_size=30), WEIRD_TEXT)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, -1, 1, 2**63 - 1, 2**63, 2**64]),
+    st.text(max_size=50),
+    WEIRD_TEXT,
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=12,
+)
+TYPES = st.one_of(
+    st.sampled_from(registry.registered_types() + ["ping", "auth", "auth.refresh", "ack", "welcome"]),
+    st.text(max_size=30),
+    WEIRD_TEXT,
+)
 DATA = st.one_of(st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=5), VALUES)
-ENVELOPES = st.fixed_dictionaries({"type": TYPES}, optional={"ref": st.one_of(SCALARS, st.text(max_size=70)),
-                                                             "data": DATA, "extra": VALUES})
+ENVELOPES = st.fixed_dictionaries(
+    {"type": TYPES}, optional={"ref": st.one_of(SCALARS, st.text(max_size=70)), "data": DATA, "extra": VALUES}
+)
 
 
 def deep(depth: int) -> str:
@@ -109,8 +156,14 @@ async def throw(user, frames) -> list[tuple[dict, tuple, tuple]]:
 def test_every_frame_gets_one_well_formed_reply_and_refusals_store_nothing(frames, make_user, settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     # One connection per example, all from the same address: limits are tested elsewhere.
-    settings.REALTIME = {**settings.REALTIME, "RATE_PER_MIN": 1_000_000, "RATE_BURST": 100_000,
-                         "TYPE_RATE_LIMITS": {}, "CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000}
+    settings.REALTIME = {
+        **settings.REALTIME,
+        "RATE_PER_MIN": 1_000_000,
+        "RATE_BURST": 100_000,
+        "TYPE_RATE_LIMITS": {},
+        "CONNECTIONS_PER_IP_PER_MIN": 1_000_000,
+        "CONNECTIONS_PER_IP_PER_S": 1_000_000,
+    }
     user = make_user(f"fuzz{next(USER_NUMBERS)}")  # the database is not reset between examples
     for reply, before, after in async_to_sync(throw)(user, frames):
         assert reply["type"] in ("error", "ack", "pong"), reply
@@ -141,13 +194,17 @@ def short_text(max_size: int = 12) -> st.SearchStrategy[str]:
 JSON_KINDS = {
     "null": st.none(),
     "boolean": st.booleans(),
-    "integer": st.one_of(st.integers(min_value=-5, max_value=10**6), st.sampled_from([0, 1, -1, 2**31, 2**63 - 1, *HUGE])),
+    "integer": st.one_of(
+        st.integers(min_value=-5, max_value=10**6), st.sampled_from([0, 1, -1, 2**31, 2**63 - 1, *HUGE])
+    ),
     "float": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1.0, 0.5, -0.0, 1e300])),
     "string": st.one_of(short_text(), st.sampled_from(["", " ", "1", "0", "-1", "1.0", "true", "null", "[1]", "{}"])),
 }
-JUNK = st.recursive(st.one_of(*JSON_KINDS.values()),
-                    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(short_text(8), inner, max_size=3)),
-                    max_leaves=6)
+JUNK = st.recursive(
+    st.one_of(*JSON_KINDS.values()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(short_text(8), inner, max_size=3)),
+    max_leaves=6,
+)
 JSON_KINDS["array"] = st.lists(JUNK, max_size=3)
 JSON_KINDS["object"] = st.dictionaries(short_text(8), JUNK, max_size=3)
 
@@ -155,8 +212,14 @@ JSON_KINDS["object"] = st.dictionaries(short_text(8), JUNK, max_size=3)
 def kind_of(value) -> str:
     if value is None:
         return "null"
-    for kind, types in (("boolean", bool), ("integer", int), ("float", float), ("string", str), ("array", list),
-                        ("object", dict)):
+    for kind, types in (
+        ("boolean", bool),
+        ("integer", int),
+        ("float", float),
+        ("string", str),
+        ("array", list),
+        ("object", dict),
+    ):
         if isinstance(value, types):
             return kind
     raise TypeError(value)
@@ -191,9 +254,11 @@ def integer_values(field) -> st.SearchStrategy[tuple]:
         return value, not (low <= value <= high and -(2**63) <= value <= 2**64 - 1)
 
     return st.one_of(
-        st.one_of(st.integers(min_value=low, max_value=min(high, low + 20)),
-                  st.sampled_from([low - 1, low, high, high + 1, *HUGE]),
-                  st.integers(min_value=-(2**70), max_value=2**70)).map(judged),
+        st.one_of(
+            st.integers(min_value=low, max_value=min(high, low + 20)),
+            st.sampled_from([low - 1, low, high, high + 1, *HUGE]),
+            st.integers(min_value=-(2**70), max_value=2**70),
+        ).map(judged),
         wrong(field, "integer"),
     )
 
@@ -231,9 +296,12 @@ def list_values(field) -> st.SearchStrategy[tuple]:
 
     def judged(items: list[tuple]) -> tuple:
         values, n = [value for value, _ in items], len(items)
-        refused = (any(refused for _, refused in items) or (n == 0 and not field.allow_empty)
-                   or (field.max_length is not None and n > field.max_length)
-                   or (field.min_length is not None and n < field.min_length))
+        refused = (
+            any(refused for _, refused in items)
+            or (n == 0 and not field.allow_empty)
+            or (field.max_length is not None and n > field.max_length)
+            or (field.min_length is not None and n < field.min_length)
+        )
         return values, refused
 
     strategies = [st.lists(child, max_size=4).map(judged), wrong(field, "array")]
@@ -255,12 +323,16 @@ def field_values(field) -> st.SearchStrategy[tuple]:
     if isinstance(field, serializers.ListField):
         return list_values(field)
     if isinstance(field, serializers.Serializer):
-        return st.one_of(serializer_data(field.fields).map(lambda pair: (pair[0], bool(pair[1]))), wrong(field, "object"))
+        return st.one_of(
+            serializer_data(field.fields).map(lambda pair: (pair[0], bool(pair[1]))), wrong(field, "object")
+        )
     if isinstance(field, serializers.DictField):
         shape = DICT_SHAPES.get(field.field_name)
         if shape is not None:
             # Validated as a partial ``shape``: no field required, at least one given.
-            inner = serializer_data(shape().fields, partial=True).map(lambda pair: (pair[0], bool(pair[1]) or not pair[0]))
+            inner = serializer_data(shape().fields, partial=True).map(
+                lambda pair: (pair[0], bool(pair[1]) or not pair[0])
+            )
         else:
             inner = JSON_KINDS["object"].map(lambda value: (value, not value and not field.allow_empty))
         return st.one_of(inner, wrong(field, "object"))
@@ -273,8 +345,11 @@ def serializer_data(fields, *, partial: bool = False) -> st.SearchStrategy[tuple
 
     def judged(drawn: dict) -> tuple[dict, set[str]]:
         data = {name: pair[0] for name, pair in drawn.items() if pair is not ABSENT}
-        refused = {name for name, pair in drawn.items()
-                   if (pair is ABSENT and writable[name].required and not partial) or (pair is not ABSENT and pair[1])}
+        refused = {
+            name
+            for name, pair in drawn.items()
+            if (pair is ABSENT and writable[name].required and not partial) or (pair is not ABSENT and pair[1])
+        }
         return data, refused
 
     return st.fixed_dictionaries(
@@ -352,8 +427,10 @@ def stored_state() -> tuple:
     from django.apps import apps
     from django.contrib.auth import get_user_model
 
-    models = [get_user_model(), *(model for label in ("chat", "workspaces", "progress")
-                                  for model in apps.get_app_config(label).get_models())]
+    models = [
+        get_user_model(),
+        *(model for label in ("chat", "workspaces", "progress") for model in apps.get_app_config(label).get_models()),
+    ]
     return tuple(tuple(model.objects.order_by("pk").values_list()) for model in models)
 
 
@@ -400,20 +477,34 @@ async def exchange(user, frames: list[dict]) -> list[tuple[dict, tuple, tuple]]:
 CLIENT_TYPES = registry.registered_types() + ["auth", "auth.refresh", "ping"]
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_data_of_wrong_types_at_every_depth_is_invalid_and_stores_nothing(data, make_user, settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    settings.REALTIME = {**settings.REALTIME, "RATE_PER_MIN": 1_000_000, "RATE_BURST": 100_000,
-                         "TYPE_RATE_LIMITS": {}, "CONNECTIONS_PER_IP_PER_MIN": 1_000_000, "CONNECTIONS_PER_IP_PER_S": 1_000_000}
+    settings.REALTIME = {
+        **settings.REALTIME,
+        "RATE_PER_MIN": 1_000_000,
+        "RATE_BURST": 100_000,
+        "TYPE_RATE_LIMITS": {},
+        "CONNECTIONS_PER_IP_PER_MIN": 1_000_000,
+        "CONNECTIONS_PER_IP_PER_S": 1_000_000,
+    }
     user = make_user(f"typed{next(USER_NUMBERS)}")  # the database is not reset between examples
     # Every type in each example, on one connection: a connection per example costs more than its frames.
-    drawn = [pair for frame_type in CLIENT_TYPES
-             for pair in data.draw(typed_frames(frame_type, serializers_of(frame_type, user)), label=frame_type)]
+    drawn = [
+        pair
+        for frame_type in CLIENT_TYPES
+        for pair in data.draw(typed_frames(frame_type, serializers_of(frame_type, user)), label=frame_type)
+    ]
     frames = [{**frame, "ref": f"t{i}"} for i, (frame, _) in enumerate(drawn)]
 
-    for (reply, before, after), frame, (_, refused) in zip(async_to_sync(exchange)(user, frames), frames, drawn, strict=True):
+    for (reply, before, after), frame, (_, refused) in zip(
+        async_to_sync(exchange)(user, frames), frames, drawn, strict=True
+    ):
         assert reply["ref"] == frame["ref"], reply
         assert reply["type"] in (("pong",) if frame["type"] == "ping" else ("ack", "error")), (frame, reply)
         if refused:
@@ -421,7 +512,10 @@ def test_data_of_wrong_types_at_every_depth_is_invalid_and_stores_nothing(data, 
             if frame["type"] != "auth":  # an authenticated connection refuses any auth frame, details aside
                 assert refused <= set(reply["error"]["details"]), (frame, reply)
         if reply["type"] == "error":
-            assert reply["error"]["code"] in KNOWN_CODES and reply["error"]["code"] != ErrorCode.SERVER_ERROR, (frame, reply)
+            assert reply["error"]["code"] in KNOWN_CODES and reply["error"]["code"] != ErrorCode.SERVER_ERROR, (
+                frame,
+                reply,
+            )
             assert after == before, f"a refused frame changed stored rows: {frame} -> {reply}"
 
 

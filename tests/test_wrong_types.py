@@ -36,7 +36,9 @@ def group(alice):
 
 
 @pytest.mark.parametrize(("member_ids", "message"), [(["x"], NOT_AN_INTEGER), ([None], "This field may not be null.")])
-async def test_create_group_with_a_bad_member_id_is_invalid_and_the_socket_stays_open(connect, alice, member_ids, message):
+async def test_create_group_with_a_bad_member_id_is_invalid_and_the_socket_stays_open(
+    connect, alice, member_ids, message
+):
     client = await connect(user=alice)
     reply = await client.request("chat.create_group", {"title": "T", "member_ids": member_ids}, ref="g")
     assert reply == invalid("g", {"member_ids": {"0": [message]}})
@@ -52,18 +54,30 @@ async def test_reorder_with_a_string_id_is_invalid_and_the_socket_stays_open(con
     await assert_open(client)
 
 
-@pytest.mark.parametrize(("data", "details"), [
-    # "1" was taken for the id and the message stored in conversation 1; 123 was stored as "123".
-    (lambda pk: {"conversation_id": str(pk), "content": "hi"}, {"conversation_id": [NOT_AN_INTEGER]}),
-    (lambda pk: {"conversation_id": pk, "content": 123}, {"content": ["Must be a string, not an integer."]}),
-    (lambda pk: {"conversation_id": True, "content": "hi"}, {"conversation_id": ["Must be an integer, not a boolean."]}),
-    (lambda pk: {"conversation_id": float(pk), "content": "hi"},
-     {"conversation_id": ["Must be an integer, not a number with a fraction, an exponent or over 64 bits."]}),
-    (lambda pk: {"conversation_id": pk, "content": "hi", "content_type": 1},
-     {"content_type": ["Must be a string, not an integer."]}),
-    (lambda pk: {"conversation_id": pk, "content": "hi", "client_msg_id": 7},
-     {"client_msg_id": ["Must be a string, not an integer."]}),
-])
+@pytest.mark.parametrize(
+    ("data", "details"),
+    [
+        # "1" was taken for the id and the message stored in conversation 1; 123 was stored as "123".
+        (lambda pk: {"conversation_id": str(pk), "content": "hi"}, {"conversation_id": [NOT_AN_INTEGER]}),
+        (lambda pk: {"conversation_id": pk, "content": 123}, {"content": ["Must be a string, not an integer."]}),
+        (
+            lambda pk: {"conversation_id": True, "content": "hi"},
+            {"conversation_id": ["Must be an integer, not a boolean."]},
+        ),
+        (
+            lambda pk: {"conversation_id": float(pk), "content": "hi"},
+            {"conversation_id": ["Must be an integer, not a number with a fraction, an exponent or over 64 bits."]},
+        ),
+        (
+            lambda pk: {"conversation_id": pk, "content": "hi", "content_type": 1},
+            {"content_type": ["Must be a string, not an integer."]},
+        ),
+        (
+            lambda pk: {"conversation_id": pk, "content": "hi", "client_msg_id": 7},
+            {"client_msg_id": ["Must be a string, not an integer."]},
+        ),
+    ],
+)
 async def test_send_with_a_value_of_another_type_is_invalid_and_stores_nothing(connect, alice, group, data, details):
     client = await connect(user=alice)
     assert await client.request("chat.send", data(group.pk), ref="s") == invalid("s", details)
@@ -102,7 +116,9 @@ def test_rest_json_is_typed_like_the_socket(alice, group):
     sent = post_json(alice, "/api/chat/messages/", {"conversation_id": str(group.pk), "content": "hi"})
     assert sent.status_code == 400 and sent.json()["error"]["details"] == {"conversation_id": [NOT_AN_INTEGER]}
     caption = post_json(alice, f"/api/chat/conversations/{group.pk}/messages/", {"content": 123})
-    assert caption.status_code == 400 and caption.json()["error"]["details"] == {"content": ["Must be a string, not an integer."]}
+    assert caption.status_code == 400 and caption.json()["error"]["details"] == {
+        "content": ["Must be a string, not an integer."]
+    }
     assert Message.objects.count() == 0 and Conversation.objects.count() == 1
     reorder = bearer_client(alice).put("/api/workspaces/order/", {"ids": ["a"]}, content_type="application/json")
     assert reorder.status_code == 400 and reorder.json()["error"]["details"] == {"ids": {"0": [NOT_AN_INTEGER]}}

@@ -69,7 +69,10 @@ class WorkspaceAdmin(admin.ModelAdmin):
         changes = {field: form.cleaned_data[field] for field in form.changed_data if field in services.EDITABLE_FIELDS}
         if changes:
             updated = services.update_workspace(
-                actor=request.user, workspace_id=obj.pk, version=form.cleaned_data["based_on_version"], changes=changes,
+                actor=request.user,
+                workspace_id=obj.pk,
+                version=form.cleaned_data["based_on_version"],
+                changes=changes,
                 staff_override=True,
             )
             obj.version = updated.version
@@ -96,4 +99,6 @@ class WorkspaceMemberAdmin(admin.ModelAdmin):
         return False
 
     def delete_model(self, request, obj):
-        services.unshare_workspace(actor=request.user, workspace_id=obj.workspace_id, user_id=obj.user_id, staff_override=True)
+        services.unshare_workspace(
+            actor=request.user, workspace_id=obj.workspace_id, user_id=obj.user_id, staff_override=True
+        )

@@ -53,7 +53,9 @@ def reorder(ctx: HandlerContext, data: dict) -> dict:
 @handler("workspace.share")
 def share(ctx: HandlerContext, data: dict) -> dict:
     args = validate(ShareIn, data)
-    workspace = services.share_workspace(actor=ctx.user, workspace_id=args["id"], user_id=args["user_id"], role=args["role"])
+    workspace = services.share_workspace(
+        actor=ctx.user, workspace_id=args["id"], user_id=args["user_id"], role=args["role"]
+    )
     return {"workspace": workspace_data(workspace), "user_id": args["user_id"], "role": args["role"]}
 
 

@@ -13,7 +13,9 @@ CAN_EDIT = frozenset({Role.OWNER, Role.EDITOR})
 OWNER_ONLY = frozenset({Role.OWNER})
 
 
-def access_workspace(user, workspace_id: int, *, roles: frozenset | None = None, lock: bool = False) -> tuple[Workspace, str]:
+def access_workspace(
+    user, workspace_id: int, *, roles: frozenset | None = None, lock: bool = False
+) -> tuple[Workspace, str]:
     """
     Return the workspace and ``user``'s role in it.
 
@@ -34,7 +36,10 @@ def access_workspace(user, workspace_id: int, *, roles: frozenset | None = None,
 
 def workspaces_for(user) -> list[Workspace]:
     """``user``'s workspaces in their own order."""
-    return [m.workspace for m in WorkspaceMember.objects.filter(user=user).select_related("workspace").order_by("position", "id")]
+    return [
+        m.workspace
+        for m in WorkspaceMember.objects.filter(user=user).select_related("workspace").order_by("position", "id")
+    ]
 
 
 def workspace_page(user, *, limit: int, cursor: str | None) -> Page:
@@ -48,8 +53,13 @@ def workspace_page(user, *, limit: int, cursor: str | None) -> Page:
         position, workspace_id = after
         memberships = memberships.filter(Q(position__gt=position) | Q(position=position, workspace_id__gt=workspace_id))
     rows = list(memberships.select_related("workspace").order_by("position", "workspace_id")[: limit + 1])
-    return paged("workspaces", rows, limit, key=lambda m: (m.position, m.workspace_id),
-                 render=lambda page: workspaces_data([m.workspace for m in page]))
+    return paged(
+        "workspaces",
+        rows,
+        limit,
+        key=lambda m: (m.position, m.workspace_id),
+        render=lambda page: workspaces_data([m.workspace for m in page]),
+    )
 
 
 def workspace_ids_for(user) -> list[int]:

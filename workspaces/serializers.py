@@ -108,4 +108,3 @@ class WorkspaceOut(serializers.Serializer):
     created_at = serializers.IntegerField(help_text="epoch ms")
     updated_at = serializers.IntegerField(help_text="epoch ms")
     members = MemberOut(many=True)
-

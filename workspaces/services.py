@@ -56,7 +56,9 @@ def create_workspace(*, owner, name: str, description: str = "", settings: dict 
     return workspace
 
 
-def update_workspace(*, actor, workspace_id: int, version: int, changes: dict, staff_override: bool = False) -> Workspace:
+def update_workspace(
+    *, actor, workspace_id: int, version: int, changes: dict, staff_override: bool = False
+) -> Workspace:
     """
     Apply ``changes`` (a subset of name, description, settings) if ``version`` is current.
 

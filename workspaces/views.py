@@ -17,7 +17,14 @@ from realtime.validation import validate
 from . import selectors, services
 from .events import workspace_data
 from .serializers import (
-    CreateIn, ReorderIn, ShareBodyIn, ShareIn, UnshareIn, UpdateBodyIn, UpdateIn, WorkspaceOut,
+    CreateIn,
+    ReorderIn,
+    ShareBodyIn,
+    ShareIn,
+    UnshareIn,
+    UpdateBodyIn,
+    UpdateIn,
+    WorkspaceOut,
 )
 
 
@@ -27,8 +34,11 @@ class WorkspaceListView(APIView):
     as ``workspace.list``); create one.
     """
 
-    @extend_schema(operation_id="workspaces_list", parameters=[PageIn],
-                   responses=page_schema("WorkspacePage", "workspaces", WorkspaceOut(many=True)))
+    @extend_schema(
+        operation_id="workspaces_list",
+        parameters=[PageIn],
+        responses=page_schema("WorkspacePage", "workspaces", WorkspaceOut(many=True)),
+    )
     def get(self, request):
         args = validate(PageIn, request.query_params.dict(), text_input=True)
         page = selectors.workspace_page(request.user, limit=args["limit"], cursor=args.get("cursor"))

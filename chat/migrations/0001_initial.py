@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,43 +14,81 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('direct', 'Direct'), ('group', 'Group')], max_length=10)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('direct_key', models.CharField(blank=True, editable=False, max_length=50, null=True, unique=True)),
-                ('last_seq', models.PositiveBigIntegerField(default=0, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("kind", models.CharField(choices=[("direct", "Direct"), ("group", "Group")], max_length=10)),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("direct_key", models.CharField(blank=True, editable=False, max_length=50, null=True, unique=True)),
+                ("last_seq", models.PositiveBigIntegerField(default=0, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('joined_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='chat.conversation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chat_memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("joined_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="chat.conversation"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chat_memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'conversation'), name='chat_membership_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "conversation"), name="chat_membership_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content', models.TextField()),
-                ('content_type', models.CharField(choices=[('text', 'Text'), ('image', 'Image'), ('file', 'File')], default='text', max_length=10)),
-                ('seq', models.PositiveBigIntegerField(editable=False)),
-                ('client_msg_id', models.CharField(blank=True, max_length=64, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chat.conversation')),
-                ('sender', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chat_messages', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("content", models.TextField()),
+                (
+                    "content_type",
+                    models.CharField(
+                        choices=[("text", "Text"), ("image", "Image"), ("file", "File")], default="text", max_length=10
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField(editable=False)),
+                ("client_msg_id", models.CharField(blank=True, max_length=64, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="chat.conversation"
+                    ),
+                ),
+                (
+                    "sender",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chat_messages",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['conversation', 'seq'],
-                'constraints': [models.UniqueConstraint(fields=('conversation', 'seq'), name='chat_message_seq_unique'), models.UniqueConstraint(condition=models.Q(('client_msg_id__isnull', False)), fields=('sender', 'client_msg_id'), name='chat_message_idempotency_key_unique')],
+                "ordering": ["conversation", "seq"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("conversation", "seq"), name="chat_message_seq_unique"),
+                    models.UniqueConstraint(
+                        condition=models.Q(("client_msg_id__isnull", False)),
+                        fields=("sender", "client_msg_id"),
+                        name="chat_message_idempotency_key_unique",
+                    ),
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0001_initial'),
+        ("chat", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='membership',
-            name='last_read_seq',
+            model_name="membership",
+            name="last_read_seq",
             field=models.PositiveBigIntegerField(default=0),
         ),
     ]

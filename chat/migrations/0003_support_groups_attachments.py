@@ -7,79 +7,101 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0002_membership_last_read_seq'),
+        ("chat", "0002_membership_last_read_seq"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(upload_to=chat.models.attachment_path)),
-                ('name', models.CharField(max_length=255)),
-                ('mime_type', models.CharField(max_length=100)),
-                ('size', models.PositiveBigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("file", models.FileField(upload_to=chat.models.attachment_path)),
+                ("name", models.CharField(max_length=255)),
+                ("mime_type", models.CharField(max_length=100)),
+                ("size", models.PositiveBigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='SupportConversation',
-            fields=[
-            ],
+            name="SupportConversation",
+            fields=[],
             options={
-                'verbose_name': 'support conversation',
-                'verbose_name_plural': 'support desk',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "support conversation",
+                "verbose_name_plural": "support desk",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('chat.conversation',),
+            bases=("chat.conversation",),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='closed_at',
+            model_name="conversation",
+            name="closed_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='support_read_seq',
+            model_name="conversation",
+            name="support_read_seq",
             field=models.PositiveBigIntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='support_user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='support_conversations', to=settings.AUTH_USER_MODEL),
+            model_name="conversation",
+            name="support_user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="support_conversations",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='waiting_since',
+            model_name="conversation",
+            name="waiting_since",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='membership',
-            name='role',
-            field=models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('member', 'Member')], default='member', max_length=10),
+            model_name="membership",
+            name="role",
+            field=models.CharField(
+                choices=[("owner", "Owner"), ("admin", "Admin"), ("member", "Member")], default="member", max_length=10
+            ),
         ),
         migrations.AlterField(
-            model_name='conversation',
-            name='kind',
-            field=models.CharField(choices=[('direct', 'Direct'), ('group', 'Group'), ('support', 'Support')], max_length=10),
+            model_name="conversation",
+            name="kind",
+            field=models.CharField(
+                choices=[("direct", "Direct"), ("group", "Group"), ("support", "Support")], max_length=10
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.UniqueConstraint(condition=models.Q(('closed_at__isnull', True), ('kind', 'support')), fields=('support_user',), name='chat_one_open_support_conversation_per_user'),
+            model_name="conversation",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("closed_at__isnull", True), ("kind", "support")),
+                fields=("support_user",),
+                name="chat_one_open_support_conversation_per_user",
+            ),
         ),
         migrations.AddField(
-            model_name='attachment',
-            name='uploader',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chat_attachments', to=settings.AUTH_USER_MODEL),
+            model_name="attachment",
+            name="uploader",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="chat_attachments",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='message',
-            name='attachment',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='message', to='chat.attachment'),
+            model_name="message",
+            name="attachment",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="message",
+                to="chat.attachment",
+            ),
         ),
     ]

@@ -94,9 +94,12 @@ def test_rest_paths(world, alice, carol, make_user, kind, who):
         assert all("messages" not in r.content.decode() for r in responses.values())
     elif expected(who, kind) == "forbidden":
         assert set(statuses.values()) == {403}
-        assert all(r.json() == {"error": {"code": "forbidden", "message": r.json()["error"]["message"]}}
-                   for r in responses.values())
+        assert all(
+            r.json() == {"error": {"code": "forbidden", "message": r.json()["error"]["message"]}}
+            for r in responses.values()
+        )
     else:
         assert statuses == {"detail": 200, "history": 200, "send": 201, "read": 200}
     assert client.get("/api/chat/conversations/999999999/messages/").status_code in (
-        (401, 403) if who in ("anonymous", "deactivated") else (404,))
+        (401, 403) if who in ("anonymous", "deactivated") else (404,)
+    )

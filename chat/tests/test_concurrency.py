@@ -29,8 +29,12 @@ def run_concurrently(fn, count: int) -> list:
 def test_concurrent_senders_get_gap_free_seq_in_commit_order(alice, bob, conversation):
     senders = [alice, bob]
     messages = run_concurrently(
-        lambda i: services.send_message(sender=senders[i % 2], conversation=Conversation.objects.get(pk=conversation.pk),
-                                        content=f"m{i}", client_msg_id=f"k{i}")[0],
+        lambda i: services.send_message(
+            sender=senders[i % 2],
+            conversation=Conversation.objects.get(pk=conversation.pk),
+            content=f"m{i}",
+            client_msg_id=f"k{i}",
+        )[0],
         200,
     )
     stored = list(Message.objects.filter(conversation=conversation).order_by("seq").values_list("seq", "content"))
@@ -40,14 +44,18 @@ def test_concurrent_senders_get_gap_free_seq_in_commit_order(alice, bob, convers
     conversation.refresh_from_db()
     assert conversation.last_seq == 200
     # Creation order follows seq (ids and seq are assigned under the same lock).
-    ids = [pk for pk, in Message.objects.filter(conversation=conversation).order_by("seq").values_list("pk")]
+    ids = [pk for (pk,) in Message.objects.filter(conversation=conversation).order_by("seq").values_list("pk")]
     assert ids == sorted(ids)
 
 
 def test_concurrent_retries_of_one_send_store_it_once(alice, conversation):
     results = run_concurrently(
-        lambda i: services.send_message(sender=alice, conversation=Conversation.objects.get(pk=conversation.pk),
-                                        content="once", client_msg_id="same-key"),
+        lambda i: services.send_message(
+            sender=alice,
+            conversation=Conversation.objects.get(pk=conversation.pk),
+            content="once",
+            client_msg_id="same-key",
+        ),
         24,
     )
     assert Message.objects.filter(conversation=conversation).count() == 1
@@ -56,8 +64,12 @@ def test_concurrent_retries_of_one_send_store_it_once(alice, conversation):
 
 
 def test_concurrent_first_messages_make_one_direct_conversation(alice, bob):
-    run_concurrently(lambda i: services.send_direct_message(
-        sender=[alice, bob][i % 2], recipient=[bob, alice][i % 2], content=f"hi {i}"), 16)
+    run_concurrently(
+        lambda i: services.send_direct_message(
+            sender=[alice, bob][i % 2], recipient=[bob, alice][i % 2], content=f"hi {i}"
+        ),
+        16,
+    )
     assert Conversation.objects.filter(kind="direct").count() == 1
     assert list(Message.objects.order_by("seq").values_list("seq", flat=True)) == list(range(1, 17))
 
@@ -66,4 +78,3 @@ def test_concurrent_support_requests_open_one_conversation(alice):
     opened = run_concurrently(lambda i: services.open_support(user=alice)[0].pk, 16)
     assert len(set(opened)) == 1
     assert Conversation.objects.filter(kind="support", support_user=alice).count() == 1
-

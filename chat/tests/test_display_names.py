@@ -106,8 +106,9 @@ def test_join_resume_loads_senders_in_the_page_query(alice, busy_group, django_a
     assert [m["sender"]["name"] for m in reply["messages"][:3]] == ["alice", "bob", "Ann Lee"]
 
 
-def test_conversation_list_loads_last_senders_with_the_last_messages(alice, bob, ann, busy_group,
-                                                                     django_assert_num_queries):
+def test_conversation_list_loads_last_senders_with_the_last_messages(
+    alice, bob, ann, busy_group, django_assert_num_queries
+):
     other = Conversation.objects.create(kind=Conversation.Kind.GROUP, title="other")
     for user in (alice, ann):
         Membership.objects.create(conversation=other, user=user)
@@ -117,10 +118,13 @@ def test_conversation_list_loads_last_senders_with_the_last_messages(alice, bob,
     assert {c["title"]: c["last_message"]["sender"]["name"] for c in listed} == {"busy": "bob", "other": "Ann Lee"}
 
 
-def test_repeated_sends_answer_with_the_stored_sender_in_the_lookup_query(alice, bob, busy_group,
-                                                                          django_assert_num_queries):
-    requests = [services.SendRequest(sender=user, conversation_id=busy_group.pk, content="x", client_msg_id="k")
-                for user in (alice, bob)]
+def test_repeated_sends_answer_with_the_stored_sender_in_the_lookup_query(
+    alice, bob, busy_group, django_assert_num_queries
+):
+    requests = [
+        services.SendRequest(sender=user, conversation_id=busy_group.pk, content="x", client_msg_id="k")
+        for user in (alice, bob)
+    ]
     services.send_many(requests)
     outcomes = services.send_many(requests)  # both repeats: answered with the stored messages
     assert [created for _, created in outcomes] == [False, False]
@@ -138,8 +142,9 @@ def test_a_send_batch_names_its_senders_without_a_query_per_sender(alice, bob, a
 
     def batch(senders) -> int:
         with CaptureQueriesContext(connection) as queries:
-            services.send_many([services.SendRequest(sender=user, conversation_id=busy_group.pk, content="x")
-                                for user in senders])
+            services.send_many(
+                [services.SendRequest(sender=user, conversation_id=busy_group.pk, content="x") for user in senders]
+            )
         return len(queries)
 
     assert batch([alice, bob, ann]) == batch([alice, alice, alice])

@@ -53,11 +53,24 @@ async def test_sends_arriving_during_a_commit_share_the_next_one_and_are_answere
     await asyncio.sleep(0.3)
     release.set()
 
-    streams = {name: await frames_until_quiet(client) for name, client in
-               {"first": first, "again": again, "retry": retry, "bob": from_bob, "blank": blank,
-                "outsider": outsider}.items()}
+    streams = {
+        name: await frames_until_quiet(client)
+        for name, client in {
+            "first": first,
+            "again": again,
+            "retry": retry,
+            "bob": from_bob,
+            "blank": blank,
+            "outsider": outsider,
+        }.items()
+    }
     assert batches[0] == ["first"]
-    assert len(batches) == 2 and sorted(batches[1]) == ["from bob", "keyed", "keyed", "let me in"]  # blank: refused before
+    assert len(batches) == 2 and sorted(batches[1]) == [
+        "from bob",
+        "keyed",
+        "keyed",
+        "let me in",
+    ]  # blank: refused before
 
     def reply(name, ref):
         (frame,) = [f for f in streams[name] if f.get("ref") == ref]
@@ -79,6 +92,9 @@ async def test_sends_arriving_during_a_commit_share_the_next_one_and_are_answere
     for name, ref in (("first", "first"), ("again", "k"), ("retry", "k2"), ("bob", "b")):
         acked_seq = reply(name, ref)["data"]["message"]["seq"]
         position = streams[name].index(reply(name, ref))
-        batch_events = [i for i, f in enumerate(streams[name]) if f["type"] == "chat.message"
-                        and (f["data"]["seq"] == 1) == (acked_seq == 1)]
+        batch_events = [
+            i
+            for i, f in enumerate(streams[name])
+            if f["type"] == "chat.message" and (f["data"]["seq"] == 1) == (acked_seq == 1)
+        ]
         assert position < min(batch_events), (name, streams[name])

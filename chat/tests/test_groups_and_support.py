@@ -17,7 +17,10 @@ async def test_group_created_over_the_socket_reaches_every_member_once(connect, 
     reply = await owner.request("chat.create_group", {"title": "Team", "member_ids": [bob.pk, carol.pk, bob.pk]})
     conversation = reply["data"]["conversation"]
     assert {(m["username"], m["role"]) for m in conversation["members"]} == {
-        ("alice", "owner"), ("bob", "member"), ("carol", "member")}
+        ("alice", "owner"),
+        ("bob", "member"),
+        ("carol", "member"),
+    }
     added = await bob_tab.receive_type("chat.member_added")
     assert added["data"]["user_id"] == bob.pk and added["data"]["conversation"]["id"] == conversation["id"]
     await bob_tab.assert_nothing()
@@ -42,10 +45,12 @@ async def test_only_owner_and_admins_manage_members(connect, alice, bob, carol, 
     ok = await bob_client.request("chat.add_member", {"conversation_id": group.pk, "user_id": carol.pk}, ref="2")
     assert "ack" == ok["type"]
     admin_naming_admin = await bob_client.request(
-        "chat.add_member", {"conversation_id": group.pk, "user_id": dave.pk, "role": "admin"}, ref="3")
+        "chat.add_member", {"conversation_id": group.pk, "user_id": dave.pk, "role": "admin"}, ref="3"
+    )
     assert admin_naming_admin["error"]["code"] == "forbidden"
     cannot_remove_owner = await bob_client.request(
-        "chat.remove_member", {"conversation_id": group.pk, "user_id": alice.pk}, ref="4")
+        "chat.remove_member", {"conversation_id": group.pk, "user_id": alice.pk}, ref="4"
+    )
     assert cannot_remove_owner["error"]["code"] == "forbidden"
     outsider = await connect(user=dave)
     hidden = await outsider.request("chat.add_member", {"conversation_id": group.pk, "user_id": dave.pk})
@@ -141,17 +146,26 @@ async def test_image_message_references_its_upload(connect, alice, bob, conversa
     attachment = await sync_to_async(services.upload_attachment)(uploader=alice, file=upload, mime_type="image/png")
     sender = await connect(user=alice)
     receiver = await connect(user=bob)
-    reply = await sender.request("chat.send", {"conversation_id": conversation.pk, "content_type": "image",
-                                               "attachment_id": attachment.pk})
+    reply = await sender.request(
+        "chat.send", {"conversation_id": conversation.pk, "content_type": "image", "attachment_id": attachment.pk}
+    )
     message = reply["data"]["message"]
     assert message["content"] == "cat.png"
-    assert message["attachment"]["mime_type"] == "image/png" and message["attachment"]["url"].endswith(f"/{attachment.pk}")
+    assert message["attachment"]["mime_type"] == "image/png" and message["attachment"]["url"].endswith(
+        f"/{attachment.pk}"
+    )
     assert (await receiver.receive_type("chat.message"))["data"]["attachment"]["id"] == attachment.pk
-    reused = await sender.request("chat.send", {"conversation_id": conversation.pk, "content_type": "image",
-                                                "attachment_id": attachment.pk}, ref="2")
+    reused = await sender.request(
+        "chat.send",
+        {"conversation_id": conversation.pk, "content_type": "image", "attachment_id": attachment.pk},
+        ref="2",
+    )
     assert reused["error"]["code"] == "conflict"
-    someone_elses = await receiver.request("chat.send", {"conversation_id": conversation.pk, "content_type": "file",
-                                                         "attachment_id": attachment.pk}, ref="3")
+    someone_elses = await receiver.request(
+        "chat.send",
+        {"conversation_id": conversation.pk, "content_type": "file", "attachment_id": attachment.pk},
+        ref="3",
+    )
     assert someone_elses["error"]["code"] == "not_found"
     missing = await sender.request("chat.send", {"conversation_id": conversation.pk, "content_type": "image"}, ref="4")
     assert missing["error"]["details"]["attachment_id"]

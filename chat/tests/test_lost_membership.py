@@ -26,8 +26,9 @@ async def test_a_conversation_whose_subscription_was_lost_is_followed_after_resy
         raise ConnectionError("Redis is away")
 
     monkeypatch.setattr(publish_module, "send_to_layer", redis_away)
-    group = await sync_to_async(services.create_group)(owner=bob, title="made while Redis was away",
-                                                       member_ids=[alice.pk])
+    group = await sync_to_async(services.create_group)(
+        owner=bob, title="made while Redis was away", member_ids=[alice.pk]
+    )
     monkeypatch.setattr(publish_module, "send_to_layer", send)
 
     assert (await alice_client.receive_type("resync", timeout=5))["data"] == {"reason": "publish_failed"}

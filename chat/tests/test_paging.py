@@ -23,7 +23,8 @@ def conversations_of(user, last_seqs: list[int]) -> list[int]:
 
 def messages_in(conversation, sender, count: int, content: str) -> None:
     Message.objects.bulk_create(
-        [Message(conversation=conversation, sender=sender, content=content, seq=seq) for seq in range(1, count + 1)])
+        [Message(conversation=conversation, sender=sender, content=content, seq=seq) for seq in range(1, count + 1)]
+    )
     Conversation.objects.filter(pk=conversation.pk).update(last_seq=count)
 
 
@@ -62,16 +63,19 @@ def b64(value) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
 
 
-@pytest.mark.parametrize(("frame_type", "cursor"), [
-    ("chat.conversations", "garbage"),
-    ("chat.conversations", 7),
-    ("chat.conversations", b64(["conversations", "x", 1])),  # a key that is not a number
-    ("chat.conversations", b64(["conversations", 1])),  # too short
-    ("chat.conversations", b64(["history", 1])),  # another list's
-    ("chat.history", "garbage"),
-    ("chat.history", b64(["history", -1])),
-    ("chat.history", b64(["conversations", 1, 1])),
-])
+@pytest.mark.parametrize(
+    ("frame_type", "cursor"),
+    [
+        ("chat.conversations", "garbage"),
+        ("chat.conversations", 7),
+        ("chat.conversations", b64(["conversations", "x", 1])),  # a key that is not a number
+        ("chat.conversations", b64(["conversations", 1])),  # too short
+        ("chat.conversations", b64(["history", 1])),  # another list's
+        ("chat.history", "garbage"),
+        ("chat.history", b64(["history", -1])),
+        ("chat.history", b64(["conversations", 1, 1])),
+    ],
+)
 async def test_a_malformed_cursor_is_invalid(connect, alice, conversation, frame_type, cursor):
     client = await connect(user=alice)
     reply = await client.request(frame_type, {"conversation_id": conversation.pk, "cursor": cursor})
@@ -92,13 +96,15 @@ async def test_history_pages_back_with_next_cursor(connect, alice, bob, conversa
             break
         cursor = page["next_cursor"]
     assert seqs == list(range(1, 8))
-    both = await client.request("chat.history", {"conversation_id": conversation.pk, "before_seq": 3, "cursor": cursor}, ref="x")
+    both = await client.request(
+        "chat.history", {"conversation_id": conversation.pk, "before_seq": 3, "cursor": cursor}, ref="x"
+    )
     assert both["error"]["code"] == "invalid"
 
 
 async def test_history_and_resume_pages_are_cut_to_fit_a_frame(connect, alice, bob, conversation, settings):
     # 100 messages of 4,000 four-byte characters are 1.6 MB: more than one frame may hold.
-    await sync_to_async(messages_in)(conversation, bob, 100, "\U0001F600" * 4000)
+    await sync_to_async(messages_in)(conversation, bob, 100, "\U0001f600" * 4000)
     limit = 1_000_000
     client = await connect(user=alice)
     seqs, before = [], None
@@ -115,7 +121,9 @@ async def test_history_and_resume_pages_are_cut_to_fit_a_frame(connect, alice, b
     assert seqs == list(range(1, 101))
     resumed, after = [], 0
     while True:
-        reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": after}, ref=f"j{after}")
+        reply = await client.request(
+            "chat.join", {"conversation_id": conversation.pk, "after_seq": after}, ref=f"j{after}"
+        )
         assert reply["type"] == "ack", reply["error"]
         assert len(orjson.dumps(reply)) < limit
         resumed += [m["seq"] for m in reply["data"]["messages"]]
@@ -142,5 +150,8 @@ def test_rest_conversations_and_messages_page_like_the_socket(alice, bob, conver
     while url:
         page = api.get(url).json()
         seqs = [m["seq"] for m in page["messages"]] + seqs
-        url = page["next_cursor"] and f"/api/chat/conversations/{conversation.pk}/messages/?limit=2&cursor={page['next_cursor']}"
+        url = (
+            page["next_cursor"]
+            and f"/api/chat/conversations/{conversation.pk}/messages/?limit=2&cursor={page['next_cursor']}"
+        )
     assert seqs == [1, 2, 3, 4, 5]

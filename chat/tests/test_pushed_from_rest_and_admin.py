@@ -20,9 +20,13 @@ def logged_in(user) -> DjangoClient:
 
 async def test_rest_send_is_pushed_to_members(connect, alice, bob, conversation):
     socket = await connect(user=bob)
+
     def rest_send():
-        return logged_in(alice).post(f"/api/chat/conversations/{conversation.pk}/messages/", {"content": "via REST"},
-                                     content_type="application/json")
+        return logged_in(alice).post(
+            f"/api/chat/conversations/{conversation.pk}/messages/",
+            {"content": "via REST"},
+            content_type="application/json",
+        )
 
     response = await sync_to_async(rest_send)()
     assert response.status_code == 201
@@ -30,8 +34,10 @@ async def test_rest_send_is_pushed_to_members(connect, alice, bob, conversation)
 
 
 def desk_reply(staff, conversation_id, content, client_msg_id="desk-1"):
-    return logged_in(staff).post(f"/admin/chat/supportconversation/{conversation_id}/change/",
-                                 {"content": content, "client_msg_id": client_msg_id, "reply": "Send reply"})
+    return logged_in(staff).post(
+        f"/admin/chat/supportconversation/{conversation_id}/change/",
+        {"content": content, "client_msg_id": client_msg_id, "reply": "Send reply"},
+    )
 
 
 async def test_admin_desk_reply_is_pushed_to_the_user_once(connect, alice, staff):
@@ -60,8 +66,11 @@ def test_desk_lists_who_waits_longest_first_with_unread_and_escapes_content(alic
     assert order == ["bob", "alice", "carol"]
     assert re.findall(r'class="desk-unread" data-conversation="\d+">(\d+)<', page) == ["1", "1", "0"]
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    thread = logged_in(staff).get(
-        f"/admin/chat/supportconversation/{Conversation.objects.get(support_user=alice).pk}/change/").content.decode()
+    thread = (
+        logged_in(staff)
+        .get(f"/admin/chat/supportconversation/{Conversation.objects.get(support_user=alice).pk}/change/")
+        .content.decode()
+    )
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in thread and "<script>alert(1)" not in thread
     # Viewing the conversation marks it read for the whole desk.
     assert Conversation.objects.get(support_user=alice).support_read_seq == 1
@@ -70,15 +79,20 @@ def test_desk_lists_who_waits_longest_first_with_unread_and_escapes_content(alic
 def test_desk_is_for_staff_only(alice, conversation):
     support, _ = services.open_support(user=alice)
     assert logged_in(alice).get("/admin/chat/supportconversation/").status_code == 302  # to the admin login
-    assert logged_in(alice).post(f"/admin/chat/supportconversation/{support.pk}/change/",
-                                 {"content": "x"}).status_code == 302
+    assert (
+        logged_in(alice).post(f"/admin/chat/supportconversation/{support.pk}/change/", {"content": "x"}).status_code
+        == 302
+    )
     assert Message.objects.count() == 0
 
 
 def test_desk_closes_a_conversation_and_refuses_blank_replies(alice, staff):
     conversation, _ = services.open_support(user=alice)
-    blank = logged_in(staff).post(f"/admin/chat/supportconversation/{conversation.pk}/change/",
-                                  {"content": "  ", "reply": "Send reply"}, follow=True)
+    blank = logged_in(staff).post(
+        f"/admin/chat/supportconversation/{conversation.pk}/change/",
+        {"content": "  ", "reply": "Send reply"},
+        follow=True,
+    )
     assert "cannot be empty" in blank.content.decode()
     logged_in(staff).post(f"/admin/chat/supportconversation/{conversation.pk}/change/", {"close": "Close"})
     conversation.refresh_from_db()
@@ -88,12 +102,16 @@ def test_desk_closes_a_conversation_and_refuses_blank_replies(alice, staff):
 
 
 def admin_add_message(superuser, conversation_id, content, **extra):
-    return logged_in(superuser).post("/admin/chat/message/add/", {
-        "conversation": conversation_id, "content": content, "client_msg_id": "", **extra}, follow=True)
+    return logged_in(superuser).post(
+        "/admin/chat/message/add/",
+        {"conversation": conversation_id, "content": content, "client_msg_id": "", **extra},
+        follow=True,
+    )
 
 
 async def test_admin_message_is_sent_as_the_staff_user_pushed_and_gets_the_next_seq(
-        connect, make_user, alice, bob, conversation):
+    connect, make_user, alice, bob, conversation
+):
     superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True, first_name="Ruth")
     await sync_to_async(Membership.objects.create)(conversation=conversation, user=superuser)
     socket = await connect(user=bob)
@@ -118,7 +136,8 @@ def test_admin_message_form_has_no_sender_field(make_user):
 
 
 def test_admin_message_in_a_conversation_the_staff_may_not_post_in_is_refused_on_the_form(
-        make_user, alice, conversation):
+    make_user, alice, conversation
+):
     superuser = make_user("root", is_staff=True, is_superuser=True)
     response = admin_add_message(superuser, conversation.pk, "let me in", sender=alice.pk)
     assert response.status_code == 200 and not response.redirect_chain
@@ -126,8 +145,9 @@ def test_admin_message_in_a_conversation_the_staff_may_not_post_in_is_refused_on
     assert Message.objects.count() == 0
 
 
-def test_admin_message_refused_by_the_send_after_the_form_check_is_not_added(make_user, alice, conversation,
-                                                                             monkeypatch):
+def test_admin_message_refused_by_the_send_after_the_form_check_is_not_added(
+    make_user, alice, conversation, monkeypatch
+):
     from django.contrib.admin.models import LogEntry
 
     from chat import admin as chat_admin
@@ -167,14 +187,27 @@ async def test_admin_member_changes_are_pushed(connect, make_user, alice, bob, c
 
     def edit_members():
         members = list(group.memberships.order_by("pk"))
-        form = {"kind": "group", "title": "g", "memberships-TOTAL_FORMS": "3", "memberships-INITIAL_FORMS": "2",
-                "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000"}
+        form = {
+            "kind": "group",
+            "title": "g",
+            "memberships-TOTAL_FORMS": "3",
+            "memberships-INITIAL_FORMS": "2",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+        }
         for i, m in enumerate(members):
-            form.update({f"memberships-{i}-id": m.pk, f"memberships-{i}-conversation": group.pk,
-                         f"memberships-{i}-user": m.user_id, f"memberships-{i}-role": m.role})
+            form.update(
+                {
+                    f"memberships-{i}-id": m.pk,
+                    f"memberships-{i}-conversation": group.pk,
+                    f"memberships-{i}-user": m.user_id,
+                    f"memberships-{i}-role": m.role,
+                }
+            )
         form["memberships-1-DELETE"] = "on"  # bob
-        form.update({"memberships-2-user": carol.pk, "memberships-2-role": "member",
-                     "memberships-2-conversation": group.pk})
+        form.update(
+            {"memberships-2-user": carol.pk, "memberships-2-role": "member", "memberships-2-conversation": group.pk}
+        )
         return logged_in(superuser).post(f"/admin/chat/conversation/{group.pk}/change/", form)
 
     response = await sync_to_async(edit_members)()

@@ -24,8 +24,9 @@ def jwt_client(user) -> DjangoClient:
 
 def test_conversation_list_create_group_and_detail(alice, bob, carol):
     api = jwt_client(alice)
-    created = api.post("/api/chat/conversations/", {"title": "Team", "member_ids": [bob.pk]},
-                       content_type="application/json")
+    created = api.post(
+        "/api/chat/conversations/", {"title": "Team", "member_ids": [bob.pk]}, content_type="application/json"
+    )
     assert created.status_code == 201
     group_id = created.json()["id"]
     services.send_message(sender=bob, conversation=services.Conversation.objects.get(pk=group_id), content="hey")
@@ -74,11 +75,19 @@ def test_mark_read_and_members_over_rest(alice, bob, carol):
     bob_api = logged_in(bob)
     read = bob_api.post(f"/api/chat/conversations/{group.pk}/read", {"seq": 99}, content_type="application/json")
     assert read.json() == {"conversation_id": group.pk, "last_read_seq": 1, "unread": 0}
-    assert bob_api.post(f"/api/chat/conversations/{group.pk}/members/", {"user_id": carol.pk},
-                        content_type="application/json").status_code == 403
+    assert (
+        bob_api.post(
+            f"/api/chat/conversations/{group.pk}/members/", {"user_id": carol.pk}, content_type="application/json"
+        ).status_code
+        == 403
+    )
     owner = logged_in(alice)
-    assert owner.post(f"/api/chat/conversations/{group.pk}/members/", {"user_id": carol.pk},
-                      content_type="application/json").status_code == 201
+    assert (
+        owner.post(
+            f"/api/chat/conversations/{group.pk}/members/", {"user_id": carol.pk}, content_type="application/json"
+        ).status_code
+        == 201
+    )
     assert bob_api.delete(f"/api/chat/conversations/{group.pk}/members/{bob.pk}/").status_code == 204  # leave
     assert bob_api.get(f"/api/chat/conversations/{group.pk}/messages/").status_code == 403
     assert owner.delete(f"/api/chat/conversations/{group.pk}/members/{bob.pk}/").status_code == 404
@@ -99,8 +108,11 @@ def test_uploads_are_checked_and_readable_only_by_those_who_may(alice, bob, caro
     attachment_id = image.json()["id"]
     url = image.json()["url"]
     assert logged_in(bob).get(url).status_code == 404  # not sent yet: only its uploader
-    api.post(f"/api/chat/conversations/{conversation.pk}/messages/",
-             {"content_type": "image", "attachment_id": attachment_id}, content_type="application/json")
+    api.post(
+        f"/api/chat/conversations/{conversation.pk}/messages/",
+        {"content_type": "image", "attachment_id": attachment_id},
+        content_type="application/json",
+    )
     download = logged_in(bob).get(url)
     assert download.status_code == 200 and b"".join(download.streaming_content) == png_bytes()
     assert logged_in(carol).get(url).status_code == 404
@@ -111,8 +123,9 @@ def test_support_over_rest_and_the_staff_queue(alice, bob, staff):
     opened = logged_in(alice).post("/api/chat/support/")
     assert opened.status_code == 201
     assert logged_in(alice).post("/api/chat/support/").status_code == 200
-    services.send_message(sender=alice, conversation=services.Conversation.objects.get(pk=opened.json()["id"]),
-                          content="help")
+    services.send_message(
+        sender=alice, conversation=services.Conversation.objects.get(pk=opened.json()["id"]), content="help"
+    )
     bob_support = logged_in(bob).post("/api/chat/support/").json()
     queue = logged_in(staff).get("/api/chat/support/queue/").json()
     # Alice waits; bob has written nothing: alice first.
@@ -125,6 +138,11 @@ def test_support_over_rest_and_the_staff_queue(alice, bob, staff):
 
 def test_openapi_schema_lists_the_chat_endpoints(client):
     paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
-    for path in ("/api/chat/conversations/", "/api/chat/conversations/{id}/messages/", "/api/chat/attachments/",
-                 "/api/chat/support/", "/api/chat/conversations/{id}/members/{user_id}/"):
+    for path in (
+        "/api/chat/conversations/",
+        "/api/chat/conversations/{id}/messages/",
+        "/api/chat/attachments/",
+        "/api/chat/support/",
+        "/api/chat/conversations/{id}/members/{user_id}/",
+    ):
         assert path in paths

@@ -87,7 +87,9 @@ def test_send_many_answers_each_request_and_stores_the_accepted_in_order(
     assert help_reply[1] and help_reply[0].seq == 1
     assert direct[1] and direct[0].conversation.kind == Conversation.Kind.DIRECT
     assert list(conversation.messages.values_list("seq", "content", "sender_id")) == [
-        (1, "one", alice.pk), (2, "two", bob.pk)]
+        (1, "one", alice.pk),
+        (2, "two", bob.pk),
+    ]
     assert Message.objects.count() == 4
     conversation.refresh_from_db()
     assert conversation.last_seq == 2
@@ -105,8 +107,9 @@ def test_send_many_stores_nothing_when_its_transaction_fails(published, alice, b
 
     monkeypatch.setattr(Message.objects, "bulk_create", fail)
     with pytest.raises(OperationalError):
-        services.send_many([services.SendRequest(sender=user, content="x", conversation_id=conversation.pk)
-                            for user in (alice, bob)])
+        services.send_many(
+            [services.SendRequest(sender=user, content="x", conversation_id=conversation.pk) for user in (alice, bob)]
+        )
     assert Message.objects.count() == 0
     conversation.refresh_from_db()
     assert conversation.last_seq == 0
@@ -128,10 +131,12 @@ def test_idempotency_key_stored_meanwhile_by_another_process_is_answered_with_it
         return {} if len(lookups) == 1 else looked_up(drafts)
 
     monkeypatch.setattr(services, "_stored_by_key", before_the_other_commit)
-    retry, other = services.send_many([
-        services.SendRequest(sender=alice, content="first", conversation_id=conversation.pk, client_msg_id="k"),
-        services.SendRequest(sender=bob, content="second", conversation_id=conversation.pk),
-    ])
+    retry, other = services.send_many(
+        [
+            services.SendRequest(sender=alice, content="first", conversation_id=conversation.pk, client_msg_id="k"),
+            services.SendRequest(sender=bob, content="second", conversation_id=conversation.pk),
+        ]
+    )
     assert retry[1] is False and retry[0].content == "first" and retry[0].seq == 1
     assert other[1] is True and other[0].seq == 2
     assert list(conversation.messages.values_list("seq", "client_msg_id")) == [(1, "k"), (2, None)]

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,56 +15,85 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='BatchTask',
+            name="BatchTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('paused', 'Paused'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('current', models.PositiveIntegerField(default=0)),
-                ('succeeded', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('stage', models.CharField(blank=True, max_length=100)),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('error', models.TextField(blank=True)),
-                ('eta_ms', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('template', models.FileField(blank=True, upload_to='tasks/templates/')),
-                ('data_file', models.FileField(blank=True, upload_to='tasks/data/')),
-                ('result', models.FileField(blank=True, upload_to='tasks/results/')),
-                ('progress_token', models.CharField(default=progress.models._new_progress_token, editable=False, max_length=64)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batch_tasks', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("current", models.PositiveIntegerField(default=0)),
+                ("succeeded", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("stage", models.CharField(blank=True, max_length=100)),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("error", models.TextField(blank=True)),
+                ("eta_ms", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("template", models.FileField(blank=True, upload_to="tasks/templates/")),
+                ("data_file", models.FileField(blank=True, upload_to="tasks/data/")),
+                ("result", models.FileField(blank=True, upload_to="tasks/results/")),
+                (
+                    "progress_token",
+                    models.CharField(default=progress.models._new_progress_token, editable=False, max_length=64),
+                ),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="batch_tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='TaskDocument',
+            name="TaskDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('generated', 'Generated'), ('failed', 'Failed')], max_length=10)),
-                ('output_name', models.CharField(blank=True, max_length=255)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='progress.batchtask')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                ("status", models.CharField(choices=[("generated", "Generated"), ("failed", "Failed")], max_length=10)),
+                ("output_name", models.CharField(blank=True, max_length=255)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="documents", to="progress.batchtask"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['task', 'index'],
+                "ordering": ["task", "index"],
             },
         ),
         migrations.AddIndex(
-            model_name='batchtask',
-            index=models.Index(fields=['owner', '-created_at'], name='batch_task_owner_recent'),
+            model_name="batchtask",
+            index=models.Index(fields=["owner", "-created_at"], name="batch_task_owner_recent"),
         ),
         migrations.AddConstraint(
-            model_name='taskdocument',
-            constraint=models.UniqueConstraint(fields=('task', 'index'), name='task_document_unique_index'),
+            model_name="taskdocument",
+            constraint=models.UniqueConstraint(fields=("task", "index"), name="task_document_unique_index"),
         ),
     ]

@@ -26,8 +26,10 @@ def uploads():
     """Factory: ``uploads(rows_csv, template_bytes, template_name)`` -> (data_file, template) uploads."""
 
     def make(csv_text: str, template: bytes, template_name: str = "letter.docx"):
-        return (SimpleUploadedFile("people.csv", csv_text.encode(), content_type="text/csv"),
-                SimpleUploadedFile(template_name, template))
+        return (
+            SimpleUploadedFile("people.csv", csv_text.encode(), content_type="text/csv"),
+            SimpleUploadedFile(template_name, template),
+        )
 
     return make
 

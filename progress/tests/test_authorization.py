@@ -93,11 +93,13 @@ def test_rest_paths(people, task, make_user, who):
 def test_progress_reports_need_the_tasks_own_token(task, people):
     before = state(task.pk)
     for headers in ({}, {"X-Progress-Token": "guess"}, {"Authorization": "Bearer x"}):
-        response = bearer_client().post(f"/api/tasks/{task.pk}/progress", {"current": 5}, content_type="application/json",
-                                        headers=headers)
+        response = bearer_client().post(
+            f"/api/tasks/{task.pk}/progress", {"current": 5}, content_type="application/json", headers=headers
+        )
         assert response.status_code == 403
     # A user's own valid credentials are not the task's token either.
-    response = bearer_client(people["owner"]).post(f"/api/tasks/{task.pk}/progress", {"current": 5},
-                                                   content_type="application/json")
+    response = bearer_client(people["owner"]).post(
+        f"/api/tasks/{task.pk}/progress", {"current": 5}, content_type="application/json"
+    )
     assert response.status_code == 403
     assert state(task.pk) == before

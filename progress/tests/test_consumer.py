@@ -45,14 +45,21 @@ async def test_late_subscriber_starts_from_the_truth(connect, alice, task):
     await sync_to_async(half_done)()
     client = await connect(user=alice)
     (snapshot,) = (await client.request("task.subscribe", {"task_ids": [task.pk]}))["data"]["tasks"]
-    assert (snapshot["status"], snapshot["current"], snapshot["progress"], snapshot["stage"]) == ("running", 5, 50.0, "rendering")
+    assert (snapshot["status"], snapshot["current"], snapshot["progress"], snapshot["stage"]) == (
+        "running",
+        5,
+        50.0,
+        "rendering",
+    )
 
 
 async def test_others_tasks_are_forbidden_unknown_ones_not_found_staff_sees_all(connect, bob, make_user, task):
     bob_client = await connect(user=bob)
     refused = await bob_client.request("task.subscribe", {"task_ids": [task.pk]})
     assert refused["error"]["code"] == ErrorCode.FORBIDDEN
-    assert (await bob_client.request("task.subscribe", {"task_ids": [10**9]}, ref="2"))["error"]["code"] == ErrorCode.NOT_FOUND
+    assert (await bob_client.request("task.subscribe", {"task_ids": [10**9]}, ref="2"))["error"][
+        "code"
+    ] == ErrorCode.NOT_FOUND
     assert (await bob_client.request("task.subscribe", {"task_ids": []}, ref="3"))["error"]["code"] == ErrorCode.INVALID
     staff = await sync_to_async(make_user)("ops", is_staff=True)
     staff_client = await connect(user=staff)

@@ -54,7 +54,9 @@ async def test_task_list_default_page_and_snapshot_shape(connect, alice):
     assert (task["task_id"], task["status"], task["version"]) == (task_id, "pending", 1)
 
 
-@pytest.mark.parametrize("cursor", ["garbage", b64(["tasks", 1]), b64(["tasks", 1.5, 2]), b64(["workspaces", 1, 1]), ""])
+@pytest.mark.parametrize(
+    "cursor", ["garbage", b64(["tasks", 1]), b64(["tasks", 1.5, 2]), b64(["workspaces", 1, 1]), ""]
+)
 async def test_a_malformed_cursor_is_invalid(connect, alice, cursor):
     await sync_to_async(tasks_of)(alice, 1)
     client = await connect(user=alice)

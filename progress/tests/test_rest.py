@@ -45,8 +45,7 @@ def test_create_run_read_and_download(api, media_root, uploads, django_capture_o
 
 def test_uploads_are_checked(api, media_root, uploads, settings):
     data, _ = uploads("name\nAda\n", b"")
-    refused = api.post("/api/tasks/", {"name": "x", "data_file": data,
-                                       "template": io.BytesIO(b"x")})
+    refused = api.post("/api/tasks/", {"name": "x", "data_file": data, "template": io.BytesIO(b"x")})
     assert refused.status_code == 400
     settings.TASK_MAX_UPLOAD_BYTES = 10
     too_big = create(api, uploads)
@@ -69,8 +68,9 @@ def test_external_producer_reports_with_the_task_token(api, media_root, uploads,
     anonymous = DjangoClient()
     assert anonymous.post(url, {"current": 1}, content_type="application/json").status_code == 403
     headers = {"HTTP_X_PROGRESS_TOKEN": created["progress_token"]}
-    started = anonymous.post(url, {"current": 0, "total": 4, "status": "running"}, content_type="application/json",
-                             **headers)
+    started = anonymous.post(
+        url, {"current": 0, "total": 4, "status": "running"}, content_type="application/json", **headers
+    )
     assert started.json()["status"] == "running" and started.json()["total"] == 4
     held = anonymous.post(url, {"current": 2}, content_type="application/json", **headers).json()
     assert held["coalesced"] is True  # within 100 ms of the previous update
@@ -81,8 +81,15 @@ def test_external_producer_reports_with_the_task_token(api, media_root, uploads,
     staff = DjangoClient()
     staff.force_login(staff_user)
     stats = staff.get("/api/broadcaster/stats").json()
-    assert {"total_broadcasts", "successful_sends", "failed_sends", "average_latency_ms", "queue_size",
-            "cache_size", "last_update"} <= set(stats)
+    assert {
+        "total_broadcasts",
+        "successful_sends",
+        "failed_sends",
+        "average_latency_ms",
+        "queue_size",
+        "cache_size",
+        "last_update",
+    } <= set(stats)
     assert stats["cache_size"] >= 1
     assert api.get("/api/broadcaster/stats").status_code == 403
 
@@ -91,18 +98,26 @@ def test_admin_actions_go_through_the_services(media_root, uploads, api, staff_u
     task_id = create(api, uploads).json()["task_id"]
     admin = DjangoClient()
     admin.force_login(staff_user)
-    response = admin.post("/admin/progress/batchtask/", {"action": "request_cancelled", "_selected_action": [task_id]},
-                          follow=True)
+    response = admin.post(
+        "/admin/progress/batchtask/", {"action": "request_cancelled", "_selected_action": [task_id]}, follow=True
+    )
     assert "Cancel: 1 task(s)." in response.content.decode()
     assert BatchTask.objects.get(pk=task_id).status == "cancelled"
-    again = admin.post("/admin/progress/batchtask/", {"action": "request_paused", "_selected_action": [task_id]},
-                       follow=True)
+    again = admin.post(
+        "/admin/progress/batchtask/", {"action": "request_paused", "_selected_action": [task_id]}, follow=True
+    )
     assert "A cancelled task cannot become paused" in again.content.decode()
     assert admin.get(f"/admin/progress/batchtask/{task_id}/change/").status_code == 200
 
 
 def test_openapi_schema_lists_the_task_endpoints(client):
     paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()["paths"]
-    assert {"/api/tasks/", "/api/tasks/{id}/", "/api/tasks/{id}/pause", "/api/tasks/{id}/download",
-            "/api/tasks/{id}/progress", "/api/broadcaster/stats"} <= set(paths)
+    assert {
+        "/api/tasks/",
+        "/api/tasks/{id}/",
+        "/api/tasks/{id}/pause",
+        "/api/tasks/{id}/download",
+        "/api/tasks/{id}/progress",
+        "/api/broadcaster/stats",
+    } <= set(paths)
     assert "multipart/form-data" in paths["/api/tasks/"]["post"]["requestBody"]["content"]

@@ -35,6 +35,7 @@ def test_an_unknown_realtime_key_is_an_error_naming_the_closest_setting(settings
     settings.REALTIME = {**settings.REALTIME, "HEARTBEAT_SECONDS": 10}
     errors = [message for message in run_checks() if message.id == "realtime.E001"]
     assert [(error.msg, error.hint) for error in errors] == [
-        ("Unknown REALTIME setting 'HEARTBEAT_SECONDS'.", "Did you mean 'HEARTBEAT_S'?")]
+        ("Unknown REALTIME setting 'HEARTBEAT_SECONDS'.", "Did you mean 'HEARTBEAT_S'?")
+    ]
     settings.REALTIME = {key: value for key, value in settings.REALTIME.items() if key != "HEARTBEAT_SECONDS"}
     assert "realtime.E001" not in [message.id for message in run_checks()]

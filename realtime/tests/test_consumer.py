@@ -246,9 +246,16 @@ async def test_welcome_is_the_first_frame_even_while_events_stream(connect, alic
 
     async def stream():
         for i in range(200):
-            await send_to_layer(user_group(alice.pk), {"type": "realtime.event", "group": user_group(alice.pk),
-                                                       "text": f'{{"type":"tick","data":{i}}}', "event": "tick",
-                                                       "ts": 0.0})
+            await send_to_layer(
+                user_group(alice.pk),
+                {
+                    "type": "realtime.event",
+                    "group": user_group(alice.pk),
+                    "text": f'{{"type":"tick","data":{i}}}',
+                    "event": "tick",
+                    "ts": 0.0,
+                },
+            )
             await asyncio.sleep(0.001)
 
     await connect(user=bob)  # starts the process hub before the stream

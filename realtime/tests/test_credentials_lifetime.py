@@ -43,7 +43,9 @@ async def test_auth_refresh_extends_the_connection(connect, alice):
 
 async def test_auth_refresh_refuses_bad_and_foreign_tokens_and_keeps_the_connection(connect, alice, bob):
     client = await connect(user=alice)
-    assert (await client.request("auth.refresh", {"token": "forged"}, ref="a"))["error"]["code"] == ErrorCode.UNAUTHORIZED
+    assert (await client.request("auth.refresh", {"token": "forged"}, ref="a"))["error"][
+        "code"
+    ] == ErrorCode.UNAUTHORIZED
     foreign = await client.request("auth.refresh", {"token": access_token(bob)}, ref="b")
     assert foreign["error"]["code"] == ErrorCode.FORBIDDEN
     assert (await client.request("auth.refresh", {}, ref="c"))["error"]["code"] == ErrorCode.INVALID

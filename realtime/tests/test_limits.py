@@ -52,8 +52,9 @@ async def test_frames_over_the_rate_get_rate_limited_then_4429(connect, alice, s
 async def test_typing_has_its_own_stricter_limit(connect, alice, bob, settings):
     override(settings, TYPE_RATE_LIMITS={"chat.typing": {"per_min": 1, "burst": 2}})
     conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title="t")
-    await Membership.objects.abulk_create([Membership(user=alice, conversation=conversation),
-                                           Membership(user=bob, conversation=conversation)])
+    await Membership.objects.abulk_create(
+        [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
+    )
     client = await connect(user=alice)
     data = {"conversation_id": conversation.pk}
     assert (await client.request("chat.typing", data, ref="1"))["type"] == "ack"
@@ -134,7 +135,9 @@ async def test_subscriptions_per_connection_are_capped(connect, alice, settings)
     assert len(await client_subscriptions(alice)) == 3
 
 
-async def test_a_member_of_more_conversations_than_the_cap_follows_them_all_and_can_still_join(connect, alice, settings):
+async def test_a_member_of_more_conversations_than_the_cap_follows_them_all_and_can_still_join(
+    connect, alice, settings
+):
     # Found by bench/floods.py: a member of 2,000 conversations was refused every chat.join.
     conversations = [await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=str(i)) for i in range(5)]
     for conversation in conversations:

@@ -34,8 +34,10 @@ async def test_health_reports_checks_and_live_figures(connect, alice, channel_la
     assert response.status_code == 200
     assert body["status"] == "healthy"
     # Without REDIS_URL (the in-memory layer) there is no Redis to check: one process, not a failure.
-    assert body["checks"] == {"database": "ok",
-                              "redis": "ok" if channel_layer == "redis" else "not configured (single process)"}
+    assert body["checks"] == {
+        "database": "ok",
+        "redis": "ok" if channel_layer == "redis" else "not configured (single process)",
+    }
     assert body["websocket"]["connections"] == 1
     assert body["uptime_s"] > 0
 
@@ -48,8 +50,13 @@ async def test_health_average_latency_is_publish_to_socket_per_delivery(connect,
     await sync_to_async(publish)(group, "test.prompt", {})
     for client in alice_clients:
         await client.receive_type("test.prompt")
-    late = {"type": LAYER_EVENT_TYPE, "group": user_group(bob.pk), "text": event_frame("test.late", {}),
-            "event": "test.late", "ts": time.time() - 0.900}
+    late = {
+        "type": LAYER_EVENT_TYPE,
+        "group": user_group(bob.pk),
+        "text": event_frame("test.late", {}),
+        "event": "test.late",
+        "ts": time.time() - 0.900,
+    }
     await send_to_layer(late["group"], late)
     await bob_client.receive_type("test.late")
     await (await get_process()).publish_stats()
@@ -84,7 +91,10 @@ async def test_websocket_stats_are_staff_only_and_count_connections_frames_and_g
     assert stats["messages"]["total_received"] == 1
     assert stats["messages"]["total_sent"] == 3  # two welcomes and a pong
     assert stats["rooms"]["total"] == 2  # each user's own group
-    assert {room["group"] for room in stats["rooms"]["largest"]} == {f"realtime.user.{alice.pk}", f"realtime.user.{bob.pk}"}
+    assert {room["group"] for room in stats["rooms"]["largest"]} == {
+        f"realtime.user.{alice.pk}",
+        f"realtime.user.{bob.pk}",
+    }
     assert stats["server"]["processes"] == 1
     assert 0 < stats["memory"]["percentage"] < 100
 
@@ -121,9 +131,18 @@ async def test_admin_disconnect_action_closes_the_users_connections(connect, ali
 
 
 def test_log_lines_never_carry_tokens():
-    record = logging.LogRecord("daphne", logging.INFO, __file__, 1, "%s %s",
-                               ("GET /ws/?token=eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoxfQ.c2lnbmF0dXJl",
-                                "headers=[(b'authorization', b'Bearer abc.def.ghi')]"), None)
+    record = logging.LogRecord(
+        "daphne",
+        logging.INFO,
+        __file__,
+        1,
+        "%s %s",
+        (
+            "GET /ws/?token=eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoxfQ.c2lnbmF0dXJl",
+            "headers=[(b'authorization', b'Bearer abc.def.ghi')]",
+        ),
+        None,
+    )
     RedactSecrets().filter(record)
     message = record.getMessage()
     assert "eyJ" not in message and "abc.def.ghi" not in message

@@ -24,11 +24,22 @@ def test_a_cursor_round_trips_for_its_own_list_only():
     assert "cursor" in refused.value.details
 
 
-@pytest.mark.parametrize("cursor", [
-    "", "!!!", "bm90IGpzb24", b64({"workspaces": 1}), b64(["workspaces", 1]), b64(["workspaces", 1, 2, 3]),
-    b64(["workspaces", True, 1]), b64(["workspaces", 1.0, 1]), b64(["workspaces", -1, 1]), b64(["workspaces", 2**63, 1]),
-    b64(["workspaces", "1", 1]),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "!!!",
+        "bm90IGpzb24",
+        b64({"workspaces": 1}),
+        b64(["workspaces", 1]),
+        b64(["workspaces", 1, 2, 3]),
+        b64(["workspaces", True, 1]),
+        b64(["workspaces", 1.0, 1]),
+        b64(["workspaces", -1, 1]),
+        b64(["workspaces", 2**63, 1]),
+        b64(["workspaces", "1", 1]),
+    ],
+)
 def test_a_malformed_cursor_is_invalid(cursor):
     with pytest.raises(Invalid) as refused:
         decode_cursor("workspaces", cursor, 2)

@@ -15,18 +15,27 @@ from realtime.process import get_process
 @pytest.fixture
 async def shared_conversation(alice, bob):
     conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title="p")
-    await Membership.objects.abulk_create([Membership(user=alice, conversation=conversation),
-                                           Membership(user=bob, conversation=conversation)])
+    await Membership.objects.abulk_create(
+        [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
+    )
     return conversation
 
 
 def record(connection_id: str, user_id: int) -> ConnectionRecord:
-    return ConnectionRecord(connection_id=connection_id, user_id=user_id, username=f"u{user_id}", ip="10.0.0.1",
-                            user_agent="test", connected_at=int(time.time() * 1000), process="p1")
+    return ConnectionRecord(
+        connection_id=connection_id,
+        user_id=user_id,
+        username=f"u{user_id}",
+        ip="10.0.0.1",
+        user_agent="test",
+        connected_at=int(time.time() * 1000),
+        process="p1",
+    )
 
 
-async def test_first_connection_and_last_disconnect_are_announced_to_co_members(connect, alice, bob, carol,
-                                                                                shared_conversation):
+async def test_first_connection_and_last_disconnect_are_announced_to_co_members(
+    connect, alice, bob, carol, shared_conversation
+):
     bob_client = await connect(user=bob)
     carol_client = await connect(user=carol)  # shares no conversation with alice
     first = await connect(user=alice)
@@ -41,16 +50,19 @@ async def test_first_connection_and_last_disconnect_are_announced_to_co_members(
     offline = await bob_client.receive_type("presence.changed")
     assert offline["data"]["online"] is False
     assert offline["data"]["last_seen"] >= before
-    assert (await sync_to_async(presence_of)([alice.pk]))[alice.pk] == {"online": False,
-                                                                        "last_seen": offline["data"]["last_seen"]}
+    assert (await sync_to_async(presence_of)([alice.pk]))[alice.pk] == {
+        "online": False,
+        "last_seen": offline["data"]["last_seen"],
+    }
     await carol_client.assert_nothing()
 
 
 async def test_a_co_member_of_many_conversations_hears_each_change_once(connect, alice, bob, shared_conversation):
     for i in range(3):  # three more conversations of alice and bob: one announcement, not four
         conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=f"more {i}")
-        await Membership.objects.abulk_create([Membership(user=alice, conversation=conversation),
-                                               Membership(user=bob, conversation=conversation)])
+        await Membership.objects.abulk_create(
+            [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
+        )
     bob_client = await connect(user=bob)
     alice_client = await connect(user=alice)
     assert (await bob_client.receive_type("presence.changed"))["data"]["online"] is True
@@ -134,8 +146,9 @@ async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, 
     await bob_elsewhere.assert_nothing()
 
 
-async def test_no_presence_events_in_conversations_over_the_size_limit(connect, alice, bob, shared_conversation,
-                                                                     settings):
+async def test_no_presence_events_in_conversations_over_the_size_limit(
+    connect, alice, bob, shared_conversation, settings
+):
     settings.CHAT_PRESENCE_MAX_MEMBERS = 1  # the shared conversation has 2
     bob_client = await connect(user=bob)
     await connect(user=alice)

@@ -16,7 +16,8 @@ def process(settings):
 
 
 async def test_handshakes_during_and_just_after_a_failed_start_fail_at_once_then_the_start_is_tried_again(
-        process, monkeypatch):
+    process, monkeypatch
+):
     attempts = []
     layer_back = asyncio.Event()
     real_start = process.hub.start

@@ -18,7 +18,8 @@ def quick_retries(settings):
 
 
 async def test_a_failed_publish_is_announced_to_the_groups_members_once_the_layer_takes_messages(
-        connect, alice, bob, monkeypatch):
+    connect, alice, bob, monkeypatch
+):
     alice_client = await connect(user=alice)
     bob_client = await connect(user=bob)
     send = publish_module.send_to_layer

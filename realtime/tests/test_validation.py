@@ -99,22 +99,25 @@ def errors_of(data, **kwargs) -> dict:
     return refused.value.details
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("count", "1", "Must be an integer, not a string."),
-    ("count", True, "Must be an integer, not a boolean."),
-    ("count", 1.0, "Must be an integer, not a number with a fraction, an exponent or over 64 bits."),
-    ("count", [1], "Must be an integer, not an array."),
-    ("count", {"n": 1}, "Must be an integer, not an object."),
-    ("name", 123, "Must be a string, not an integer."),
-    ("name", 1.5, "Must be a string, not a number with a fraction, an exponent or over 64 bits."),
-    ("name", False, "Must be a string, not a boolean."),
-    ("body", 123, "Must be a string, not an integer."),
-    ("flag", "true", "Must be a boolean, not a string."),
-    ("flag", 1, "Must be a boolean, not an integer."),
-    ("colour", 1, "Must be a string, not an integer."),
-    ("colour", True, "Must be a string, not a boolean."),
-    ("size", "1", "Must be an integer, not a string."),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("count", "1", "Must be an integer, not a string."),
+        ("count", True, "Must be an integer, not a boolean."),
+        ("count", 1.0, "Must be an integer, not a number with a fraction, an exponent or over 64 bits."),
+        ("count", [1], "Must be an integer, not an array."),
+        ("count", {"n": 1}, "Must be an integer, not an object."),
+        ("name", 123, "Must be a string, not an integer."),
+        ("name", 1.5, "Must be a string, not a number with a fraction, an exponent or over 64 bits."),
+        ("name", False, "Must be a string, not a boolean."),
+        ("body", 123, "Must be a string, not an integer."),
+        ("flag", "true", "Must be a boolean, not a string."),
+        ("flag", 1, "Must be a boolean, not an integer."),
+        ("colour", 1, "Must be a string, not an integer."),
+        ("colour", True, "Must be a string, not a boolean."),
+        ("size", "1", "Must be an integer, not a string."),
+    ],
+)
 def test_a_value_of_another_json_type_is_invalid_with_a_field_message(field, value, expected):
     assert errors_of({field: value}) == {field: [expected]}
 
@@ -126,9 +129,14 @@ def test_values_of_the_right_type_pass():
 
 def test_list_item_errors_are_keyed_by_string_indices_and_encode():
     details = errors_of({"ids": [1, "x", None, True, 0]})
-    assert details == {"ids": {"1": ["Must be an integer, not a string."], "2": ["This field may not be null."],
-                               "3": ["Must be an integer, not a boolean."],
-                               "4": ["Ensure this value is greater than or equal to 1."]}}
+    assert details == {
+        "ids": {
+            "1": ["Must be an integer, not a string."],
+            "2": ["This field may not be null."],
+            "3": ["Must be an integer, not a boolean."],
+            "4": ["Ensure this value is greater than or equal to 1."],
+        }
+    }
     assert all(type(message) is str for messages in details["ids"].values() for message in messages)
     orjson.dumps(details)  # orjson refuses non-string keys
     (batched,) = validate_each(TypedIn, [{"ids": ["x"]}])

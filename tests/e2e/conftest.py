@@ -37,6 +37,7 @@ def daphnes(django_db_setup, tmp_path_factory):
 def conversation(alice, bob):
     """A group conversation of alice and bob."""
     conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title="e2e")
-    Membership.objects.bulk_create([Membership(user=alice, conversation=conversation),
-                                    Membership(user=bob, conversation=conversation)])
+    Membership.objects.bulk_create(
+        [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
+    )
     return conversation

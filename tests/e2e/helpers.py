@@ -23,9 +23,24 @@ class ChatClient:
 
     def __init__(self, base_url: str, username: str, password: str, conversation_id: int, env: dict | None = None):
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "chat_client", "--url", base_url, "--username", username,
-             "--password", password, "--conversation", str(conversation_id)],
-            cwd=BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "manage.py",
+                "chat_client",
+                "--url",
+                base_url,
+                "--username",
+                username,
+                "--password",
+                password,
+                "--conversation",
+                str(conversation_id),
+            ],
+            cwd=BASE_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             env=env,
         )
         self.lines: list[str] = []  # everything printed so far, filled by a reader thread

@@ -25,8 +25,11 @@ async def test_worker_process_generates_documents_that_a_subscriber_watches_and_
     from django.db import connection
 
     settings.MEDIA_ROOT = tmp_path / "media"
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": os.environ["REDIS_URL"],
-           "MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    env = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
     server, worker = Daphne(env), BatchWorker(env)
     try:
         token = await asyncio.to_thread(login, server, "alice", "alice-pass")
@@ -35,8 +38,11 @@ async def test_worker_process_generates_documents_that_a_subscriber_watches_and_
         async with websockets.connect(f"{server.url}?token={token}") as ws:
             await next_of_type(ws, "welcome")
             task = await sync_to_async(services.create_task)(
-                owner=alice, name="letters", data_file=SimpleUploadedFile("people.csv", rows.encode()),
-                template=SimpleUploadedFile("letter.docx", template))
+                owner=alice,
+                name="letters",
+                data_file=SimpleUploadedFile("people.csv", rows.encode()),
+                template=SimpleUploadedFile("letter.docx", template),
+            )
             await ws.send(json.dumps({"type": "task.subscribe", "ref": "s", "data": {"task_ids": [task.pk]}}))
             events = []
             async with asyncio.timeout(30):
@@ -54,8 +60,9 @@ async def test_worker_process_generates_documents_that_a_subscriber_watches_and_
         progress = [e["data"]["progress"] for e in events if e["type"] == "task.progress"]
         assert progress == sorted(progress)
 
-        request = urllib.request.Request(f"{server.http}/api/tasks/{task.pk}/download",
-                                         headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            f"{server.http}/api/tasks/{task.pk}/download", headers={"Authorization": f"Bearer {token}"}
+        )
         body = await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read())
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
             assert len(archive.namelist()) == 30

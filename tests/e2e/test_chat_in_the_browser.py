@@ -24,8 +24,16 @@ from realtime.publish import publish
 from tests.servers import Daphne, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 20_000
 # Assertions wait as long as actions do: a server restart on a loaded 2-core machine takes seconds.
 expect.set_options(timeout=TIMEOUT_MS)
@@ -56,12 +64,16 @@ def server(django_db_setup, tmp_path):
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         raise RuntimeError("Browser tests need Redis: set REDIS_URL or run them with `make test`.")
-    daphne = Daphne({
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": redis_url,
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-    })
+    daphne = Daphne(
+        {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": redis_url,
+            "REALTIME_OVERRIDES": json.dumps(
+                {"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}
+            ),
+            "MEDIA_ROOT": str(tmp_path / "media"),
+        }
+    )
     yield daphne
     daphne.stop()
 
@@ -116,7 +128,7 @@ class Frames:
         """The frames after the first one going ``direction`` of ``frame_type`` whose data has ``data``."""
         for index, (way, frame) in enumerate(self.log):
             if way == direction and frame["type"] == frame_type and data.items() <= (frame.get("data") or {}).items():
-                return self.log[index + 1:]
+                return self.log[index + 1 :]
         raise AssertionError(f"no {direction} {frame_type} {data} in {self.log}")
 
 
@@ -144,7 +156,7 @@ def test_two_users_chat_and_survive_a_server_restart(browser, server, alice, bob
     bob_page.fill("#composer textarea", "")
 
     # Content is text, never HTML.
-    send(bob_page, "<img src=x onerror=\"window.pwned=1\"><b>bold?</b>")
+    send(bob_page, '<img src=x onerror="window.pwned=1"><b>bold?</b>')
     expect(alice_page.locator("#messages li[data-seq]")).to_have_count(2)
     assert alice_page.evaluate("window.pwned") is None
     assert alice_page.locator("#messages img").count() == 0
@@ -158,8 +170,12 @@ def test_two_users_chat_and_survive_a_server_restart(browser, server, alice, bob
     expect(alice_page.locator("#messages li[data-pending]")).to_have_count(1)
     server.start_again()
 
-    expected = ["hello bob", "<img src=x onerror=\"window.pwned=1\"><b>bold?</b>",
-                *[f"while you were away {n}" for n in range(3)], "queued while offline"]
+    expected = [
+        "hello bob",
+        '<img src=x onerror="window.pwned=1"><b>bold?</b>',
+        *[f"while you were away {n}" for n in range(3)],
+        "queued while offline",
+    ]
     for page in (alice_page, bob_page):
         expect(page.locator("#status")).to_have_text("live")
         expect(page.locator("#messages li[data-seq] .content")).to_have_text(expected)
@@ -168,8 +184,9 @@ def test_two_users_chat_and_survive_a_server_restart(browser, server, alice, bob
     assert Message.objects.filter(conversation=group, content="queued while offline").count() == 1
 
     # An image goes up over REST and is shown to the other member through its access-checked URL.
-    alice_page.set_input_files("#composer input[type=file]",
-                               files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png_bytes((4, 4))}])
+    alice_page.set_input_files(
+        "#composer input[type=file]", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png_bytes((4, 4))}]
+    )
     alice_page.click("#composer button[type=submit]")
     image = bob_page.locator("#messages li[data-seq] img[alt='dot.png']")
     expect(image).to_be_visible()
@@ -263,7 +280,9 @@ def test_a_lost_event_is_fetched_from_the_seq_gap_and_shown_in_order(browser, da
     expected = ["first", "lost on the way", "after the loss"]
     expect(rows).to_have_text(expected)  # each once, in seq order
     # Fetched with chat.join from the last seq without a gap, on the same socket.
-    fetch = [f for way, f in frames.after("received", "chat.message", seq=3) if way == "sent" and f["type"] == "chat.join"]
+    fetch = [
+        f for way, f in frames.after("received", "chat.message", seq=3) if way == "sent" and f["type"] == "chat.join"
+    ]
     assert [f["data"] for f in fetch][:1] == [{"conversation_id": group.pk, "after_seq": 1}]
     assert frames.sockets == 1
     assert shown(page) == expected

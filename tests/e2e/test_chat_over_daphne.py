@@ -27,8 +27,19 @@ async def test_message_crosses_processes_within_one_second_and_is_stored_once(da
         assert (await next_of_type(bob_ws, "welcome"))["data"]["user"]["username"] == "bob"
 
         started = time.perf_counter()
-        await alice_ws.send(json.dumps({"type": "chat.send", "ref": "1", "data": {
-            "conversation_id": conversation.pk, "content": "hello over redis", "client_msg_id": "e2e-1"}}))
+        await alice_ws.send(
+            json.dumps(
+                {
+                    "type": "chat.send",
+                    "ref": "1",
+                    "data": {
+                        "conversation_id": conversation.pk,
+                        "content": "hello over redis",
+                        "client_msg_id": "e2e-1",
+                    },
+                }
+            )
+        )
         event = await next_of_type(bob_ws, "chat.message")
         elapsed = time.perf_counter() - started
         ack = await next_of_type(alice_ws, "ack")
@@ -53,8 +64,11 @@ async def test_first_frame_auth_and_resume_after_reconnect(daphnes, alice, bob, 
         await sync_to_async(services.send_message)(sender=alice, conversation=conversation, content=text)
     async with websockets.connect(f"{server_a.url}?token={bob_token}") as bob_ws:
         await next_of_type(bob_ws, "welcome")
-        await bob_ws.send(json.dumps({"type": "chat.join", "ref": "j",
-                                      "data": {"conversation_id": conversation.pk, "after_seq": seen}}))
+        await bob_ws.send(
+            json.dumps(
+                {"type": "chat.join", "ref": "j", "data": {"conversation_id": conversation.pk, "after_seq": seen}}
+            )
+        )
         ack = await next_of_type(bob_ws, "ack")
     assert [m["content"] for m in ack["data"]["messages"]] == ["two", "three"]
     assert ack["data"]["has_more"] is False
@@ -76,13 +90,16 @@ async def test_foreign_origin_handshake_is_rejected_by_daphne(daphnes, alice):
     assert excinfo.value.response.status_code == 403
 
 
-@pytest.mark.parametrize("content", [
-    "short",
-    # 4,000 four-byte characters: a 16 KB payload, the 16-bit extended length of RFC 6455 5.2.
-    "\U0001f600" * 4000,
-    # Right-to-left text, a zero-width joiner and a combining mark must come out exactly as sent.
-    "\u05e9\u05dc\u05d5\u05dd \u200d e\u0301 <b>x</b>",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "short",
+        # 4,000 four-byte characters: a 16 KB payload, the 16-bit extended length of RFC 6455 5.2.
+        "\U0001f600" * 4000,
+        # Right-to-left text, a zero-width joiner and a combining mark must come out exactly as sent.
+        "\u05e9\u05dc\u05d5\u05dd \u200d e\u0301 <b>x</b>",
+    ],
+)
 async def test_fan_out_frame_reaches_members_on_both_processes_byte_for_byte(daphnes, conversation, content):
     """
     Daphne writes a fan-out event's frame, built once, straight to each member's socket
@@ -98,8 +115,12 @@ async def test_fan_out_frame_reaches_members_on_both_processes_byte_for_byte(dap
     ):
         for ws in (alice_ws, bob_on_a, bob_on_b):
             await next_of_type(ws, "welcome")
-        ack = await request(alice_ws, "chat.send", {"conversation_id": conversation.pk, "content": content,
-                                                     "client_msg_id": "fan-out-1"}, ref="s")
+        ack = await request(
+            alice_ws,
+            "chat.send",
+            {"conversation_id": conversation.pk, "content": content, "client_msg_id": "fan-out-1"},
+            ref="s",
+        )
         events = [await next_of_type(ws, "chat.message") for ws in (bob_on_a, bob_on_b)]
 
     assert ack["type"] == "ack"

@@ -39,14 +39,17 @@ async def test_connections_closed_by_either_side_leave_no_reference_cycles(alice
     from django.db import connection
 
     probe_file = tmp_path / "garbage.txt"
-    server = Daphne({
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "PYTHONPATH": str(PROBE_DIR),
-        "GC_PROBE_FILE": str(probe_file),
-        "REALTIME_OVERRIDES": json.dumps({"GC_FREEZE": False, "CONNECTIONS_PER_IP_PER_MIN": 10_000,
-                                          "CONNECTIONS_PER_IP_PER_S": 10_000}),
-    })
+    server = Daphne(
+        {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "PYTHONPATH": str(PROBE_DIR),
+            "GC_PROBE_FILE": str(probe_file),
+            "REALTIME_OVERRIDES": json.dumps(
+                {"GC_FREEZE": False, "CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}
+            ),
+        }
+    )
     try:
         token = await asyncio.to_thread(login, server, "alice", "alice-pass")
         async with websockets.connect(f"{server.url}?token={token}") as ws:  # warm-up: imports, caches
@@ -71,5 +74,7 @@ async def test_connections_closed_by_either_side_leave_no_reference_cycles(alice
     # Before the fix each connection left about 80 objects in cycles, 20 of them Daphne's,
     # Twisted's and Autobahn's. What may remain is not per connection: the login's HTTP request
     # (Daphne frees a finished HTTP application instance on a timer), caught exceptions.
-    connection_objects = [name for name in garbage if name.split(".")[0] in ("daphne", "twisted", "autobahn", "realtime")]
+    connection_objects = [
+        name for name in garbage if name.split(".")[0] in ("daphne", "twisted", "autobahn", "realtime")
+    ]
     assert len(connection_objects) < CONNECTIONS / 3, "\n".join(connection_objects)

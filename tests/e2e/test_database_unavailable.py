@@ -27,13 +27,17 @@ def daphne_waiting_for_locks(lock_wait_s: float) -> Daphne:
     """A Daphne whose database gives up on a lock after ``lock_wait_s`` (SQLite and PostgreSQL alike)."""
     from django.db import connection
 
-    return Daphne({
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "DATABASE_SQLITE_TIMEOUT_S": str(lock_wait_s),
-        "DATABASE_LOCK_TIMEOUT_MS": str(int(lock_wait_s * 1000)),
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}),
-    })
+    return Daphne(
+        {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "DATABASE_SQLITE_TIMEOUT_S": str(lock_wait_s),
+            "DATABASE_LOCK_TIMEOUT_MS": str(int(lock_wait_s * 1000)),
+            "REALTIME_OVERRIDES": json.dumps(
+                {"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}
+            ),
+        }
+    )
 
 
 @pytest.fixture
@@ -92,8 +96,19 @@ async def test_ping_is_answered_while_a_send_waits_on_the_locked_database(patien
         holder.start()
         try:
             assert await asyncio.to_thread(locked.wait, 10)
-            await ws.send(json.dumps({"type": "chat.send", "ref": "send", "data": {
-                "conversation_id": conversation.pk, "content": "stalled", "client_msg_id": "stalled-1"}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "chat.send",
+                        "ref": "send",
+                        "data": {
+                            "conversation_id": conversation.pk,
+                            "content": "stalled",
+                            "client_msg_id": "stalled-1",
+                        },
+                    }
+                )
+            )
             await ws.send(json.dumps({"type": "ping", "ref": "ping"}))
             sent_at = time.monotonic()
             first = json.loads(await asyncio.wait_for(ws.recv(), 10))

@@ -25,15 +25,25 @@ def unit_daphne_args() -> list[str]:
     args = exec_start.replace("\\\n", " ").split()[1:]
     args.remove("config.asgi:application")
     for flag in ("--bind", "--port"):
-        del args[args.index(flag):args.index(flag) + 2]
+        del args[args.index(flag) : args.index(flag) + 2]
     return args
 
 
 def test_check_deploy_is_clean_with_debug_off():
-    env = {**os.environ, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-           "DJANGO_ALLOWED_HOSTS": "chat.example.com", "REDIS_URL": os.environ["REDIS_URL"]}
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=BASE_DIR, env=env, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "chat.example.com",
+        "REDIS_URL": os.environ["REDIS_URL"],
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -45,8 +55,12 @@ async def test_daphne_with_the_units_flags_answers_1009_for_a_frame_over_the_app
     assert "--ping-interval" in args and "--proxy-headers" in args
     # The production limits stay on; a private key prefix keeps the per-IP connection count (60 a
     # minute from 127.0.0.1, shared in Redis) from including the connections of the tests before.
-    env = {"DATABASE_URL": database_url(connection.settings_dict), "REDIS_URL": os.environ["REDIS_URL"],
-           "LOG_FORMAT": "json", "REALTIME_OVERRIDES": json.dumps({"KEY_PREFIX": f"deploy-{uuid.uuid4().hex[:8]}"})}
+    env = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "LOG_FORMAT": "json",
+        "REALTIME_OVERRIDES": json.dumps({"KEY_PREFIX": f"deploy-{uuid.uuid4().hex[:8]}"}),
+    }
     server = Daphne(env, args)
     try:
         token = await asyncio.to_thread(login, server, "alice", "alice-pass")

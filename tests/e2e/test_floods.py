@@ -81,9 +81,11 @@ async def test_a_connection_flooding_frames_is_closed_4429_and_others_keep_their
 
 async def test_a_member_of_thousands_of_conversations_connects_joins_and_leaves_quickly(daphnes, alice, bob):
     conversations = await sync_to_async(Conversation.objects.bulk_create)(
-        [Conversation(kind=Conversation.Kind.GROUP, title=f"c{i}") for i in range(2000)])
+        [Conversation(kind=Conversation.Kind.GROUP, title=f"c{i}") for i in range(2000)]
+    )
     await sync_to_async(Membership.objects.bulk_create)(
-        [Membership(conversation=c, user=user) for c in conversations for user in (alice, bob)])
+        [Membership(conversation=c, user=user) for c in conversations for user in (alice, bob)]
+    )
     server = daphnes[0]
     bob_ws = await welcomed(server, await asyncio.to_thread(login, server, "bob", "bob-pass"))
     started = time.monotonic()

@@ -71,16 +71,23 @@ async def closed_with(ws, timeout: float = 5) -> tuple[list[dict], int]:
 
 
 async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
-    env = server_env(tmp_path, RATE_PER_MIN=60, RATE_BURST=5, RATE_ABUSE_FRAMES=5, MAX_CONNECTIONS_PER_USER=2,
-                     CONNECTIONS_PER_IP_PER_MIN=3)
+    env = server_env(
+        tmp_path,
+        RATE_PER_MIN=60,
+        RATE_BURST=5,
+        RATE_ABUSE_FRAMES=5,
+        MAX_CONNECTIONS_PER_USER=2,
+        CONNECTIONS_PER_IP_PER_MIN=3,
+    )
     # --proxy-headers: the client IP is X-Forwarded-For's, so each check below has its own address.
     server = Daphne(env, ["--proxy-headers"])
     try:
         tokens = {u: await asyncio.to_thread(login, server, u, f"{u}-pass") for u in ("alice", "bob", "carol")}
 
         # Frame size: the application's 1,000,000-byte limit, under Daphne's 1 MiB cap -> 1009.
-        async with await connect(server, tokens["alice"], additional_headers={"X-Forwarded-For": "10.0.0.1"},
-                                 max_size=None) as ws:
+        async with await connect(
+            server, tokens["alice"], additional_headers={"X-Forwarded-For": "10.0.0.1"}, max_size=None
+        ) as ws:
             await ws.send(json.dumps({"type": "ping", "data": {"pad": "x" * 1_010_000}}))
             frames, code = await closed_with(ws)
         assert [f["error"]["code"] for f in frames] == ["message_too_big"] and code == 1009
@@ -95,10 +102,13 @@ async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
 
         # Connections per user: the third of carol's is refused with 1013.
         headers = {"X-Forwarded-For": "10.0.0.3"}
-        async with await connect(server, tokens["carol"], additional_headers=headers), \
-                await connect(server, tokens["carol"], additional_headers={"X-Forwarded-For": "10.0.0.4"}):
-            async with websockets.connect(f"{server.url}?token={tokens['carol']}",
-                                          additional_headers={"X-Forwarded-For": "10.0.0.5"}) as ws:
+        async with (
+            await connect(server, tokens["carol"], additional_headers=headers),
+            await connect(server, tokens["carol"], additional_headers={"X-Forwarded-For": "10.0.0.4"}),
+        ):
+            async with websockets.connect(
+                f"{server.url}?token={tokens['carol']}", additional_headers={"X-Forwarded-For": "10.0.0.5"}
+            ) as ws:
                 frames, code = await closed_with(ws)
         assert frames[0]["error"]["details"] == {"limit": "MAX_CONNECTIONS_PER_USER"} and code == 1013
 
@@ -106,8 +116,9 @@ async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
         for _ in range(3):
             async with await connect(server, tokens["alice"], additional_headers={"X-Forwarded-For": "10.0.0.9"}):
                 pass
-        async with websockets.connect(f"{server.url}?token={tokens['alice']}",
-                                      additional_headers={"X-Forwarded-For": "10.0.0.9"}) as ws:
+        async with websockets.connect(
+            f"{server.url}?token={tokens['alice']}", additional_headers={"X-Forwarded-For": "10.0.0.9"}
+        ) as ws:
             frames, code = await closed_with(ws)
         assert frames[0]["error"]["details"] == {"limit": "CONNECTIONS_PER_IP_PER_MIN"} and code == 1013
         async with await connect(server, tokens["alice"], additional_headers={"X-Forwarded-For": "10.0.0.10"}):
@@ -121,8 +132,12 @@ async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
 
 
 async def test_process_subscription_and_typing_caps_on_real_sockets(tmp_path, alice, bob, carol, conversation):
-    env = server_env(tmp_path, MAX_CONNECTIONS_PER_PROCESS=2, MAX_SUBSCRIPTIONS=0,
-                     TYPE_RATE_LIMITS={"chat.typing": {"per_min": 1, "burst": 1}})
+    env = server_env(
+        tmp_path,
+        MAX_CONNECTIONS_PER_PROCESS=2,
+        MAX_SUBSCRIPTIONS=0,
+        TYPE_RATE_LIMITS={"chat.typing": {"per_min": 1, "burst": 1}},
+    )
     server = Daphne(env)
     try:
         tokens = {u: await asyncio.to_thread(login, server, u, f"{u}-pass") for u in ("alice", "bob", "carol")}
@@ -221,8 +236,11 @@ async def test_sigterm_drains_with_1001_and_presence_follows_at_once(pair, alice
         # The client reconnects to the other process and resumes.
         await sync_to_async(services.send_message)(sender=bob, conversation=conversation, content="after restart")
         async with await connect(server_a, alice_token) as again:
-            await again.send(json.dumps({"type": "chat.join", "ref": "j",
-                                         "data": {"conversation_id": conversation.pk, "after_seq": 0}}))
+            await again.send(
+                json.dumps(
+                    {"type": "chat.join", "ref": "j", "data": {"conversation_id": conversation.pk, "after_seq": 0}}
+                )
+            )
             ack = await next_of_type(again, "ack")
         assert [m["content"] for m in ack["data"]["messages"]] == ["after restart"]
 
@@ -235,8 +253,15 @@ async def test_subscriptions_outlive_the_layer_group_expiry(tmp_path, alice, bob
         alice_token = await asyncio.to_thread(login, servers[1], "alice", "alice-pass")
         async with await connect(servers[0], bob_token) as bob_ws, await connect(servers[1], alice_token) as alice_ws:
             await asyncio.sleep(4)  # twice the layer's group_expiry
-            await alice_ws.send(json.dumps({"type": "chat.send", "ref": "s",
-                                            "data": {"conversation_id": conversation.pk, "content": "still here"}}))
+            await alice_ws.send(
+                json.dumps(
+                    {
+                        "type": "chat.send",
+                        "ref": "s",
+                        "data": {"conversation_id": conversation.pk, "content": "still here"},
+                    }
+                )
+            )
             assert (await next_of_type(bob_ws, "chat.message"))["data"]["content"] == "still here"
     finally:
         for server in servers:
@@ -252,9 +277,11 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_forgotten(tmp_
         async with await connect(server, bob_token) as bob_ws:  # websockets answers pings by itself
             # Alice's client completes the handshake, then never reads or answers again.
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            writer.write(f"GET /ws/?token={alice_token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            writer.write(
+                f"GET /ws/?token={alice_token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
             assert (await reader.readline()).startswith(b"HTTP/1.1 101")
             online = await next_of_type(bob_ws, "presence.changed")
             assert online["data"]["user_id"] == alice.pk and online["data"]["online"] is True
@@ -268,7 +295,9 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_forgotten(tmp_
         server.stop()
 
 
-async def test_chat_workspace_and_task_events_from_one_process_reach_clients_on_the_other(pair, alice, bob, conversation):
+async def test_chat_workspace_and_task_events_from_one_process_reach_clients_on_the_other(
+    pair, alice, bob, conversation
+):
     from progress import services as progress_services
     from progress.reporter import ProgressReporter
     from workspaces import services as workspace_services
@@ -277,17 +306,28 @@ async def test_chat_workspace_and_task_events_from_one_process_reach_clients_on_
     alice_token = await asyncio.to_thread(login, server_a, "alice", "alice-pass")
     bob_token = await asyncio.to_thread(login, server_b, "bob", "bob-pass")
     workspace = await sync_to_async(workspace_services.create_workspace)(owner=alice, name="Plan")
-    await sync_to_async(workspace_services.share_workspace)(actor=alice, workspace_id=workspace.pk, user_id=bob.pk,
-                                                             role="viewer")
+    await sync_to_async(workspace_services.share_workspace)(
+        actor=alice, workspace_id=workspace.pk, user_id=bob.pk, role="viewer"
+    )
     task = await sync_to_async(progress_services.create_task)(owner=bob, name="letters")
     async with await connect(server_a, alice_token) as alice_ws, await connect(server_b, bob_token) as bob_ws:
         await bob_ws.send(json.dumps({"type": "task.subscribe", "ref": "t", "data": {"task_ids": [task.pk]}}))
         await next_of_type(bob_ws, "ack")
         # Through process A: a chat message and a workspace rename, sent by alice's socket.
-        await alice_ws.send(json.dumps({"type": "chat.send", "ref": "c",
-                                        "data": {"conversation_id": conversation.pk, "content": "via A"}}))
-        await alice_ws.send(json.dumps({"type": "workspace.update", "ref": "w",
-                                        "data": {"id": workspace.pk, "version": 1, "changes": {"name": "Plan B"}}}))
+        await alice_ws.send(
+            json.dumps(
+                {"type": "chat.send", "ref": "c", "data": {"conversation_id": conversation.pk, "content": "via A"}}
+            )
+        )
+        await alice_ws.send(
+            json.dumps(
+                {
+                    "type": "workspace.update",
+                    "ref": "w",
+                    "data": {"id": workspace.pk, "version": 1, "changes": {"name": "Plan B"}},
+                }
+            )
+        )
         assert (await next_of_type(bob_ws, "chat.message"))["data"]["content"] == "via A"
         assert (await next_of_type(bob_ws, "workspace.updated"))["data"]["name"] == "Plan B"
         # From a third process (this test, as a worker would): a task's progress.

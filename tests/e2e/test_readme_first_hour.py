@@ -34,8 +34,9 @@ def demo_database(tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
     env["DATABASE_URL"] = f"sqlite:///{path}"
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR, env=env, check=True)
-    printed = subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=BASE_DIR, env=env, check=True,
-                             capture_output=True, text=True).stdout
+    printed = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo"], cwd=BASE_DIR, env=env, check=True, capture_output=True, text=True
+    ).stdout
     return path, int(re.search(r"conversation (\d+):", printed).group(1))
 
 
@@ -79,8 +80,11 @@ def test_two_terminals_chat_through_token_lifetimes_and_a_restart(tmp_path, demo
         # Each client refreshes its token in band before it expires (the server logs each refresh):
         # four refreshes each is more than three lifetimes of chatting on the same sockets.
         for refreshes in range(1, 5):
-            wait_until(lambda: server.output().count("token refreshed") >= 2 * refreshes,
-                       timeout=3 * TOKEN_LIFETIME_S + 30, what=f"{2 * refreshes} token refreshes")
+            wait_until(
+                lambda: server.output().count("token refreshed") >= 2 * refreshes,
+                timeout=3 * TOKEN_LIFETIME_S + 30,
+                what=f"{2 * refreshes} token refreshes",
+            )
             exchange(bob, alice, "bob", f"still here {refreshes}")
         assert "connection closed" not in "\n".join(alice.lines + bob.lines)
         assert "Traceback" not in server.output(), server.output()[-3000:]
@@ -96,7 +100,7 @@ def test_two_terminals_chat_through_token_lifetimes_and_a_restart(tmp_path, demo
         assert bob.quit() == 0
         # Every line printed once, in seq order, by both.
         for client in (alice, bob):
-            printed = [int(line[1:line.index("]")]) for line in client.lines if line.startswith("[")]
+            printed = [int(line[1 : line.index("]")]) for line in client.lines if line.startswith("[")]
             assert printed == list(range(1, seq + 1)), client.lines
         assert "Traceback" not in server.output(), server.output()[-3000:]
     finally:

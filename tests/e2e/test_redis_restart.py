@@ -33,8 +33,15 @@ def cluster(django_db_setup, tmp_path):
         "DATABASE_URL": database_url(connection.settings_dict),
         "REDIS_URL": redis.url,
         # Two writers at 20 messages/s each: over the default frame rate, which is not under test here.
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000, "HUB_RETRY_S": 0.5,
-                                          "RATE_PER_MIN": 100_000, "RATE_BURST": 1_000}),
+        "REALTIME_OVERRIDES": json.dumps(
+            {
+                "CONNECTIONS_PER_IP_PER_MIN": 10_000,
+                "CONNECTIONS_PER_IP_PER_S": 10_000,
+                "HUB_RETRY_S": 0.5,
+                "RATE_PER_MIN": 100_000,
+                "RATE_BURST": 1_000,
+            }
+        ),
     }
     servers = [Daphne(env), Daphne(env)]
     yield redis, servers
@@ -56,8 +63,15 @@ class Writer:
         key = f"{self.name}-{i}"
         for attempt in range(5):
             ref = f"{key}-{attempt}"
-            await self.ws.send(json.dumps({"type": "chat.send", "ref": ref, "data": {
-                "conversation_id": self.conversation_id, "content": key, "client_msg_id": key}}))
+            await self.ws.send(
+                json.dumps(
+                    {
+                        "type": "chat.send",
+                        "ref": ref,
+                        "data": {"conversation_id": self.conversation_id, "content": key, "client_msg_id": key},
+                    }
+                )
+            )
             try:
                 async with asyncio.timeout(3):
                     while True:
@@ -118,17 +132,27 @@ class Reader:
     async def catch_up(self) -> None:
         self.joins += 1
         after = self.shown[-1] if self.shown else 0
-        await self.ws.send(json.dumps({"type": "chat.join", "ref": f"catch-up-{self.joins}",
-                                       "data": {"conversation_id": self.conversation_id, "after_seq": after}}))
+        await self.ws.send(
+            json.dumps(
+                {
+                    "type": "chat.join",
+                    "ref": f"catch-up-{self.joins}",
+                    "data": {"conversation_id": self.conversation_id, "after_seq": after},
+                }
+            )
+        )
 
 
 async def test_redis_outage_loses_nothing_and_fan_out_resumes_by_itself(cluster, alice, bob, carol, make_user):
     redis, (server_a, server_b) = cluster
     dave = await sync_to_async(make_user)("dave")
-    group = await sync_to_async(services.create_group)(owner=alice, title="outage",
-                                                       member_ids=[bob.pk, carol.pk, dave.pk])
-    tokens = {u: await asyncio.to_thread(login, server, u, f"{u}-pass")
-              for u, server in (("alice", server_a), ("bob", server_b), ("carol", server_a), ("dave", server_b))}
+    group = await sync_to_async(services.create_group)(
+        owner=alice, title="outage", member_ids=[bob.pk, carol.pk, dave.pk]
+    )
+    tokens = {
+        u: await asyncio.to_thread(login, server, u, f"{u}-pass")
+        for u, server in (("alice", server_a), ("bob", server_b), ("carol", server_a), ("dave", server_b))
+    }
     async with (
         websockets.connect(f"{server_a.url}?token={tokens['alice']}") as alice_ws,
         websockets.connect(f"{server_b.url}?token={tokens['bob']}") as bob_ws,
@@ -185,7 +209,8 @@ async def test_redis_outage_loses_nothing_and_fan_out_resumes_by_itself(cluster,
     acked = set().union(*(w.acked for w in writers))
     assert len(acked) == total  # every send was acked in the end (no retryable error left over)
     stored = await sync_to_async(list)(
-        Message.objects.filter(conversation=group).order_by("seq").values_list("seq", "client_msg_id"))
+        Message.objects.filter(conversation=group).order_by("seq").values_list("seq", "client_msg_id")
+    )
     assert sorted(key for _, key in stored) == sorted(acked)  # each acked write stored exactly once
     assert [seq for seq, _ in stored] == list(range(1, total + 1))
 
@@ -199,7 +224,7 @@ async def test_redis_outage_loses_nothing_and_fan_out_resumes_by_itself(cluster,
         live = [seq for _, seq in reader.live]
         assert len(live) == len(set(live))
     assert any(reader.resyncs for reader in readers), "no resync after the outage"
-    printed = [int(line[1:line.index("]")]) for line in terminal.lines if line.startswith("[")]
+    printed = [int(line[1 : line.index("]")]) for line in terminal.lines if line.startswith("[")]
     assert printed == list(range(1, total + 1)), terminal.lines[-20:]
     assert not [line for line in terminal.lines if "connection closed" in line]
     assert terminal_exit == 0

@@ -35,15 +35,23 @@ MAX_DELIVERY_S = 5.0
 def server(request, django_db_setup):
     from django.db import connection
 
-    daphne = request.param({
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "CHAT_MAX_MESSAGE_CHARS": "64000",
-        "REALTIME_OVERRIDES": json.dumps({
-            "CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000, "RATE_PER_MIN": 1_000_000, "RATE_BURST": 10_000,
-            "MAX_SEND_BUFFER_BYTES": BOUND, "SLOW_CLIENT_GRACE_S": 1,
-        }),
-    })
+    daphne = request.param(
+        {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "CHAT_MAX_MESSAGE_CHARS": "64000",
+            "REALTIME_OVERRIDES": json.dumps(
+                {
+                    "CONNECTIONS_PER_IP_PER_MIN": 10_000,
+                    "CONNECTIONS_PER_IP_PER_S": 10_000,
+                    "RATE_PER_MIN": 1_000_000,
+                    "RATE_BURST": 10_000,
+                    "MAX_SEND_BUFFER_BYTES": BOUND,
+                    "SLOW_CLIENT_GRACE_S": 1,
+                }
+            ),
+        }
+    )
     yield daphne
     daphne.stop()
 
@@ -54,8 +62,12 @@ def open_unread_socket(port: int, token: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: sets the TCP window
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws/?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET /ws/?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     response = b""
     while b"\r\n\r\n" not in response:
         response += sock.recv(1)  # one byte at a time: leave the frames after the headers unread
@@ -101,8 +113,15 @@ async def stream(server, tokens: dict, conversation_id: int, first: int) -> tupl
         sender_reading = asyncio.create_task(discard(sender))
         for i in range(first, first + MESSAGES):
             sent_at[f"m{i}"] = time.perf_counter()
-            await sender.send(json.dumps({"type": "chat.send", "ref": f"r{i}", "data": {
-                "conversation_id": conversation_id, "content": CONTENT, "client_msg_id": f"m{i}"}}))
+            await sender.send(
+                json.dumps(
+                    {
+                        "type": "chat.send",
+                        "ref": f"r{i}",
+                        "data": {"conversation_id": conversation_id, "content": CONTENT, "client_msg_id": f"m{i}"},
+                    }
+                )
+            )
             await asyncio.sleep(0.02)
         async with asyncio.timeout(30):
             await reading
@@ -138,8 +157,15 @@ async def test_slow_reader_is_closed_others_unaffected_and_it_resumes(server, al
         await next_of_type(again, "welcome")
         seqs, after = [], 0
         while True:
-            await again.send(json.dumps({"type": "chat.join", "ref": f"j{after}",
-                                         "data": {"conversation_id": group.pk, "after_seq": after, "limit": 10}}))
+            await again.send(
+                json.dumps(
+                    {
+                        "type": "chat.join",
+                        "ref": f"j{after}",
+                        "data": {"conversation_id": group.pk, "after_seq": after, "limit": 10},
+                    }
+                )
+            )
             ack = await next_of_type(again, "ack")
             seqs += [m["seq"] for m in ack["data"]["messages"]]
             if not ack["data"]["has_more"]:

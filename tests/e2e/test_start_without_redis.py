@@ -22,11 +22,15 @@ async def test_handshake_refused_with_1013_while_redis_is_down_then_accepted(dja
 
     redis = RedisServer(tmp_path)
     redis.stop()
-    server = Daphne({
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": redis.url,
-        "REALTIME_OVERRIDES": json.dumps({"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}),
-    })
+    server = Daphne(
+        {
+            "DATABASE_URL": database_url(connection.settings_dict),
+            "REDIS_URL": redis.url,
+            "REALTIME_OVERRIDES": json.dumps(
+                {"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}
+            ),
+        }
+    )
     try:
         token = await asyncio.to_thread(login, server, "alice", "alice-pass")
         for _ in range(2):  # and again: a failed start leaves nothing half-done behind

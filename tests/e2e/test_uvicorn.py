@@ -32,12 +32,15 @@ def servers(django_db_setup):
         server.stop()
 
 
-@pytest.mark.parametrize("content", [
-    "short",
-    # 4,000 four-byte characters: a 16 KB payload, the 16-bit extended length of RFC 6455 5.2.
-    "\U0001f600" * 4000,
-    "\u05e9\u05dc\u05d5\u05dd \u200d e\u0301 <b>x</b>",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "short",
+        # 4,000 four-byte characters: a 16 KB payload, the 16-bit extended length of RFC 6455 5.2.
+        "\U0001f600" * 4000,
+        "\u05e9\u05dc\u05d5\u05dd \u200d e\u0301 <b>x</b>",
+    ],
+)
 @pytest.mark.parametrize("compression", [None, "deflate"])
 async def test_fan_out_from_uvicorn_reaches_members_on_both_servers_byte_for_byte(
     servers, conversation, content, compression
@@ -47,13 +50,19 @@ async def test_fan_out_from_uvicorn_reaches_members_on_both_servers_byte_for_byt
     bob_token = await asyncio.to_thread(login, daphne, "bob", "bob-pass")
     async with (
         websockets.connect(f"{uvicorn.url}?token={alice_token}", max_size=None, compression=compression) as alice_ws,
-        websockets.connect(f"{uvicorn.url}?token={bob_token}", max_size=None, compression=compression) as bob_on_uvicorn,
+        websockets.connect(
+            f"{uvicorn.url}?token={bob_token}", max_size=None, compression=compression
+        ) as bob_on_uvicorn,
         websockets.connect(f"{daphne.url}?token={bob_token}", max_size=None) as bob_on_daphne,
     ):
         for ws in (alice_ws, bob_on_uvicorn, bob_on_daphne):
             await next_of_type(ws, "welcome")
-        ack = await request(alice_ws, "chat.send", {"conversation_id": conversation.pk, "content": content,
-                                                     "client_msg_id": "fan-out-1"}, ref="s")
+        ack = await request(
+            alice_ws,
+            "chat.send",
+            {"conversation_id": conversation.pk, "content": content, "client_msg_id": "fan-out-1"},
+            ref="s",
+        )
         events = [await next_of_type(ws, "chat.message") for ws in (alice_ws, bob_on_uvicorn, bob_on_daphne)]
 
     assert ack["type"] == "ack"

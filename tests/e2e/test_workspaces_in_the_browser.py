@@ -102,8 +102,9 @@ def test_an_edit_overtaken_by_another_member_is_shown_as_a_conflict_not_lost(bro
 
 def test_a_user_with_50_workspaces_of_30kb_settings_sees_them_all(browser, daphnes, alice):
     # 1.5 MB of workspaces: one workspace.list reply could not hold them (issue 20, item 12).
-    created = [services.create_workspace(owner=alice, name=f"Big {n:02}", settings={"blob": "x" * 30_000})
-               for n in range(50)]
+    created = [
+        services.create_workspace(owner=alice, name=f"Big {n:02}", settings={"blob": "x" * 30_000}) for n in range(50)
+    ]
     open_workspaces_page(browser, daphnes[0], "alice")
     wait_for(browser, lambda d: row_names(d) == [w.name for w in created], timeout=20)
     assert browser.find_element(By.ID, "notice").text == ""

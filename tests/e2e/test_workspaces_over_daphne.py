@@ -26,11 +26,15 @@ async def test_share_and_update_cross_processes(daphnes, alice, bob):
         shared = await next_of_type(bob_ws, "workspace.shared")
         assert shared["data"]["workspace"]["id"] == created["id"]
 
-        reply = await request(bob_ws, "workspace.update", {"id": created["id"], "version": 1, "changes": {"name": "Bob was here"}}, "3")
+        reply = await request(
+            bob_ws, "workspace.update", {"id": created["id"], "version": 1, "changes": {"name": "Bob was here"}}, "3"
+        )
         assert reply["type"] == "ack"
         updated = await next_of_type(alice_ws, "workspace.updated")
         assert (updated["data"]["name"], updated["data"]["version"]) == ("Bob was here", 2)
-        stale = await request(alice_ws, "workspace.update", {"id": created["id"], "version": 1, "changes": {"name": "lost"}}, "4")
+        stale = await request(
+            alice_ws, "workspace.update", {"id": created["id"], "version": 1, "changes": {"name": "lost"}}, "4"
+        )
         assert stale["error"]["code"] == "conflict"
 
     stored = await asyncio.to_thread(lambda: Workspace.objects.values_list("name", "version").get())

@@ -30,8 +30,14 @@ def people(alice, bob, carol, make_user, shared_workspace):
     dave = make_user("dave")
     # dave is a viewer of it too, so that unshare has someone to remove other than the actor.
     WorkspaceMember.objects.create(workspace=shared_workspace, user=dave, role="viewer")
-    return {"owner": alice, "editor": bob, "viewer": carol, "outsider": make_user("eve"),
-            "staff": make_user("ops", is_staff=True), "dave": dave}
+    return {
+        "owner": alice,
+        "editor": bob,
+        "viewer": carol,
+        "outsider": make_user("eve"),
+        "staff": make_user("ops", is_staff=True),
+        "dave": dave,
+    }
 
 
 def state(workspace_id: int):
@@ -92,10 +98,20 @@ def test_rest_paths(people, shared_workspace, make_user, who):
     before = state(wid)
     calls = {
         "detail": (lambda w: client.get(f"/api/workspaces/{w}/"), {"owner", "editor", "viewer"}, 200),
-        "update": (lambda w: client.patch(f"/api/workspaces/{w}/", {"version": 1, "changes": {"name": "X"}},
-                                          content_type="application/json"), {"owner", "editor"}, 200),
-        "share": (lambda w: client.post(f"/api/workspaces/{w}/members/", {"user_id": dave, "role": "editor"},
-                                        content_type="application/json"), {"owner"}, 200),
+        "update": (
+            lambda w: client.patch(
+                f"/api/workspaces/{w}/", {"version": 1, "changes": {"name": "X"}}, content_type="application/json"
+            ),
+            {"owner", "editor"},
+            200,
+        ),
+        "share": (
+            lambda w: client.post(
+                f"/api/workspaces/{w}/members/", {"user_id": dave, "role": "editor"}, content_type="application/json"
+            ),
+            {"owner"},
+            200,
+        ),
         "unshare": (lambda w: client.delete(f"/api/workspaces/{w}/members/{dave}/"), {"owner"}, 200),
     }
     for name, (call, allowed, ok_status) in calls.items():

@@ -41,9 +41,13 @@ async def test_update_reaches_every_member_and_no_one_else(connect, alice, bob, 
 
 
 async def test_stale_version_is_a_conflict_carrying_the_current_workspace(connect, alice, bob, shared_workspace):
-    await sync_to_async(services.update_workspace)(actor=bob, workspace_id=shared_workspace.pk, version=1, changes={"name": "Bob's"})
+    await sync_to_async(services.update_workspace)(
+        actor=bob, workspace_id=shared_workspace.pk, version=1, changes={"name": "Bob's"}
+    )
     client = await connect(user=alice)
-    reply = await client.request("workspace.update", {"id": shared_workspace.pk, "version": 1, "changes": {"name": "Alice's"}})
+    reply = await client.request(
+        "workspace.update", {"id": shared_workspace.pk, "version": 1, "changes": {"name": "Alice's"}}
+    )
     assert reply["error"]["code"] == "conflict"
     assert reply["error"]["details"]["workspace"]["name"] == "Bob's"
     assert reply["error"]["details"]["workspace"]["version"] == 2
@@ -79,7 +83,9 @@ async def test_roles_are_enforced(connect, bob, carol, make_user, shared_workspa
     update = {"id": shared_workspace.pk, "version": 1, "changes": {"name": "x"}}
     assert (await viewer.request("workspace.update", update))["error"]["code"] == "forbidden"
     assert (await editor.request("workspace.delete", {"id": shared_workspace.pk}))["error"]["code"] == "forbidden"
-    assert (await editor.request("workspace.share", {"id": shared_workspace.pk, "user_id": carol.pk, "role": "editor"}))["error"]["code"] == "forbidden"
+    assert (
+        await editor.request("workspace.share", {"id": shared_workspace.pk, "user_id": carol.pk, "role": "editor"})
+    )["error"]["code"] == "forbidden"
     missing = await stranger.request("workspace.update", update)
     absent = await stranger.request("workspace.update", {**update, "id": 10**9})
     assert missing["error"] == absent["error"] == {"code": "not_found", "message": "Workspace not found"}
@@ -104,7 +110,9 @@ async def test_share_tells_the_newcomer_once_and_later_updates_reach_them(connec
     assert shared["data"]["user_id"] == dora.pk and shared["data"]["role"] == "viewer"
     assert {"user_id": dora.pk, "username": "dora", "role": "viewer"} in shared["data"]["workspace"]["members"]
     await newcomer.assert_nothing()  # exactly once
-    await owner.request("workspace.update", {"id": shared_workspace.pk, "version": 1, "changes": {"description": "new"}}, ref="r2")
+    await owner.request(
+        "workspace.update", {"id": shared_workspace.pk, "version": 1, "changes": {"description": "new"}}, ref="r2"
+    )
     assert (await newcomer.receive_type("workspace.updated"))["data"]["description"] == "new"
 
 
@@ -112,7 +120,10 @@ async def test_unshare_and_delete_tell_members_then_stop_their_events(connect, a
     owner, removed, staying = await connect(user=alice), await connect(user=carol), await connect(user=bob)
     await owner.request("workspace.unshare", {"id": shared_workspace.pk, "user_id": carol.pk})
     for client in (removed, staying):
-        assert (await client.receive_type("workspace.unshared"))["data"] == {"id": shared_workspace.pk, "user_id": carol.pk}
+        assert (await client.receive_type("workspace.unshared"))["data"] == {
+            "id": shared_workspace.pk,
+            "user_id": carol.pk,
+        }
     await owner.request("workspace.delete", {"id": shared_workspace.pk}, ref="r2")
     assert (await staying.receive_type("workspace.deleted"))["data"] == {"id": shared_workspace.pk}
     await removed.assert_nothing()
@@ -121,5 +132,7 @@ async def test_unshare_and_delete_tell_members_then_stop_their_events(connect, a
 
 async def test_a_change_made_outside_the_socket_is_pushed_the_same_way(connect, alice, bob, shared_workspace):
     client = await connect(user=bob)
-    await sync_to_async(services.update_workspace)(actor=alice, workspace_id=shared_workspace.pk, version=1, changes={"name": "From REST"})
+    await sync_to_async(services.update_workspace)(
+        actor=alice, workspace_id=shared_workspace.pk, version=1, changes={"name": "From REST"}
+    )
     assert (await client.receive_type("workspace.updated"))["data"]["name"] == "From REST"

@@ -29,8 +29,10 @@ async def list_every_page(client, data=None) -> list[dict]:
 
 async def test_a_user_with_50_workspaces_of_30kb_settings_gets_every_one_in_pages(connect, alice, settings):
     # 50 x 30 KB is 1.5 MB: one reply of them all is over MAX_FRAME_BYTES (1,000,000).
-    created = [await sync_to_async(services.create_workspace)(owner=alice, name=f"w{n}", settings=SETTINGS_30KB)
-               for n in range(50)]
+    created = [
+        await sync_to_async(services.create_workspace)(owner=alice, name=f"w{n}", settings=SETTINGS_30KB)
+        for n in range(50)
+    ]
     client = await connect(user=alice)
     pages = await list_every_page(client)
     assert [w["id"] for page in pages for w in page] == [w.pk for w in created]
@@ -58,15 +60,18 @@ async def test_the_default_page_of_a_few_workspaces_is_the_whole_list(connect, a
     assert reply["data"]["workspaces"][0]["id"] == created.pk
 
 
-@pytest.mark.parametrize("data", [
-    {"cursor": "not a cursor"},
-    {"cursor": "W10"},  # base64url of "[]"
-    {"cursor": 12},
-    {"cursor": "x" * 1000},
-    {"limit": 0},
-    {"limit": 101},
-    {"limit": "many"},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"cursor": "not a cursor"},
+        {"cursor": "W10"},  # base64url of "[]"
+        {"cursor": 12},
+        {"cursor": "x" * 1000},
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "many"},
+    ],
+)
 async def test_a_malformed_cursor_or_limit_is_invalid(connect, alice, data):
     await sync_to_async(services.create_workspace)(owner=alice, name="w")
     client = await connect(user=alice)

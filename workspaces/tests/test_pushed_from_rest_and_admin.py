@@ -14,7 +14,9 @@ def rest_patch(user, workspace_id, body):
 
 async def test_rest_update_is_pushed_to_members(connect, alice, bob, shared_workspace):
     socket = await connect(user=bob)
-    response = await sync_to_async(rest_patch)(alice, shared_workspace.pk, {"version": 1, "changes": {"name": "via REST"}})
+    response = await sync_to_async(rest_patch)(
+        alice, shared_workspace.pk, {"version": 1, "changes": {"name": "via REST"}}
+    )
     assert response.status_code == 200
     event = await socket.receive_type("workspace.updated")
     assert (event["data"]["name"], event["data"]["version"]) == ("via REST", 2)
@@ -28,10 +30,16 @@ def admin_change(staff, workspace_id, name, based_on_version):
     workspace = Workspace.objects.get(pk=workspace_id)
     return client.post(
         f"/admin/workspaces/workspace/{workspace_id}/change/",
-        {"name": name, "description": workspace.description, "settings": '{"color": "red"}',
-         "based_on_version": based_on_version, "members-TOTAL_FORMS": "3", "members-INITIAL_FORMS": "3",
-         **{f"members-{i}-id": m.pk for i, m in enumerate(workspace.members.order_by("pk"))},
-         **{f"members-{i}-workspace": workspace_id for i in range(3)}},
+        {
+            "name": name,
+            "description": workspace.description,
+            "settings": '{"color": "red"}',
+            "based_on_version": based_on_version,
+            "members-TOTAL_FORMS": "3",
+            "members-INITIAL_FORMS": "3",
+            **{f"members-{i}-id": m.pk for i, m in enumerate(workspace.members.order_by("pk"))},
+            **{f"members-{i}-workspace": workspace_id for i in range(3)},
+        },
     )
 
 
@@ -41,7 +49,11 @@ async def test_admin_change_is_pushed_and_a_stale_admin_form_is_refused(connect,
     response = await sync_to_async(admin_change)(staff, shared_workspace.pk, "via admin", 1)
     assert response.status_code == 302, response.content.decode()[:2000]
     event = await socket.receive_type("workspace.updated")
-    assert (event["data"]["name"], event["data"]["settings"], event["data"]["version"]) == ("via admin", {"color": "red"}, 2)
+    assert (event["data"]["name"], event["data"]["settings"], event["data"]["version"]) == (
+        "via admin",
+        {"color": "red"},
+        2,
+    )
     stale = await sync_to_async(admin_change)(staff, shared_workspace.pk, "overwrite", 1)
     assert stale.status_code == 200 and "Someone changed this workspace meanwhile" in stale.content.decode()
     assert (await sync_to_async(Workspace.objects.get)(pk=shared_workspace.pk)).name == "via admin"

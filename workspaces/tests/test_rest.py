@@ -50,7 +50,9 @@ def test_errors_use_the_protocol_codes(alice, bob, carol, make_user, shared_work
 
 def test_share_and_unshare(alice, make_user, shared_workspace):
     dora = make_user("dora")
-    shared = api(alice).post(f"/api/workspaces/{shared_workspace.pk}/members/", {"user_id": dora.pk, "role": "editor"}, format="json")
+    shared = api(alice).post(
+        f"/api/workspaces/{shared_workspace.pk}/members/", {"user_id": dora.pk, "role": "editor"}, format="json"
+    )
     assert shared.status_code == 200
     assert {"user_id": dora.pk, "username": "dora", "role": "editor"} in shared.json()["members"]
     assert api(dora).get(f"/api/workspaces/{shared_workspace.pk}/").status_code == 200

@@ -104,7 +104,9 @@ def test_racing_updates_on_one_version_have_exactly_one_winner(alice, bob):
     def racer(actor, n):
         try:
             barrier.wait()
-            services.update_workspace(actor=actor, workspace_id=workspace.pk, version=1, changes={"name": f"winner {n}"})
+            services.update_workspace(
+                actor=actor, workspace_id=workspace.pk, version=1, changes={"name": f"winner {n}"}
+            )
             outcomes.append(("won", n))
         except Conflict:
             outcomes.append(("conflict", n))

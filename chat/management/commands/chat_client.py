@@ -124,8 +124,10 @@ def describe_error(error: dict) -> str:
     text = f"{error['code']}: {error['message']}"
     details = error.get("details")
     if error["code"] == "invalid" and isinstance(details, dict):
-        text += "".join(f"; {field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-                        for field, messages in details.items())
+        text += "".join(
+            f"; {field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+            for field, messages in details.items()
+        )
     return text
 
 

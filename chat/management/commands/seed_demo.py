@@ -15,8 +15,10 @@ DEMO_STAFF_NAME = {"first_name": "Ann", "last_name": "Lee"}
 
 
 class Command(BaseCommand):
-    help = ("Create demo users alice and bob (with a staff superuser 'admin', named Ann Lee) and a group "
-            "conversation; print credentials.")
+    help = (
+        "Create demo users alice and bob (with a staff superuser 'admin', named Ann Lee) and a group "
+        "conversation; print credentials."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -29,7 +31,8 @@ class Command(BaseCommand):
                 user.save()
             users.append(user)
         admin, created = User.objects.get_or_create(
-            username="admin", defaults={"is_staff": True, "is_superuser": True, **DEMO_STAFF_NAME})
+            username="admin", defaults={"is_staff": True, "is_superuser": True, **DEMO_STAFF_NAME}
+        )
         if created:
             admin.set_password("admin-demo-pass")
             admin.save()
