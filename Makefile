@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-chat bench-idle clean
+.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-chat bench-idle clean
 
 $(VENV)/.installed: requirements.txt
 	@echo "== install requirements.txt into $(VENV)"
@@ -35,8 +35,13 @@ run: $(VENV)/.installed
 	echo "== server on http://127.0.0.1:8000 (manage.py runserver)"; \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-## test: Chromium for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
-test: $(VENV)/.installed-dev
+## lint: ruff's lint and format checks (settings in pyproject.toml); `ruff format .` fixes the format
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## test: lint, Chromium for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
+test: lint
 	scripts/ensure-browser.sh
 	scripts/with-redis.sh $(MAKE) --no-print-directory test-sqlite test-postgres
 

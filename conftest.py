@@ -41,7 +41,9 @@ def fast_password_hasher(settings):
 
 @pytest.fixture(autouse=True)
 def one_address_many_connections(settings):
-    """Every in-process test client comes from the same (empty) address: the per-address rates are tested on their own."""
+    """
+    Every in-process test client comes from the same (empty) address: the per-address rates are tested on their own.
+    """
     settings.REALTIME = {**settings.REALTIME, "CONNECTIONS_PER_IP_PER_S": 10_000}
 
 
@@ -102,7 +104,10 @@ def access_token(user) -> str:
 
 
 def bearer_client(user=None, *, expired: bool = False):
-    """A Django test client sending ``user``'s access token (expired a second ago if ``expired``); anonymous without a user."""
+    """
+    A Django test client sending ``user``'s access token (expired a second ago if ``expired``); anonymous without a
+    user.
+    """
     from datetime import timedelta
 
     from django.test import Client as DjangoClient

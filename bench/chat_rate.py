@@ -201,7 +201,9 @@ async def measure(args, url: str, conversations: list[int], tokens: list[str], s
 
 
 def prepare_conversations(clients: int, room_size: int) -> tuple[list[int], list[str]]:
-    """``clients`` users in group conversations of ``room_size``; return the conversations' ids and the users' tokens."""
+    """
+    ``clients`` users in group conversations of ``room_size``; return the conversations' ids and the users' tokens.
+    """
     from django.contrib.auth import get_user_model
     from rest_framework_simplejwt.tokens import AccessToken
 

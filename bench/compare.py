@@ -210,7 +210,8 @@ def idle(levels: list[int]) -> dict[str, dict]:
             node = table["node-ws"].get(level) or {}
             log(
                 f"{server:22} {level:>6} {row.get('open')!s:>6} {row.get('rss_per_conn_kb')!s:>8}"
-                f" {row.get('connect_rate_per_s')!s:>8} {ratio(row.get('rss_per_conn_kb'), node.get('rss_per_conn_kb')):>8}"
+                f" {row.get('connect_rate_per_s')!s:>8}"
+                f" {ratio(row.get('rss_per_conn_kb'), node.get('rss_per_conn_kb')):>8}"
             )
     return table
 

@@ -376,7 +376,8 @@ def main() -> None:
     result["topic"] = args.topic
     print(json.dumps(result))
     print(
-        f"fan-out ({args.server}, {args.topic}) n={result['n']} rate={args.rate}/s: last-delivery p50 {result['last_p50_ms']} ms, "
+        f"fan-out ({args.server}, {args.topic}) n={result['n']} rate={args.rate}/s: "
+        f"last-delivery p50 {result['last_p50_ms']} ms, "
         f"p99 {result['last_p99_ms']} ms; per-delivery p99 {result['p99_ms']} ms; "
         f"lost {result['lost_deliveries']}/{result['deliveries_expected']}, dup {result['dup_deliveries']}; "
         f"server CPU {result['server_cpu_pct']} %, {result['rss_per_conn_kb']} KB/connection",

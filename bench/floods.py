@@ -3,8 +3,8 @@ Floods (issue 8): other users' latency while one client floods, against real par
 CPU 0 with Redis and SQLite, the load on CPU 1.
 
 100 users chat in 10 group conversations of 10 (one sender per conversation, ``--rate``
-messages per second each, Poisson arrivals); every delivery's latency is timed (send to receipt). Phase 1 runs alone (the
-baseline); phase 2 runs the same traffic while, at once:
+messages per second each, Poisson arrivals); every delivery's latency is timed (send to receipt).
+Phase 1 runs alone (the baseline); phase 2 runs the same traffic while, at once:
 - a rate flood: one connection sends pings as fast as it can, reconnecting after each 4429;
 - a connect loop: connections opened and closed as fast as possible from the same address;
 - a subscription flood: a member of 2,000 conversations joins them all on one connection.
@@ -71,7 +71,10 @@ class Members:
                 self.current.append(time.time() - float(frame["data"]["content"]))
 
     async def phase(self, rooms: list[int], rate: float, seconds: float) -> tuple[int, list[float]]:
-        """Member 0 of each room sends ``rate`` messages/s for ``seconds``; return how many were sent and the deliveries' latencies (s)."""
+        """
+        Member 0 of each room sends ``rate`` messages/s for ``seconds``; return how many were sent and the deliveries'
+        latencies (s).
+        """
         self.current = latencies = []
         sent = 0
 

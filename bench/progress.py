@@ -18,6 +18,7 @@ Loopback only, bounded (at most 5,000 connections, 20,000 updates/s, 10 s, 5,000
 import argparse
 import asyncio
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -146,7 +147,7 @@ async def coalescing(args, server: Daphne, token: str, task_id: int) -> dict:
     final = sorted(c.completed_at - marks["final"] for c in clients if c.completed_at is not None)
     lost = sum(1 for c in clients if "task.started" not in c.events or c.completed_at is None)
     # Within one subscriber, the tightest spacing of two progress frames (coalescing interval).
-    gaps = sorted(min((b - a for a, b in zip(c.progress_at, c.progress_at[1:])), default=span) for c in clients)
+    gaps = sorted(min((b - a for a, b in itertools.pairwise(c.progress_at)), default=span) for c in clients)
     return {
         "n": args.n,
         "offered_updates_per_s": args.rate,
@@ -259,7 +260,8 @@ def main() -> None:
         f"coalescing n={fanout['n']} at {args.rate} updates/s: <= {fanout['progress_frames_per_subscriber_per_s_max']}"
         f" progress frames/s per subscriber; final -> task.completed p50 {fanout['final_to_completed_p50_ms']} ms,"
         f" p99 {fanout['final_to_completed_p99_ms']} ms; lost {fanout['subscribers_missing_start_or_completion']}."
-        f" batch: {batch['documents_per_s']} DOCX/s over {args.rows} rows, worker peak RSS {batch['worker_peak_rss_mb']} MB",
+        f" batch: {batch['documents_per_s']} DOCX/s over {args.rows} rows,"
+        f" worker peak RSS {batch['worker_peak_rss_mb']} MB",
         file=sys.stderr,
     )
 

@@ -68,12 +68,14 @@ def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
     """
     outcomes: list[dict | Exception | None] = [None] * len(calls)
     requests: list[tuple[int, services.SendRequest]] = []
-    for i, ((ctx, _), args) in enumerate(zip(calls, validate_each(SendMessageIn, [data for _, data in calls]))):
+    for i, ((ctx, _), args) in enumerate(
+        zip(calls, validate_each(SendMessageIn, [data for _, data in calls]), strict=True)
+    ):
         if isinstance(args, ProtocolError):
             outcomes[i] = args
         else:
             requests.append((i, services.SendRequest(sender=ctx.user, **args)))
-    for (i, _), sent in zip(requests, services.send_many([request for _, request in requests])):
+    for (i, _), sent in zip(requests, services.send_many([request for _, request in requests]), strict=True):
         outcomes[i] = (
             sent if isinstance(sent, Exception) else {"message": message_event(sent[0]), "duplicate": not sent[1]}
         )

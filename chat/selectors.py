@@ -139,7 +139,9 @@ def _last_messages(conversations: list[Conversation]) -> dict[int, Message]:
 
 
 def access_recipient(sender, recipient_id: int):
-    """Return the active user ``recipient_id``; raise ``NotFound`` if absent or inactive, ``Invalid`` if it is the sender."""
+    """
+    Return the active user ``recipient_id``; raise ``NotFound`` if absent or inactive, ``Invalid`` if it is the sender.
+    """
     if recipient_id == sender.pk:
         raise Invalid("Cannot start a direct conversation with yourself", details={"recipient_id": ["Is yourself."]})
     return access_user(recipient_id)
@@ -236,7 +238,9 @@ def messages_after(conversation: Conversation, after_seq: int, limit: int) -> tu
 
 
 def messages_before(conversation: Conversation, before_seq: int | None, limit: int) -> tuple[list[Message], bool]:
-    """Return up to ``limit`` messages with ``seq < before_seq`` (newest page), in seq order, and whether older ones exist."""
+    """
+    Return up to ``limit`` messages with ``seq < before_seq`` (newest page), in seq order, and whether older ones exist.
+    """
     queryset = for_message_events(conversation.messages.all())
     if before_seq is not None:
         queryset = queryset.filter(seq__lt=before_seq)

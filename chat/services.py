@@ -341,6 +341,7 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
             zip(
                 (i for i, _ in to_conversations),
                 selectors.access_conversations([(r.sender, r.conversation_id) for _, r in to_conversations]),
+                strict=True,
             )
         )
         drafts: list[tuple[int, _Draft]] = []
@@ -349,7 +350,9 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
                 drafts.append((i, _authorised_draft(request, accessed.get(i))))
             except ProtocolError as exc:
                 outcomes[i] = exc
-        for (i, _), outcome in zip(drafts, _store_drafts([draft for _, draft in drafts]) if drafts else []):
+        for (i, _), outcome in zip(
+            drafts, _store_drafts([draft for _, draft in drafts]) if drafts else [], strict=True
+        ):
             outcomes[i] = outcome
     return outcomes
 

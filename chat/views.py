@@ -76,7 +76,9 @@ class MemberListView(APIView):
 
 
 class MemberDetailView(APIView):
-    """``DELETE /api/chat/conversations/{id}/members/{user_id}/``: remove a member (owner/admins), or leave (oneself)."""
+    """
+    ``DELETE /api/chat/conversations/{id}/members/{user_id}/``: remove a member (owner/admins), or leave (oneself).
+    """
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int, user_id: int):

@@ -18,7 +18,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from progress.in_server_worker import start_in_server_worker  # noqa: E402
-
 from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.daphne_compat import allow_rfc6455_close_codes, free_closed_connections  # noqa: E402

@@ -7,7 +7,9 @@ from django.core.checks import Warning, register
 
 @register()
 def check_renamed_settings(app_configs, **kwargs):
-    """progress.W001: the environment still sets ``PROGRESS_MIN_DELTA``, renamed ``PROGRESS_MIN_DELTA_PCT`` (its unit)."""
+    """
+    progress.W001: the environment still sets ``PROGRESS_MIN_DELTA``, renamed ``PROGRESS_MIN_DELTA_PCT`` (its unit).
+    """
     if "PROGRESS_MIN_DELTA" not in os.environ:
         return []
     return [

@@ -14,7 +14,9 @@ from .serializers import TaskIdIn, TaskIdsIn
 
 @handler("task.list")
 def list_tasks(ctx: HandlerContext, data: dict) -> dict:
-    """A page of the user's own tasks, newest first (``limit``, ``cursor``: realtime/paging.py); subscribes to nothing."""
+    """
+    A page of the user's own tasks, newest first (``limit``, ``cursor``: realtime/paging.py); subscribes to nothing.
+    """
     args = validate(PageIn, data)
     return task_page(ctx.user, limit=args["limit"], cursor=args.get("cursor")).reply("tasks")
 

@@ -14,8 +14,8 @@ announced, took the server for a few hundred milliseconds.
 
 import logging
 
-from .connection_registry import get_registry
 from .conf import realtime_settings
+from .connection_registry import get_registry
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,6 @@ from typing import Any
 import orjson
 import redis
 import redis.asyncio
-
 from django.core.signals import setting_changed
 
 from .conf import realtime_settings

@@ -152,7 +152,10 @@ class GoingAway(ProtocolError):
 
 
 class SessionReplaced(ProtocolError):
-    """Single-session mode (``REALTIME["SINGLE_SESSION"]``, seed 004): a newer connection of the user took over; close 4409."""
+    """
+    Single-session mode (``REALTIME["SINGLE_SESSION"]``, seed 004): a newer connection of the user took over; close
+    4409.
+    """
 
     code = ErrorCode.SESSION_REPLACED
     default_message = "You connected from somewhere else; this connection is closed"

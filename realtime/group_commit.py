@@ -74,7 +74,7 @@ class _Queue:
                             )
                     except Exception as exc:
                         outcomes = [exc] * len(batch)
-                for call, outcome in zip(batch, outcomes):
+                for call, outcome in zip(batch, outcomes, strict=True):
                     if isinstance(outcome, BaseException):
                         call.result.set_exception(outcome)
                     else:

@@ -26,8 +26,8 @@ from typing import Protocol
 
 from .conf import realtime_settings
 from .daphne_writes import DirectWriter, PreparedFrame
-from .layers import RedisChannelLayer
 from .groups import HUBS_GROUP
+from .layers import RedisChannelLayer
 from .publish import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE, LAYER_MULTICAST_TYPE
 from .resync import RESYNC_EVENT, resync_frame
 from .stats import ProcessStats
@@ -161,7 +161,9 @@ class Hub:
                 raise
 
     async def unsubscribe(self, groups: Iterable[str], conn: Connection) -> None:
-        """Remove ``conn`` from each of ``groups``; leave in the layer (in one batch) those with no local member left."""
+        """
+        Remove ``conn`` from each of ``groups``; leave in the layer (in one batch) those with no local member left.
+        """
         groups = list(dict.fromkeys(groups))
         async with self._locked(groups):
             last = []
@@ -196,7 +198,9 @@ class Hub:
             await self._write(tuple(members), text, event, published_at, exclude)
 
     async def deliver_to_groups(self, groups: list[str], text: str, event: str, published_at: float) -> None:
-        """Write ``text`` once to each local connection that is a member of any of ``groups`` (``deliver``'s counting)."""
+        """
+        Write ``text`` once to each local connection that is a member of any of ``groups`` (``deliver``'s counting).
+        """
         members = set()
         for group in groups:
             members.update(self.groups.get(group, ()))
@@ -262,7 +266,9 @@ class Hub:
             await self.deliver(group, message["text"], message["event"], message["ts"])
 
     async def close_members(self, group: str, text: str, code: int, exclude: str | None = None) -> None:
-        """Write the error frame ``text`` to every local member of ``group`` but ``exclude`` and close it with ``code``."""
+        """
+        Write the error frame ``text`` to every local member of ``group`` but ``exclude`` and close it with ``code``.
+        """
         for conn in tuple(self.groups.get(group, ())):
             if conn.connection_id != exclude:
                 await conn.close_with(text, code)

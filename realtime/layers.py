@@ -119,7 +119,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):
                     pipe.zremrangebyscore(key, min=0, max=int(now) - self.group_expiry)
                     pipe.zrange(key, 0, -1)
                 replies = await pipe.execute()
-            for group, channels in zip(groups, replies[1::2]):
+            for group, channels in zip(groups, replies[1::2], strict=True):
                 members[group] = [channel.decode("utf8") for channel in channels]
 
         writes: dict[int, list[tuple[list, list]]] = defaultdict(list)

@@ -47,7 +47,9 @@ _collected: ContextVar[list[tuple[str, dict]] | None] = ContextVar("realtime_col
 
 
 async def send_to_layer(group: str, message: dict) -> None:
-    """Hand one hub message (an event or a membership change) to the channel layer for ``group``; raise the layer's errors."""
+    """
+    Hand one hub message (an event or a membership change) to the channel layer for ``group``; raise the layer's errors.
+    """
     await get_channel_layer().group_send(group, message)
 
 

@@ -150,7 +150,10 @@ class StrictCharField(_Strict, serializers.CharField):
 
 
 class StrictBooleanField(_Strict, serializers.BooleanField):
-    """DRF's ``BooleanField`` for JSON ``true``/``false`` only (DRF also takes ``"yes"``, ``1``, ``"off"``...). Text input is parsed."""
+    """
+    DRF's ``BooleanField`` for JSON ``true``/``false`` only (DRF also takes ``"yes"``, ``1``, ``"off"``...). Text input
+    is parsed.
+    """
 
     def to_internal_value(self, data):
         if isinstance(data, bool):

@@ -19,7 +19,6 @@ from . import metrics
 from .connection_registry import RedisConnectionRegistry, get_registry
 from .stats import aggregate
 
-
 # No REDIS_URL: one process, registry in memory (development); not a failure.
 NOT_CONFIGURED = "not configured (single process)"
 

@@ -40,7 +40,8 @@ class WorkspaceAdminForm(forms.ModelForm):
             current = Workspace.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
             if cleaned.get("based_on_version") != current:
                 raise forms.ValidationError(
-                    f"Someone changed this workspace meanwhile (now version {current}). Reload the page; your edit was not saved."
+                    f"Someone changed this workspace meanwhile (now version {current}). "
+                    "Reload the page; your edit was not saved."
                 )
         return cleaned
 

@@ -38,7 +38,10 @@ def _next_position(user) -> int:
 
 
 def _add_member(workspace: Workspace, user, role: str) -> WorkspaceMember:
-    """Add ``user`` at the end of their list; their open connections subscribe after commit and get ``workspace.shared``/``created``."""
+    """
+    Add ``user`` at the end of their list; their open connections subscribe after commit and get
+    ``workspace.shared``/``created``.
+    """
     return WorkspaceMember.objects.create(workspace=workspace, user=user, role=role, position=_next_position(user))
 
 

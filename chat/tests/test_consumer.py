@@ -221,7 +221,7 @@ async def test_disconnected_connection_leaves_its_groups(connect, alice, bob, co
 
 async def test_a_reply_over_the_frame_limit_is_an_error_not_silence(connect, alice, bob, conversation, settings):
     settings.REALTIME = {**getattr(settings, "REALTIME", {}), "MAX_FRAME_BYTES": 5000}
-    for n in range(3):
+    for _ in range(3):
         await sync_to_async(services.send_message)(sender=bob, conversation=conversation, content="y" * 3000)
     client = await connect(user=alice)
     # A page is cut to fit a frame (realtime/paging.py): one 3,000-character message each.

@@ -5,8 +5,8 @@ from django.db import OperationalError, transaction
 
 from chat import services
 from chat.models import Conversation, Message
-from realtime.errors import Conflict, Forbidden, NotFound
 from realtime import publish
+from realtime.errors import Conflict, Forbidden, NotFound
 
 
 @pytest.fixture

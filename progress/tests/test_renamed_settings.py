@@ -1,4 +1,6 @@
-"""``PROGRESS_MIN_DELTA`` was renamed ``PROGRESS_MIN_DELTA_PCT``; the old name works one more release, with a warning."""
+"""
+``PROGRESS_MIN_DELTA`` was renamed ``PROGRESS_MIN_DELTA_PCT``; the old name works one more release, with a warning.
+"""
 
 import os
 import subprocess

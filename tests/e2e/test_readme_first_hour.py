@@ -41,7 +41,10 @@ def demo_database(tmp_path_factory):
 
 
 def readme_env(tmp_path, demo_database, **extra: str) -> dict[str, str]:
-    """The environment ``make run`` gives a fresh clone (SQLite, no Redis: the in-memory layer), on a copy of the demo data."""
+    """
+    The environment ``make run`` gives a fresh clone (SQLite, no Redis: the in-memory layer), on a copy of the demo
+    data.
+    """
     shutil.copy(demo_database[0], tmp_path / "db.sqlite3")
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", MEDIA_ROOT=str(tmp_path / "media"), **extra)
@@ -81,7 +84,7 @@ def test_two_terminals_chat_through_token_lifetimes_and_a_restart(tmp_path, demo
         # four refreshes each is more than three lifetimes of chatting on the same sockets.
         for refreshes in range(1, 5):
             wait_until(
-                lambda: server.output().count("token refreshed") >= 2 * refreshes,
+                lambda refreshes=refreshes: server.output().count("token refreshed") >= 2 * refreshes,
                 timeout=3 * TOKEN_LIFETIME_S + 30,
                 what=f"{2 * refreshes} token refreshes",
             )

@@ -88,7 +88,9 @@ def drain(sock: socket.socket, timeout: float = 10) -> bytes:
 
 
 async def stream(server, tokens: dict, conversation_id: int, first: int) -> tuple[list[int], list[float]]:
-    """Bob sends MESSAGES messages (~50/s); return the seqs carol received, in arrival order, and their latencies (s)."""
+    """
+    Bob sends MESSAGES messages (~50/s); return the seqs carol received, in arrival order, and their latencies (s).
+    """
     seqs, latencies = [], []
     async with (
         websockets.connect(f"{server.url}?token={tokens['bob']}", max_size=None) as sender,

@@ -307,7 +307,9 @@ def read_lines(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
 
 
 async def run_connection(ws_url: str, credentials: Credentials, session: Session, lines: asyncio.Queue) -> None:
-    """Serve one connection; return when the input ended and every line was acked. A close raises ``ConnectionClosed``."""
+    """
+    Serve one connection; return when the input ended and every line was acked. A close raises ``ConnectionClosed``.
+    """
     headers = {"Authorization": f"Bearer {await asyncio.to_thread(credentials.fresh_access)}"}
     async with websockets.connect(ws_url, additional_headers=headers) as ws:
         welcome = json.loads(await ws.recv())
