@@ -269,6 +269,8 @@ MEDIA_URL = "media/"
 TASK_MAX_UPLOAD_BYTES = env.int("TASK_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 # A running task whose worker has not reported for this long has lost its worker: it is failed.
 TASK_LEASE_S = env.int("TASK_LEASE_S", default=60)
+# Every server process looks for such tasks this often (progress.lifecycle.fail_abandoned_tasks).
+TASK_SWEEP_S = env.int("TASK_SWEEP_S", default=10)
 # Progress coalescing (seed 001): at most one task.progress per interval, only on a move this big (%).
 PROGRESS_MIN_INTERVAL_MS = env.int("PROGRESS_MIN_INTERVAL_MS", default=100)
 # PROGRESS_MIN_DELTA, the old name without its unit, is still read until the next release

@@ -4,7 +4,7 @@ The batch job, run by the django-tasks database worker (``manage.py db_worker``)
 ``generate_documents(task_id)`` renders one document per data row into a ZIP, reporting progress
 through ``ProgressReporter``. Between documents it renews its lease and obeys the task's status:
 ``paused`` waits (lease still renewed), ``cancelled`` stops. A worker that dies stops renewing the
-lease; the task is failed when next read (``services.fail_if_abandoned``).
+lease; the periodic sweep fails the task (``lifecycle.fail_abandoned_tasks``).
 """
 
 import logging
@@ -18,7 +18,7 @@ from django_tasks import task
 
 from realtime.errors import Conflict
 
-from . import services
+from . import lifecycle
 from .generation import BatchInputError, Renderer, RowError, load_template, read_rows
 from .models import BatchTask
 from .reporter import ProgressReporter
@@ -39,10 +39,10 @@ def generate_documents(task_id: int) -> None:
 
 
 def _wait_while_paused(task_id: int) -> str:
-    status = services.worker_checkpoint(task_id)
+    status = lifecycle.worker_checkpoint(task_id)
     while status == Status.PAUSED:
         time.sleep(PAUSE_POLL_S)
-        status = services.worker_checkpoint(task_id)
+        status = lifecycle.worker_checkpoint(task_id)
     return status
 
 
@@ -57,7 +57,7 @@ def run_batch(task_id: int) -> None:
             rows = read_rows(data.read(), batch.data_file.name)
             renderer = load_template(template.read(), batch.template.name)
     except BatchInputError as exc:
-        services.transition(task_id, Status.FAILED, error=str(exc), message="Bad input")
+        lifecycle.transition(task_id, Status.FAILED, error=str(exc), message="Bad input")
         return
     reporter = ProgressReporter(task_id)
     try:
@@ -66,7 +66,7 @@ def run_batch(task_id: int) -> None:
         logger.exception("task %s failed in the worker", task_id)
         reporter.close()
         try:
-            services.transition(task_id, Status.FAILED, error=f"Worker error: {exc}")
+            lifecycle.transition(task_id, Status.FAILED, error=f"Worker error: {exc}")
         except Conflict:
             pass  # it was cancelled or failed meanwhile
         raise
@@ -88,11 +88,11 @@ def _generate(task_id: int, batch: BatchTask, rows: list[dict], renderer: Render
                     name, content = renderer.render(index, row)
                 except RowError as exc:
                     failed += 1
-                    services.record_document(task_id, index, error=str(exc))
+                    lifecycle.record_document(task_id, index, error=str(exc))
                 else:
                     zip_file.writestr(name, content)
                     succeeded += 1
-                    services.record_document(task_id, index, output_name=name)
+                    lifecycle.record_document(task_id, index, output_name=name)
                 reporter.progress(index + 1, succeeded=succeeded, failed=failed)
         reporter.progress(len(rows), stage="saving")
         archive.seek(0)

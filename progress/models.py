@@ -44,7 +44,7 @@ class BatchTask(models.Model):
     # Producers outside Django authenticate POST /api/tasks/{id}/progress with this (owner-visible).
     progress_token = models.CharField(max_length=64, default=_new_progress_token, editable=False)
     # The worker's lease: refreshed between documents; a running task whose lease ran out has lost
-    # its worker (progress.services.fail_if_abandoned).
+    # its worker (progress.lifecycle.fail_abandoned_tasks).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connections
 
-from . import services
+from . import lifecycle
 from .models import BatchTask
 
 # Weight of the newest rate sample in the smoothed rate (documents per second).
@@ -80,7 +80,7 @@ class ProgressReporter:
         with self._lock:
             held = self._drop_held()
             figures = {k: v for k, v in (held or {}).items() if k in ("current", "succeeded", "failed", "stage")}
-            return services.transition(self.task_id, status, **{**figures, **kwargs})
+            return lifecycle.transition(self.task_id, status, **{**figures, **kwargs})
 
     # -- progress: coalesced ---------------------------------------------------------------
 
@@ -142,7 +142,7 @@ class ProgressReporter:
             connections.close_all()
 
     def _send(self, update: dict, now: float) -> None:
-        if services.record_progress(self.task_id, **update) is not None:
+        if lifecycle.record_progress(self.task_id, **update) is not None:
             self.sent += 1
         self._last_sent_at = now
         percent = 100 * update["current"] / update["total"] if update["total"] else 0.0

@@ -7,7 +7,6 @@ from realtime.paging import Page, decode_cursor, epoch_us, from_epoch_us, paged
 
 from .events import task_snapshot
 from .models import BatchTask
-from .services import fail_if_abandoned
 
 
 def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
@@ -24,14 +23,13 @@ def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
         raise NotFound("Task not found")
     if not (task.owner_id == user.pk or user.is_staff):
         raise Forbidden("This task belongs to another user")
-    return task if lock else fail_if_abandoned(task)
+    return task
 
 
 def task_page(user, *, limit: int, cursor: str | None) -> Page:
     """
     A page of ``user``'s task snapshots, newest first (``created_at`` descending, then id
-    descending), after ``cursor`` (realtime/paging.py; ``Invalid`` when malformed); the page's
-    abandoned tasks are failed first (``fail_if_abandoned``).
+    descending), after ``cursor`` (realtime/paging.py; ``Invalid`` when malformed).
     """
     after = decode_cursor("tasks", cursor, 2)
     tasks = BatchTask.objects.filter(owner=user)
@@ -44,5 +42,5 @@ def task_page(user, *, limit: int, cursor: str | None) -> Page:
         rows,
         limit,
         key=lambda task: (epoch_us(task.created_at), task.pk),
-        render=lambda page: [task_snapshot(fail_if_abandoned(task)) for task in page],
+        render=lambda page: [task_snapshot(task) for task in page],
     )

@@ -12,7 +12,8 @@ maintenance tasks that keep the cross-process view true:
 - every ``SESSION_RECHECK_S``: close connections of deactivated users and ended sessions (4401);
 - every ``HUB_RETRY_S``: announce events this process failed to publish, and check that the layer
   still knows the hub (realtime.resync);
-- every second, with ``GC_FREEZE``: keep full garbage collections short (realtime.gc_pauses).
+- every second, with ``GC_FREEZE``: keep full garbage collections short (realtime.gc_pauses);
+- the domain apps' own periodic jobs (realtime.periodic), in the database thread.
 
 Under Daphne, SIGTERM drains the process (realtime.drain) instead of dropping every socket, where
 the server owns the signal (its event loop runs in the main thread; not under ``manage.py
@@ -26,12 +27,15 @@ import socket
 import time
 import uuid
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING
 
 from channels.layers import get_channel_layer
 
+from . import periodic
 from .conf import realtime_settings
 from .connection_registry import get_registry
+from .db import database_call
 from .drain import install_drain_on_sigterm
 from .gc_pauses import GcFreezer
 from .group_commit import GroupCommit
@@ -95,6 +99,8 @@ class ServerProcess:
                 self._every(s.SESSION_RECHECK_S, self._close_revoked_sessions),
                 self._every(s.HUB_RETRY_S, self._check_layer),
             ]
+            for job in periodic.registered():
+                self._tasks.append(self._every(job.interval_s(), partial(database_call, job.fn), name=job.name))
             if s.GC_FREEZE:
                 self._gc_freezer = GcFreezer(s.GC_FULL_COLLECT_S)
                 self._tasks.append(self._every(1.0, self._check_gc))
@@ -109,16 +115,18 @@ class ServerProcess:
         if self._failed_at is not None and time.monotonic() - self._failed_at < realtime_settings.HUB_RETRY_S:
             raise ConnectionError("the channel layer was unreachable at the last start attempt; retried shortly")
 
-    def _every(self, interval_s: float, job) -> asyncio.Task:
+    def _every(self, interval_s: float, job, name: str | None = None) -> asyncio.Task:
+        name = name or job.__name__
+
         async def loop():
             while True:
                 await asyncio.sleep(interval_s)
                 try:
                     await job()
                 except Exception:
-                    logger.warning("periodic %s failed; retried in %s s", job.__name__, interval_s, exc_info=True)
+                    logger.warning("periodic %s failed; retried in %s s", name, interval_s, exc_info=True)
 
-        return asyncio.create_task(loop(), name=f"realtime-{getattr(job, '__name__', 'job')}")
+        return asyncio.create_task(loop(), name=f"realtime-{name}")
 
     async def _refresh_registry(self) -> None:
         records = [conn.record for conn in self.connections.values() if conn.record is not None]

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from progress import services
+from progress import lifecycle, services
 from progress.models import BatchTask
 from progress.reporter import ProgressReporter
 from realtime.errors import Conflict
@@ -65,18 +65,18 @@ def test_status_changes_are_never_coalesced_and_carry_the_newest_figures(task):
     assert (done.status, done.progress, done.eta_ms, done.message) == ("completed", 100.0, 0, "9 of 10")
     assert done.finished_at is not None and done.started_at is not None
     # A report after the final state is dropped, never published after task.completed.
-    assert services.record_progress(task.pk, current=3) is None
+    assert lifecycle.record_progress(task.pk, current=3) is None
     task.refresh_from_db()
     assert task.current == 10
 
 
 def test_impossible_transitions_are_conflicts_with_the_current_snapshot(task):
     with pytest.raises(Conflict) as excinfo:
-        services.transition(task.pk, BatchTask.Status.PAUSED)  # a pending task cannot pause
+        lifecycle.transition(task.pk, BatchTask.Status.PAUSED)  # a pending task cannot pause
     assert excinfo.value.details["task"]["status"] == "pending"
-    services.transition(task.pk, BatchTask.Status.CANCELLED)
+    lifecycle.transition(task.pk, BatchTask.Status.CANCELLED)
     with pytest.raises(Conflict):
-        services.transition(task.pk, BatchTask.Status.RUNNING)
+        lifecycle.transition(task.pk, BatchTask.Status.RUNNING)
 
 
 def test_eta_follows_the_smoothed_rate(task):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from progress import jobs, services
+from progress import jobs, lifecycle, services
 from progress.models import BatchTask
 from progress.selectors import access_task
 
@@ -73,10 +73,18 @@ def test_cancel_stops_the_worker_and_nothing_follows(alice, media_root, uploads,
     assert task.status == "cancelled" and task.documents.count() < 40 and not task.result
 
 
-def test_a_task_whose_worker_died_is_failed_when_read(alice, settings):
+def test_a_task_whose_worker_died_is_failed_by_the_sweep_and_reads_never_write(alice, settings):
     settings.TASK_LEASE_S = 30
-    task = services.create_task(owner=alice, name="orphan")
-    services.transition(task.pk, BatchTask.Status.RUNNING)
-    BatchTask.objects.filter(pk=task.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=31))
-    seen = access_task(alice, task.pk)
-    assert seen.status == "failed" and "stopped responding" in seen.error
+    orphan = services.create_task(owner=alice, name="orphan")
+    lifecycle.transition(orphan.pk, BatchTask.Status.RUNNING)
+    BatchTask.objects.filter(pk=orphan.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=31))
+    alive = services.create_task(owner=alice, name="alive")
+    lifecycle.transition(alive.pk, BatchTask.Status.RUNNING)
+    lifecycle.worker_checkpoint(alive.pk)
+
+    assert access_task(alice, orphan.pk).status == "running"  # a read changes nothing
+    assert lifecycle.fail_abandoned_tasks() == 1
+    failed = access_task(alice, orphan.pk)
+    assert failed.status == "failed" and "stopped responding" in failed.error
+    assert access_task(alice, alive.pk).status == "running"
+    assert lifecycle.fail_abandoned_tasks() == 0  # once
