@@ -402,8 +402,8 @@ def create_group(*, owner, title: str, member_ids: list[int]) -> Conversation:
     Create a group conversation owned by ``owner`` with the active users ``member_ids``.
 
     Every member's open connections subscribe after commit and receive one ``chat.member_added``
-    ``{conversation, user_id, by}`` (``user_id`` themselves). Raise ``NotFound`` for an unknown
-    or inactive user.
+    ``{conversation, user_id, role, by}`` (``user_id`` and ``role`` their own). Raise ``NotFound``
+    for an unknown or inactive user.
     """
     with transaction.atomic():
         conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=title)
@@ -419,8 +419,10 @@ def create_group(*, owner, title: str, member_ids: list[int]) -> Conversation:
             ]
         )
         summary = conversation_summary(conversation)
+        roles = {member["id"]: member["role"] for member in summary["members"]}
         for user in members:
-            event = {"conversation": summary, "user_id": user.pk, "by": owner.pk}
+            # The same shape as add_member's event: a client reads the newcomer's role from it.
+            event = {"conversation": summary, "user_id": user.pk, "role": roles[user.pk], "by": owner.pk}
             subscribe_user_on_commit(
                 user_group(user.pk), conversation_group(conversation.pk), event=("chat.member_added", event)
             )
