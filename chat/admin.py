@@ -68,7 +68,12 @@ class ConversationAdmin(admin.ModelAdmin):
                 services.remove_member(actor=None, conversation=membership.conversation, user_id=membership.user_id)
             for membership in memberships:
                 if membership.pk:
-                    membership.save(update_fields=["role"])
+                    services.change_role(
+                        actor=None,
+                        conversation=membership.conversation,
+                        user_id=membership.user_id,
+                        role=membership.role,
+                    )
                 else:
                     services.add_member(
                         actor=None, conversation=membership.conversation, user=membership.user, role=membership.role

@@ -478,6 +478,43 @@ def add_member(*, actor, conversation: Conversation, user, role: str = Membershi
     return membership
 
 
+def change_role(*, actor, conversation: Conversation, user_id: int, role: str) -> Membership:
+    """
+    Make the member ``user_id`` of the group ``conversation`` a plain ``member`` or an ``admin``.
+    ``actor`` must be the group's owner (only the owner names admins); ``None`` is the admin site.
+
+    The members get ``chat.member_role_changed {conversation_id, user_id, role, by}``; a role set
+    to what it already is publishes nothing. Raise ``Invalid`` for another role or for the owner
+    (ownership passes only when the owner leaves), ``Forbidden`` for an actor who is not the
+    owner, ``NotFound`` if ``user_id`` is not a member.
+    """
+    if role not in (Membership.Role.MEMBER, Membership.Role.ADMIN):
+        raise Invalid("role must be member or admin", details={"role": [f'"{role}" is not a valid choice.']})
+    with transaction.atomic():
+        manager = _require_group_manager(actor, conversation)
+        if manager is not None and manager.role != Membership.Role.OWNER:
+            raise Forbidden("Only the owner names admins")
+        target = Membership.objects.select_for_update().filter(conversation=conversation, user_id=user_id).first()
+        if target is None:
+            raise NotFound("Not a member of this conversation")
+        if target.role == Membership.Role.OWNER:
+            raise Invalid(
+                "The owner's role cannot be changed",
+                details={"role": ["The owner stays owner until they leave the group."]},
+            )
+        if target.role != role:
+            target.role = role
+            target.save(update_fields=["role"])
+            event = {
+                "conversation_id": conversation.pk,
+                "user_id": user_id,
+                "role": role,
+                "by": actor.pk if actor else None,
+            }
+            publish_on_commit(conversation_group(conversation.pk), "chat.member_role_changed", event)
+    return target
+
+
 def remove_member(*, actor, conversation: Conversation, user_id: int) -> None:
     """
     Remove ``user_id`` from the group ``conversation``: a member removing themselves leaves;

@@ -156,6 +156,7 @@ def _drive_chat(alice, bob, carol, staff) -> None:
     chat.services.send_direct_message(sender=alice, recipient=bob, content="hi bob")
     chat.services.mark_read(user=bob, conversation=group, seq=1)
     chat.handlers.typing(HandlerContext(user=bob, connection_id="c-bob"), {"conversation_id": group.pk})
+    chat.services.change_role(actor=alice, conversation=group, user_id=carol.pk, role=Membership.Role.MEMBER)
     chat.services.remove_member(actor=alice, conversation=group, user_id=carol.pk)
     support, _ = chat.services.open_support(user=bob)
     chat.services.send_message(sender=bob, conversation=support, content="help")

@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from chat import services
 from chat.models import Conversation, Membership, Message
 from chat.tests.conftest import png_bytes
+from realtime.errors import ProtocolError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,6 +56,31 @@ async def test_only_owner_and_admins_manage_members(connect, alice, bob, carol, 
     outsider = await connect(user=dave)
     hidden = await outsider.request("chat.add_member", {"conversation_id": group.pk, "user_id": dave.pk})
     assert hidden["error"]["code"] == "forbidden"
+
+
+async def test_the_owner_changes_a_members_role_and_every_member_is_told(connect, alice, bob, carol):
+    group = await sync_to_async(services.create_group)(owner=alice, title="roles", member_ids=[bob.pk, carol.pk])
+    carol_socket = await connect(user=carol)
+    change = sync_to_async(services.change_role)
+
+    await change(actor=alice, conversation=group, user_id=bob.pk, role=Membership.Role.ADMIN)
+    told = (await carol_socket.receive_type("chat.member_role_changed"))["data"]
+    assert told == {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin", "by": alice.pk}
+    await change(actor=alice, conversation=group, user_id=bob.pk, role=Membership.Role.ADMIN)  # no change, no event
+    await carol_socket.assert_nothing()
+
+    refusals = [
+        (dict(actor=bob, user_id=carol.pk, role="admin"), "forbidden"),  # an admin does not name admins
+        (dict(actor=alice, user_id=alice.pk, role="member"), "invalid"),  # the owner stays owner
+        (dict(actor=alice, user_id=bob.pk, role="owner"), "invalid"),
+        (dict(actor=alice, user_id=999_999, role="admin"), "not_found"),
+    ]
+    for kwargs, code in refusals:
+        with pytest.raises(ProtocolError) as refused:
+            await change(conversation=group, **kwargs)
+        assert refused.value.code == code, kwargs
+    roles = await sync_to_async(lambda: dict(group.memberships.values_list("user_id", "role")))()
+    assert roles == {alice.pk: "owner", bob.pk: "admin", carol.pk: "member"}
 
 
 async def test_removed_member_is_told_and_stops_receiving(connect, alice, bob, carol):

@@ -214,3 +214,38 @@ async def test_admin_member_changes_are_pushed(connect, make_user, alice, bob, c
     assert response.status_code == 302, response.content.decode()[:2000]
     assert (await carol_socket.receive_type("chat.member_added"))["data"]["user_id"] == carol.pk
     assert (await bob_socket.receive_type("chat.member_removed"))["data"]["user_id"] == bob.pk
+
+
+async def test_an_admin_role_change_goes_through_the_service_and_is_pushed(connect, make_user, alice, bob):
+    superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+    group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk])
+    alice_socket = await connect(user=alice)
+
+    def set_bobs_role(role: str):
+        members = list(group.memberships.order_by("pk"))
+        form = {
+            "kind": "group",
+            "title": "g",
+            "memberships-TOTAL_FORMS": str(len(members)),
+            "memberships-INITIAL_FORMS": str(len(members)),
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+        }
+        for i, m in enumerate(members):
+            form.update(
+                {
+                    f"memberships-{i}-id": m.pk,
+                    f"memberships-{i}-conversation": group.pk,
+                    f"memberships-{i}-user": m.user_id,
+                    f"memberships-{i}-role": role if m.user_id == bob.pk else m.role,
+                }
+            )
+        return logged_in(superuser).post(f"/admin/chat/conversation/{group.pk}/change/", form)
+
+    assert (await sync_to_async(set_bobs_role)("admin")).status_code == 302
+    told = (await alice_socket.receive_type("chat.member_role_changed"))["data"]
+    assert told == {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin", "by": None}
+    # The owner's role is the service's to refuse, on the form's page.
+    response = await sync_to_async(set_bobs_role)("owner")
+    assert await sync_to_async(lambda: group.memberships.get(user=bob).role)() == "admin"
+    assert response.status_code == 302
