@@ -209,7 +209,7 @@ class OpenFilter(admin.SimpleListFilter):
 class SupportDeskAdmin(admin.ModelAdmin):
     """
     The support desk. Any staff member may use it (seed 002: any staff member reads and replies);
-    replies go through ``services.send_message`` and reach the user's open connections live.
+    replies go through ``services.send_as`` (the socket's checked path) and reach the user's open connections live.
     """
 
     list_display = ["user", "waiting", "unread", "online", "last_message", "created_at"]
@@ -307,9 +307,9 @@ class SupportDeskAdmin(admin.ModelAdmin):
                         "client_msg_id": request.POST.get("client_msg_id") or None,
                     },
                 )
-                services.send_message(
-                    sender=request.user,
-                    conversation=conversation,
+                services.send_as(
+                    request.user,
+                    conversation_id=conversation.pk,
                     content=args["content"],
                     client_msg_id=args.get("client_msg_id"),
                 )

@@ -263,63 +263,24 @@ def send_message(
     attachment: Attachment | None = None,
 ) -> tuple[Message, bool]:
     """
-    Store a message from ``sender`` (a member, or staff in a support conversation) and publish
-    ``chat.message`` to the conversation's group after commit. Return ``(message, created)``.
+    Send ``content`` from ``sender`` to ``conversation`` through the one checked path
+    (``send_many``: the sender must be a member, or staff in a support conversation) and
+    publish ``chat.message`` after commit. Return ``(message, created)``; raise the refusal.
 
     ``seq`` is strictly increasing per conversation. A repeated ``client_msg_id`` from the same
     sender returns the stored message with ``created`` False and publishes nothing (idempotency
-    key, docs/protocol.md). Content rules are the serializers' (chat/serializers.py); an image or
-    file message carries ``attachment`` (selectors.usable_attachment). Raise ``Conflict`` for a
-    closed support conversation or an attachment already sent. Support messages also update the
-    desk (``support.updated`` to staff).
+    key, docs/protocol.md). Content rules are the serializers' (chat/serializers.py), checked by
+    the caller; an image or file message carries ``attachment`` (an upload of the sender's not
+    yet sent). Support messages also update the desk (``support.updated`` to staff).
     """
-    return _one(
-        _store_drafts(
-            [
-                _draft(
-                    sender,
-                    conversation,
-                    content=content,
-                    content_type=content_type,
-                    client_msg_id=client_msg_id,
-                    attachment=attachment,
-                )
-            ]
-        )
+    return send_as(
+        sender,
+        conversation_id=conversation.pk,
+        content=content,
+        content_type=content_type,
+        client_msg_id=client_msg_id,
+        attachment_id=attachment.pk if attachment is not None else None,
     )
-
-
-def send_direct_message(
-    *,
-    sender,
-    recipient,
-    content: str,
-    content_type: str = Message.ContentType.TEXT,
-    client_msg_id: str | None = None,
-    attachment: Attachment | None = None,
-) -> tuple[Message, bool]:
-    """
-    Send to the direct conversation of ``sender`` and ``recipient``, creating it on first use
-    (its first message goes to both users' groups). Return ``(message, created)``; raise like
-    ``send_message``.
-    """
-    with transaction.atomic():
-        conversation, new_direct = get_or_create_direct_conversation(user=sender, other=recipient)
-        return _one(
-            _store_drafts(
-                [
-                    _draft(
-                        sender,
-                        conversation,
-                        new_direct=new_direct,
-                        content=content,
-                        content_type=content_type,
-                        client_msg_id=client_msg_id,
-                        attachment=attachment,
-                    )
-                ]
-            )
-        )
 
 
 def send_many(requests: list[SendRequest]) -> list[Outcome]:
@@ -381,8 +342,9 @@ def _authorised_draft(request: SendRequest, conversation: Conversation | Protoco
 
 def send_as(user, **fields) -> tuple[Message, bool]:
     """
-    ``POST /api/chat/.../messages/`` (fields of serializers.SendMessageIn): ``send_many`` for one
-    request; return ``(message, created)`` or raise its refusal.
+    One send from ``user`` with the fields of serializers.SendMessageIn (REST, the admin,
+    ``send_message``): ``send_many`` for one request; return ``(message, created)`` or raise its
+    refusal.
     """
     return _one(send_many([SendRequest(sender=user, **fields)]))
 

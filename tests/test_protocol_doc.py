@@ -153,7 +153,7 @@ def _drive_chat(alice, bob, carol, staff) -> None:
     group = chat.services.create_group(owner=alice, title="Team", member_ids=[bob.pk])
     chat.services.add_member(actor=alice, conversation=group, user=carol, role=Membership.Role.ADMIN)
     chat.services.send_message(sender=alice, conversation=group, content="hi")
-    chat.services.send_direct_message(sender=alice, recipient=bob, content="hi bob")
+    chat.services.send_as(alice, recipient_id=bob.pk, content="hi bob")
     chat.services.mark_read(user=bob, conversation=group, seq=1)
     chat.handlers.typing(HandlerContext(user=bob, connection_id="c-bob"), {"conversation_id": group.pk})
     chat.services.change_role(actor=alice, conversation=group, user_id=carol.pk, role=Membership.Role.MEMBER)

@@ -30,7 +30,7 @@ def world(alice, bob, carol, make_user):
     """alice+bob in a group and a direct conversation; alice's support conversation; carol outside; a staff agent."""
     staff = make_user("agent", is_staff=True)
     group = services.create_group(owner=alice, title="g", member_ids=[bob.pk])
-    direct = services.send_direct_message(sender=alice, recipient=bob, content="hi")[0].conversation
+    direct = services.send_as(alice, recipient_id=bob.pk, content="hi")[0].conversation
     support, _ = services.open_support(user=alice)
     services.send_message(sender=alice, conversation=support, content="help")
     return {"group": group, "direct": direct, "support": support, "staff": staff}

@@ -65,9 +65,7 @@ def test_concurrent_retries_of_one_send_store_it_once(alice, conversation):
 
 def test_concurrent_first_messages_make_one_direct_conversation(alice, bob):
     run_concurrently(
-        lambda i: services.send_direct_message(
-            sender=[alice, bob][i % 2], recipient=[bob, alice][i % 2], content=f"hi {i}"
-        ),
+        lambda i: services.send_as([alice, bob][i % 2], recipient_id=[bob, alice][i % 2].pk, content=f"hi {i}"),
         16,
     )
     assert Conversation.objects.filter(kind="direct").count() == 1

@@ -108,7 +108,7 @@ async def test_owner_leaving_hands_the_group_on(connect, alice, bob, carol):
 
 
 async def test_direct_conversations_have_no_members_to_manage(connect, alice, bob, carol):
-    message, _ = await sync_to_async(services.send_direct_message)(sender=alice, recipient=bob, content="hi")
+    message, _ = await sync_to_async(services.send_as)(alice, recipient_id=bob.pk, content="hi")
     client = await connect(user=alice)
     reply = await client.request("chat.add_member", {"conversation_id": message.conversation_id, "user_id": carol.pk})
     assert reply["error"]["code"] == "invalid"
