@@ -235,3 +235,14 @@ def close_shared_thread_connections():
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture
+def database_queries(monkeypatch, settings):
+    """
+    ``with database_queries.recording(): ...`` records the SQL of every ``database_call`` (the
+    consumer's worker-thread database work), per call: realtime/tests/query_capture.py.
+    """
+    from realtime.tests.query_capture import install
+
+    return install(monkeypatch, settings)

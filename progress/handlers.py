@@ -8,7 +8,7 @@ from realtime.validation import validate
 from . import services
 from .events import task_group, task_snapshot
 from .models import BatchTask
-from .selectors import access_task, task_page
+from .selectors import access_task, access_tasks, task_page
 from .serializers import TaskIdIn, TaskIdsIn
 
 
@@ -29,7 +29,7 @@ def subscribe(ctx: HandlerContext, data: dict) -> dict:
     the whole command.
     """
     task_ids = list(dict.fromkeys(validate(TaskIdsIn, data)["task_ids"]))
-    tasks = [access_task(ctx.user, task_id) for task_id in task_ids]
+    tasks = access_tasks(ctx.user, task_ids)
     for task in tasks:
         ctx.subscribe(task_group(task.pk))
     return {"tasks": [task_snapshot(task) for task in tasks]}

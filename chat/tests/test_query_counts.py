@@ -1,0 +1,147 @@
+"""
+The database queries of chat's hot paths over /ws/, pinned: ``chat.send`` of one message, a
+group commit of 20 sends that arrive together, and ``chat.join`` resuming with ``after_seq``.
+A change that adds a query per message (or per send, per member, per conversation) fails here.
+
+How they are counted: through the real consumer (``WebsocketCommunicator`` on the ASGI
+application, the group commit, both channel layers), with the ``database_queries`` fixture
+(realtime/tests/query_capture.py). The consumer runs its database work in worker threads
+(``realtime.db.database_call``), whose connections ``django_assert_num_queries`` cannot see;
+the fixture counts on the connection each call really uses, call by call. Calling the handlers
+directly with a ``HandlerContext`` would count the same handler queries but miss what the
+consumer adds around them (how sends are batched, the database calls a frame costs).
+
+Each test pins the list of database calls the frame makes and the queries of each: the name of
+the function the consumer ran in its worker thread, and the number of SQL statements. SQLite
+counts one more statement per transaction than PostgreSQL: Django runs ``BEGIN`` there as a
+statement (``transaction_mode`` IMMEDIATE), where psycopg opens the transaction implicitly.
+"""
+
+import asyncio
+import threading
+
+from asgiref.sync import sync_to_async
+
+from chat import handlers, services
+from chat.models import Conversation, Membership
+from realtime.group_commit import GroupCommit
+from realtime.tests.query_capture import per_vendor
+
+SEND = f"{handlers.send.__module__}.{handlers.send.__qualname__}"
+JOIN = f"{handlers.join.__module__}.{handlers.join.__qualname__}"
+
+
+async def answer(client, ref: str, timeout: float = 30) -> dict:
+    """The ack or error answering ``ref`` (other frames skipped); generous for a busy machine."""
+    while True:
+        frame = await client.receive(timeout)
+        if frame["type"] in ("ack", "error") and frame.get("ref") == ref:
+            return frame
+
+
+def group(title: str, *users) -> Conversation:
+    conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=title)
+    for user in users:
+        Membership.objects.create(conversation=conversation, user=user)
+    return conversation
+
+
+def send_frame(conversation, content: str, ref: str) -> dict:
+    return {
+        "type": "chat.send",
+        "ref": ref,
+        "data": {"conversation_id": conversation.pk, "content": content, "client_msg_id": f"id-{ref}"},
+    }
+
+
+async def test_one_send(connect, alice, bob, carol, database_queries):
+    """``chat.send`` of one message (with its ``client_msg_id``) to a group of three."""
+    conversation = await sync_to_async(group)("team", alice, bob, carol)
+    client = await connect(user=alice)
+    with database_queries.recording():
+        await client.send(send_frame(conversation, "hello", "s1"))
+        reply = await answer(client, "s1")
+    assert reply["type"] == "ack" and reply["data"]["message"]["seq"] == 1
+    # One call of the batch handler, one transaction: BEGIN (SQLite), the conversation and the
+    # sender's membership (access), SAVEPOINT, the conversation row locked (last_seq), the
+    # idempotency keys already stored, INSERT, UPDATE last_seq, UPDATE the sender's last_read_seq,
+    # RELEASE SAVEPOINT.
+    assert database_queries.counts() == [(SEND, per_vendor(sqlite=10, postgresql=9))], database_queries.report()
+
+
+async def test_twenty_sends_that_arrive_together_are_one_call(
+    connect, alice, bob, carol, database_queries, monkeypatch
+):
+    """
+    20 connections of three users send at once to two conversations: one batch, one call of the
+    batch handler, and the same queries as one send (each statement carries the 20 rows): a
+    query per message, sender or conversation would show here.
+
+    To make the 20 arrive together whatever the machine's speed, a first send is held in the
+    database until the 20 are queued behind it (``GroupCommit.submit`` counts them); they then
+    run as the next batch.
+    """
+    team, pair = await sync_to_async(lambda: (group("team", alice, bob, carol), group("pair", alice, bob)))()
+    plan = [(alice, team), (bob, team), (carol, team), (alice, pair), (bob, pair)] * 4
+    first = await connect(user=alice)
+    senders = [await connect(user=user) for user, _ in plan]
+
+    first_running, release = threading.Event(), threading.Event()
+    send_many = services.send_many
+
+    def first_batch_held(requests):
+        if not first_running.is_set():
+            first_running.set()
+            release.wait(60)
+        return send_many(requests)
+
+    monkeypatch.setattr(services, "send_many", first_batch_held)
+    submitted, all_queued = 0, asyncio.Event()
+    submit = GroupCommit.submit
+
+    def counted_submit(self, fn, ctx, data):
+        nonlocal submitted
+        call = submit(self, fn, ctx, data)
+        submitted += 1
+        if submitted == 1 + len(plan):
+            all_queued.set()
+        return call
+
+    monkeypatch.setattr(GroupCommit, "submit", counted_submit)
+
+    with database_queries.recording():
+        try:
+            await first.send(send_frame(team, "first", "first"))
+            assert await asyncio.to_thread(first_running.wait, 60)
+            for n, (client, (_, conversation)) in enumerate(zip(senders, plan, strict=True)):
+                await client.send(send_frame(conversation, f"message {n}", f"s{n}"))
+            await asyncio.wait_for(all_queued.wait(), 60)
+        finally:
+            release.set()
+        replies = [await answer(client, f"s{n}") for n, client in enumerate(senders)]
+        assert (await answer(first, "first"))["type"] == "ack"
+    assert [reply["type"] for reply in replies] == ["ack"] * 20
+    assert [reply["data"]["message"]["conversation_id"] for reply in replies] == [c.pk for _, c in plan]
+    # The held send, then the 20 as one batch: the same statements as one send, with 20 rows.
+    assert [len(call.args[0]) for call in database_queries.calls] == [1, 20]
+    queries = per_vendor(sqlite=10, postgresql=9)
+    assert database_queries.counts() == [(SEND, queries), (SEND, queries)], database_queries.report()
+
+
+async def test_join_resuming_after_seq(connect, alice, bob, carol, database_queries):
+    """``chat.join {after_seq}`` returning three messages of three senders: a query per message or member would show."""
+
+    def setup():
+        conversation = group("team", alice, bob, carol)
+        for n, sender in enumerate([alice, bob, carol, alice, bob]):
+            services.send_message(sender=sender, conversation=conversation, content=f"m{n}")
+        return conversation
+
+    conversation = await sync_to_async(setup)()
+    client = await connect(user=alice)
+    with database_queries.recording():
+        reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 2}, ref="j")
+    assert [m["seq"] for m in reply["data"]["messages"]] == [3, 4, 5]
+    # No transaction: the conversation and the caller's membership (access), the members with
+    # their users (the summary), the messages after seq 2 with their senders and attachments.
+    assert database_queries.counts() == [(JOIN, 4)], database_queries.report()
