@@ -137,7 +137,7 @@ if REDIS_URL:
                         "address": REDIS_URL,
                         # redis-py 8 defaults socket_timeout to 5 s, which races the layer's
                         # 5 s blocking read and kills idle sockets (channels_redis issue 422,
-                        # PLATFORM-FACTS.md). 15 s and a large pool: 0 drops over 1,000 sockets.
+                        # docs/platform-facts.md). 15 s and a large pool: 0 drops over 1,000 sockets.
                         "socket_timeout": 15,
                         "socket_connect_timeout": 5,
                         "max_connections": 2000,
@@ -218,7 +218,7 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     # Keep Daphne's and Django's own loggers: without this, Daphne's "Exception inside
-    # application" never reaches the log (PLATFORM-FACTS.md).
+    # application" never reaches the log (docs/platform-facts.md).
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "realtime.logs.RedactSecrets"}},
     "formatters": {

@@ -5,7 +5,7 @@ header, or a first ``auth`` frame; the Django session cookie through Channels' A
 Token checks are simplejwt's own (``JWTAuthentication.get_validated_token`` and ``get_user``):
 no JWT is decoded here. A refused token never becomes a 403 at the handshake, because browsers
 hide why a handshake failed: the consumer accepts, sends an ``error`` frame with the reason,
-then closes with 4401 (Daphne drops close reasons, PLATFORM-FACTS.md).
+then closes with 4401 (Daphne drops close reasons, docs/platform-facts.md).
 """
 
 from dataclasses import dataclass

@@ -248,7 +248,7 @@ class RedisConnectionRegistry:
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
-            # socket_timeout above redis-py 8's 5 s default, like the channel layer (PLATFORM-FACTS.md).
+            # socket_timeout above redis-py 8's 5 s default, like the channel layer (docs/platform-facts.md).
             client = redis.asyncio.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
             self._async_clients[loop] = client
         return client

@@ -298,7 +298,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self._close_after(text, code)
 
     async def _close_after(self, text: str, code: int) -> None:
-        # Daphne drops close reasons (PLATFORM-FACTS.md): the error frame before the close says why.
+        # Daphne drops close reasons (docs/platform-facts.md): the error frame before the close says why.
         self.closing = True
         metrics.CLOSES.labels(str(int(code))).inc()
         await self.send_frame(text, "error")
@@ -559,7 +559,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         limit = realtime_settings.MAX_FRAME_BYTES
         # The limit is on UTF-8 bytes (so is Daphne's 1 MiB): a str's length undercounts them.
         if len(reply) > limit or (len(reply) * 4 > limit and len(reply.encode()) > limit):
-            # Daphne refuses to send it (PLATFORM-FACTS.md): answer instead of going silent. List
+            # Daphne refuses to send it (docs/platform-facts.md): answer instead of going silent. List
             # replies are cut to fit (realtime/paging.py); only one item too big alone gets here.
             raise MessageTooBig(f"The reply would be over {limit} bytes; ask for fewer items (limit)")
         await self.follow(*ctx.subscribes)

@@ -80,7 +80,7 @@ def database_call(fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> A
     result (exceptions propagate); the thread's database connections are closed when it ends.
 
     Calls run concurrently (``thread_sensitive=False``): handlers of different connections do
-    not queue behind one shared database thread (PLATFORM-FACTS.md); on SQLite they take turns
+    not queue behind one shared database thread (docs/platform-facts.md); on SQLite they take turns
     (module doc).
     """
     return sync_to_async(_closing_connections(fn), thread_sensitive=False)(*args, **kwargs)

@@ -1,7 +1,7 @@
 """
 Graceful shutdown under Daphne: on SIGTERM, close every connection with 1001, then stop.
 
-Stock Daphne drops every socket on SIGTERM without a close frame (PLATFORM-FACTS.md), so clients
+Stock Daphne drops every socket on SIGTERM without a close frame (docs/platform-facts.md), so clients
 see 1006 and cannot tell a restart from a network fault. Once the first connection starts the
 process's ``ServerProcess``, SIGTERM instead runs ``drain``: new connections are refused with
 1001, open ones get a ``going_away`` error frame and close 1001 (clients reconnect elsewhere),

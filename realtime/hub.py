@@ -2,7 +2,7 @@
 The per-process hub: local group membership and fan-out to local connections.
 
 Plain Channels gives every consumer its own layer channel, so an event to a group of N costs N
-layer messages, N consumer wake-ups and N JSON encodes (24 s p99 at N=1000, PLATFORM-FACTS.md).
+layer messages, N consumer wake-ups and N JSON encodes (24 s p99 at N=1000, docs/platform-facts.md).
 Here a process owns one layer channel; a group in the layer holds process channels, added when
 the first local connection subscribes and discarded when the last leaves. One layer message per
 process carries the pre-encoded frame, and the hub writes it to each local member's socket.

@@ -4,7 +4,7 @@ Cursor paging of list replies, one policy for the socket and REST (docs/protocol
 A page holds at most ``limit`` items (1 to ``MAX_LIMIT``, default ``DEFAULT_LIMIT``) that follow
 ``cursor`` in the list's documented order, and stops before the item that would take its encoded
 items over ``page_budget_bytes()``, so that a reply always fits in one frame: Daphne cannot send
-a frame over 1 MiB (PLATFORM-FACTS.md) and the application refuses replies over
+a frame over 1 MiB (docs/platform-facts.md) and the application refuses replies over
 ``MAX_FRAME_BYTES``. The reply carries ``next_cursor`` (null on the last page) and ``has_more``.
 
 A cursor is opaque to clients: base64url, without padding, of the JSON array

@@ -2,7 +2,7 @@
 Re-checking open connections' credentials (every ``REALTIME["SESSION_RECHECK_S"]``).
 
 Channels resolves the user once per connection, and access tokens cannot be revoked
-(PLATFORM-FACTS.md), so an open socket would outlive a deactivation or a logout. Each process
+(docs/platform-facts.md), so an open socket would outlive a deactivation or a logout. Each process
 periodically re-checks its own connections and closes with 4401, after an error frame saying why:
 
 - every connection whose user was deactivated or deleted;

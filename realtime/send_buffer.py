@@ -3,7 +3,7 @@ Bounded per-connection send buffers under Daphne: a client that stops reading is
 holding memory without bound, and never slowing the others (issues 7 and 8).
 
 Daphne hands every outgoing frame to the connection's Twisted transport at once, and the
-transport buffers whatever the client has not read, without limit (PLATFORM-FACTS.md: 40 MB for
+transport buffers whatever the client has not read, without limit (docs/platform-facts.md: 40 MB for
 20,000 x 2 KB frames to a client that never read). Writes never block, so fan-out to the other
 members is not delayed; only memory is at stake.
 
