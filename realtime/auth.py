@@ -18,7 +18,7 @@ from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -126,6 +126,10 @@ class SessionAuthMiddleware(AuthMiddleware):
     """
 
     async def resolve_scope(self, scope):
+        if scope["session"].session_key is None:
+            # No session cookie (token clients): nobody to look up, so no worker-thread call.
+            scope["user"]._wrapped = AnonymousUser()
+            return
         scope["user"]._wrapped = await database_call(auth.get_user, SimpleNamespace(session=scope["session"]))
 
 

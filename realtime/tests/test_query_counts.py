@@ -8,8 +8,8 @@ registry, both channel layers) with the ``database_queries`` fixture (realtime/t
 query_capture.py). The consumer and its middleware run their database work in worker threads
 (``realtime.db.database_call``), whose connections ``django_assert_num_queries`` cannot see; the
 fixture counts on the connection each call really uses, call by call. Calling the functions
-alone would miss the database calls the stack makes around them (the session lookup a token
-connection still makes, the presence announcement).
+alone would miss the database calls the stack makes around them (the presence announcement). A
+token connection with no session cookie makes no session lookup at all (SessionAuthMiddleware).
 
 None of these calls opens a transaction, so SQLite and PostgreSQL count the same.
 """
@@ -19,7 +19,6 @@ from asgiref.sync import sync_to_async
 from chat.models import Conversation, Membership
 from workspaces import services as workspace_services
 
-SESSION_USER = "django.contrib.auth.get_user"  # SessionAuthMiddleware: no session cookie, no query
 TOKEN_USER = "realtime.auth._authenticate_token_sync"
 PRESENCE = "django.dispatch.dispatcher.Signal.send"  # realtime.presence.announce: presence_changed
 SESSION_GROUPS = "realtime.registry.groups_for_session"
@@ -46,7 +45,6 @@ async def test_connect_with_a_token_up_to_welcome(connect, alice, bob, database_
         client = await connect(user=alice)
     assert client.welcome["data"]["user"]["id"] == alice.pk
     assert database_queries.counts() == [
-        (SESSION_USER, 0),  # no session cookie: a call, but no query
         (TOKEN_USER, 1),  # the token's user (simplejwt's get_user)
         (PRESENCE, 1),  # came online: her small conversations (chat.presence), told presence.changed
         (SESSION_GROUPS, 2),  # her conversation ids, her workspace ids
@@ -60,6 +58,4 @@ async def test_second_connection_of_a_user(connect, alice, bob, database_queries
     with database_queries.recording():
         client = await connect(user=alice)
     assert client.welcome["data"]["user"]["id"] == alice.pk
-    assert database_queries.counts() == [(SESSION_USER, 0), (TOKEN_USER, 1), (SESSION_GROUPS, 2)], (
-        database_queries.report()
-    )
+    assert database_queries.counts() == [(TOKEN_USER, 1), (SESSION_GROUPS, 2)], database_queries.report()
