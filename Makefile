@@ -23,6 +23,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 ## run: install, migrate, create the demo users and conversation, serve on http://127.0.0.1:8000 with the batch worker
 run: $(VENV)/.installed
+	@$(PY) scripts/port_free.py 8000
 	@echo "== migrate the database"
 	@$(PY) manage.py migrate --noinput
 	@echo "== demo data"

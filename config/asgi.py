@@ -17,7 +17,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from progress.in_server_worker import start_in_server_worker  # noqa: E402
+from progress.in_server_worker import start_on_first_request  # noqa: E402
 from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.daphne_compat import allow_rfc6455_close_codes, free_closed_connections  # noqa: E402
@@ -41,4 +41,4 @@ bound_send_buffers()
 bound_receive_queues()
 write_eagerly()
 if settings.TASKS_WORKER_IN_SERVER:
-    start_in_server_worker()
+    application = start_on_first_request(application)

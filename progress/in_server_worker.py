@@ -18,6 +18,22 @@ logger = logging.getLogger(__name__)
 _started = threading.Event()
 
 
+def start_on_first_request(app):
+    """
+    ``app`` (an ASGI application), starting the worker thread when it serves its first request,
+    HTTP or WebSocket. A server process that never serves (Daphne's runserver stays up after
+    "Couldn't listen" when the port is taken) then takes no task from the queue: one it ran would
+    announce its progress only inside that process.
+    """
+
+    async def application(scope, receive, send):
+        if not _started.is_set():
+            start_in_server_worker()
+        return await app(scope, receive, send)
+
+    return application
+
+
 def start_in_server_worker() -> None:
     """Start one worker thread in this process (idempotent)."""
     if _started.is_set():

@@ -13,6 +13,15 @@ from chat.management.commands.chat_client import Credentials
 from tests.servers import BASE_DIR
 
 
+def wait_until(condition, timeout: float, what: str) -> None:
+    """Poll ``condition()`` every 0.1 s until it is true; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
 def login(server, username: str, password: str) -> str:
     """Obtain an access token from ``POST /api/auth/token/``, the way ``chat_client`` does."""
     return Credentials(server.http, username, password).log_in()

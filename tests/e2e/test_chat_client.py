@@ -3,7 +3,7 @@
 import pytest
 
 from chat.models import Message
-from tests.e2e.helpers import ChatClient
+from tests.e2e.helpers import ChatClient, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -45,3 +45,14 @@ def test_wrong_password_is_a_clear_error(daphnes, conversation):
     client = ChatClient(daphnes[0].http, "alice", "wrong", conversation.pk)
     assert "Login refused (401)" in client.wait_for("Login refused")
     assert client.quit() != 0
+
+
+def test_an_unknown_conversation_is_a_clear_error_and_a_normal_close(daphnes, conversation):
+    server = daphnes[0]
+    client = ChatClient(server.http, "alice", "alice-pass", conversation.pk + 1000)
+    assert "not_found: Conversation not found" in client.wait_for("Cannot join")
+    assert client.quit() != 0
+    # The client closed normally: the server does not log its disconnect as an internal error (1011).
+    wait_until(lambda: "disconnect conn=" in server.output(), timeout=10, what="the server logging the disconnect")
+    disconnects = [line for line in server.output().splitlines() if "disconnect conn=" in line]
+    assert disconnects and all("code=1000" in line for line in disconnects), disconnects

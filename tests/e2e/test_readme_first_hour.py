@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -18,7 +17,7 @@ import uuid
 import pytest
 import websockets
 
-from tests.e2e.helpers import ChatClient, login, next_of_type
+from tests.e2e.helpers import ChatClient, login, next_of_type, wait_until
 from tests.servers import BASE_DIR, RunServer
 
 pytestmark = [pytest.mark.e2e]
@@ -49,14 +48,6 @@ def readme_env(tmp_path, demo_database, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", MEDIA_ROOT=str(tmp_path / "media"), **extra)
     return env
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_two_terminals_chat_through_token_lifetimes_and_a_restart(tmp_path, demo_database):

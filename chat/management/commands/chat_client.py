@@ -351,6 +351,11 @@ async def run_connection(ws_url: str, credentials: Credentials, session: Session
                     conn.send_soon(client_msg_id, line)
             # End of input: stay until every line sent is acked (resent after a reconnect if need be).
             await unless_closed(asyncio.gather(*conn.tasks))
+        except CommandError:
+            # A refusal the user is told about (an unknown conversation...), not a client crash:
+            # close normally rather than with the 1011 an exception leaving the block sends.
+            await ws.close()
+            raise
         finally:
             for task in (*tasks, conn.catching_up, *conn.tasks):
                 if task is not None:
