@@ -406,6 +406,12 @@ def _require_group_manager(actor, conversation: Conversation) -> Membership | No
     return membership
 
 
+def _require_assignable(role: str) -> None:
+    # The roles a member can be given; the owner's passes only when the owner leaves.
+    if role not in (Membership.Role.MEMBER, Membership.Role.ADMIN):
+        raise Invalid("role must be member or admin", details={"role": [f'"{role}" is not a valid choice.']})
+
+
 def add_member(*, actor, conversation: Conversation, user, role: str = Membership.Role.MEMBER) -> Membership:
     """
     Add ``user`` to the group ``conversation`` as ``role`` (member or admin). ``actor`` must be its
@@ -416,8 +422,7 @@ def add_member(*, actor, conversation: Conversation, user, role: str = Membershi
     changes nothing and publishes nothing. Raise ``Forbidden``/``Invalid`` as documented in
     docs/protocol.md.
     """
-    if role not in (Membership.Role.MEMBER, Membership.Role.ADMIN):
-        raise Invalid("role must be member or admin", details={"role": [f'"{role}" is not a valid choice.']})
+    _require_assignable(role)
     with transaction.atomic():
         manager = _require_group_manager(actor, conversation)
         if role == Membership.Role.ADMIN and manager is not None and manager.role != Membership.Role.OWNER:
@@ -450,8 +455,7 @@ def change_role(*, actor, conversation: Conversation, user_id: int, role: str) -
     (ownership passes only when the owner leaves), ``Forbidden`` for an actor who is not the
     owner, ``NotFound`` if ``user_id`` is not a member.
     """
-    if role not in (Membership.Role.MEMBER, Membership.Role.ADMIN):
-        raise Invalid("role must be member or admin", details={"role": [f'"{role}" is not a valid choice.']})
+    _require_assignable(role)
     with transaction.atomic():
         manager = _require_group_manager(actor, conversation)
         if manager is not None and manager.role != Membership.Role.OWNER:

@@ -18,12 +18,7 @@ def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
     row lock (inside a transaction).
     """
     queryset = BatchTask.objects.select_for_update() if lock else BatchTask.objects
-    task = queryset.filter(pk=task_id).first()
-    if task is None:
-        raise NotFound("Task not found")
-    if not (task.owner_id == user.pk or user.is_staff):
-        raise Forbidden("This task belongs to another user")
-    return task
+    return _accessible(user, queryset.filter(pk=task_id).first())
 
 
 def access_tasks(user, task_ids: list[int]) -> list[BatchTask]:
@@ -32,13 +27,16 @@ def access_tasks(user, task_ids: list[int]) -> list[BatchTask]:
     ids. Raise for the first id refused, as ``access_task`` would (``NotFound``, ``Forbidden``).
     """
     found = BatchTask.objects.in_bulk(task_ids)
-    for task_id in task_ids:
-        task = found.get(task_id)
-        if task is None:
-            raise NotFound("Task not found")
-        if not (task.owner_id == user.pk or user.is_staff):
-            raise Forbidden("This task belongs to another user")
-    return [found[task_id] for task_id in task_ids]
+    return [_accessible(user, found.get(task_id)) for task_id in task_ids]
+
+
+def _accessible(user, task: BatchTask | None) -> BatchTask:
+    # The one access rule of access_task and access_tasks: ``task`` None is an unknown id.
+    if task is None:
+        raise NotFound("Task not found")
+    if not (task.owner_id == user.pk or user.is_staff):
+        raise Forbidden("This task belongs to another user")
+    return task
 
 
 def task_page(user, *, limit: int, cursor: str | None) -> Page:

@@ -179,6 +179,29 @@ def test_admin_message_follows_the_content_rules(make_user, alice, conversation)
     assert Message.objects.count() == 0
 
 
+def members_form(group, roles: dict[int, str]) -> dict:
+    """The admin's conversation form as it shows ``group``'s members, with ``roles`` (user id -> role) changed."""
+    members = list(group.memberships.order_by("pk"))
+    form = {
+        "kind": "group",
+        "title": group.title,
+        "memberships-TOTAL_FORMS": str(len(members)),
+        "memberships-INITIAL_FORMS": str(len(members)),
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for i, membership in enumerate(members):
+        form.update(
+            {
+                f"memberships-{i}-id": membership.pk,
+                f"memberships-{i}-conversation": group.pk,
+                f"memberships-{i}-user": membership.user_id,
+                f"memberships-{i}-role": roles.get(membership.user_id, membership.role),
+            }
+        )
+    return form
+
+
 async def test_admin_member_changes_are_pushed(connect, make_user, alice, bob, carol):
     superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
     group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk])
@@ -186,27 +209,15 @@ async def test_admin_member_changes_are_pushed(connect, make_user, alice, bob, c
     bob_socket = await connect(user=bob)
 
     def edit_members():
-        members = list(group.memberships.order_by("pk"))
-        form = {
-            "kind": "group",
-            "title": "g",
-            "memberships-TOTAL_FORMS": "3",
-            "memberships-INITIAL_FORMS": "2",
-            "memberships-MIN_NUM_FORMS": "0",
-            "memberships-MAX_NUM_FORMS": "1000",
-        }
-        for i, m in enumerate(members):
-            form.update(
-                {
-                    f"memberships-{i}-id": m.pk,
-                    f"memberships-{i}-conversation": group.pk,
-                    f"memberships-{i}-user": m.user_id,
-                    f"memberships-{i}-role": m.role,
-                }
-            )
+        form = members_form(group, roles={})
         form["memberships-1-DELETE"] = "on"  # bob
         form.update(
-            {"memberships-2-user": carol.pk, "memberships-2-role": "member", "memberships-2-conversation": group.pk}
+            {
+                "memberships-TOTAL_FORMS": "3",
+                "memberships-2-user": carol.pk,
+                "memberships-2-role": "member",
+                "memberships-2-conversation": group.pk,
+            }
         )
         return logged_in(superuser).post(f"/admin/chat/conversation/{group.pk}/change/", form)
 
@@ -222,24 +233,7 @@ async def test_an_admin_role_change_goes_through_the_service_and_is_pushed(conne
     alice_socket = await connect(user=alice)
 
     def set_bobs_role(role: str):
-        members = list(group.memberships.order_by("pk"))
-        form = {
-            "kind": "group",
-            "title": "g",
-            "memberships-TOTAL_FORMS": str(len(members)),
-            "memberships-INITIAL_FORMS": str(len(members)),
-            "memberships-MIN_NUM_FORMS": "0",
-            "memberships-MAX_NUM_FORMS": "1000",
-        }
-        for i, m in enumerate(members):
-            form.update(
-                {
-                    f"memberships-{i}-id": m.pk,
-                    f"memberships-{i}-conversation": group.pk,
-                    f"memberships-{i}-user": m.user_id,
-                    f"memberships-{i}-role": role if m.user_id == bob.pk else m.role,
-                }
-            )
+        form = members_form(group, roles={bob.pk: role})
         return logged_in(superuser).post(f"/admin/chat/conversation/{group.pk}/change/", form)
 
     assert (await sync_to_async(set_bobs_role)("admin")).status_code == 302
