@@ -25,9 +25,29 @@ class WorkspaceFieldsIn(serializers.Serializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         limit = settings.WORKSPACE_MAX_SETTINGS_BYTES
-        if len(orjson.dumps(value)) > limit:
+        try:
+            encoded = orjson.dumps(value)
+        except orjson.JSONEncodeError as exc:
+            # What orjson cannot encode (over 254 levels deep, an integer past 64 bits) could not be
+            # sent back either.
+            raise serializers.ValidationError(f"Cannot be stored as JSON: {exc}.") from None
+        if len(encoded) > limit:
             raise serializers.ValidationError(f"Must be at most {limit} bytes as JSON.")
+        if _holds_nul(value):
+            # PostgreSQL's jsonb refuses \u0000 (the write would fail as a server error); SQLite takes it.
+            raise serializers.ValidationError("Keys and strings cannot contain the NUL character (U+0000).")
         return value
+
+
+def _holds_nul(value) -> bool:
+    """Whether a NUL character is in any key or string of the JSON ``value``."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 class CreateIn(WorkspaceFieldsIn):

@@ -77,6 +77,30 @@ async def test_validation_errors_name_the_field(connect, alice, shared_workspace
     assert (await sync_to_async(Workspace.objects.get)(pk=shared_workspace.pk)).version == 1
 
 
+def nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "settings_value",
+    [
+        {"key\x00": 1},  # PostgreSQL's jsonb refuses NUL: it was a server error there
+        {"key": "value\x00"},
+        {"key": [{"deep": ["\x00"]}]},
+        {"key": nested(300)},  # deeper than orjson encodes: it was a server error everywhere
+    ],
+)
+async def test_settings_that_cannot_be_stored_are_invalid_and_store_nothing(connect, alice, settings_value):
+    client = await connect(user=alice)
+    reply = await client.request("workspace.create", {"name": "ok", "settings": settings_value})
+    assert reply["error"]["code"] == "invalid"
+    assert "settings" in reply["error"]["details"]
+    assert not await sync_to_async(Workspace.objects.exists)()
+
+
 async def test_roles_are_enforced(connect, bob, carol, make_user, shared_workspace):
     viewer, editor = await connect(user=carol), await connect(user=bob)
     stranger = await connect(user=await sync_to_async(make_user)("dora"))
