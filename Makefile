@@ -36,10 +36,11 @@ run: $(VENV)/.installed
 	echo "== server on http://127.0.0.1:8000 (manage.py runserver)"; \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-## lint: ruff's lint and format checks (settings in pyproject.toml); `ruff format .` fixes the format
+## lint: ruff's lint and format checks, and the layers of realtime/ (import-linter); settings in pyproject.toml
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 ## test: lint, Chromium for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
 test: lint

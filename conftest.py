@@ -16,7 +16,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import AccessToken
 
-from realtime.process import close_process
+from realtime.delivery import close_process
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -27,7 +27,7 @@ def redis_layer_config(prefix: str) -> dict:
         raise RuntimeError("These tests need Redis: set REDIS_URL or run them with `make test`.")
     return {
         "default": {
-            "BACKEND": "realtime.layers.RedisChannelLayer",
+            "BACKEND": "realtime.delivery.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "prefix": prefix},
         }
     }

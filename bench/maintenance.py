@@ -41,8 +41,8 @@ async def timed(operation, repeat: int) -> dict:
 
 
 async def main(args) -> None:
-    from realtime.connection_registry import ConnectionRecord, RedisConnectionRegistry
-    from realtime.layers import RedisChannelLayer
+    from realtime.delivery.connection_registry import ConnectionRecord, RedisConnectionRegistry
+    from realtime.delivery.layers import RedisChannelLayer
 
     url = os.environ["REDIS_URL"]
     prefix = f"bench-{uuid.uuid4().hex[:8]}"

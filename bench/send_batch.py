@@ -43,7 +43,7 @@ def main() -> None:
         from chat import handlers
         from chat.models import Conversation, Membership
         from realtime.context import HandlerContext
-        from realtime.publish import collecting_publishes
+        from realtime.delivery.outbox import collecting_publishes
 
         user_model = get_user_model()
         users = user_model.objects.bulk_create([user_model(username=f"sender{i}") for i in range(200)])

@@ -16,8 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from realtime.delivery import presence_of
 from realtime.errors import ProtocolError
-from realtime.presence import presence_of
 from realtime.users import display_name
 from realtime.validation import validate
 

@@ -3,9 +3,9 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
 
+from realtime.delivery import presence_of
 from realtime.errors import Forbidden, Invalid, NotFound, ProtocolError
 from realtime.paging import Page, decode_cursor, encode_cursor, fitting, paged
-from realtime.presence import presence_of
 from realtime.users import display_name
 
 from .events import conversation_summary, for_member_entries, for_message_events, member_entry, message_event

@@ -18,14 +18,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from progress.in_server_worker import start_on_first_request  # noqa: E402
-from realtime.auth import RealtimeAuthMiddlewareStack  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
-from realtime.daphne_compat import allow_rfc6455_close_codes, free_closed_connections  # noqa: E402
-from realtime.daphne_writes import write_eagerly  # noqa: E402
-from realtime.receive_backpressure import bound_receive_queues  # noqa: E402
-from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.security import AllowedHostsBrowserOriginValidator  # noqa: E402
-from realtime.send_buffer import bound_send_buffers  # noqa: E402
+from realtime.consumer import (  # noqa: E402
+    AllowedHostsBrowserOriginValidator,
+    RealtimeAuthMiddlewareStack,
+    websocket_urlpatterns,
+)
 
 application = ProtocolTypeRouter(
     {
@@ -35,10 +33,5 @@ application = ProtocolTypeRouter(
 )
 
 log_channel_layer_mode()
-allow_rfc6455_close_codes()
-free_closed_connections()
-bound_send_buffers()
-bound_receive_queues()
-write_eagerly()
 if settings.TASKS_WORKER_IN_SERVER:
     application = start_on_first_request(application)

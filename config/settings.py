@@ -130,7 +130,7 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # channels_redis's layer with batched group membership (realtime/layers.py).
-            "BACKEND": "realtime.layers.RedisChannelLayer",
+            "BACKEND": "realtime.delivery.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -220,7 +220,7 @@ LOGGING = {
     # Keep Daphne's and Django's own loggers: without this, Daphne's "Exception inside
     # application" never reaches the log (docs/platform-facts.md).
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "realtime.logs.RedactSecrets"}},
+    "filters": {"redact_secrets": {"()": "realtime.ops.logs.RedactSecrets"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {

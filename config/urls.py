@@ -21,7 +21,7 @@ urlpatterns = [
     ),
     path("api/auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
-    path("", include("realtime.urls")),
+    path("", include("realtime.ops.urls")),
     path("", include("chat.urls")),
     path("", include("workspaces.urls")),
     path("", include("progress.urls")),

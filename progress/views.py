@@ -14,10 +14,9 @@ from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from realtime.connection_registry import get_registry
 from realtime.errors import Conflict, Forbidden, NotFound
+from realtime.ops import cluster_stats
 from realtime.paging import PageIn, page_schema
-from realtime.stats import aggregate
 from realtime.validation import validate
 
 from . import services
@@ -125,7 +124,7 @@ class BroadcasterStatsView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        stats = aggregate(get_registry().processes())
+        stats = cluster_stats()
         broadcaster = stats["broadcaster"]
         return Response(
             {

@@ -8,6 +8,8 @@ dropped on Django's ``setting_changed`` so tests can override values.
 from django.conf import settings
 from django.core.signals import setting_changed
 
+__all__ = ["DEFAULTS", "RealtimeSettings", "realtime_settings"]
+
 DEFAULTS = {
     # First-frame auth window for anonymous connections; on expiry, close 4408 (docs/protocol.md).
     "AUTH_TIMEOUT_S": 10,
@@ -82,6 +84,9 @@ DEFAULTS = {
     # garbage cycles are collected at the latest this often (realtime/gc_pauses.py).
     "GC_FREEZE": True,
     "GC_FULL_COLLECT_S": 600,
+    # The server patches and direct write paths (realtime/servers): applied only at the versions
+    # they were tested with (system check realtime.E002); False runs on the servers' public behaviour.
+    "SERVER_PATCHES": True,
 }
 
 

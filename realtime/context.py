@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 
+__all__ = ["HandlerContext"]
+
 
 @dataclass
 class HandlerContext:

@@ -32,6 +32,8 @@ from typing import ParamSpec, TypeVar
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+__all__ = ["database_call"]
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

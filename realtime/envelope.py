@@ -14,6 +14,8 @@ import orjson
 from .conf import realtime_settings
 from .errors import BadFrame, BadJson, ProtocolError
 
+__all__ = ["Frame", "ack_frame", "encode", "error_frame", "event_frame", "now_ms", "parse_frame"]
+
 
 class Frame(NamedTuple):
     """A parsed client frame: ``type`` (non-empty str), ``ref`` (str, int or None), ``data`` (dict)."""

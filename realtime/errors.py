@@ -7,6 +7,26 @@ A handler raises a ``ProtocolError`` subclass; the consumer renders it as one ``
 
 from enum import IntEnum, StrEnum
 
+__all__ = [
+    "BadFrame",
+    "BadJson",
+    "CloseCode",
+    "Conflict",
+    "ErrorCode",
+    "Forbidden",
+    "GoingAway",
+    "Invalid",
+    "LimitExceeded",
+    "MessageTooBig",
+    "NotFound",
+    "ProtocolError",
+    "RateLimited",
+    "SessionReplaced",
+    "Unauthorized",
+    "Unavailable",
+    "UnknownType",
+]
+
 
 class ErrorCode(StrEnum):
     BAD_JSON = "bad_json"

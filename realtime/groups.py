@@ -1,5 +1,7 @@
 """Group names owned by the core. Apps build their own in ``<app>/events.py``."""
 
+__all__ = ["HUBS_GROUP", "user_group"]
+
 # Every server process's hub, whatever its connections follow (realtime.publish.publish_to_groups).
 HUBS_GROUP = "realtime.hubs"
 

@@ -1,5 +1,6 @@
 """
-Prometheus metrics of the real-time core (prometheus-client), served at ``GET /metrics``.
+Prometheus counters of the real-time core (prometheus-client), incremented by every layer and
+served at ``GET /metrics`` (realtime.ops.metrics).
 
 With several server processes on one host, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
 directory shared by them (deploy/): every process writes its values there and ``/metrics``,
@@ -10,18 +11,29 @@ Frame-type labels are bounded: a type no handler is registered for is counted as
 """
 
 import os
-from pathlib import Path
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
     multiprocess,
 )
+
+__all__ = [
+    "CLOSES",
+    "CONNECTIONS",
+    "CONNECTIONS_OPENED",
+    "DELIVERY_FAILURES",
+    "ERRORS",
+    "FANOUT_LATENCY",
+    "FRAMES_IN",
+    "FRAMES_OUT",
+    "LIMIT_REFUSALS",
+    "LOST_PUBLISHES",
+    "RATE_LIMIT_HITS",
+    "SLOW_CLIENT_CLOSES",
+    "mark_this_process_dead",
+]
 
 CONNECTIONS = Gauge("switchboard_ws_connections", "Open WebSocket connections", ["state"], multiprocess_mode="livesum")
 CONNECTIONS_OPENED = Counter("switchboard_ws_connections_opened", "WebSocket connections accepted")
@@ -47,32 +59,8 @@ FANOUT_LATENCY = Histogram(
 )
 
 
-def _forget_dead_processes(directory: str) -> None:
-    # Live gauges of a process that died without cleanup (SIGKILL) would count forever;
-    # their files carry the pid, and every process of one multiprocess dir shares this host.
-    for path in Path(directory).glob("gauge_live*_*.db"):
-        pid = int(path.stem.rsplit("_", 1)[1])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            multiprocess.mark_process_dead(pid, directory)
-        except PermissionError:
-            pass
-
-
 def mark_this_process_dead() -> None:
     """Drop this process's live gauges from the multiprocess directory (graceful shutdown)."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         multiprocess.mark_process_dead(os.getpid(), directory)
-
-
-def render() -> tuple[bytes, str]:
-    """Return ``(body, content_type)`` of the Prometheus text exposition of every process."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if not directory:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
-    _forget_dead_processes(directory)
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
-    return generate_latest(registry), CONTENT_TYPE_LATEST

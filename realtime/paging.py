@@ -26,6 +26,24 @@ from .conf import realtime_settings
 from .errors import Invalid
 from .validation import StrictCharField, StrictIntegerField
 
+__all__ = [
+    "DEFAULT_LIMIT",
+    "ENVELOPE_RESERVE_BYTES",
+    "MAX_CURSOR_CHARS",
+    "MAX_LIMIT",
+    "CursorIn",
+    "Page",
+    "PageIn",
+    "decode_cursor",
+    "encode_cursor",
+    "epoch_us",
+    "fitting",
+    "from_epoch_us",
+    "page_budget_bytes",
+    "page_schema",
+    "paged",
+]
+
 DEFAULT_LIMIT = 50  # items per page when the client names no limit (chat.history's default)
 MAX_LIMIT = 100  # largest limit a client may ask for (chat.history's, task.subscribe's)
 # A cursor holds a short name and at most three integers: anything longer was not made here.

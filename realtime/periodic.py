@@ -11,6 +11,8 @@ under them). A job's failure is logged and the job runs again at its next interv
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = ["PeriodicJob", "register", "registered"]
+
 
 @dataclass(frozen=True)
 class PeriodicJob:

@@ -21,6 +21,17 @@ from collections.abc import Callable
 
 from django.core.exceptions import ImproperlyConfigured
 
+__all__ = [
+    "RESERVED_TYPES",
+    "batch_handler",
+    "get_handler",
+    "groups_for_session",
+    "handler",
+    "is_batched",
+    "registered_types",
+    "session_groups",
+]
+
 # Frame types the consumer answers itself; apps cannot take them over.
 RESERVED_TYPES = frozenset({"auth", "auth.refresh", "ping", "ack", "error", "welcome", "pong"})
 

@@ -13,6 +13,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ErrorCode, Invalid, ProtocolError, Unavailable
 
+__all__ = ["HTTP_STATUS", "body_with", "exception_handler"]
+
 HTTP_STATUS = {
     ErrorCode.BAD_JSON: 400,
     ErrorCode.BAD_FRAME: 400,

@@ -3,6 +3,8 @@ How events name a user: one display-name rule for every app, and the fields it r
 that loads many users for events can load only those, in the same query).
 """
 
+__all__ = ["USER_DISPLAY_FIELDS", "display_name", "user_fields", "user_ref"]
+
 # The user fields ``display_name`` and ``user_ref`` read (django.contrib.auth's user model). A
 # query that builds events for many users selects them with ``only(*user_fields("sender__"))``.
 USER_DISPLAY_FIELDS = ("username", "first_name", "last_name", "is_staff")

@@ -18,6 +18,23 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .errors import Invalid
 
+__all__ = [
+    "MAX_ID",
+    "TEXT_INPUT",
+    "WRONG_TYPE",
+    "IdField",
+    "StrictBooleanField",
+    "StrictCharField",
+    "StrictChoiceField",
+    "StrictIntegerField",
+    "SurrogatesRefused",
+    "TextField",
+    "error_details",
+    "json_type",
+    "validate",
+    "validate_each",
+]
+
 # Database integer keys are signed 64-bit: a larger id is invalid, not a server error.
 MAX_ID = 2**63 - 1
 

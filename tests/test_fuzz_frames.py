@@ -127,7 +127,7 @@ async def throw(user, frames) -> list[tuple[dict, tuple, tuple]]:
     from asgiref.sync import sync_to_async
 
     from config.asgi import application
-    from realtime.process import close_process
+    from realtime.delivery.process import close_process
 
     communicator = WebsocketCommunicator(application, f"/ws/?token={access_token(user)}")
     connected, _ = await communicator.connect(timeout=5)
@@ -439,7 +439,7 @@ async def exchange(user, frames: list[dict]) -> list[tuple[dict, tuple, tuple]]:
     from asgiref.sync import sync_to_async
 
     from config.asgi import application
-    from realtime.process import close_process
+    from realtime.delivery.process import close_process
 
     communicator = WebsocketCommunicator(application, f"/ws/?token={access_token(user)}")
     connected, _ = await communicator.connect(timeout=5)

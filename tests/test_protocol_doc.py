@@ -17,8 +17,9 @@ import progress.lifecycle
 import progress.services
 import workspaces.services
 from chat.models import Conversation, Membership
-from realtime import registry, resync
+from realtime import registry
 from realtime.context import HandlerContext
+from realtime.delivery import resync
 from realtime.errors import CloseCode, ErrorCode, Forbidden
 from realtime.publish import close_user_connections
 from realtime.signals import presence_changed

@@ -210,7 +210,7 @@ async def test_member_added_later_gets_messages_on_open_connection(connect, alic
 
 
 async def test_disconnected_connection_leaves_its_groups(connect, alice, bob, conversation):
-    from realtime.process import get_process
+    from realtime.delivery.process import get_process
 
     client = await connect(user=bob)
     hub = (await get_process()).hub

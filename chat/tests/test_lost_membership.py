@@ -7,8 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat import services
-from realtime import publish as publish_module
-from realtime import resync
+from realtime.delivery import outbox, resync
 
 
 @pytest.fixture(autouse=True)
@@ -20,16 +19,16 @@ def quick_retries(settings):
 
 async def test_a_conversation_whose_subscription_was_lost_is_followed_after_resync(connect, alice, bob, monkeypatch):
     alice_client = await connect(user=alice)
-    send = publish_module.send_to_layer
+    send = outbox.send_to_layer
 
     async def redis_away(group, message):
         raise ConnectionError("Redis is away")
 
-    monkeypatch.setattr(publish_module, "send_to_layer", redis_away)
+    monkeypatch.setattr(outbox, "send_to_layer", redis_away)
     group = await sync_to_async(services.create_group)(
         owner=bob, title="made while Redis was away", member_ids=[alice.pk]
     )
-    monkeypatch.setattr(publish_module, "send_to_layer", send)
+    monkeypatch.setattr(outbox, "send_to_layer", send)
 
     assert (await alice_client.receive_type("resync", timeout=5))["data"] == {"reason": "publish_failed"}
     # Followed again without reconnecting: bob's next message reaches alice live.
@@ -48,8 +47,8 @@ async def test_a_conversation_whose_subscription_was_lost_is_followed_after_resy
 async def test_a_removal_applied_during_the_resync_refresh_is_not_undone_by_it(connect, alice, bob, monkeypatch):
     """The refresh after ``resync`` reads the user's groups from the database; a removal applied
     while it reads must win, or the removed user would go on receiving the conversation."""
-    from realtime import consumers
-    from realtime.process import get_process
+    from realtime.consumer import subscriptions as consumers
+    from realtime.delivery.process import get_process
 
     group = await sync_to_async(services.create_group)(owner=bob, title="leaving soon", member_ids=[alice.pk])
     alice_client = await connect(user=alice)
@@ -72,14 +71,14 @@ async def test_a_removal_applied_during_the_resync_refresh_is_not_undone_by_it(c
         return groups
 
     monkeypatch.setattr(consumers.registry, "groups_for_session", read_then_remove)
-    send = publish_module.send_to_layer
+    send = outbox.send_to_layer
 
     async def redis_away(group_name, message):
         raise ConnectionError("Redis is away")
 
-    monkeypatch.setattr(publish_module, "send_to_layer", redis_away)
+    monkeypatch.setattr(outbox, "send_to_layer", redis_away)
     await sync_to_async(services.send_message)(sender=bob, conversation=group, content="lost with Redis")
-    monkeypatch.setattr(publish_module, "send_to_layer", send)
+    monkeypatch.setattr(outbox, "send_to_layer", send)
 
     assert (await alice_client.receive_type("resync", timeout=5))["data"] == {"reason": "publish_failed"}
     assert removed

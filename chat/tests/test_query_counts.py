@@ -24,7 +24,7 @@ from asgiref.sync import sync_to_async
 
 from chat import handlers, services
 from chat.models import Conversation, Membership
-from realtime.group_commit import GroupCommit
+from realtime.delivery.group_commit import GroupCommit
 from realtime.tests.query_capture import per_vendor
 
 SEND = f"{handlers.send.__module__}.{handlers.send.__qualname__}"

@@ -5,7 +5,7 @@ from django.db import OperationalError, transaction
 
 from chat import services
 from chat.models import Conversation, Message
-from realtime import publish
+from realtime.delivery import outbox
 from realtime.errors import Conflict, Forbidden, NotFound
 
 
@@ -17,7 +17,7 @@ def published(monkeypatch):
     async def record(group, message):
         sent.append((group, message["text"]))
 
-    monkeypatch.setattr(publish, "send_to_layer", record)
+    monkeypatch.setattr(outbox, "send_to_layer", record)
     return sent
 
 

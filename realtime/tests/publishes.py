@@ -3,7 +3,7 @@ Capture what the services publish, without a server or a channel layer: ``captur
 
 Every hub message a sync caller publishes (``publish``, ``publish_to_groups``, ``publish_on_commit``,
 ``subscribe_user_on_commit`` with an event, ``close_user_connections``, and the ``resync``
-announcement of lost groups) leaves the process through ``realtime.publish.send_to_layer``, so that
+announcement of lost groups) leaves the process through ``realtime.delivery.outbox.send_to_layer``, so that
 one function is replaced. Not seen: what a consumer writes to its own socket (``welcome``, ``pong``,
 replies) and what it hands to the layer itself; drive a consumer for those.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from realtime import publish as publish_module
+from realtime.delivery import outbox
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ def capture_publishes(monkeypatch) -> Publishes:
 
     async def record(group: str, message: dict) -> None:
         text = message.get("text")
-        groups = message["groups"] if message["type"] == publish_module.LAYER_MULTICAST_TYPE else [group]
+        groups = message["groups"] if message["type"] == outbox.LAYER_MULTICAST_TYPE else [group]
         captured.append(Published(message["type"], tuple(groups), orjson.loads(text) if text else None))
 
-    monkeypatch.setattr(publish_module, "send_to_layer", record)
+    monkeypatch.setattr(outbox, "send_to_layer", record)
     return captured

@@ -7,7 +7,7 @@ from django.core.checks import run_checks
 from realtime.checks import log_channel_layer_mode
 
 IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-REDIS = {"default": {"BACKEND": "realtime.layers.RedisChannelLayer", "CONFIG": {"hosts": ["redis://x"]}}}
+REDIS = {"default": {"BACKEND": "realtime.delivery.layers.RedisChannelLayer", "CONFIG": {"hosts": ["redis://x"]}}}
 
 
 def test_server_start_says_in_memory_layer_is_single_process(settings, caplog):

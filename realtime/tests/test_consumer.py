@@ -241,8 +241,8 @@ async def test_missing_origin_is_accepted_but_must_authenticate(connect):
 
 
 async def test_welcome_is_the_first_frame_even_while_events_stream(connect, alice, bob):
+    from realtime.delivery.outbox import send_to_layer
     from realtime.groups import user_group
-    from realtime.publish import send_to_layer
 
     async def stream():
         for i in range(200):
@@ -277,7 +277,7 @@ async def test_cross_site_websocket_hijacking_with_a_valid_session_cookie_is_ref
 
 async def test_a_closed_connection_is_freed_at_once_not_left_to_the_cycle_collector(connect, alice):
     """Its objects go when it closes: cyclic garbage waits for a full collection, a pause for every connection."""
-    from realtime.consumers import RealtimeConsumer
+    from realtime.consumer.consumer import RealtimeConsumer
 
     client = await connect(user=alice)  # a token connection: it has a timer until the token expires
     gc.collect()

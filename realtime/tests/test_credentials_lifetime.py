@@ -8,10 +8,10 @@ from django.contrib.sessions.models import Session
 from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import access_token
+from realtime.delivery.process import get_process
+from realtime.delivery.revalidation import close_revoked_sessions
 from realtime.errors import CloseCode, ErrorCode, Forbidden
-from realtime.process import get_process
 from realtime.publish import close_user_connections
-from realtime.revalidation import close_revoked_sessions
 
 
 def short_token(user, seconds: float) -> str:

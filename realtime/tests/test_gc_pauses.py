@@ -5,7 +5,7 @@ import weakref
 
 import pytest
 
-from realtime.gc_pauses import GcFreezer
+from realtime.delivery.gc_pauses import GcFreezer
 
 
 class Clock:
@@ -81,7 +81,7 @@ def test_an_object_released_while_frozen_is_freed_at_once_by_reference_counting(
 
 
 async def test_a_server_process_freezes_only_when_configured_and_thaws_when_it_closes(channel_layer, settings):
-    from realtime.process import close_process, get_process
+    from realtime.delivery.process import close_process, get_process
 
     await get_process()
     assert gc.get_freeze_count() == 0  # tests (conftest.py) leave the collector alone

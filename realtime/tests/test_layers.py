@@ -1,11 +1,11 @@
-"""realtime.layers over Redis: batched sends and reads keep channels_redis's order, expiry and capacity rules."""
+"""realtime.delivery.layers over Redis: batched sends and reads keep channels_redis's order, expiry and capacity."""
 
 import uuid
 
 import pytest
 
 from conftest import redis_layer_config
-from realtime.layers import RedisChannelLayer
+from realtime.delivery.layers import RedisChannelLayer
 
 
 @pytest.fixture

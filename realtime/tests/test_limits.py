@@ -3,9 +3,9 @@
 import time
 
 from chat.models import Conversation, Membership
+from realtime.consumer.limits import TokenBucket
+from realtime.delivery.process import get_process
 from realtime.errors import CloseCode, ErrorCode
-from realtime.limits import TokenBucket
-from realtime.process import get_process
 
 
 async def client_subscriptions(user) -> set[str]:

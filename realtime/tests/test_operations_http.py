@@ -7,11 +7,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client as DjangoClient
 
+from realtime.delivery.outbox import LAYER_EVENT_TYPE, send_to_layer
+from realtime.delivery.process import get_process
 from realtime.envelope import event_frame
 from realtime.groups import user_group
-from realtime.logs import RedactSecrets
-from realtime.process import get_process
-from realtime.publish import LAYER_EVENT_TYPE, publish, send_to_layer
+from realtime.ops.logs import RedactSecrets
+from realtime.publish import publish
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from realtime import periodic
-from realtime.process import ServerProcess
+from realtime.delivery.process import ServerProcess
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat.models import Conversation, Membership
-from realtime.connection_registry import ConnectionRecord, get_registry
-from realtime.presence import online_user_ids, presence_of
-from realtime.process import get_process
+from realtime.delivery.connection_registry import ConnectionRecord, get_registry
+from realtime.delivery.presence import online_user_ids, presence_of
+from realtime.delivery.process import get_process
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from realtime.process import ServerProcess
+from realtime.delivery.process import ServerProcess
 
 
 @pytest.fixture

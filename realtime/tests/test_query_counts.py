@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 from chat.models import Conversation, Membership
 from workspaces import services as workspace_services
 
-TOKEN_USER = "realtime.auth._authenticate_token_sync"
+TOKEN_USER = "realtime.consumer.auth._authenticate_token_sync"
 PRESENCE = "django.dispatch.dispatcher.Signal.send"  # realtime.presence.announce: presence_changed
 SESSION_GROUPS = "realtime.registry.groups_for_session"
 

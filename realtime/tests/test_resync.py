@@ -3,10 +3,9 @@
 import pytest
 from asgiref.sync import sync_to_async
 
-from realtime import publish as publish_module
-from realtime import resync
+from realtime.delivery import outbox, resync
+from realtime.delivery.process import get_process
 from realtime.groups import HUBS_GROUP, user_group
-from realtime.process import get_process
 from realtime.publish import publish
 
 
@@ -22,7 +21,7 @@ async def test_a_failed_publish_is_announced_to_the_groups_members_once_the_laye
 ):
     alice_client = await connect(user=alice)
     bob_client = await connect(user=bob)
-    send = publish_module.send_to_layer
+    send = outbox.send_to_layer
     failures = []
 
     async def failing_once(group, message):
@@ -31,7 +30,7 @@ async def test_a_failed_publish_is_announced_to_the_groups_members_once_the_laye
             raise ConnectionError("Redis is away")
         await send(group, message)
 
-    monkeypatch.setattr(publish_module, "send_to_layer", failing_once)
+    monkeypatch.setattr(outbox, "send_to_layer", failing_once)
     await sync_to_async(publish)(user_group(alice.pk), "test.event", {"n": 1})
     assert failures, "the publish did not fail"
 

@@ -3,8 +3,9 @@
 delivery latency: publish to the write into each socket, averaged per delivery over the last minute.
 """
 
-from realtime.hub import Hub
-from realtime.stats import WINDOW_S, ProcessStats, aggregate
+from realtime.delivery.hub import Hub
+from realtime.delivery.stats import WINDOW_S, ProcessStats
+from realtime.ops.stats import aggregate
 
 
 class Clock:

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from chat import services
 from chat.models import Message
 from chat.tests.conftest import png_bytes
-from realtime import resync
+from realtime.delivery import resync
 from realtime.groups import user_group
 from realtime.publish import publish
 from tests.servers import Daphne, database_url
@@ -105,7 +105,7 @@ def in_thread(fn, **kwargs):
 def stored_unpublished(fn, **kwargs):
     """Run a service (``in_thread``) with every publish failing, so its events are lost; then forget
     the loss, so this process announces no ``resync``: the test decides what the page is told."""
-    with patch("realtime.publish.send_to_layer", side_effect=ConnectionError("test: the event is lost")):
+    with patch("realtime.delivery.outbox.send_to_layer", side_effect=ConnectionError("test: the event is lost")):
         result = in_thread(fn, **kwargs)
     resync.take_lost_message()
     return result

@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from realtime import resync
+from realtime.delivery import resync
 from realtime.groups import user_group
 from realtime.publish import publish
 from workspaces import services
@@ -114,7 +114,7 @@ def test_a_workspace_whose_event_was_lost_appears_on_resync(browser, daphnes, al
     services.create_workspace(owner=alice, name="Known")
     open_workspaces_page(browser, daphnes[0], "alice")
     wait_for(browser, lambda d: row_names(d) == ["Known"])  # the first load is done
-    with patch("realtime.publish.send_to_layer", side_effect=ConnectionError("test: the event is lost")):
+    with patch("realtime.delivery.outbox.send_to_layer", side_effect=ConnectionError("test: the event is lost")):
         services.create_workspace(owner=alice, name="Created unannounced")
     resync.take_lost_message()  # this process announces nothing: the test sends the resync
     assert row_names(browser) == ["Known"]

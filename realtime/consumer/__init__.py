@@ -1,0 +1,21 @@
+"""
+The WebSocket endpoint ``/ws/``: what ``config/asgi.py`` mounts.
+
+- ``security``: the Origin check (``ALLOWED_HOSTS``) before anything else;
+- ``auth`` and ``connect_rate``: the session cookie or ``?token=``, and the per-IP connection budget;
+- ``consumer``: ``RealtimeConsumer``, split by job into ``gate`` (frame size, rate, parse),
+  ``session`` (authentication, token expiry and refresh) and ``dispatch`` (handler, reply, events);
+- ``limits``: the per-connection frame-rate buckets.
+"""
+
+from .auth import RealtimeAuthMiddlewareStack
+from .consumer import RealtimeConsumer
+from .routing import websocket_urlpatterns
+from .security import AllowedHostsBrowserOriginValidator
+
+__all__ = [
+    "AllowedHostsBrowserOriginValidator",
+    "RealtimeAuthMiddlewareStack",
+    "RealtimeConsumer",
+    "websocket_urlpatterns",
+]

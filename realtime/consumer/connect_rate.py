@@ -1,0 +1,50 @@
+"""
+The per-address connection budget (``REALTIME["CONNECTIONS_PER_IP_PER_MIN"]`` and
+``["CONNECTIONS_PER_IP_PER_S"]``), counted before authentication.
+
+Authenticating a connection costs a JWT check and a database read (the token's or the
+session's user). Counted in the consumer, after the auth middleware, a client opening
+connections in a loop had each of them authenticated before being refused: about a hundred
+database reads a second next to everyone's chat (``make bench-floods``). Counted here, first, a
+connection over the budget goes straight to the consumer, which refuses it (error frame
+``limit_exceeded``, close 1013) without a database read. The per-second cap spreads what the
+per-minute one allows: a loop's first 60 connections in one burst, each authenticated and
+announced, took the server for a few hundred milliseconds.
+"""
+
+import logging
+
+from realtime.conf import realtime_settings
+from realtime.delivery import get_registry
+
+logger = logging.getLogger(__name__)
+
+# Set in the scope of a connection over its address's budget, to the name of the limit; the
+# consumer refuses it.
+OVER_BUDGET_KEY = "connect_budget_exceeded"
+
+
+class ConnectRateMiddleware:
+    """
+    ASGI middleware for WebSocket scopes: count the connection against its client address
+    (``scope["client"]``, the forwarded one under ``daphne --proxy-headers``); within the budget,
+    call ``inner`` (the auth stack); over it, call ``refuse`` (the consumer, unauthenticated)
+    with ``scope[OVER_BUDGET_KEY]`` naming the limit. When the registry's Redis is unreachable the connection
+    is not counted: the other limits still hold, and nobody is refused for Redis being away.
+    """
+
+    def __init__(self, inner, refuse):
+        self.inner = inner
+        self.refuse = refuse
+
+    async def __call__(self, scope, receive, send):
+        ip = (scope.get("client") or ("", 0))[0] or ""
+        try:
+            this_second, this_minute = await get_registry().count_connect(ip)
+        except Exception:
+            logger.warning("connection rate per IP not checked: registry unreachable", exc_info=True)
+            this_second = this_minute = 0
+        for limit, count in (("CONNECTIONS_PER_IP_PER_S", this_second), ("CONNECTIONS_PER_IP_PER_MIN", this_minute)):
+            if count > getattr(realtime_settings, limit):
+                return await self.refuse({**scope, OVER_BUDGET_KEY: limit}, receive, send)
+        return await self.inner(scope, receive, send)

@@ -1,0 +1,7 @@
+"""WebSocket URL routes: one multiplexed endpoint."""
+
+from django.urls import path
+
+from .consumer import RealtimeConsumer
+
+websocket_urlpatterns = [path("ws/", RealtimeConsumer.as_asgi())]

@@ -1,0 +1,196 @@
+"""
+The session part of ``RealtimeConsumer``: who the connection is, and for how long.
+
+Authentication by the handshake (session cookie or ``?token=``, realtime.consumer.auth) or by a
+first ``auth`` frame; the token's expiry (close 4401 when it passes), ``auth.refresh`` to extend
+it; registration in the connection registry (per-user cap, presence), the user's groups and the
+``welcome`` frame. Sessions are re-checked every ``SESSION_RECHECK_S`` by the server process
+(realtime.delivery.revalidation). Rules: docs/protocol.md "Authentication".
+"""
+
+import asyncio
+import logging
+import time
+
+from realtime import registry
+from realtime.conf import realtime_settings
+from realtime.db import database_call
+from realtime.delivery import ConnectionRecord, announce, close_message, send_to_layer
+from realtime.envelope import Frame, ack_frame, event_frame, now_ms
+from realtime.errors import CloseCode, Forbidden, Invalid, SessionReplaced, Unauthorized, Unavailable
+from realtime.groups import user_group
+
+from .auth import TokenRefused, authenticate_token
+
+logger = logging.getLogger(__name__)
+connection_log = logging.getLogger("realtime.connections")
+
+
+def header(scope: dict, name: bytes) -> str:
+    """The value of request header ``name`` (lower-case bytes) in an ASGI ``scope``; "" when absent."""
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin1")
+    return ""
+
+
+def layer_unavailable() -> Unavailable:
+    """The error sent before a 1013 close when Redis (the channel layer or the registry) is away."""
+    retry_after_ms = int(realtime_settings.HUB_RETRY_S * 1000)
+    return Unavailable(
+        f"The server cannot reach Redis for a moment; reconnect after {retry_after_ms} ms",
+        details={"retry_after_ms": retry_after_ms},
+    )
+
+
+class SessionMixin:
+    """
+    Authentication, token expiry and refresh, and session start for ``RealtimeConsumer``.
+
+    Uses the consumer's ``scope``, ``process``, ``connection_id``, ``ip``, ``closing``, ``held``,
+    ``_timers``, ``subscribe``, ``send_frame``, ``refuse`` and ``refuse_limit``; sets ``user``,
+    ``record``, ``session_key`` and ``token_expires_at``.
+    """
+
+    async def begin_session(self) -> None:
+        """
+        Start the session the handshake authenticated (session cookie, or ``?token=`` with its
+        expiry), refuse credentials the middleware refused (4401), or give an anonymous
+        connection ``AUTH_TIMEOUT_S`` to send an ``auth`` frame (then 4408).
+        """
+        user = self.scope.get("user")
+        if self.scope.get("auth_error"):
+            await self.refuse_auth(self.scope["auth_error"])
+        elif user is not None and user.is_authenticated:
+            if "auth_expires_at" in self.scope:
+                self.token_expires_at = self.scope["auth_expires_at"]
+            else:
+                self.session_key = self.scope["session"].session_key
+            await self.start_session(user)
+        else:
+            self._timers["auth"] = asyncio.create_task(self._close_if_not_authenticated())
+
+    async def refuse_auth(self, reason: str, ref=None) -> None:
+        """Refuse refused credentials: error frame with the reason, close 4401."""
+        connection_log.warning("auth refused conn=%s ip=%s reason=%r", self.connection_id, self.ip, reason)
+        await self.refuse(Unauthorized(reason), CloseCode.UNAUTHORIZED, ref=ref)
+
+    async def _close_if_not_authenticated(self) -> None:
+        await asyncio.sleep(realtime_settings.AUTH_TIMEOUT_S)
+        if self.user is None and not self.closing:
+            connection_log.warning("auth timeout conn=%s ip=%s", self.connection_id, self.ip)
+            await self.refuse(Unauthorized("No auth frame within the time allowed"), CloseCode.AUTH_TIMEOUT)
+
+    async def _close_at_token_expiry(self) -> None:
+        await asyncio.sleep(max(0.0, self.token_expires_at - time.time()))
+        if not self.closing:
+            connection_log.info("token expired conn=%s user=%s", self.connection_id, self.user.pk)
+            await self.refuse(Unauthorized("Token expired; refresh it with auth.refresh"), CloseCode.UNAUTHORIZED)
+
+    def _schedule_token_expiry(self) -> None:
+        if "expiry" in self._timers:
+            self._timers["expiry"].cancel()
+        if self.token_expires_at is not None:
+            self._timers["expiry"] = asyncio.create_task(self._close_at_token_expiry())
+
+    async def start_session(self, user) -> None:
+        """
+        Register the connection as ``user``'s (per-user cap: 1013), subscribe its user group and
+        session groups, send ``welcome``. When the registry or the layer is unreachable, refuse
+        with 1013 (retry later) rather than run a connection nobody can reach.
+        """
+        self.user = user
+        if "auth" in self._timers:
+            self._timers.pop("auth").cancel()
+        record = ConnectionRecord(
+            connection_id=self.connection_id,
+            user_id=user.pk,
+            username=user.get_username(),
+            ip=self.ip,
+            user_agent=header(self.scope, b"user-agent")[:200],
+            connected_at=now_ms(),
+            process=self.process.id,
+        )
+        try:
+            registered = await self.process.registry.register(record)
+            self.record = record
+            if registered.user_connections > realtime_settings.MAX_CONNECTIONS_PER_USER:
+                self.record = None
+                await self.process.registry.unregister(record)
+                await self.refuse_limit("MAX_CONNECTIONS_PER_USER", "Too many open connections for this user")
+                return
+            self.process.stats.session_started()
+            if registered.came_online:
+                await announce(user.pk, online=True)
+            await self.subscribe(user_group(user.pk), *await database_call(registry.groups_for_session, user))
+            if realtime_settings.SINGLE_SESSION:
+                await send_to_layer(
+                    user_group(user.pk),
+                    close_message(
+                        user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id
+                    ),
+                )
+        except Exception:
+            logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)
+            await self.refuse(layer_unavailable(), CloseCode.TRY_AGAIN_LATER)
+            return
+        self._schedule_token_expiry()
+        connection_log.info(
+            "session conn=%s user=%s via=%s", self.connection_id, user.pk, "session" if self.session_key else "token"
+        )
+        await self.send_frame(
+            event_frame(
+                "welcome",
+                {
+                    "user": {"id": user.pk, "username": user.get_username()},
+                    "connection_id": self.connection_id,
+                    "heartbeat_s": realtime_settings.HEARTBEAT_S,
+                    "server_time": now_ms(),
+                    "token_expires_at": self.token_expires_at * 1000 if self.token_expires_at else None,
+                },
+            ),
+            "welcome",
+        )
+        held, self.held = self.held, None
+        for message in held:
+            await self.base_send(message)
+
+    @staticmethod
+    def _token_argument(frame: Frame) -> str:
+        token = frame.data.get("token")
+        if not isinstance(token, str) or not token:
+            raise Invalid("'token' must be a non-empty string", details={"token": ["This field is required."]})
+        return token
+
+    async def authenticate_frame(self, frame: Frame) -> None:
+        """First-frame auth: ``{"type": "auth", "data": {"token": <access JWT>}}``."""
+        if self.user is not None:
+            raise Invalid("Connection is already authenticated")
+        token = self._token_argument(frame)
+        try:
+            result = await authenticate_token(token)
+        except TokenRefused as exc:
+            await self.refuse_auth(str(exc), ref=frame.ref)
+            return
+        self.token_expires_at = result.expires_at
+        await self.start_session(result.user)
+
+    async def refresh_token(self, frame: Frame) -> None:
+        """
+        ``auth.refresh {token}``: swap in a newer access token of the same user before the current
+        one expires; ack ``{"expires_at": epoch ms}``. A refused token is an ``unauthorized`` error
+        (the connection stays up on its current credentials); another user's token is ``forbidden``.
+        """
+        token = self._token_argument(frame)
+        try:
+            result = await authenticate_token(token)
+        except TokenRefused as exc:
+            raise Unauthorized(str(exc)) from None
+        if result.user.pk != self.user.pk:
+            raise Forbidden("The token belongs to another user")
+        self.token_expires_at = result.expires_at
+        self._schedule_token_expiry()
+        connection_log.info(
+            "token refreshed conn=%s user=%s expires_at=%s", self.connection_id, self.user.pk, result.expires_at
+        )
+        await self.send_frame(ack_frame(frame.ref, {"expires_at": result.expires_at * 1000}), "ack")

@@ -1,0 +1,75 @@
+"""
+Graceful shutdown under Daphne: on SIGTERM, close every connection with 1001, then stop.
+
+Stock Daphne drops every socket on SIGTERM without a close frame (docs/platform-facts.md), so clients
+see 1006 and cannot tell a restart from a network fault. Once the first connection starts the
+process's ``ServerProcess``, SIGTERM instead runs ``drain``: new connections are refused with
+1001, open ones get a ``going_away`` error frame and close 1001 (clients reconnect elsewhere),
+the process waits up to ``REALTIME["DRAIN_TIMEOUT_S"]`` for their disconnects (which remove them
+from the registry, so presence is right at once), leaves the channel layer and stops Twisted's
+reactor, which lets Daphne exit as usual. Other servers (uvicorn) keep their own SIGTERM handling,
+and so does ``manage.py runserver`` with its autoreloader (``install_drain_on_sigterm``).
+"""
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from realtime.conf import realtime_settings
+from realtime.envelope import error_frame
+from realtime.errors import CloseCode, GoingAway
+from realtime.metrics import mark_this_process_dead
+
+if TYPE_CHECKING:
+    from .process import ServerProcess
+
+logger = logging.getLogger(__name__)
+
+
+def install_drain_on_sigterm(process: "ServerProcess") -> bool:
+    """
+    Make SIGTERM drain ``process`` when it runs under Daphne's (Twisted's) running reactor in the
+    main thread; return whether it did.
+
+    Signal handlers can only be set from the main thread (``set_wakeup_fd``): ``manage.py
+    runserver`` with its autoreloader serves from another thread, and its parent process restarts
+    the server on a code change, so there SIGTERM keeps its default (the process ends, clients see
+    1006 and reconnect). Under uvicorn the reactor is absent and uvicorn handles SIGTERM itself.
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not getattr(reactor, "running", False):
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        logger.info(
+            "SIGTERM drain not installed: the server's event loop is not in the main thread (runserver's autoreloader)"
+        )
+        return False
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGTERM, lambda: asyncio.ensure_future(drain(process, reactor))
+    )
+    return True
+
+
+async def drain(process: "ServerProcess", reactor) -> None:
+    """Close ``process``'s connections with 1001, wait for them, leave the layer, stop ``reactor``."""
+    if process.draining:
+        return
+    process.draining = True
+    logger.info("SIGTERM: draining %d connections", len(process.connections))
+    text = error_frame(GoingAway())
+    for conn in list(process.connections.values()):
+        await conn.close_with(text, CloseCode.GOING_AWAY)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + realtime_settings.DRAIN_TIMEOUT_S
+    while process.connections and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    if process.connections:
+        logger.warning(
+            "drain: %d connections still open after %s s", len(process.connections), realtime_settings.DRAIN_TIMEOUT_S
+        )
+    await process.close()
+    mark_this_process_dead()
+    reactor.stop()

@@ -1,7 +1,0 @@
-"""WebSocket URL routes: one multiplexed endpoint."""
-
-from django.urls import path
-
-from .consumers import RealtimeConsumer
-
-websocket_urlpatterns = [path("ws/", RealtimeConsumer.as_asgi())]
