@@ -21,6 +21,10 @@ Measures (``--measures``, all by default):
 
 Prints the tables on stderr and one JSON object on stdout.
 
+Before and after a change, in the same run: ``--baseline DIR`` (a checkout of the earlier commit,
+``git worktree add /tmp/before <rev>``) runs every Switchboard row from DIR too, right after the
+current tree's, as ``<row>@baseline``; ``--servers daphne`` leaves the uvicorn rows out.
+
 Usage: ``make bench-compare`` or ``BENCH_ARGS="--measures fanout --n 100 1000" make bench-compare``.
 Loopback only, bounded (N <= 3,000, 10,000 idle connections; about 17 minutes in all).
 """
@@ -42,6 +46,9 @@ NODE_DIR = BASE_DIR / "bench" / ".node"
 WS_VERSION = "8.23.0"
 COUNT, INTERVAL_S = 100, 0.05
 REFERENCES = (("node-ws", "node-ws"), ("asgi-raw-daphne", "asgi-raw"))
+# Set from the command line: the Switchboard servers measured, and the --baseline checkout.
+SERVERS: tuple[str, ...] = ("daphne", "uvicorn")
+BASELINE: Path | None = None
 FANOUT_FIELDS = ("p50_ms", "p99_ms", "last_p50_ms", "last_p99_ms", "lost_deliveries")
 
 
@@ -53,10 +60,10 @@ def on_server_core() -> None:
     os.sched_setaffinity(0, {0})
 
 
-def product(script: str, *args: str) -> dict:
-    """Run ``bench/<script> args`` (it starts Switchboard itself) and return its JSON result."""
+def product(script: str, *args: str, tree: Path = BASE_DIR) -> dict:
+    """Run ``bench/<script> args`` of checkout ``tree`` (it starts Switchboard itself) and return its JSON result."""
     out = subprocess.run(
-        [sys.executable, f"bench/{script}", *args], cwd=BASE_DIR, capture_output=True, text=True, timeout=900
+        [sys.executable, f"bench/{script}", *args], cwd=tree, capture_output=True, text=True, timeout=900
     )
     if out.returncode:
         raise RuntimeError(f"bench/{script} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
@@ -118,6 +125,11 @@ def reference(name: str, measure: str, options: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def trees() -> list[tuple[str, Path]]:
+    """The checkouts whose Switchboard rows are measured: this one, then ``--baseline``'s (suffix ``@baseline``)."""
+    return [("", BASE_DIR)] + ([("@baseline", BASELINE)] if BASELINE else [])
+
+
 def ratio(value: float | None, reference: float | None) -> str:
     return f"{value / reference:.2f}x" if value and reference else "-"
 
@@ -127,8 +139,8 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
     options = ["--n", *map(str, ns), "--count", str(COUNT), "--interval", str(INTERVAL_S)]
     results = {name: {run["n"]: run for run in reference(ref, "m1", options)["runs"]} for name, ref in REFERENCES}
     for topic in ("chat", "task"):
-        for server in ("daphne", "uvicorn"):
-            name = f"switchboard-{server}" + ("-task" if topic == "task" else "")
+        for server, (suffix, tree) in ((server, t) for server in SERVERS for t in trees()):
+            name = f"switchboard-{server}" + ("-task" if topic == "task" else "") + suffix
             results[name] = {
                 n: product(
                     "fanout.py",
@@ -142,6 +154,7 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
                     str(COUNT),
                     "--rate",
                     str(1 / INTERVAL_S),
+                    tree=tree,
                 )
                 for n in ns
             }
@@ -150,7 +163,7 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
         for server, runs in results.items()
     }
     log(
-        f"{'fan-out':22} {'N':>5} {'p50':>9} {'p99':>9} {'last p50':>9} {'last p99':>9} {'lost':>6}"
+        f"{'fan-out':32} {'N':>5} {'p50':>9} {'p99':>9} {'last p50':>9} {'last p99':>9} {'lost':>6}"
         f" {'/ asgi-raw':>11} {'/ node':>8}  (ms; ratios of last-delivery p99)"
     )
     for n in ns:
@@ -158,7 +171,7 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
             run = runs[n]
             ratios = [ratio(run["last_p99_ms"], table[ref][n]["last_p99_ms"]) for ref in ("asgi-raw-daphne", "node-ws")]
             log(
-                f"{server:22} {n:>5} {run['p50_ms']!s:>9} {run['p99_ms']!s:>9} {run['last_p50_ms']!s:>9}"
+                f"{server:32} {n:>5} {run['p50_ms']!s:>9} {run['p99_ms']!s:>9} {run['last_p50_ms']!s:>9}"
                 f" {run['last_p99_ms']!s:>9} {run['lost_deliveries']!s:>6} {ratios[0]:>11} {ratios[1]:>8}"
             )
     return table
@@ -167,8 +180,9 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
 def chat() -> dict[str, dict]:
     """Measure 2: the highest clean chat rate of 200 clients in rooms of 10 (Switchboard: every message persisted)."""
     results = {name: reference(ref, "m2", ["--clients", "200", "--rooms", "20"]) for name, ref in REFERENCES}
-    for server in ("daphne", "uvicorn"):
-        results[f"switchboard-{server}"] = product("chat_rate.py", "--server", server)
+    for server in SERVERS:
+        for suffix, tree in trees():
+            results[f"switchboard-{server}{suffix}"] = product("chat_rate.py", "--server", server, tree=tree)
     table = {
         server: {
             "max_clean_rate": run.get("max_clean_rate"),
@@ -179,10 +193,10 @@ def chat() -> dict[str, dict]:
         }
         for server, run in results.items()
     }
-    log(f"{'chat':22} {'max clean msgs/s':>17} {'/ asgi-raw':>11} {'/ node':>8}")
+    log(f"{'chat':32} {'max clean msgs/s':>17} {'/ asgi-raw':>11} {'/ node':>8}")
     for server, run in table.items():
         ratios = [ratio(run["max_clean_rate"], table[ref]["max_clean_rate"]) for ref in ("asgi-raw-daphne", "node-ws")]
-        log(f"{server:22} {run['max_clean_rate']!s:>17} {ratios[0]:>11} {ratios[1]:>8}")
+        log(f"{server:32} {run['max_clean_rate']!s:>17} {ratios[0]:>11} {ratios[1]:>8}")
     return table
 
 
@@ -190,12 +204,15 @@ def idle(levels: list[int]) -> dict[str, dict]:
     """Measure 3: RSS per idle connection and connect rate at each level; Daphne also as two processes."""
     options = ["--levels", *map(str, levels)]
     results = {name: reference(ref, "m3", options) for name, ref in REFERENCES}
-    for label, args in (
+    rows = (
         ("switchboard-daphne", ["--server", "daphne"]),
         ("switchboard-daphne-x2", ["--server", "daphne", "--processes", "2"]),
         ("switchboard-uvicorn", ["--server", "uvicorn"]),
-    ):
-        results[label] = product("idle.py", *args, *options)
+    )
+    for label, args in rows:
+        if args[1] in SERVERS:
+            for suffix, tree in trees():
+                results[label + suffix] = product("idle.py", *args, *options, tree=tree)
     table = {
         server: {
             row["target"]: {key: row.get(key) for key in ("open", "rss_per_conn_kb", "connect_rate_per_s")}
@@ -203,13 +220,13 @@ def idle(levels: list[int]) -> dict[str, dict]:
         }
         for server, run in results.items()
     }
-    log(f"{'idle':22} {'N':>6} {'open':>6} {'KB/conn':>8} {'conn/s':>8} {'/ node':>8}  (ratio of KB per connection)")
+    log(f"{'idle':32} {'N':>6} {'open':>6} {'KB/conn':>8} {'conn/s':>8} {'/ node':>8}  (ratio of KB per connection)")
     for level in levels:
         for server, rows in table.items():
             row = rows.get(level) or {}
             node = table["node-ws"].get(level) or {}
             log(
-                f"{server:22} {level:>6} {row.get('open')!s:>6} {row.get('rss_per_conn_kb')!s:>8}"
+                f"{server:32} {level:>6} {row.get('open')!s:>6} {row.get('rss_per_conn_kb')!s:>8}"
                 f" {row.get('connect_rate_per_s')!s:>8}"
                 f" {ratio(row.get('rss_per_conn_kb'), node.get('rss_per_conn_kb')):>8}"
             )
@@ -229,7 +246,13 @@ def main() -> None:
     parser.add_argument(
         "--levels", type=int, nargs="+", default=[1000, 5000, 10_000], help="idle connections (default %(default)s)"
     )
+    parser.add_argument("--servers", nargs="+", choices=("daphne", "uvicorn"), default=["daphne", "uvicorn"])
+    parser.add_argument("--baseline", type=Path, help="a checkout of an earlier commit, measured in the same run")
     args = parser.parse_args()
+    global SERVERS, BASELINE
+    SERVERS, BASELINE = tuple(args.servers), args.baseline
+    if BASELINE and not (BASELINE / "bench" / "fanout.py").is_file():
+        parser.error(f"--baseline {BASELINE} is not a Switchboard checkout")
     if not all(1 <= n <= 3000 for n in args.n) or not all(10 <= n <= 10_000 for n in args.levels):
         parser.error("bounds: 1 <= n <= 3000, 10 <= levels <= 10000")
     if not (WSBENCH_DIR / "loadgen.py").is_file():

@@ -200,7 +200,7 @@ def start_flood(kind: str, url: str, token: str, seconds: float) -> subprocess.P
 
 
 def reset_connect_budget() -> None:
-    """Forget this minute's new-connection counts (realtime/connection_registry.py's connect keys)."""
+    """Forget this minute's new-connection counts (realtime/delivery/connection_registry.py's connect keys)."""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     for key in client.scan_iter("switchboard:connect:*"):
         client.delete(key)

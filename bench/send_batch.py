@@ -2,7 +2,7 @@
 CPU per ``chat.send`` in the batch thread, by batch size (issue 7): the ``chat.send`` batch
 handler (validation, authorisation, insert, updates, commit; publishing collected, not sent) run
 in this process on a throwaway SQLite database in WAL mode with synchronous=FULL, as the server
-runs it (realtime/group_commit.py). 200 users in 20 group conversations of 10, 64-character
+runs it (realtime/delivery/group_commit.py). 200 users in 20 group conversations of 10, 64-character
 messages, each with an idempotency key.
 
 Prints, per ``--sizes`` batch size, the process CPU time per message (median of ``--repeats``

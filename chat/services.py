@@ -286,7 +286,7 @@ def send_message(
 def send_many(requests: list[SendRequest]) -> list[Outcome]:
     """
     Authorise and store each of ``requests`` in order, all in one transaction (``chat.send``'s
-    group commit, realtime.group_commit), and publish each new ``chat.message`` after commit.
+    group commit, realtime.delivery.group_commit), and publish each new ``chat.message`` after commit.
 
     Return one outcome per request: ``(message, created)`` as ``send_message`` returns, or the
     ``ProtocolError`` refusing that request alone (``NotFound``, ``Forbidden``, ``Invalid``,

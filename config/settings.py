@@ -129,7 +129,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            # channels_redis's layer with batched group membership (realtime/layers.py).
+            # channels_redis's layer with batched group membership (realtime/delivery/layers.py).
             "BACKEND": "realtime.delivery.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
@@ -143,7 +143,7 @@ if REDIS_URL:
                         "max_connections": 2000,
                     }
                 ],
-                # Only per-process hub channels live in this layer (realtime.hub), so each
+                # Only per-process hub channels live in this layer (realtime.delivery.hub), so each
                 # carries a whole process's share of the traffic: give it room.
                 "capacity": 5000,
                 # Hubs re-add their groups every REALTIME["HUB_REFRESH_S"] (< group_expiry), so a

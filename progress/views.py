@@ -132,7 +132,7 @@ class BroadcasterStatsView(APIView):
                 "total_messages": stats["messages"]["total_sent"],
                 "successful_sends": broadcaster["successful_sends"],
                 "failed_sends": broadcaster["failed_sends"],
-                # Per delivery, publish -> socket write, over the last latency_window_s (realtime.stats).
+                # Per delivery, publish -> socket write, over the last latency_window_s (realtime.delivery.stats).
                 "average_latency_ms": broadcaster["average_latency_ms"],
                 "latency_window_s": broadcaster["latency_window_s"],
                 "latency_deliveries": broadcaster["latency_deliveries"],

@@ -55,11 +55,11 @@ DEFAULTS = {
     # A client that stops reading: Daphne's transport buffers 64 KiB before it reports back-
     # pressure; past that, this many more bytes (characters of text frames) close it with 4413,
     # and the TCP connection is aborted if it has not read them SLOW_CLIENT_GRACE_S later
-    # (realtime/send_buffer.py).
+    # (realtime/servers/daphne/send_buffer.py).
     "MAX_SEND_BUFFER_BYTES": 1_048_576,
     "SLOW_CLIENT_GRACE_S": 5,
     # A client that sends faster than its consumer works: Daphne stops reading its socket once
-    # this many frames wait for the consumer (realtime/receive_backpressure.py).
+    # this many frames wait for the consumer (realtime/servers/daphne/receive_queue.py).
     "MAX_RECEIVE_QUEUE_FRAMES": 64,
     # Hubs re-add their groups this often; must stay well under the layer's group_expiry (300 s).
     "HUB_REFRESH_S": 60,
@@ -81,7 +81,7 @@ DEFAULTS = {
     # On SIGTERM, connections are closed with 1001 and the process waits this long for them to go.
     "DRAIN_TIMEOUT_S": 5,
     # Freeze what survives each full garbage collection so the next ones stay short; frozen
-    # garbage cycles are collected at the latest this often (realtime/gc_pauses.py).
+    # garbage cycles are collected at the latest this often (realtime/delivery/gc_pauses.py).
     "GC_FREEZE": True,
     "GC_FULL_COLLECT_S": 600,
     # The server patches and direct write paths (realtime/servers): applied only at the versions

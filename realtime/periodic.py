@@ -1,5 +1,5 @@
 """
-Periodic jobs that the domain apps register and every server process runs (realtime.process).
+Periodic jobs that the domain apps register and every server process runs (realtime.delivery.process).
 
 An app registers a synchronous function in its ``AppConfig.ready()``; each server process calls
 it every ``interval_s()`` seconds in the database thread (realtime.db ``database_call``), from

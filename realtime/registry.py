@@ -11,7 +11,7 @@ the ORM. It returns the ``ack`` data, or raises a ``ProtocolError``.
 
 A write that many connections send at once (``chat.send``) can register a batch handler
 instead, which takes the calls that arrived together and commits them in one transaction
-(realtime.group_commit)::
+(realtime.delivery.group_commit)::
 
     @batch_handler("chat.send")
     def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]: ...
@@ -69,7 +69,7 @@ def _registering(frame_type: str, *, batched: bool) -> Callable[[Callable], Call
 def batch_handler(frame_type: str) -> Callable[[Callable], Callable]:
     """
     Register ``fn(calls) -> outcomes`` for client frames of ``frame_type``, run on the frames of
-    every connection that arrived while the previous batch ran (realtime.group_commit).
+    every connection that arrived while the previous batch ran (realtime.delivery.group_commit).
 
     ``calls`` is a list of ``(HandlerContext, data)``; ``fn`` returns one outcome per call, in
     order: the ``ack`` data, or the exception (a ``ProtocolError``, a database error) to answer

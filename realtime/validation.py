@@ -67,7 +67,7 @@ def validate_each(serializer_class: type[serializers.Serializer], items: list[di
     validates its children; return, per item, its validated data or the ``Invalid`` that
     ``validate`` would raise for it (same ``details``).
 
-    For batch handlers (realtime.group_commit): building a serializer deep-copies its declared
+    For batch handlers (realtime.delivery.group_commit): building a serializer deep-copies its declared
     fields, about 0.4 ms for ``chat.send``'s, against 0.05 ms to validate one frame with it, so
     each thread keeps one instance per class (``run_validation`` keeps no state on it).
     """

@@ -1,5 +1,5 @@
 """
-``chat.send``'s group commit over /ws/ (realtime.group_commit), on the memory and Redis layers:
+``chat.send``'s group commit over /ws/ (realtime.delivery.group_commit), on the memory and Redis layers:
 sends that arrive while a batch commits are stored together, each is answered on its own, and
 every sender sees its ack before the events its send caused.
 """

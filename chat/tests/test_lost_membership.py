@@ -1,4 +1,4 @@
-"""A membership change lost with Redis is repaired by the ``resync`` that announces it (realtime/resync.py)."""
+"""A membership change lost with Redis is repaired by the ``resync`` that announces it (realtime/delivery/resync.py)."""
 
 import contextlib
 import time

@@ -137,7 +137,7 @@ class SessionAuthMiddleware(AuthMiddleware):
 def RealtimeAuthMiddlewareStack(inner):
     """
     The per-address connection budget first (over it, ``inner`` is called unauthenticated to
-    refuse it: realtime/connect_rate.py), then cookies, session, session user, and token auth on
+    refuse it: realtime/consumer/connect_rate.py), then cookies, session, session user, and token auth on
     top (a token wins over a session).
     """
     authenticated = CookieMiddleware(SessionReadMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(inner))))

@@ -96,7 +96,7 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
                     await self.websocket_receive(message)
                     return
                 # Not read meanwhile: the frames wait in the server's queue, then in TCP
-                # (realtime/receive_backpressure.py).
+                # (realtime/servers/daphne/receive_queue.py).
                 await self._finish_in_flight()
             self.in_flight = asyncio.create_task(self.websocket_receive(message))
         elif message_type == "websocket.connect":
@@ -173,7 +173,7 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
         if len(self.process.connections) > realtime_settings.MAX_CONNECTIONS_PER_PROCESS:
             await self.refuse_limit("MAX_CONNECTIONS_PER_PROCESS", "This server is full; try another or retry later")
             return False
-        if limit := self.scope.get(OVER_BUDGET_KEY):  # counted before authentication (realtime/connect_rate.py)
+        if limit := self.scope.get(OVER_BUDGET_KEY):  # counted before authentication (connect_rate.py)
             # A client reconnecting in a loop waits for each refusal: it is slowed to this pace
             # instead of keeping the server busy with handshakes (make bench-floods).
             await asyncio.sleep(realtime_settings.CONNECT_REFUSAL_DELAY_S)

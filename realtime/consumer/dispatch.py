@@ -43,7 +43,7 @@ class DispatchMixin:
             raise UnknownType(frame.type)
         ctx = HandlerContext(user=self.user, connection_id=self.connection_id)
         if registry.is_batched(frame.type):
-            # Committed with the calls of other connections (realtime.group_commit); the batch's
+            # Committed with the calls of other connections (realtime.delivery.group_commit); the batch's
             # events go out once every caller has replied.
             call = self.process.group_commit.submit(handler, ctx, frame.data)
             try:

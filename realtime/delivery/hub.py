@@ -12,7 +12,7 @@ Bookkeeping rules:
   ``group_expiry``, so a crashed process's channel ages out of every group by itself;
 - after the layer fails (Redis away), the hub keeps retrying, and when a read succeeds again it
   re-adds every group it has members for (Redis may have lost them) and sends ``resync`` to every
-  local connection (realtime.resync); ``check_membership`` does the same when Redis forgot the
+  local connection (realtime.delivery.resync); ``check_membership`` does the same when Redis forgot the
   hub without its read failing (a quick restart).
 """
 
@@ -49,7 +49,7 @@ class Connection(Protocol):
     # Events for a connection that has not been sent its ``welcome`` yet wait here (None after).
     held: list[dict] | None
     # Under Daphne or uvicorn, writes a frame built once per event straight to the socket
-    # (daphne_writes, uvicorn_writes); None elsewhere.
+    # (realtime.servers.daphne.writes, realtime.servers.uvicorn); None elsewhere.
     frame_writer: FrameWriter | None
 
     async def base_send(self, message: dict) -> None: ...
@@ -219,7 +219,7 @@ class Hub:
         message = {"type": "websocket.send", "text": text}
         frame: PreparedFrame | None = None
         delivered = failed = timed = 0
-        # Each write's latency from publish, summed (/health's average_latency_ms, realtime.stats).
+        # Each write's latency from publish, summed (/health's average_latency_ms, realtime.delivery.stats).
         # Held deliveries are not timed: they are written later, after the connection's welcome.
         latency_s_sum = 0.0
         clock = self.clock

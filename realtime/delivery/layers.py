@@ -2,7 +2,7 @@
 The Redis channel layer with batched group membership (``CHANNEL_LAYERS`` in config/settings.py).
 
 A connection's session follows every group its user belongs to (chat: each conversation), and
-the process hub joins a group in the layer for the first local member (realtime.hub).
+the process hub joins a group in the layer for the first local member (realtime.delivery.hub).
 channels_redis's ``group_add`` costs two round trips per group, one after the other: a user in
 2,000 conversations took 1.6 s to get their ``welcome``, and the 8,000 round trips of their
 connect and disconnect pushed other users' p99 from 19 ms to 920 ms (``make bench-floods``).

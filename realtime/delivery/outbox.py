@@ -63,7 +63,7 @@ def _groups_of(message: dict) -> list[str]:
 async def announce_lost() -> None:
     """
     Send the ``resync`` announcement of the groups whose events this process lost, if any
-    (realtime.resync); keep them for the next try when the layer still refuses. Never raises.
+    (realtime.delivery.resync); keep them for the next try when the layer still refuses. Never raises.
     """
     taken = resync.take_lost_message()
     if taken is None:
@@ -126,7 +126,7 @@ async def flush_collected(collected: list[tuple[str, dict]]) -> None:
     """
     Send what ``collecting_publishes`` gathered, in order; log (never raise) layer failures.
 
-    On Redis, one ``group_send_many`` for the lot (realtime.layers); a process channel's
+    On Redis, one ``group_send_many`` for the lot (realtime.delivery.layers); a process channel's
     deliveries refused over capacity count as failed deliveries (``/metrics``).
     """
     if not collected:

@@ -1,7 +1,7 @@
 """
 Presence: a user is online while any of their connections is open on any server process.
 
-The connection registry (realtime.connection_registry) decides the transitions; this module
+The connection registry (realtime.delivery.connection_registry) decides the transitions; this module
 announces them through the ``presence_changed`` signal (apps decide who is told) and answers
 "who is online" for views and handlers.
 """

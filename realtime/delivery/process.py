@@ -11,11 +11,11 @@ maintenance tasks that keep the cross-process view true:
 - every ``STATS_PUBLISH_S``: publish this process's counters for ``/api/websocket/stats``;
 - every ``SESSION_RECHECK_S``: close connections of deactivated users and ended sessions (4401);
 - every ``HUB_RETRY_S``: announce events this process failed to publish, and check that the layer
-  still knows the hub (realtime.resync);
-- every second, with ``GC_FREEZE``: keep full garbage collections short (realtime.gc_pauses);
+  still knows the hub (realtime.delivery.resync);
+- every second, with ``GC_FREEZE``: keep full garbage collections short (realtime.delivery.gc_pauses);
 - the domain apps' own periodic jobs (realtime.periodic), in the database thread.
 
-Under Daphne, SIGTERM drains the process (realtime.drain) instead of dropping every socket, where
+Under Daphne, SIGTERM drains the process (realtime.delivery.drain) instead of dropping every socket, where
 the server owns the signal (its event loop runs in the main thread; not under ``manage.py
 runserver``'s autoreloader, whose parent process restarts the server).
 """
@@ -135,7 +135,7 @@ class ServerProcess:
             await announce(user_id, online=False, last_seen=last_seen)
 
     async def _check_layer(self) -> None:
-        # Lost events are announced as soon as the layer allows (realtime.resync).
+        # Lost events are announced as soon as the layer allows (realtime.delivery.resync).
         await self.hub.check_membership()
         await announce_lost()
 

@@ -12,7 +12,7 @@ catch up (chat from ``chat.join {after_seq}``, a task from its snapshot, lists b
   thread) and, as soon as the layer takes messages again, multicasts ``resync`` to every member of
   them on every process (``announce_lost``): before its next publish, and every ``HUB_RETRY_S``
   from the hub of a server process, so a quiet publisher still tells.
-- A hub that could not read its channel tells every local connection (``realtime.hub``), after it
+- A hub that could not read its channel tells every local connection (``realtime.delivery.hub``), after it
   has rejoined its groups.
 """
 

@@ -2,7 +2,7 @@
 Operations endpoints: ``GET /health``, ``GET /api/websocket/stats`` (staff), ``GET /metrics``.
 
 Figures cover every server process: each publishes a snapshot to the connection registry every
-``REALTIME["STATS_PUBLISH_S"]`` (realtime.ops.stats), so they are at most that many seconds old.
+``REALTIME["STATS_PUBLISH_S"]`` (realtime.delivery.stats), so they are at most that many seconds old.
 """
 
 import time

@@ -1,5 +1,5 @@
 """
-The uvicorn counterpart of ``daphne_writes``: fan-out frames written straight to the transport of
+The uvicorn counterpart of ``realtime.servers.daphne.writes``: fan-out frames written straight to the transport of
 uvicorn's ``websockets`` protocol (``--ws websockets``, the implementation ``uvicorn[standard]``
 picks), with the send-buffer bound.
 

@@ -1,4 +1,4 @@
-"""The apps' periodic jobs run in every server process (realtime/periodic.py, realtime/process.py)."""
+"""The apps' periodic jobs run in every server process (realtime/periodic.py, realtime/delivery/process.py)."""
 
 import asyncio
 import threading

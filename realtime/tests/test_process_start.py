@@ -1,4 +1,4 @@
-"""``ServerProcess.start`` while the channel layer is away: refused at once, tried again later (realtime/process.py)."""
+"""``ServerProcess.start`` while the channel layer is away: refused at once, tried again later."""
 
 import asyncio
 import time

@@ -20,7 +20,7 @@ from chat.models import Conversation, Membership
 from workspaces import services as workspace_services
 
 TOKEN_USER = "realtime.consumer.auth._authenticate_token_sync"
-PRESENCE = "django.dispatch.dispatcher.Signal.send"  # realtime.presence.announce: presence_changed
+PRESENCE = "django.dispatch.dispatcher.Signal.send"  # realtime.delivery.presence.announce: presence_changed
 SESSION_GROUPS = "realtime.registry.groups_for_session"
 
 

@@ -1,4 +1,4 @@
-"""Lost events are announced with ``resync`` (realtime/resync.py, docs/protocol.md "resync")."""
+"""Lost events are announced with ``resync`` (realtime/delivery/resync.py, docs/protocol.md "resync")."""
 
 import pytest
 from asgiref.sync import sync_to_async

@@ -103,7 +103,7 @@ async def test_foreign_origin_handshake_is_rejected_by_daphne(daphnes, alice):
 async def test_fan_out_frame_reaches_members_on_both_processes_byte_for_byte(daphnes, conversation, content):
     """
     Daphne writes a fan-out event's frame, built once, straight to each member's socket
-    (realtime/daphne_writes.py): every member, local or behind Redis, reads the same intact event.
+    (realtime/servers/daphne/writes.py): every member, local or behind Redis, reads the same intact event.
     """
     server_a, server_b = daphnes
     alice_token = await asyncio.to_thread(login, server_a, "alice", "alice-pass")

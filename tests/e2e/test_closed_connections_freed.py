@@ -1,7 +1,7 @@
 """
 A WebSocket connection that ends under Daphne leaves nothing in reference cycles: its objects are
-freed at once by reference counting, not kept for a full garbage collection (realtime/gc_pauses.py
-freezes survivors of those; realtime/daphne_compat.py ``free_closed_connections``).
+freed at once by reference counting, not kept for a full garbage collection (realtime/delivery/gc_pauses.py
+freezes survivors of those; realtime/servers/daphne/close_codes.py ``free_closed_connections``).
 """
 
 import asyncio

@@ -67,7 +67,7 @@ async def test_a_connection_flooding_frames_is_closed_4429_and_others_keep_their
     stop.set()
     times = await pinger
     # Daphne stops reading a connection whose handler is behind, so the flood reaches the
-    # rate limiter at once instead of queueing in the server (realtime/receive_backpressure.py).
+    # rate limiter at once instead of queueing in the server (realtime/servers/daphne/receive_queue.py).
     if closed.value.rcvd is None:
         # On a busy machine the server's TCP abort (1 s after its close frame, which a flooding
         # client does not answer) can reach the client before it read that frame: the server's

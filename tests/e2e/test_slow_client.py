@@ -1,8 +1,8 @@
 """
 A client that stops reading while a busy conversation streams (issues 7 and 8): its send buffer
 is bounded, it is closed (4413, then a TCP abort), the others get every message promptly, and it resumes
-with every message once. Under Daphne (realtime/send_buffer.py) and under uvicorn
-(realtime/uvicorn_writes.py).
+with every message once. Under Daphne (realtime/servers/daphne/send_buffer.py) and under uvicorn
+(realtime/servers/uvicorn.py).
 """
 
 import asyncio

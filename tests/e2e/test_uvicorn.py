@@ -1,6 +1,6 @@
 """
 The same application under uvicorn (``--ws websockets``), beside Daphne behind one Redis: fan-out
-frames written straight to uvicorn's transports (realtime/uvicorn_writes.py) arrive intact.
+frames written straight to uvicorn's transports (realtime/servers/uvicorn.py) arrive intact.
 """
 
 import asyncio

@@ -41,7 +41,7 @@ class SendBuffer:
 
     def __init__(self, protocol):
         # Weak: the protocol holds this buffer, and a cycle would keep a closed connection's
-        # objects until a full garbage collection (realtime/gc_pauses.py).
+        # objects until a full garbage collection (realtime/delivery/gc_pauses.py).
         self._protocol = weakref.ref(protocol)
         self.paused = False
         self.bytes_while_paused = 0
