@@ -8,7 +8,7 @@ from realtime.paging import Page, decode_cursor, encode_cursor, fitting, paged
 from realtime.presence import presence_of
 from realtime.users import display_name
 
-from .events import conversation_summary, for_member_entries, for_message_events, member_entry, message_event
+from .events import conversation_summary, for_message_events, members_of_conversations, message_event
 from .models import Attachment, Conversation, Membership, Message
 
 
@@ -199,10 +199,10 @@ def _conversation_entries(memberships: list[Membership]) -> list[dict]:
     conversations = [m.conversation for m in memberships]
     last_messages = _last_messages(conversations)
     members = members_of_conversations([c.pk for c in conversations])
-    presence = presence_of({member["id"] for listed in members.values() for member in listed})
+    presence = presence_of({member["user_id"] for listed in members.values() for member in listed})
     for listed in members.values():
         for member in listed:
-            member["online"] = presence.get(member["id"], {}).get("online", False)
+            member["online"] = presence.get(member["user_id"], {}).get("online", False)
     return [
         {
             **conversation_summary(m.conversation, members[m.conversation_id]),
@@ -214,15 +214,6 @@ def _conversation_entries(memberships: list[Membership]) -> list[dict]:
         }
         for m in memberships
     ]
-
-
-def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
-    """``{conversation_id: [events.member_entry...]}`` for many conversations in one query."""
-    members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
-    rows = for_member_entries(Membership.objects.filter(conversation_id__in=conversation_ids).order_by("user_id"))
-    for membership in rows:
-        members[membership.conversation_id].append(member_entry(membership))
-    return members
 
 
 def small_conversation_ids(user_id: int, max_members: int) -> list[int]:

@@ -382,7 +382,7 @@ def create_group(*, owner, title: str, member_ids: list[int]) -> Conversation:
             ]
         )
         summary = conversation_summary(conversation)
-        roles = {member["id"]: member["role"] for member in summary["members"]}
+        roles = {member["user_id"]: member["role"] for member in summary["members"]}
         for user in members:
             # The same shape as add_member's event: a client reads the newcomer's role from it.
             event = {"conversation": summary, "user_id": user.pk, "role": roles[user.pk], "by": owner.pk}

@@ -138,10 +138,10 @@ async def test_join_returns_conversation_and_missed_messages(connect, alice, bob
     assert data["conversation"]["id"] == conversation.pk
     assert data["conversation"]["members"] == sorted(
         [
-            {"id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "member"},
-            {"id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
+            {"user_id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "member"},
+            {"user_id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
         ],
-        key=lambda m: m["id"],
+        key=lambda m: m["user_id"],
     )
     assert data["conversation"]["last_seq"] == 5
     assert [m["seq"] for m in data["messages"]] == [3, 4]
