@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from realtime.delivery import presence_of
-from realtime.errors import ProtocolError
+from realtime.errors import NotFound, ProtocolError
 from realtime.users import display_name
 from realtime.validation import validate
 
@@ -99,6 +99,17 @@ class MembershipAdmin(admin.ModelAdmin):
         return False
 
 
+def _refusal_reason(exc: ProtocolError, conversation_id: int) -> str:
+    """
+    Why a send by the logged-in staff user was refused, for the admin's own pages. The API answers
+    a conversation one may not see as not found (docs/protocol.md, "not_found or forbidden"); the
+    admin lists every conversation, so here it says what is true: not a member.
+    """
+    if isinstance(exc, NotFound) and Conversation.objects.filter(pk=conversation_id).exists():
+        return "You are not a member of this conversation"
+    return exc.message
+
+
 class MessageAdminForm(forms.ModelForm):
     """
     A message the logged-in staff user (``sender``, set by MessageAdmin.get_form) sends: the
@@ -124,7 +135,7 @@ class MessageAdminForm(forms.ModelForm):
                 # The check chat.send makes (members; any staff member in a support conversation).
                 selectors.access_conversation(self.sender, conversation.pk)
             except ProtocolError as exc:
-                self.add_error("conversation", f"{exc.message}: you cannot post in it.")
+                self.add_error("conversation", f"{_refusal_reason(exc, conversation.pk)}: you cannot post in it.")
             else:
                 if conversation.closed_at is not None:
                     self.add_error("conversation", "This support conversation is closed.")
@@ -185,7 +196,8 @@ class MessageAdmin(admin.ModelAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         if obj.pk is None:
-            self.message_user(request, f"Message not sent: {obj.refusal.message}.", messages.ERROR)
+            reason = _refusal_reason(obj.refusal, obj.conversation_id)
+            self.message_user(request, f"Message not sent: {reason}.", messages.ERROR)
             return redirect(request.get_full_path())
         return super().response_add(request, obj, post_url_continue)
 

@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from realtime.users import display_name, user_fields, user_ref
+from realtime.users import member_entry, user_fields, user_ref
 
 from .models import Attachment, Conversation, Membership, Message
 
@@ -63,30 +63,30 @@ def message_event(message: Message) -> dict:
     }
 
 
-def for_member_entries(memberships: QuerySet) -> QuerySet:
-    """``memberships`` with what ``member_entry`` reads loaded in the same query (the user's display fields)."""
-    return memberships.select_related("user").only("conversation_id", "role", "user_id", *user_fields("user__"))
-
-
-def member_entry(membership: Membership) -> dict:
-    """A member as summaries list them: ``{"id", "username", "name" (display name), "is_staff", "role"}``."""
-    user = membership.user
-    return {
-        "id": user.pk,
-        "username": user.get_username(),
-        "name": display_name(user),
-        "is_staff": bool(user.is_staff),
-        "role": membership.role,
-    }
+def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
+    """
+    ``{conversation_id: [member entry...]}`` for many conversations in one query, by user id: the
+    one place chat builds member lists (realtime.users.member_entry, the shape of every domain).
+    """
+    members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
+    rows = (
+        Membership.objects.filter(conversation_id__in=conversation_ids)
+        .select_related("user")
+        .only("conversation_id", "role", "user_id", *user_fields("user__"))
+        .order_by("user_id")
+    )
+    for membership in rows:
+        members[membership.conversation_id].append(member_entry(membership.user, membership.role))
+    return members
 
 
 def conversation_summary(conversation: Conversation, members: list[dict] | None = None) -> dict:
     """
-    A conversation as listed to its members; ``members`` ([member_entry...]) when already
-    loaded. Support conversations add ``support_user_id`` and ``closed`` (bool).
+    A conversation as listed to its members; ``members`` (its ``members_of_conversations``) when
+    already loaded. Support conversations add ``support_user_id`` and ``closed`` (bool).
     """
     if members is None:
-        members = [member_entry(m) for m in for_member_entries(conversation.memberships.order_by("user_id"))]
+        members = members_of_conversations([conversation.pk])[conversation.pk]
     return {
         "id": conversation.pk,
         "kind": conversation.kind,

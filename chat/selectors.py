@@ -4,11 +4,11 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
 
 from realtime.delivery import presence_of
-from realtime.errors import Forbidden, Invalid, NotFound, ProtocolError
+from realtime.errors import Invalid, NotFound, ProtocolError
 from realtime.paging import Page, decode_cursor, encode_cursor, fitting, paged
 from realtime.users import display_name
 
-from .events import conversation_summary, for_member_entries, for_message_events, member_entry, message_event
+from .events import conversation_summary, for_message_events, members_of_conversations, message_event
 from .models import Attachment, Conversation, Membership, Message
 
 
@@ -17,8 +17,9 @@ def access_conversation(user, conversation_id: int) -> Conversation:
     Return the conversation if ``user`` may read and write it: a member, or a staff member for a
     support conversation (seed 002: any staff member may read, join and reply).
 
-    Raise ``NotFound`` if no conversation has that id, ``Forbidden`` if ``user`` may not (issue 2:
-    "members only; forbidden otherwise"). Neither reveals any of its data.
+    Raise ``NotFound("Conversation not found")`` if no conversation has that id or ``user`` may not
+    see it: the two answers are identical, so ids reveal nothing (docs/protocol.md, "not_found or
+    forbidden").
     """
     (outcome,) = access_conversations([(user, conversation_id)])
     if isinstance(outcome, ProtocolError):
@@ -29,7 +30,7 @@ def access_conversation(user, conversation_id: int) -> Conversation:
 def access_conversations(requests: list[tuple]) -> list[Conversation | ProtocolError]:
     """
     ``access_conversation`` for each ``(user, conversation_id)`` of ``requests``, in two queries
-    whatever their number: the conversation, or the ``NotFound`` / ``Forbidden`` to answer with.
+    whatever their number: the conversation, or the ``NotFound`` to answer with.
     """
     ids = {conversation_id for _, conversation_id in requests}
     conversations = Conversation.objects.in_bulk(ids)
@@ -41,16 +42,19 @@ def access_conversations(requests: list[tuple]) -> list[Conversation | ProtocolE
     outcomes: list[Conversation | ProtocolError] = []
     for user, conversation_id in requests:
         conversation = conversations.get(conversation_id)
-        if conversation is None:
-            outcomes.append(NotFound("Conversation not found"))
-        elif (conversation.kind == Conversation.Kind.SUPPORT and user.is_staff) or (
-            conversation_id,
-            user.pk,
-        ) in members:
+        if conversation is not None and (
+            (conversation.kind == Conversation.Kind.SUPPORT and user.is_staff) or (conversation_id, user.pk) in members
+        ):
             outcomes.append(conversation)
         else:
-            outcomes.append(Forbidden("You are not a member of this conversation"))
+            # Unknown and not visible answer alike (docs/protocol.md, "not_found or forbidden").
+            outcomes.append(conversation_not_found())
     return outcomes
+
+
+def conversation_not_found() -> NotFound:
+    """The one answer for a conversation id that does not exist or that the user may not see."""
+    return NotFound("Conversation not found")
 
 
 def membership_of(user, conversation: Conversation) -> Membership | None:
@@ -81,7 +85,7 @@ def access_attachment(user, attachment_id: int) -> Attachment:
             try:
                 access_conversation(user, message.conversation_id)
                 return attachment
-            except (Forbidden, NotFound):
+            except NotFound:
                 pass
     raise NotFound("Attachment not found")
 
@@ -195,10 +199,10 @@ def _conversation_entries(memberships: list[Membership]) -> list[dict]:
     conversations = [m.conversation for m in memberships]
     last_messages = _last_messages(conversations)
     members = members_of_conversations([c.pk for c in conversations])
-    presence = presence_of({member["id"] for listed in members.values() for member in listed})
+    presence = presence_of({member["user_id"] for listed in members.values() for member in listed})
     for listed in members.values():
         for member in listed:
-            member["online"] = presence.get(member["id"], {}).get("online", False)
+            member["online"] = presence.get(member["user_id"], {}).get("online", False)
     return [
         {
             **conversation_summary(m.conversation, members[m.conversation_id]),
@@ -210,15 +214,6 @@ def _conversation_entries(memberships: list[Membership]) -> list[dict]:
         }
         for m in memberships
     ]
-
-
-def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
-    """``{conversation_id: [events.member_entry...]}`` for many conversations in one query."""
-    members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
-    rows = for_member_entries(Membership.objects.filter(conversation_id__in=conversation_ids).order_by("user_id"))
-    for membership in rows:
-        members[membership.conversation_id].append(member_entry(membership))
-    return members
 
 
 def small_conversation_ids(user_id: int, max_members: int) -> list[int]:

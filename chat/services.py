@@ -164,7 +164,7 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
         if draft.client_msg_id and key in stored:
             outcomes.append((stored[key], False))  # the idempotency key's first message
         elif row is None:
-            outcomes.append(NotFound("Conversation not found"))  # deleted since it was checked
+            outcomes.append(selectors.conversation_not_found())  # deleted since it was checked
         elif row.closed_at is not None:
             outcomes.append(Conflict("This support conversation is closed; open a new one"))
         elif draft.attachment is not None and draft.attachment.pk in used_attachments:
@@ -289,9 +289,10 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
     group commit, realtime.delivery.group_commit), and publish each new ``chat.message`` after commit.
 
     Return one outcome per request: ``(message, created)`` as ``send_message`` returns, or the
-    ``ProtocolError`` refusing that request alone (``NotFound``, ``Forbidden``, ``Invalid``,
-    ``Conflict``; it stores nothing). An image or file without a caption is captioned with its
-    file name. Raise the database's error if the transaction fails: then nothing is stored.
+    ``ProtocolError`` refusing that request alone (``NotFound``, also for a conversation the
+    sender may not see; ``Invalid``; ``Conflict``; it stores nothing). An image or file without
+    a caption is captioned with its file name. Raise the database's error if the transaction
+    fails: then nothing is stored.
     """
     if not requests:
         return []
@@ -381,7 +382,7 @@ def create_group(*, owner, title: str, member_ids: list[int]) -> Conversation:
             ]
         )
         summary = conversation_summary(conversation)
-        roles = {member["id"]: member["role"] for member in summary["members"]}
+        roles = {member["user_id"]: member["role"] for member in summary["members"]}
         for user in members:
             # The same shape as add_member's event: a client reads the newcomer's role from it.
             event = {"conversation": summary, "user_id": user.pk, "role": roles[user.pk], "by": owner.pk}

@@ -1,8 +1,9 @@
 """
 Chat REST API (DRF; JWT or session auth). Thin: validate, authorise through the selectors, call
 the same services as the socket handlers, so a REST send is pushed live exactly like a socket
-send. Errors use the envelope's codes (realtime/rest.py): 400 invalid, 403 forbidden, 404
-not_found, 409 conflict.
+send. Errors use the envelope's codes (realtime/rest.py): 400 invalid, 404 not_found (also a
+conversation the caller may not see: the two look alike), 403 forbidden (a member whose role does
+not allow the action), 409 conflict (docs/protocol.md, "not_found or forbidden").
 """
 
 from django.http import FileResponse

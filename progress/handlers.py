@@ -25,8 +25,8 @@ def list_tasks(ctx: HandlerContext, data: dict) -> dict:
 def subscribe(ctx: HandlerContext, data: dict) -> dict:
     """
     Follow the tasks' events; the ack carries each task's snapshot as of the subscription, so a
-    late subscriber starts from the truth. All or nothing: one forbidden or unknown id refuses
-    the whole command.
+    late subscriber starts from the truth. All or nothing: one unknown id (or another user's,
+    which answers alike) refuses the whole command.
     """
     task_ids = list(dict.fromkeys(validate(TaskIdsIn, data)["task_ids"]))
     tasks = access_tasks(ctx.user, task_ids)

@@ -2,7 +2,7 @@
 
 from django.db.models import Q
 
-from realtime.errors import Forbidden, NotFound
+from realtime.errors import NotFound
 from realtime.paging import Page, decode_cursor, epoch_us, from_epoch_us, paged
 
 from .events import task_snapshot
@@ -13,9 +13,9 @@ def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
     """
     Return the task if ``user`` owns it or is staff.
 
-    Raise ``NotFound`` when no task has that id, ``Forbidden`` when it is someone else's (issue 5:
-    "own tasks; staff any; others forbidden"); neither reveals any of its data. ``lock`` takes the
-    row lock (inside a transaction).
+    Raise ``NotFound("Task not found")`` when no task has that id or it is someone else's: the two
+    answers are identical, so ids reveal nothing (docs/protocol.md, "not_found or forbidden").
+    ``lock`` takes the row lock (inside a transaction).
     """
     queryset = BatchTask.objects.select_for_update() if lock else BatchTask.objects
     return _accessible(user, queryset.filter(pk=task_id).first())
@@ -24,18 +24,17 @@ def access_task(user, task_id: int, *, lock: bool = False) -> BatchTask:
 def access_tasks(user, task_ids: list[int]) -> list[BatchTask]:
     """
     ``access_task`` for each of ``task_ids`` in one query; return the tasks in the order of the
-    ids. Raise for the first id refused, as ``access_task`` would (``NotFound``, ``Forbidden``).
+    ids. Raise for the first id refused, as ``access_task`` would (``NotFound``).
     """
     found = BatchTask.objects.in_bulk(task_ids)
     return [_accessible(user, found.get(task_id)) for task_id in task_ids]
 
 
 def _accessible(user, task: BatchTask | None) -> BatchTask:
-    # The one access rule of access_task and access_tasks: ``task`` None is an unknown id.
-    if task is None:
+    # The one access rule of access_task and access_tasks: ``task`` None is an unknown id, and
+    # someone else's task answers exactly like it.
+    if task is None or not (task.owner_id == user.pk or user.is_staff):
         raise NotFound("Task not found")
-    if not (task.owner_id == user.pk or user.is_staff):
-        raise Forbidden("This task belongs to another user")
     return task
 
 

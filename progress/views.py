@@ -1,7 +1,9 @@
 """
 Batch-task REST API (DRF): the same services as the socket handlers and the admin, so a pause
 from REST is announced exactly like one from a socket. Errors use the envelope's codes
-(realtime/rest.py): 400 invalid, 403 forbidden, 404 not_found, 409 conflict.
+(realtime/rest.py): 400 invalid, 404 not_found (also another user's task: the two look alike),
+409 conflict; 403 forbidden only for the producer endpoint's wrong ``X-Progress-Token`` (a
+credential check, not visibility; docs/protocol.md, "not_found or forbidden").
 """
 
 import secrets

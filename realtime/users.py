@@ -3,10 +3,11 @@ How events name a user: one display-name rule for every app, and the fields it r
 that loads many users for events can load only those, in the same query).
 """
 
-__all__ = ["USER_DISPLAY_FIELDS", "display_name", "user_fields", "user_ref"]
+__all__ = ["USER_DISPLAY_FIELDS", "display_name", "member_entry", "user_fields", "user_ref"]
 
-# The user fields ``display_name`` and ``user_ref`` read (django.contrib.auth's user model). A
-# query that builds events for many users selects them with ``only(*user_fields("sender__"))``.
+# The user fields ``display_name``, ``user_ref`` and ``member_entry`` read (django.contrib.auth's
+# user model). A query that builds events for many users selects them with
+# ``only(*user_fields("sender__"))``.
 USER_DISPLAY_FIELDS = ("username", "first_name", "last_name", "is_staff")
 
 
@@ -23,3 +24,18 @@ def display_name(user) -> str:
 def user_ref(user) -> dict:
     """A user as events name them: ``{"id", "name" (display_name), "is_staff"}``."""
     return {"id": user.pk, "name": display_name(user), "is_staff": bool(user.is_staff)}
+
+
+def member_entry(user, role: str) -> dict:
+    """
+    A member as every domain lists them (a conversation's, a workspace's ``members``):
+    ``{"user_id", "username", "name" (display_name), "is_staff", "role"}``, ``role`` the domain's.
+    Load the user with ``user_fields``.
+    """
+    return {
+        "user_id": user.pk,
+        "username": user.get_username(),
+        "name": display_name(user),
+        "is_staff": bool(user.is_staff),
+        "role": role,
+    }

@@ -250,6 +250,21 @@ def test_the_conversation_summary_in_events_is_the_documented_one(published):
         assert {key for member in summary["members"] for key in member} - named == set()
 
 
+def test_member_entries_have_the_one_documented_shape_in_every_domain(published):
+    # "Member entries in every domain": the members of a conversation's summary and of a workspace.
+    match = re.search(r"^Member entries in every domain: `\{(.*?)\}`", chapter("Member entries"), re.MULTILINE)
+    assert match, "docs/protocol.md states no member entry shape"
+    documented = set(re.findall(r'"([a-z_]+)"', match.group(1)))
+    chat_members = [m for e in published.data_of("chat.member_added") for m in e["conversation"]["members"]]
+    workspace_members = [m for e in published.data_of("workspace.updated") for m in e["members"]]
+    assert chat_members and workspace_members
+    assert {tuple(sorted(m)) for m in chat_members + workspace_members} == {tuple(sorted(documented))}
+    # The same user is the same entry in both domains, but for the domain's role.
+    chat_alice = next({**m, "role": None} for m in chat_members if m["username"] == "alice")
+    workspace_alice = next({**m, "role": None} for m in workspace_members if m["username"] == "alice")
+    assert chat_alice == workspace_alice
+
+
 def test_resync_reasons_are_documented(published):
     # The last one is the drive's own (a loss left over by an earlier test may be announced first).
     assert published.data_of("resync")[-1] == {"reason": "publish_failed"}

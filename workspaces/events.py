@@ -1,5 +1,7 @@
 """Workspace group names and event payloads: the only place that builds them."""
 
+from realtime.users import member_entry, user_fields
+
 from .models import Workspace, WorkspaceMember
 
 
@@ -13,10 +15,16 @@ def epoch_ms(value) -> int:
 
 
 def _members_by_workspace(workspace_ids: list[int]) -> dict[int, list[dict]]:
+    # The one place workspaces build member lists: realtime.users.member_entry, the shape of every domain.
     members: dict[int, list[dict]] = {workspace_id: [] for workspace_id in workspace_ids}
-    rows = WorkspaceMember.objects.filter(workspace_id__in=workspace_ids).order_by("user_id")
-    for workspace_id, user_id, username, role in rows.values_list("workspace_id", "user_id", "user__username", "role"):
-        members[workspace_id].append({"user_id": user_id, "username": username, "role": role})
+    rows = (
+        WorkspaceMember.objects.filter(workspace_id__in=workspace_ids)
+        .select_related("user")
+        .only("workspace_id", "role", "user_id", *user_fields("user__"))
+        .order_by("user_id")
+    )
+    for membership in rows:
+        members[membership.workspace_id].append(member_entry(membership.user, membership.role))
     return members
 
 

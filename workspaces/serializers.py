@@ -111,8 +111,12 @@ class UnshareIn(serializers.Serializer):
 
 
 class MemberOut(serializers.Serializer):
+    """A member entry, the shape of every domain (realtime.users.member_entry)."""
+
     user_id = serializers.IntegerField()
     username = serializers.CharField()
+    name = serializers.CharField(help_text="display name: full name, else username")
+    is_staff = serializers.BooleanField()
     role = serializers.ChoiceField(choices=WorkspaceMember.Role.choices)
 
 

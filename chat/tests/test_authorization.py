@@ -1,7 +1,8 @@
 """
 Who may do what in chat, over the socket and REST (docs/protocol.md, "Chat"): members; staff for
-support conversations; nobody else. A refusal reveals nothing: an unknown id is not_found, an
-existing conversation one may not see is forbidden, and neither carries its data.
+support conversations; nobody else. A refusal reveals nothing: a conversation one may not see
+answers exactly like an unknown id, not_found with the same message (docs/protocol.md, "not_found
+or forbidden"), and neither carries its data.
 """
 
 import pytest
@@ -37,12 +38,12 @@ def world(alice, bob, carol, make_user):
 
 
 def expected(who: str, kind: str) -> str:
-    """ok / forbidden for a read or send by ``who`` in a conversation of ``kind``."""
+    """ok / not_found (not theirs to see) for a read or send by ``who`` in a conversation of ``kind``."""
     if who == "member":
         return "ok"
     if who == "staff" and kind == "support":
         return "ok"
-    return "forbidden"
+    return "not_found"
 
 
 # Access does not depend on the channel layer: the in-memory one keeps the matrix quick.
@@ -59,10 +60,11 @@ async def test_socket_commands(connect, world, alice, carol, command, kind, who)
     before = await sync_to_async(Message.objects.count)()
     reply = await client.request(command, COMMANDS[command](conversation.pk))
     unknown = await client.request(command, COMMANDS[command](10**9), ref="unknown")
-    assert unknown["error"]["code"] == "not_found"
-    if expected(who, kind) == "forbidden":
-        assert reply["error"]["code"] == "forbidden", reply
-        assert set(reply["error"]) <= {"code", "message"}  # no details: nothing about the conversation
+    assert unknown["error"] == {"code": "not_found", "message": "Conversation not found"}
+    if expected(who, kind) == "not_found":
+        # Not theirs to see and not there: the same frame, code and message (nothing about it).
+        assert reply["error"] == unknown["error"], reply
+        assert {k: v for k, v in reply.items() if k != "ref"} == {k: v for k, v in unknown.items() if k != "ref"}
         assert await sync_to_async(Message.objects.count)() == before
     else:
         # Allowed past the access check: any refusal now is about the group rules, not access.
@@ -81,25 +83,42 @@ def test_rest_paths(world, alice, carol, make_user, kind, who):
         client.force_login(ghost)
     elif who != "anonymous":
         client.force_login({"member": alice, "outsider": carol, "staff": world["staff"]}[who])
-    base = f"/api/chat/conversations/{conversation.pk}"
-    responses = {
-        "detail": client.get(f"{base}/"),
-        "history": client.get(f"{base}/messages/"),
-        "send": client.post(f"{base}/messages/", {"content": "x"}, content_type="application/json"),
-        "read": client.post(f"{base}/read", {"seq": 1}, content_type="application/json"),
-    }
+
+    def call(conversation_id: int) -> dict:
+        base = f"/api/chat/conversations/{conversation_id}"
+        return {
+            "detail": client.get(f"{base}/"),
+            "history": client.get(f"{base}/messages/"),
+            "send": client.post(f"{base}/messages/", {"content": "x"}, content_type="application/json"),
+            "read": client.post(f"{base}/read", {"seq": 1}, content_type="application/json"),
+            "add_member": client.post(f"{base}/members/", {"user_id": carol.pk}, content_type="application/json"),
+            "remove_member": client.delete(f"{base}/members/{alice.pk}/"),
+        }
+
+    responses = call(conversation.pk)
+    unknown = call(10**9)
     statuses = {name: r.status_code for name, r in responses.items()}
     if who in ("anonymous", "deactivated"):
         assert set(statuses.values()) <= {401, 403}
         assert all("messages" not in r.content.decode() for r in responses.values())
-    elif expected(who, kind) == "forbidden":
-        assert set(statuses.values()) == {403}
-        assert all(
-            r.json() == {"error": {"code": "forbidden", "message": r.json()["error"]["message"]}}
-            for r in responses.values()
-        )
+    elif expected(who, kind) == "not_found":
+        # Not theirs to see answers exactly like an unknown id: 404 and the same body.
+        assert set(statuses.values()) == {404}
+        for name, response in responses.items():
+            assert (
+                response.json()
+                == unknown[name].json()
+                == {"error": {"code": "not_found", "message": "Conversation not found"}}
+            ), name
     else:
-        assert statuses == {"detail": 200, "history": 200, "send": 201, "read": 200}
+        # Past the access check, the group rules answer add and remove (direct, support: invalid).
+        assert {k: v for k, v in statuses.items() if "member" not in k} == {
+            "detail": 200,
+            "history": 200,
+            "send": 201,
+            "read": 200,
+        }
+        assert statuses["add_member"] in (201, 400) and statuses["remove_member"] in (204, 400)
     assert client.get("/api/chat/conversations/999999999/messages/").status_code in (
         (401, 403) if who in ("anonymous", "deactivated") else (404,)
     )

@@ -55,10 +55,10 @@ async def test_repeated_client_msg_id_returns_original_and_stores_once(connect, 
     assert await Message.objects.acount() == 1
 
 
-async def test_send_to_non_member_conversation_is_forbidden(connect, carol, conversation):
+async def test_send_to_non_member_conversation_is_not_found(connect, carol, conversation):
     client = await connect(user=carol)
     reply = await client.request("chat.send", send_data(conversation))
-    assert reply["error"]["code"] == "forbidden"
+    assert reply["error"] == {"code": "not_found", "message": "Conversation not found"}
     assert await Message.objects.acount() == 0
 
 
@@ -138,10 +138,10 @@ async def test_join_returns_conversation_and_missed_messages(connect, alice, bob
     assert data["conversation"]["id"] == conversation.pk
     assert data["conversation"]["members"] == sorted(
         [
-            {"id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "member"},
-            {"id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
+            {"user_id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "member"},
+            {"user_id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
         ],
-        key=lambda m: m["id"],
+        key=lambda m: m["user_id"],
     )
     assert data["conversation"]["last_seq"] == 5
     assert [m["seq"] for m in data["messages"]] == [3, 4]
@@ -159,11 +159,11 @@ async def test_join_without_after_seq_sends_no_backlog(connect, alice, conversat
 
 async def test_join_refusals(connect, carol, conversation):
     client = await connect(user=carol)
-    forbidden = await client.request("chat.join", {"conversation_id": conversation.pk}, ref="f")
-    assert forbidden["error"]["code"] == "forbidden"
-    assert "alice" not in str(forbidden)
+    hidden = await client.request("chat.join", {"conversation_id": conversation.pk}, ref="f")
+    assert "alice" not in str(hidden)
     missing = await client.request("chat.join", {"conversation_id": 987654}, ref="n")
     assert missing["error"]["code"] == "not_found"
+    assert hidden["error"] == missing["error"]  # not a member and not there look the same
     invalid = await client.request("chat.join", {}, ref="i")
     assert invalid["error"]["code"] == "invalid"
 

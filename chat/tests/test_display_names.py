@@ -54,9 +54,9 @@ async def test_support_reply_reaches_the_user_with_the_agents_name(connect, alic
 def test_members_carry_name_and_staff_flag(alice, bob, ann, conversation):
     Membership.objects.create(conversation=conversation, user=ann)
     expected = [
-        {"id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "member"},
-        {"id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
-        {"id": ann.pk, "username": "ann", "name": "Ann Lee", "is_staff": True, "role": "member"},
+        {"user_id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "member"},
+        {"user_id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
+        {"user_id": ann.pk, "username": "ann", "name": "Ann Lee", "is_staff": True, "role": "member"},
     ]
     summary = handlers.join(HandlerContext(user=alice, connection_id="c1"), {"conversation_id": conversation.pk})
     assert summary["conversation"]["members"] == expected

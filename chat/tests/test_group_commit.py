@@ -77,7 +77,7 @@ async def test_sends_arriving_during_a_commit_share_the_next_one_and_are_answere
         return frame
 
     assert reply("blank", "x")["error"]["code"] == "invalid"
-    assert reply("outsider", "o")["error"]["code"] == "forbidden"
+    assert reply("outsider", "o")["error"]["code"] == "not_found"
     keyed, repeat = reply("again", "k")["data"], reply("retry", "k2")["data"]
     assert keyed["duplicate"] is False and repeat == {"message": keyed["message"], "duplicate": True}
 

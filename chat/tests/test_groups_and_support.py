@@ -55,7 +55,7 @@ async def test_only_owner_and_admins_manage_members(connect, alice, bob, carol, 
     assert cannot_remove_owner["error"]["code"] == "forbidden"
     outsider = await connect(user=dave)
     hidden = await outsider.request("chat.add_member", {"conversation_id": group.pk, "user_id": dave.pk})
-    assert hidden["error"]["code"] == "forbidden"
+    assert hidden["error"] == {"code": "not_found", "message": "Conversation not found"}  # not a member: unseen
 
 
 async def test_the_owner_changes_a_members_role_and_every_member_is_told(connect, alice, bob, carol):
@@ -94,7 +94,7 @@ async def test_removed_member_is_told_and_stops_receiving(connect, alice, bob, c
     await owner.request("chat.send", {"conversation_id": group.pk, "content": "after bob"}, ref="2")
     await bob_client.assert_nothing(0.3)
     again = await bob_client.request("chat.history", {"conversation_id": group.pk}, ref="3")
-    assert again["error"]["code"] == "forbidden"
+    assert again["error"]["code"] == "not_found"
 
 
 async def test_owner_leaving_hands_the_group_on(connect, alice, bob, carol):
@@ -139,7 +139,7 @@ async def test_support_is_private_to_its_user_and_staff(connect, alice, bob):
     conversation, _ = await sync_to_async(services.open_support)(user=alice)
     other = await connect(user=bob)
     reply = await other.request("chat.join", {"conversation_id": conversation.pk})
-    assert reply["error"]["code"] == "forbidden"
+    assert reply["error"] == {"code": "not_found", "message": "Conversation not found"}
 
 
 async def test_closed_support_refuses_messages_and_a_new_one_opens(connect, alice):

@@ -26,7 +26,7 @@ async def test_reading_tells_the_members_and_never_moves_backwards(connect, alic
     await alice_client.assert_nothing()
     carol_client = await connect(user=carol)
     refused = await carol_client.request("chat.read", {"conversation_id": conversation.pk, "seq": 1})
-    assert refused["error"]["code"] == ErrorCode.FORBIDDEN
+    assert refused["error"]["code"] == ErrorCode.NOT_FOUND
 
 
 async def test_conversation_list_has_last_message_and_unread_counts(connect, alice, bob, conversation):

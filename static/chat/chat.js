@@ -76,7 +76,7 @@
 
   function titleOf(conversation) {
     if (conversation.kind === "direct") {
-      const other = conversation.members.find((m) => m.id !== me);
+      const other = conversation.members.find((m) => m.user_id !== me);
       return other ? other.name || other.username : "direct";
     }
     return conversation.title || `${conversation.kind} ${conversation.id}`;
@@ -106,8 +106,8 @@
       li.setAttribute("aria-current", String(conversation.id === openId));
       const dot = document.createElement("span");
       dot.className = "presence";
-      const others = conversation.members.filter((m) => m.id !== me);
-      dot.dataset.online = String(others.some((m) => online.get(m.id)));
+      const others = conversation.members.filter((m) => m.user_id !== me);
+      dot.dataset.online = String(others.some((m) => online.get(m.user_id)));
       const name = document.createElement("span");
       name.className = "name";
       name.textContent = titleOf(conversation);
@@ -124,8 +124,8 @@
     const known = conversations.get(summary.id) || { unread: 0, last_read_seq: 0 };
     const merged = { ...known, ...summary };
     for (const member of merged.members) {
-      if ("online" in member) online.set(member.id, member.online);
-      remember(member.id, member.name || member.username);
+      if ("online" in member) online.set(member.user_id, member.online);
+      remember(member.user_id, member.name || member.username);
     }
     conversations.set(summary.id, merged);
   }

@@ -12,7 +12,9 @@ async def test_create_acks_then_reaches_every_tab_of_the_owner_only(connect, ali
     reply = await tab1.request("workspace.create", {"name": "Plans", "settings": {"theme": "dark"}})
     created = reply["data"]["workspace"]
     assert (created["name"], created["version"], created["owner_id"]) == ("Plans", 1, alice.pk)
-    assert created["members"] == [{"user_id": alice.pk, "username": "alice", "role": "owner"}]
+    assert created["members"] == [
+        {"user_id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "owner"}
+    ]
     assert (await tab1.receive_type("workspace.created"))["data"] == created
     assert (await tab2.receive_type("workspace.created"))["data"] == created
     await other.assert_nothing()
@@ -132,7 +134,8 @@ async def test_share_tells_the_newcomer_once_and_later_updates_reach_them(connec
     await owner.request("workspace.share", {"id": shared_workspace.pk, "user_id": dora.pk, "role": "viewer"})
     shared = await newcomer.receive_type("workspace.shared")
     assert shared["data"]["user_id"] == dora.pk and shared["data"]["role"] == "viewer"
-    assert {"user_id": dora.pk, "username": "dora", "role": "viewer"} in shared["data"]["workspace"]["members"]
+    member = {"user_id": dora.pk, "username": "dora", "name": "dora", "is_staff": False, "role": "viewer"}
+    assert member in shared["data"]["workspace"]["members"]
     await newcomer.assert_nothing()  # exactly once
     await owner.request(
         "workspace.update", {"id": shared_workspace.pk, "version": 1, "changes": {"description": "new"}}, ref="r2"

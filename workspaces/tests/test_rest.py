@@ -54,7 +54,8 @@ def test_share_and_unshare(alice, make_user, shared_workspace):
         f"/api/workspaces/{shared_workspace.pk}/members/", {"user_id": dora.pk, "role": "editor"}, format="json"
     )
     assert shared.status_code == 200
-    assert {"user_id": dora.pk, "username": "dora", "role": "editor"} in shared.json()["members"]
+    member = {"user_id": dora.pk, "username": "dora", "name": "dora", "is_staff": False, "role": "editor"}
+    assert member in shared.json()["members"]
     assert api(dora).get(f"/api/workspaces/{shared_workspace.pk}/").status_code == 200
     assert api(alice).delete(f"/api/workspaces/{shared_workspace.pk}/members/{dora.pk}/").status_code == 204
     assert api(dora).get(f"/api/workspaces/{shared_workspace.pk}/").status_code == 404

@@ -133,4 +133,5 @@ def test_listing_costs_the_same_queries_for_one_or_many_workspaces(alice, django
     with django_assert_max_num_queries(2):
         listed = workspaces_data(workspaces_for(alice))
     assert [w["name"] for w in listed] == [f"w{n}" for n in range(20)]
-    assert all(w["members"] == [{"user_id": alice.pk, "username": "alice", "role": "owner"}] for w in listed)
+    owner = {"user_id": alice.pk, "username": "alice", "name": "alice", "is_staff": False, "role": "owner"}
+    assert all(w["members"] == [owner] for w in listed)

@@ -250,7 +250,7 @@ class Connection:
                     raise Refused(describe_error(reply["error"]))
                 raise CommandError(f"Cannot join: {describe_error(reply['error'])}")
             members = reply["data"]["conversation"]["members"]
-            self.session.names = {m["id"]: m.get("name") or m["username"] for m in members}
+            self.session.names = {m["user_id"]: m.get("name") or m["username"] for m in members}
             for message in reply["data"]["messages"]:
                 self.session.receive(message)
             has_more = reply["data"]["has_more"]
