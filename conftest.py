@@ -98,6 +98,18 @@ def carol(make_user):
     return make_user("carol")
 
 
+def protocol_frame_types() -> list[str]:
+    """
+    Every registered client frame type but those of realtime's own test app (realtime/tests/testapp,
+    installed for the tests only by config/test_settings.py): the frame types of docs/protocol.md.
+    """
+    from realtime import registry
+
+    return [
+        t for t in registry.registered_types() if not registry.get_handler(t).__module__.startswith("realtime.tests.")
+    ]
+
+
 def access_token(user) -> str:
     """A simplejwt access token for ``user``."""
     return str(AccessToken.for_user(user))

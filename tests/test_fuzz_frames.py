@@ -23,7 +23,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from chat.models import Conversation, Message
-from conftest import access_token
+from conftest import access_token, protocol_frame_types
 from progress.models import BatchTask
 from realtime import registry
 from realtime.context import HandlerContext
@@ -91,7 +91,7 @@ VALUES = st.recursive(
     max_leaves=12,
 )
 TYPES = st.one_of(
-    st.sampled_from(registry.registered_types() + ["ping", "auth", "auth.refresh", "ack", "welcome"]),
+    st.sampled_from(protocol_frame_types() + ["ping", "auth", "auth.refresh", "ack", "welcome"]),
     st.text(max_size=30),
     WEIRD_TEXT,
 )
@@ -474,7 +474,7 @@ async def exchange(user, frames: list[dict]) -> list[tuple[dict, tuple, tuple]]:
     return results
 
 
-CLIENT_TYPES = registry.registered_types() + ["auth", "auth.refresh", "ping"]
+CLIENT_TYPES = protocol_frame_types() + ["auth", "auth.refresh", "ping"]
 
 
 @settings(

@@ -17,7 +17,7 @@ import progress.lifecycle
 import progress.services
 import workspaces.services
 from chat.models import Conversation, Membership
-from realtime import registry
+from conftest import protocol_frame_types
 from realtime.context import HandlerContext
 from realtime.delivery import resync
 from realtime.errors import CloseCode, ErrorCode, Forbidden
@@ -193,8 +193,8 @@ def _drive_tasks(alice) -> None:
 
 
 def test_every_registered_frame_type_has_a_section():
-    missing = [t for t in registry.registered_types() if t not in SECTION_TITLES]
-    assert registry.registered_types(), "no handlers registered: the apps did not load"
+    missing = [t for t in protocol_frame_types() if t not in SECTION_TITLES]
+    assert protocol_frame_types(), "no handlers registered: the apps did not load"
     assert missing == []
 
 
@@ -235,7 +235,7 @@ def test_each_event_type_has_one_shape(published):
 
 
 def test_no_section_documents_an_event_the_server_never_sends(published):
-    client_frames = set(registry.registered_types()) | BUILT_IN_COMMANDS
+    client_frames = set(protocol_frame_types()) | BUILT_IN_COMMANDS
     stale = documented_types() - client_frames - published.types() - CONSUMER_WRITTEN
     assert stale == set()
 

@@ -1,7 +1,8 @@
 """
 The database queries of chat's hot paths over /ws/, pinned: ``chat.send`` of one message, a
-group commit of 20 sends that arrive together, and ``chat.join`` resuming with ``after_seq``.
-A change that adds a query per message (or per send, per member, per conversation) fails here.
+group commit of 20 sends that arrive together, ``chat.join`` resuming with ``after_seq``, and
+what chat reads when a member connects. A change that adds a query per message (or per send,
+per member, per conversation) fails here.
 
 How they are counted: through the real consumer (``WebsocketCommunicator`` on the ASGI
 application, the group commit, both channel layers), with the ``database_queries`` fixture
@@ -25,7 +26,7 @@ from asgiref.sync import sync_to_async
 from chat import handlers, services
 from chat.models import Conversation, Membership
 from realtime.delivery.group_commit import GroupCommit
-from realtime.tests.query_capture import per_vendor
+from realtime.tests.query_capture import PRESENCE, SESSION_GROUPS, TOKEN_USER, only_app, per_vendor
 
 SEND = f"{handlers.send.__module__}.{handlers.send.__qualname__}"
 JOIN = f"{handlers.join.__module__}.{handlers.join.__qualname__}"
@@ -145,3 +146,21 @@ async def test_join_resuming_after_seq(connect, alice, bob, carol, database_quer
     # No transaction: the conversation and the caller's membership (access), the members with
     # their users (the summary), the messages after seq 2 with their senders and attachments.
     assert database_queries.counts() == [(JOIN, 4)], database_queries.report()
+
+
+async def test_connect_of_a_member_of_three_conversations(connect, alice, bob, database_queries, monkeypatch):
+    """
+    A member's first connection, with chat's session groups and presence receiver alone
+    registered (``only_app``; the core's own queries are pinned in realtime/tests/
+    test_query_counts.py): one query each, whatever the number of conversations.
+    """
+    only_app(monkeypatch, "chat")
+    await sync_to_async(lambda: [group(f"room {n}", alice, bob) for n in range(3)])()
+    with database_queries.recording():
+        client = await connect(user=alice)
+    assert client.welcome["data"]["user"]["id"] == alice.pk
+    assert database_queries.counts() == [
+        (TOKEN_USER, 1),
+        (PRESENCE, 1),  # came online: her small conversations (chat.presence), told presence.changed
+        (SESSION_GROUPS, 1),  # her conversation ids (chat.handlers.member_conversation_groups)
+    ], database_queries.report()

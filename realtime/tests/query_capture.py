@@ -25,13 +25,20 @@ The fixture puts the periodic jobs an hour apart, so none runs while a test reco
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import connection, connections
 
-from realtime import db
+from realtime import db, registry
+from realtime.signals import presence_changed
+
+# The database calls of a WebSocket connect (realtime/tests/test_query_counts.py), by name.
+TOKEN_USER = "realtime.consumer.auth._authenticate_token_sync"  # the token's user (simplejwt's get_user)
+PRESENCE = "django.dispatch.dispatcher.Signal.send"  # realtime.delivery.presence.announce: presence_changed
+SESSION_GROUPS = "realtime.registry.groups_for_session"  # every registered session-group provider
 
 
 @dataclass
@@ -117,3 +124,26 @@ def install(monkeypatch, settings) -> DatabaseQueries:
     # database_call looks this function up at each call: the worker-thread wrapper gets ours inside it.
     monkeypatch.setattr(db, "_closing_connections", lambda fn: closing_connections(queries.wrap(fn)))
     return queries
+
+
+def only_app(monkeypatch, package: str) -> None:
+    """
+    Leave only the session-group providers and ``presence_changed`` receivers of ``package`` (an
+    app's module path, ``"chat"``) registered, undone by ``monkeypatch``: as if it were the one
+    domain app installed, so a connect's queries are the core's and that app's alone, and each
+    app's tests pin its own without counting the others'.
+    """
+
+    def of_package(fn) -> bool:
+        module = getattr(fn, "__module__", "") or ""
+        return module == package or module.startswith(f"{package}.")
+
+    def receiver(entry):  # Signal.receivers: (lookup key, receiver or a weak reference to it, is_async)
+        return entry[1]() if isinstance(entry[1], weakref.ReferenceType) else entry[1]
+
+    monkeypatch.setattr(
+        registry, "_session_group_providers", [p for p in registry._session_group_providers if of_package(p)]
+    )
+    monkeypatch.setattr(
+        presence_changed, "receivers", [r for r in presence_changed.receivers if of_package(receiver(r))]
+    )

@@ -36,7 +36,7 @@ async def test_auth_frame_authenticates_anonymous_connection(connect, alice):
     welcome = await client.receive()
     assert welcome["type"] == "welcome"
     assert welcome["data"]["user"]["username"] == "alice"
-    reply = await client.request("chat.history", {"conversation_id": 999})
+    reply = await client.request("room.join", {"room_id": 999})
     assert reply["error"]["code"] == ErrorCode.NOT_FOUND  # authenticated now, not "unauthorized"
 
 
@@ -57,7 +57,7 @@ async def test_ping_works_before_auth(connect):
 
 async def test_command_before_auth_is_unauthorized_and_connection_stays(connect, alice):
     client = await connect()
-    reply = await client.request("chat.join", {"conversation_id": 1}, ref="x")
+    reply = await client.request("room.join", {"room_id": 1}, ref="x")
     assert reply["error"]["code"] == ErrorCode.UNAUTHORIZED
     await client.send({"type": "auth", "data": {"token": access_token(alice)}})
     assert (await client.receive())["type"] == "welcome"
@@ -143,10 +143,10 @@ async def test_session_cookie_authenticates(connect, alice, session_cookie):
         ('{"data": {}}', ErrorCode.BAD_FRAME),
         ('{"type": ""}', ErrorCode.BAD_FRAME),
         ('{"type": 5}', ErrorCode.BAD_FRAME),
-        ('{"type": "chat.send", "data": [1]}', ErrorCode.BAD_FRAME),
-        ('{"type": "chat.send", "ref": true}', ErrorCode.BAD_FRAME),
-        ('{"type": "chat.send", "ref": {"a": 1}}', ErrorCode.BAD_FRAME),
-        ('{"type": "chat.send", "ref": "' + "r" * 65 + '"}', ErrorCode.BAD_FRAME),
+        ('{"type": "room.send", "data": [1]}', ErrorCode.BAD_FRAME),
+        ('{"type": "room.send", "ref": true}', ErrorCode.BAD_FRAME),
+        ('{"type": "room.send", "ref": {"a": 1}}', ErrorCode.BAD_FRAME),
+        ('{"type": "room.send", "ref": "' + "r" * 65 + '"}', ErrorCode.BAD_FRAME),
         ('{"type": "no.such.type", "ref": "u"}', ErrorCode.UNKNOWN_TYPE),
     ],
 )
@@ -174,8 +174,8 @@ async def test_unknown_type_echoes_ref(connect, alice):
 @pytest.mark.parametrize(
     "text",
     [
-        '{"type": "chat.send", "ref": "r2", "data": "x"}',
-        '{"type": "chat.send", "ref": "r2", "data": [1]}',
+        '{"type": "room.send", "ref": "r2", "data": "x"}',
+        '{"type": "room.send", "ref": "r2", "data": [1]}',
         '{"type": "", "ref": "r2"}',
         '{"type": 5, "ref": "r2", "data": {}}',
     ],
@@ -206,13 +206,14 @@ async def test_frame_over_limit_gets_error_then_1009(connect, alice, settings):
     assert await client.receive_close() == 1009
 
 
-async def test_handler_exception_is_server_error_and_connection_stays(connect, alice, monkeypatch):
-    def broken(ctx, data):
+@pytest.mark.parametrize("frame_type", ["room.typing", "room.send"], ids=["handler", "batch-handler"])
+async def test_handler_exception_is_server_error_and_connection_stays(connect, alice, monkeypatch, frame_type):
+    def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(registry._handlers, "chat.send", broken)
+    monkeypatch.setitem(registry._handlers, frame_type, broken)
     client = await connect(user=alice)
-    reply = await client.request("chat.send", {}, ref="b")
+    reply = await client.request(frame_type, {}, ref="b")
     assert reply["error"] == {"code": "server_error", "message": "Server error"}
     await client.send({"type": "ping"})
     assert (await client.receive())["type"] == "pong"
@@ -236,7 +237,7 @@ async def test_same_site_origin_is_accepted(connect, alice):
 async def test_missing_origin_is_accepted_but_must_authenticate(connect):
     client = await connect()
     assert client.connected
-    reply = await client.request("chat.history", {"conversation_id": 1})
+    reply = await client.request("room.typing", {"room_id": 1})
     assert reply["error"]["code"] == ErrorCode.UNAUTHORIZED
 
 

@@ -2,10 +2,10 @@
 
 import time
 
-from chat.models import Conversation, Membership
 from realtime.consumer.limits import TokenBucket
 from realtime.delivery.process import get_process
 from realtime.errors import CloseCode, ErrorCode
+from realtime.tests.testapp.models import Room, RoomMember
 
 
 async def client_subscriptions(user) -> set[str]:
@@ -17,6 +17,13 @@ async def client_subscriptions(user) -> set[str]:
 
 def override(settings, **values):
     settings.REALTIME = {**settings.REALTIME, **values}
+
+
+async def room_of(*users, title: str = "r") -> Room:
+    """A room of the test app with ``users`` as its members."""
+    room = await Room.objects.acreate(title=title)
+    await RoomMember.objects.abulk_create([RoomMember(room=room, user=user) for user in users])
+    return room
 
 
 def test_token_bucket_allows_bursts_then_refills_at_the_rate():
@@ -50,20 +57,17 @@ async def test_frames_over_the_rate_get_rate_limited_then_4429(connect, alice, s
 
 
 async def test_typing_has_its_own_stricter_limit(connect, alice, bob, settings):
-    override(settings, TYPE_RATE_LIMITS={"chat.typing": {"per_min": 1, "burst": 2}})
-    conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title="t")
-    await Membership.objects.abulk_create(
-        [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
-    )
+    override(settings, TYPE_RATE_LIMITS={"room.typing": {"per_min": 1, "burst": 2}})
+    room = await room_of(alice, bob)
     client = await connect(user=alice)
-    data = {"conversation_id": conversation.pk}
-    assert (await client.request("chat.typing", data, ref="1"))["type"] == "ack"
-    assert (await client.request("chat.typing", data, ref="2"))["type"] == "ack"
-    refused = await client.request("chat.typing", data, ref="3")
+    data = {"room_id": room.pk}
+    assert (await client.request("room.typing", data, ref="1"))["type"] == "ack"
+    assert (await client.request("room.typing", data, ref="2"))["type"] == "ack"
+    refused = await client.request("room.typing", data, ref="3")
     assert refused["error"]["code"] == ErrorCode.RATE_LIMITED
-    assert refused["error"]["details"]["limit"] == "chat.typing"
+    assert refused["error"]["details"]["limit"] == "room.typing"
     # Other frames are not held back by the typing bucket.
-    assert (await client.request("chat.history", data, ref="4"))["type"] == "ack"
+    assert (await client.request("room.join", data, ref="4"))["type"] == "ack"
 
 
 async def test_connections_per_user_are_capped_with_1013(connect, alice, bob, settings):
@@ -119,14 +123,14 @@ async def test_new_connections_per_ip_per_second_are_capped_too(connect, alice, 
 
 
 async def test_subscriptions_per_connection_are_capped(connect, alice, settings):
-    conversations = [await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=str(i)) for i in range(2)]
+    rooms = [await Room.objects.acreate(title=str(i)) for i in range(2)]
     client = await connect(user=alice)
-    for conversation in conversations:  # membership after connecting: no session groups yet
-        await Membership.objects.acreate(user=alice, conversation=conversation)
-    # A join asks for two groups (the conversation and its viewers); the user group is the server's.
+    for room in rooms:  # membership after connecting: no session groups yet
+        await RoomMember.objects.acreate(user=alice, room=room)
+    # A join asks for two groups (the room and its viewers); the user group is the server's.
     override(settings, MAX_SUBSCRIPTIONS=2)
-    assert (await client.request("chat.join", {"conversation_id": conversations[0].pk}, ref="a"))["type"] == "ack"
-    refused = await client.request("chat.join", {"conversation_id": conversations[1].pk}, ref="b")
+    assert (await client.request("room.join", {"room_id": rooms[0].pk}, ref="a"))["type"] == "ack"
+    refused = await client.request("room.join", {"room_id": rooms[1].pk}, ref="b")
     assert refused["error"]["code"] == ErrorCode.LIMIT_EXCEEDED
     assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}
     # The refused join subscribed nothing, and the connection stays usable.
@@ -135,16 +139,12 @@ async def test_subscriptions_per_connection_are_capped(connect, alice, settings)
     assert len(await client_subscriptions(alice)) == 3
 
 
-async def test_a_member_of_more_conversations_than_the_cap_follows_them_all_and_can_still_join(
-    connect, alice, settings
-):
+async def test_a_member_of_more_rooms_than_the_cap_follows_them_all_and_can_still_join(connect, alice, settings):
     # Found by bench/floods.py: a member of 2,000 conversations was refused every chat.join.
-    conversations = [await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=str(i)) for i in range(5)]
-    for conversation in conversations:
-        await Membership.objects.acreate(user=alice, conversation=conversation)
+    rooms = [await room_of(alice, title=str(i)) for i in range(5)]
     override(settings, MAX_SUBSCRIPTIONS=1)  # one viewers group
     client = await connect(user=alice)
-    assert len(await client_subscriptions(alice)) == 6  # the user group and the five conversations
-    assert (await client.request("chat.join", {"conversation_id": conversations[4].pk}))["type"] == "ack"
-    refused = await client.request("chat.join", {"conversation_id": conversations[3].pk})
+    assert len(await client_subscriptions(alice)) == 6  # the user group and the five rooms
+    assert (await client.request("room.join", {"room_id": rooms[4].pk}))["type"] == "ack"
+    refused = await client.request("room.join", {"room_id": rooms[3].pk})
     assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}

@@ -6,19 +6,23 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from chat.models import Conversation, Membership
 from realtime.delivery.connection_registry import ConnectionRecord, get_registry
 from realtime.delivery.presence import online_user_ids, presence_of
 from realtime.delivery.process import get_process
+from realtime.tests.testapp.models import Room, RoomMember
+
+
+async def room_of(*users, title: str = "p") -> Room:
+    """A room of the test app with ``users`` as its members."""
+    room = await Room.objects.acreate(title=title)
+    await RoomMember.objects.abulk_create([RoomMember(room=room, user=user) for user in users])
+    return room
 
 
 @pytest.fixture
-async def shared_conversation(alice, bob):
-    conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title="p")
-    await Membership.objects.abulk_create(
-        [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
-    )
-    return conversation
+async def shared_room(alice, bob):
+    """A room of alice and bob: the test app announces a user's presence to the members of their rooms."""
+    return await room_of(alice, bob)
 
 
 def record(connection_id: str, user_id: int) -> ConnectionRecord:
@@ -34,10 +38,10 @@ def record(connection_id: str, user_id: int) -> ConnectionRecord:
 
 
 async def test_first_connection_and_last_disconnect_are_announced_to_co_members(
-    connect, alice, bob, carol, shared_conversation
+    connect, alice, bob, carol, shared_room
 ):
     bob_client = await connect(user=bob)
-    carol_client = await connect(user=carol)  # shares no conversation with alice
+    carol_client = await connect(user=carol)  # shares no room with alice
     first = await connect(user=alice)
     online = await bob_client.receive_type("presence.changed")
     assert online["data"] == {"user_id": alice.pk, "online": True, "last_seen": None}
@@ -57,12 +61,9 @@ async def test_first_connection_and_last_disconnect_are_announced_to_co_members(
     await carol_client.assert_nothing()
 
 
-async def test_a_co_member_of_many_conversations_hears_each_change_once(connect, alice, bob, shared_conversation):
-    for i in range(3):  # three more conversations of alice and bob: one announcement, not four
-        conversation = await Conversation.objects.acreate(kind=Conversation.Kind.GROUP, title=f"more {i}")
-        await Membership.objects.abulk_create(
-            [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
-        )
+async def test_a_co_member_of_many_rooms_hears_each_change_once(connect, alice, bob, shared_room):
+    for i in range(3):  # three more rooms of alice and bob: one announcement, not four
+        await room_of(alice, bob, title=f"more {i}")
     bob_client = await connect(user=bob)
     alice_client = await connect(user=alice)
     assert (await bob_client.receive_type("presence.changed"))["data"]["online"] is True
@@ -132,24 +133,16 @@ async def test_unregister_reports_offline_only_for_the_last_connection(channel_l
     await registry.aclose()
 
 
-async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, shared_conversation):
-    data = {"conversation_id": shared_conversation.pk}
+async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, shared_room):
+    # exclude_connection: the event goes to the viewers group but the sending connection.
+    data = {"room_id": shared_room.pk}
     bob_viewing, bob_elsewhere = await connect(user=bob), await connect(user=bob)
     alice_client = await connect(user=alice)
-    await bob_viewing.request("chat.join", data)
-    await alice_client.request("chat.join", data)
-    await alice_client.request("chat.typing", data)
-    typing = await bob_viewing.receive_type("chat.typing")
-    assert typing["data"] == {"conversation_id": shared_conversation.pk, "user_id": alice.pk, "name": "alice"}
+    await bob_viewing.request("room.join", data)
+    await alice_client.request("room.join", data)
+    await alice_client.request("room.typing", data)
+    typing = await bob_viewing.receive_type("room.typing")
+    assert typing["data"] == {"room_id": shared_room.pk, "user_id": alice.pk, "name": "alice"}
     await alice_client.assert_nothing()
     await bob_elsewhere.receive_type("presence.changed")  # alice came online; then nothing more
     await bob_elsewhere.assert_nothing()
-
-
-async def test_no_presence_events_in_conversations_over_the_size_limit(
-    connect, alice, bob, shared_conversation, settings
-):
-    settings.CHAT_PRESENCE_MAX_MEMBERS = 1  # the shared conversation has 2
-    bob_client = await connect(user=bob)
-    await connect(user=alice)
-    await bob_client.assert_nothing(timeout=0.3)

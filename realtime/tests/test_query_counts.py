@@ -1,7 +1,7 @@
 """
 The database queries of a WebSocket connect, pinned: a connection authenticated by an access
 token in the query string, from the handshake up to its ``welcome`` frame. Every connection
-pays them, so a query added per membership (conversation, workspace) or per connect fails here.
+pays them, so a query the core adds per connect, or per group a user follows, fails here.
 
 How they are counted: through the real ASGI stack (the middleware, the consumer, the connection
 registry, both channel layers) with the ``database_queries`` fixture (realtime/tests/
@@ -11,51 +11,52 @@ fixture counts on the connection each call really uses, call by call. Calling th
 alone would miss the database calls the stack makes around them (the presence announcement). A
 token connection with no session cookie makes no session lookup at all (SessionAuthMiddleware).
 
+The session groups and the presence receivers are the apps'; here the test app's alone are
+registered (``only_app``), one query each whatever the number of rooms, so every other query is
+the core's. Chat and workspaces pin their own (chat/tests/test_query_counts.py,
+workspaces/tests/test_query_counts.py).
+
 None of these calls opens a transaction, so SQLite and PostgreSQL count the same.
 """
 
+import pytest
 from asgiref.sync import sync_to_async
 
-from chat.models import Conversation, Membership
-from workspaces import services as workspace_services
-
-TOKEN_USER = "realtime.consumer.auth._authenticate_token_sync"
-PRESENCE = "django.dispatch.dispatcher.Signal.send"  # realtime.delivery.presence.announce: presence_changed
-SESSION_GROUPS = "realtime.registry.groups_for_session"
+from realtime.tests.query_capture import PRESENCE, SESSION_GROUPS, TOKEN_USER, only_app
+from realtime.tests.testapp.models import Room, RoomMember
 
 
-def memberships(alice, bob):
-    """alice: three conversations and two workspaces (one hers, one shared with her)."""
+@pytest.fixture(autouse=True)
+def test_app_alone(monkeypatch):
+    only_app(monkeypatch, "realtime.tests.testapp")
+
+
+def rooms(alice, bob):
+    """alice: three rooms, each shared with bob."""
     for n in range(3):
-        conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=f"room {n}")
-        Membership.objects.create(conversation=conversation, user=alice)
-        Membership.objects.create(conversation=conversation, user=bob)
-    workspace_services.create_workspace(owner=alice, name="hers")
-    shared = workspace_services.create_workspace(owner=bob, name="his")
-    workspace_services.share_workspace(actor=bob, workspace_id=shared.pk, user_id=alice.pk, role="editor")
+        room = Room.objects.create(title=f"room {n}")
+        RoomMember.objects.create(room=room, user=alice)
+        RoomMember.objects.create(room=room, user=bob)
 
 
 async def test_connect_with_a_token_up_to_welcome(connect, alice, bob, database_queries):
-    """
-    A user's first connection: four queries in four database calls, whatever the number of
-    conversations and workspaces (alice has three and two).
-    """
-    await sync_to_async(memberships)(alice, bob)
+    """A user's first connection: three queries in three database calls, whatever the number of rooms."""
+    await sync_to_async(rooms)(alice, bob)
     with database_queries.recording():
         client = await connect(user=alice)
     assert client.welcome["data"]["user"]["id"] == alice.pk
     assert database_queries.counts() == [
         (TOKEN_USER, 1),  # the token's user (simplejwt's get_user)
-        (PRESENCE, 1),  # came online: her small conversations (chat.presence), told presence.changed
-        (SESSION_GROUPS, 2),  # her conversation ids, her workspace ids
+        (PRESENCE, 1),  # came online: the test app's receiver reads her rooms, tells them presence.changed
+        (SESSION_GROUPS, 1),  # the test app's provider: her room ids
     ], database_queries.report()
 
 
 async def test_second_connection_of_a_user(connect, alice, bob, database_queries):
     """A user already online (another tab): the same, without the presence announcement."""
-    await sync_to_async(memberships)(alice, bob)
+    await sync_to_async(rooms)(alice, bob)
     await connect(user=alice)
     with database_queries.recording():
         client = await connect(user=alice)
     assert client.welcome["data"]["user"]["id"] == alice.pk
-    assert database_queries.counts() == [(TOKEN_USER, 1), (SESSION_GROUPS, 2)], database_queries.report()
+    assert database_queries.counts() == [(TOKEN_USER, 1), (SESSION_GROUPS, 1)], database_queries.report()

@@ -1,6 +1,6 @@
 """
-The database queries of ``workspace.reorder`` over /ws/, pinned: a change that adds a query per
-workspace (or per reorder) fails here.
+The database queries of ``workspace.reorder`` over /ws/ and of a member's connect, pinned: a
+change that adds a query per workspace (or per reorder) fails here.
 
 How they are counted: through the real consumer (``WebsocketCommunicator`` on the ASGI
 application, both channel layers) with the ``database_queries`` fixture (realtime/tests/
@@ -16,7 +16,7 @@ as a statement (``transaction_mode`` IMMEDIATE), where psycopg opens it implicit
 
 from asgiref.sync import sync_to_async
 
-from realtime.tests.query_capture import per_vendor
+from realtime.tests.query_capture import PRESENCE, SESSION_GROUPS, TOKEN_USER, only_app, per_vendor
 from workspaces import handlers, services
 
 REORDER = f"{handlers.reorder.__module__}.{handlers.reorder.__qualname__}"
@@ -33,3 +33,21 @@ async def test_reorder_four_workspaces(connect, alice, shared_workspace, databas
     # One transaction: BEGIN (SQLite), her memberships locked (SELECT ... FOR UPDATE on
     # PostgreSQL), one UPDATE of every position (bulk_update's CASE).
     assert database_queries.counts() == [(REORDER, per_vendor(sqlite=3, postgresql=2))], database_queries.report()
+
+
+async def test_connect_of_a_member_of_four_workspaces(connect, alice, shared_workspace, database_queries, monkeypatch):
+    """
+    alice's first connection with workspaces' session groups alone registered (``only_app``; the
+    core's own queries are pinned in realtime/tests/test_query_counts.py): one query for her four
+    workspaces, none for presence (workspaces announce none).
+    """
+    only_app(monkeypatch, "workspaces")
+    await sync_to_async(lambda: [services.create_workspace(owner=alice, name=f"w{n}") for n in range(3)])()
+    with database_queries.recording():
+        client = await connect(user=alice)
+    assert client.welcome["data"]["user"]["id"] == alice.pk
+    assert database_queries.counts() == [
+        (TOKEN_USER, 1),
+        (PRESENCE, 0),  # no receiver of presence_changed
+        (SESSION_GROUPS, 1),  # her workspace ids (workspaces.handlers.member_workspace_groups)
+    ], database_queries.report()
