@@ -19,9 +19,9 @@ from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
 from realtime import metrics, registry
+from realtime.codec import NATIVE, Codec
 from realtime.conf import realtime_settings
 from realtime.delivery import ConnectionRecord, announce, get_process
-from realtime.envelope import error_frame, parse_frame
 from realtime.errors import CloseCode, GoingAway, LimitExceeded, ProtocolError, Unavailable
 from realtime.servers import writer_for
 
@@ -35,25 +35,25 @@ logger = logging.getLogger(__name__)
 connection_log = logging.getLogger("realtime.connections")
 
 
-def _error_text(exc: ProtocolError, ref) -> str:
+def _error_text(codec: Codec, exc: ProtocolError, ref) -> str:
     """
-    ``exc``'s encoded ``error`` frame answering ``ref``; a ``server_error`` frame (the bug logged)
+    ``exc``'s encoded error frame answering ``ref``; a ``server_error`` frame (the bug logged)
     when ``exc`` cannot be encoded, so a bad ``details`` never drops the connection with 1011.
     """
     try:
-        return error_frame(exc, ref)
+        return codec.error_for(exc, ref)
     except Exception:
         logger.exception("could not encode a %s error; answered server_error instead", exc.code.value)
-        return error_frame(ProtocolError(), ref)
+        return codec.error_for(ProtocolError(), ref)
 
 
-def _is_ping(message: dict) -> bool:
+def _is_ping(codec: Codec, message: dict) -> bool:
     """Whether a ``websocket.receive`` message is a well-formed ``ping`` frame (small: checked cheaply)."""
     text = message.get("text")
     if text is None or len(text) > 256 or "ping" not in text:
         return False
     try:
-        return parse_frame(text).type == "ping"
+        return codec.decode(text).type == "ping"
     except ProtocolError:
         return False
 
@@ -67,7 +67,12 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
     Limits (``REALTIME`` settings, docs/protocol.md) are enforced here: frame size (1009), frame
     rate (``rate_limited``, then 4429), connections per process, per IP and per user (1013),
     subscriptions per connection (``limit_exceeded``).
+
+    ``codec`` (``as_asgi(codec=...)``) is the endpoint's wire protocol: the native one, or a
+    compatibility endpoint's translation onto it (realtime.codec).
     """
+
+    codec: Codec = NATIVE
 
     async def __call__(self, scope, receive, send):
         # Events reach this connection through the process hub, so unlike a stock Channels
@@ -90,7 +95,7 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
         message_type = message["type"]
         if message_type == "websocket.receive":
             if self.in_flight is not None:
-                if not self.in_flight.done() and _is_ping(message):
+                if not self.in_flight.done() and _is_ping(self.codec, message):
                     # A liveness probe, not a command: answered at once, ahead of the reply still
                     # owed (docs/protocol.md, "ping"), so a slow command never looks like a dead server.
                     await self.websocket_receive(message)
@@ -136,7 +141,7 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
         self.membership_changes = 0
         # welcome is the first frame of a session: events that arrive while it is being set up wait.
         self.held: list[dict] | None = []
-        self.gate = FrameGate()
+        self.gate = FrameGate(self.codec)
         self._timers: dict[str, asyncio.Task] = {}
         client = self.scope.get("client") or ("", 0)
         self.ip = client[0] or ""
@@ -151,7 +156,7 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
             self.process = None
             self.closing = True
             await self.accept()
-            await self.send(error_frame(layer_unavailable()))
+            await self.send(self.codec.error_for(layer_unavailable()))
             await self.close(code=CloseCode.TRY_AGAIN_LATER)
             return
         self.hub = self.process.hub
@@ -164,6 +169,8 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
         if self.process.draining:
             await self.refuse(GoingAway(), CloseCode.GOING_AWAY)
             return
+        if (opened := self.codec.opened()) is not None:
+            await self.send_frame(opened, "opened")
         if not await self._admit():
             return
         await self.begin_session()
@@ -222,29 +229,30 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
     async def send_error(self, exc: ProtocolError, ref=None) -> None:
         """Send ``exc`` as an ``error`` frame answering ``ref``."""
         metrics.ERRORS.labels(exc.code.value).inc()
-        await self.send_frame(_error_text(exc, ref), "error")
+        await self.send_frame(_error_text(self.codec, exc, ref), "error")
 
     async def refuse(self, exc: ProtocolError, close_code: int, ref=None) -> None:
         """Send ``exc`` as an error frame, then close with ``close_code`` (the frame carries the reason)."""
         if self.closing:
             return
         metrics.ERRORS.labels(exc.code.value).inc()
-        await self._close_after(_error_text(exc, ref), close_code)
+        await self._close_after(_error_text(self.codec, exc, ref), close_code)
 
     async def close_with(self, text: str, code: int) -> None:
-        """Write the encoded error frame ``text`` and close with ``code`` (admin disconnects, drain)."""
+        """Write the natively encoded error frame ``text`` and close with ``code`` (admin disconnects, drain)."""
         if self.closing:
             return
         connection_log.info(
             "server close conn=%s user=%s code=%s", self.connection_id, self.user and self.user.pk, code
         )
-        await self._close_after(text, code)
+        await self._close_after(self.codec.translate(text), code)
 
-    async def _close_after(self, text: str, code: int) -> None:
+    async def _close_after(self, text: str | None, code: int) -> None:
         # Daphne drops close reasons (docs/platform-facts.md): the error frame before the close says why.
         self.closing = True
         metrics.CLOSES.labels(str(int(code))).inc()
-        await self.send_frame(text, "error")
+        if text is not None:
+            await self.send_frame(text, "error")
         await self.close(code=int(code))
 
     async def refuse_limit(self, limit: str, message: str) -> None:

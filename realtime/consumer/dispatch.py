@@ -12,7 +12,7 @@ from realtime.conf import realtime_settings
 from realtime.context import HandlerContext
 from realtime.db import database_call
 from realtime.delivery import collecting_publishes, flush_collected
-from realtime.envelope import Frame, ack_frame, encode, now_ms
+from realtime.envelope import Frame
 from realtime.errors import LimitExceeded, MessageTooBig, Unauthorized, UnknownType
 
 
@@ -28,7 +28,8 @@ class DispatchMixin:
     async def handle_frame(self, frame: Frame) -> None:
         """Answer ``ping``, ``auth`` and ``auth.refresh`` here; run every other type's registered handler."""
         if frame.type == "ping":
-            await self.send_frame(encode({"type": "pong", "ref": frame.ref, "ts": now_ms()}), "pong")
+            if (pong := self.codec.pong(frame)) is not None:
+                await self.send_frame(pong, "pong")
             return
         if frame.type == "auth":
             await self.authenticate_frame(frame)
@@ -68,7 +69,10 @@ class DispatchMixin:
                 f"A connection may follow at most {realtime_settings.MAX_SUBSCRIPTIONS} groups; leave some first",
                 details={"limit": "MAX_SUBSCRIPTIONS"},
             )
-        reply = ack_frame(frame.ref, result)
+        reply = self.codec.ack(frame, result)
+        if reply is None:  # the endpoint's protocol has no reply to this frame (realtime.codec)
+            await self.follow(*ctx.subscribes)
+            return
         limit = realtime_settings.MAX_FRAME_BYTES
         # The limit is on UTF-8 bytes (so is Daphne's 1 MiB): a str's length undercounts them.
         if len(reply) > limit or (len(reply) * 4 > limit and len(reply.encode()) > limit):

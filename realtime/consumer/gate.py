@@ -2,8 +2,8 @@
 The frame gate of ``RealtimeConsumer``: what every incoming frame passes before dispatch.
 
 In order: the connection's frame rate (``RATE_PER_MIN``/``RATE_BURST``), text only, the size
-limit (``MAX_FRAME_BYTES``, RFC 6455's 1009 close), the envelope (realtime.envelope
-``parse_frame``), then the frame type's own rate (``TYPE_RATE_LIMITS``). A frame that fails is a
+limit (``MAX_FRAME_BYTES``, RFC 6455's 1009 close), the envelope (the endpoint's codec:
+realtime.codec), then the frame type's own rate (``TYPE_RATE_LIMITS``). A frame that fails is a
 ``Refusal``: the error frame to send, the ``ref`` it answers, and the close code when the
 connection must end (1009 for a frame over the limit, 4429 for sustained rate abuse).
 """
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime import metrics
+from realtime.codec import Codec
 from realtime.conf import realtime_settings
-from realtime.envelope import Frame, parse_frame
+from realtime.envelope import Frame
 from realtime.errors import BadFrame, CloseCode, MessageTooBig, ProtocolError, RateLimited
 
 from .limits import FrameRateLimiter, Verdict
@@ -34,12 +35,12 @@ class Refusal(Exception):
     limit: str | None = None
 
 
-def _ref_of(text: str | None):
-    """The ``ref`` of a refused frame, when it is readable (``parse_frame``) within the size limit; else None."""
+def _ref_of(codec: Codec, text: str | None):
+    """The ``ref`` of a refused frame, when it is readable (``codec.decode``) within the size limit; else None."""
     if text is None or len(text) > realtime_settings.MAX_FRAME_BYTES:
         return None
     try:
-        return parse_frame(text).ref
+        return codec.decode(text).ref
     except BadFrame as exc:
         return exc.ref
     except ProtocolError:
@@ -55,9 +56,10 @@ def _rate_limited(verdict: Verdict, ref, stat: str | None) -> Refusal:
 
 
 class FrameGate:
-    """Size, rate and envelope checks for one connection's incoming frames."""
+    """Size, rate and envelope checks for one connection's incoming frames, read with ``codec``."""
 
-    def __init__(self):
+    def __init__(self, codec: Codec):
+        self.codec = codec
         self.limiter = FrameRateLimiter()
 
     def admit(self, text: str | None) -> Frame:
@@ -65,7 +67,7 @@ class FrameGate:
         verdict = self.limiter.check_frame()
         if verdict.retry_after_ms:
             # Echo the command's ref, so a client can fail the command it is waiting on.
-            raise _rate_limited(verdict, _ref_of(text), "refused")
+            raise _rate_limited(verdict, _ref_of(self.codec, text), "refused")
         if text is None:
             raise Refusal(BadFrame("Binary frames are not accepted; send JSON text"))
         limit = realtime_settings.MAX_FRAME_BYTES
@@ -77,7 +79,7 @@ class FrameGate:
                 limit="MAX_FRAME_BYTES",
             )
         try:
-            return parse_frame(text)
+            return self.codec.decode(text)
         except ProtocolError as exc:
             raise Refusal(exc, getattr(exc, "ref", None)) from None
 

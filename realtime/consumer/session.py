@@ -16,7 +16,7 @@ from realtime import registry
 from realtime.conf import realtime_settings
 from realtime.db import database_call
 from realtime.delivery import ConnectionRecord, announce, close_message, send_to_layer
-from realtime.envelope import Frame, ack_frame, event_frame, now_ms
+from realtime.envelope import Frame, now_ms
 from realtime.errors import CloseCode, Forbidden, Invalid, SessionReplaced, Unauthorized, Unavailable
 from realtime.groups import user_group
 
@@ -138,19 +138,18 @@ class SessionMixin:
         connection_log.info(
             "session conn=%s user=%s via=%s", self.connection_id, user.pk, "session" if self.session_key else "token"
         )
-        await self.send_frame(
-            event_frame(
-                "welcome",
-                {
-                    "user": {"id": user.pk, "username": user.get_username()},
-                    "connection_id": self.connection_id,
-                    "heartbeat_s": realtime_settings.HEARTBEAT_S,
-                    "server_time": now_ms(),
-                    "token_expires_at": self.token_expires_at * 1000 if self.token_expires_at else None,
-                },
-            ),
+        welcome = self.codec.event(
             "welcome",
+            {
+                "user": {"id": user.pk, "username": user.get_username()},
+                "connection_id": self.connection_id,
+                "heartbeat_s": realtime_settings.HEARTBEAT_S,
+                "server_time": now_ms(),
+                "token_expires_at": self.token_expires_at * 1000 if self.token_expires_at else None,
+            },
         )
+        if welcome is not None:
+            await self.send_frame(welcome, "welcome")
         held, self.held = self.held, None
         for message in held:
             await self.base_send(message)
@@ -172,6 +171,7 @@ class SessionMixin:
         except TokenRefused as exc:
             await self.refuse_auth(str(exc), ref=frame.ref)
             return
+        self.codec.check_auth(frame, result.user)  # a compatibility protocol's own rule (realtime.codec)
         self.token_expires_at = result.expires_at
         await self.start_session(result.user)
 
@@ -193,4 +193,5 @@ class SessionMixin:
         connection_log.info(
             "token refreshed conn=%s user=%s expires_at=%s", self.connection_id, self.user.pk, result.expires_at
         )
-        await self.send_frame(ack_frame(frame.ref, {"expires_at": result.expires_at * 1000}), "ack")
+        if (reply := self.codec.ack(frame, {"expires_at": result.expires_at * 1000})) is not None:
+            await self.send_frame(reply, "ack")

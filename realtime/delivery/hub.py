@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Protocol
 
+from realtime.codec import NATIVE, Codec
 from realtime.conf import realtime_settings
 from realtime.groups import HUBS_GROUP
 from realtime.servers import FrameWriter, PreparedFrame
@@ -42,6 +43,22 @@ _RECEIVE_BATCH = 100
 _REFRESH_CONCURRENCY = 4
 
 
+class _Outgoing:
+    """One event's frame in one protocol: its ASGI message, and its ``PreparedFrame`` once a direct writer asks."""
+
+    __slots__ = ("_frame", "message")
+
+    def __init__(self, text: str):
+        self.message = {"type": "websocket.send", "text": text}
+        self._frame: PreparedFrame | None = None
+
+    @property
+    def frame(self) -> PreparedFrame:
+        if self._frame is None:
+            self._frame = PreparedFrame(self.message["text"])
+        return self._frame
+
+
 class Connection(Protocol):
     """What the hub needs of a local connection: its ASGI ``base_send`` and its own bookkeeping."""
 
@@ -51,6 +68,8 @@ class Connection(Protocol):
     # Under Daphne or uvicorn, writes a frame built once per event straight to the socket
     # (realtime.servers.daphne.writes, realtime.servers.uvicorn); None elsewhere.
     frame_writer: FrameWriter | None
+    # The endpoint's wire protocol (realtime.codec): NATIVE, or a compatibility endpoint's.
+    codec: Codec
 
     async def base_send(self, message: dict) -> None: ...
 
@@ -215,9 +234,9 @@ class Hub:
         published_at: float | None,
         exclude: str | None = None,
     ) -> None:
-        # One message dict for everyone: the server only reads it.
-        message = {"type": "websocket.send", "text": text}
-        frame: PreparedFrame | None = None
+        # One outgoing frame per protocol for everyone (the server only reads it): the native one,
+        # and each compatibility endpoint's translation, made once (realtime.codec).
+        outgoing: dict[Codec, _Outgoing | None] = {NATIVE: _Outgoing(text)}
         delivered = failed = timed = 0
         # Each write's latency from publish, summed (/health's average_latency_ms, realtime.delivery.stats).
         # Held deliveries are not timed: they are written later, after the connection's welcome.
@@ -226,18 +245,22 @@ class Hub:
         for conn in members:
             if conn.connection_id == exclude:
                 continue
+            if conn.codec not in outgoing:
+                outgoing[conn.codec] = self._translated(conn.codec, text)
+            out = outgoing[conn.codec]
+            if out is None:
+                continue  # that protocol has no such frame
             if conn.held is not None:
-                conn.held.append(message)
+                conn.held.append(out.message)
                 delivered += 1  # written right after the connection's welcome
                 continue
             try:
                 if conn.frame_writer is not None:
-                    frame = frame or PreparedFrame(text)
-                    if not conn.frame_writer.write(frame):
+                    if not conn.frame_writer.write(out.frame):
                         failed += 1
                         continue
                 else:
-                    await conn.base_send(message)
+                    await conn.base_send(out.message)
                 delivered += 1
                 if published_at is not None:
                     timed += 1
@@ -247,6 +270,16 @@ class Hub:
                 logger.debug("delivery to a closing connection failed", exc_info=True)
         fanout_latency_s = max(clock() - published_at, 0.0) if published_at is not None else 0.0
         self.stats.broadcast(event, delivered, failed, fanout_latency_s, latency_s_sum, timed)
+
+    @staticmethod
+    def _translated(codec: Codec, text: str) -> "_Outgoing | None":
+        """``text`` in ``codec``'s protocol, or None: it has no such frame, or the translation failed (logged)."""
+        try:
+            translated = codec.translate(text)
+        except Exception:
+            logger.exception("codec %s could not translate an event; its members do not get it", codec.name)
+            return None
+        return None if translated is None else _Outgoing(translated)
 
     async def apply_membership(self, message: dict) -> None:
         """

@@ -3,6 +3,7 @@
 delivery latency: publish to the write into each socket, averaged per delivery over the last minute.
 """
 
+from realtime.codec import NATIVE
 from realtime.delivery.hub import Hub
 from realtime.delivery.stats import WINDOW_S, ProcessStats
 from realtime.ops.stats import aggregate
@@ -23,6 +24,7 @@ class SlowSocket:
 
     held = None
     frame_writer = None
+    codec = NATIVE
 
     def __init__(self, name: str, clock: Clock, write_s: float):
         self.connection_id = name
