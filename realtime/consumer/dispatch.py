@@ -20,7 +20,7 @@ class DispatchMixin:
     """
     Runs a frame's handler and replies, for ``RealtimeConsumer``.
 
-    Uses the consumer's ``user``, ``connection_id``, ``process``, ``subscriptions``,
+    Uses the consumer's ``codec``, ``user``, ``connection_id``, ``process``, ``subscriptions``,
     ``server_groups``, ``follow``, ``unsubscribe``, ``send_frame``, ``authenticate_frame`` and
     ``refresh_token``.
     """

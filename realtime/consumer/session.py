@@ -47,7 +47,7 @@ class SessionMixin:
     """
     Authentication, token expiry and refresh, and session start for ``RealtimeConsumer``.
 
-    Uses the consumer's ``scope``, ``process``, ``connection_id``, ``ip``, ``closing``, ``held``,
+    Uses the consumer's ``codec``, ``scope``, ``process``, ``connection_id``, ``ip``, ``closing``, ``held``,
     ``_timers``, ``subscribe``, ``send_frame``, ``refuse`` and ``refuse_limit``; sets ``user``,
     ``record``, ``session_key`` and ``token_expires_at``.
     """
