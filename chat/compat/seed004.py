@@ -57,8 +57,9 @@ class ConversationFacts:
     """
     ``conversation id -> (chatType, member ids of a private conversation or None)`` for the
     conversations this process's seed-004 connections follow. Kinds and pairs never change, so an
-    entry never goes stale; the table is cleared when it grows past ``limit``, and refilled by the
-    next connections that follow them.
+    entry never goes stale. The table is cleared when it grows past ``limit`` and refilled as
+    connections start following conversations; until then a connection that already followed a
+    cleared private conversation gets its pushes with ``chatType`` 1 and ``recvId`` null.
     """
 
     def __init__(self, limit: int = 100_000):
