@@ -101,12 +101,15 @@ def carol(make_user):
 def protocol_frame_types() -> list[str]:
     """
     Every registered client frame type but those of realtime's own test app (realtime/tests/testapp,
-    installed for the tests only by config/test_settings.py): the frame types of docs/protocol.md.
+    installed for the tests only by config/test_settings.py) and the compatibility endpoints'
+    internal ``compat.*`` types (documented in docs/migration.md): the frame types of docs/protocol.md.
     """
     from realtime import registry
 
     return [
-        t for t in registry.registered_types() if not registry.get_handler(t).__module__.startswith("realtime.tests.")
+        t
+        for t in registry.registered_types()
+        if not registry.get_handler(t).__module__.startswith("realtime.tests.") and not t.startswith("compat.")
     ]
 
 

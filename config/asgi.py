@@ -2,7 +2,8 @@
 ASGI entry point: ``daphne config.asgi:application`` (and ``manage.py runserver`` via daphne).
 
 HTTP goes to Django; ``/ws/`` goes to the real-time consumer behind the Origin check and the
-session + token auth middleware.
+session + token auth middleware, and so do chat's compatibility endpoints for the seed servers'
+clients (``/compat/002/ws``, ``/ws``: chat/routing.py, docs/migration.md).
 """
 
 import os
@@ -17,6 +18,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from chat.routing import websocket_urlpatterns as chat_websocket_urlpatterns  # noqa: E402
 from progress.in_server_worker import start_on_first_request  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.consumer import (  # noqa: E402
@@ -28,7 +30,9 @@ from realtime.consumer import (  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsBrowserOriginValidator(RealtimeAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsBrowserOriginValidator(
+            RealtimeAuthMiddlewareStack(URLRouter(websocket_urlpatterns + chat_websocket_urlpatterns))
+        ),
     }
 )
 

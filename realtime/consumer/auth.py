@@ -1,6 +1,7 @@
 """
 WebSocket authentication: simplejwt access tokens from the query string, the Authorization
-header, or a first ``auth`` frame; the Django session cookie through Channels' AuthMiddleware.
+header (or seed 004's ``websocket`` header), or a first ``auth`` frame; the Django session
+cookie through Channels' AuthMiddleware.
 
 Token checks are simplejwt's own (``JWTAuthentication.get_validated_token`` and ``get_user``):
 no JWT is decoded here. A refused token never becomes a 403 at the handshake, because browsers
@@ -71,16 +72,22 @@ async def authenticate_token(raw_token: str) -> TokenAuthResult:
 
 
 def token_from_scope(scope: dict) -> str | None:
-    """Return the token from ``?token=`` or ``Authorization: Bearer <token>`` (seed 003's order), or None."""
+    """
+    Return the token from ``?token=``, else ``Authorization: Bearer <token>`` (seed 003's order),
+    else the ``websocket: <token>`` header (seed 004's clients send it there); or None.
+    """
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
     if query.get("token"):
         return query["token"][0]
+    websocket_header = None
     for name, value in scope.get("headers", []):
         if name == b"authorization":
             scheme, _, token = value.decode("latin1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
-    return None
+        elif name == b"websocket" and websocket_header is None:
+            websocket_header = value.decode("latin1").strip() or None
+    return websocket_header
 
 
 class TokenAuthMiddleware(BaseMiddleware):

@@ -29,6 +29,23 @@ async def test_bearer_header_authenticates(connect, alice):
     assert welcome["data"]["user"]["id"] == alice.pk
 
 
+async def test_websocket_header_authenticates_as_seed_004s_clients_send_it(connect, alice):
+    client = await connect(headers=[(b"websocket", access_token(alice).encode())])
+    welcome = await client.receive()
+    assert welcome["type"] == "welcome"
+    assert welcome["data"]["user"]["id"] == alice.pk
+
+
+def test_token_sources_in_order():
+    from realtime.consumer.auth import token_from_scope
+
+    everywhere = {"query_string": b"token=q", "headers": [(b"websocket", b"w"), (b"authorization", b"Bearer b")]}
+    assert token_from_scope(everywhere) == "q"
+    assert token_from_scope({**everywhere, "query_string": b""}) == "b"
+    assert token_from_scope({"headers": [(b"websocket", b" w ")]}) == "w"
+    assert token_from_scope({"headers": [(b"websocket", b"  ")]}) is None
+
+
 async def test_auth_frame_authenticates_anonymous_connection(connect, alice):
     client = await connect()
     await client.assert_nothing()
