@@ -74,6 +74,12 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
 
     codec: Codec = NATIVE
 
+    def __init__(self, *args, codec: Codec | None = None, **kwargs):
+        # Channels' as_asgi passes its keyword arguments to the constructor, which ignores them.
+        super().__init__(*args, **kwargs)
+        if codec is not None:
+            self.codec = codec
+
     async def __call__(self, scope, receive, send):
         # Events reach this connection through the process hub, so unlike a stock Channels
         # consumer it takes no channel of its own in the layer (no per-connection layer read).

@@ -78,3 +78,12 @@ def test_a_server_close_reason_is_translated_too():
 
     assert orjson.loads(Flat().translate(error_frame(GoingAway()))) == {"kind": "error", "message": GoingAway().message}
     assert NATIVE.translate(error_frame(GoingAway())) == error_frame(GoingAway())
+
+
+def test_as_asgi_gives_each_connection_the_endpoint_codec():
+    from realtime.consumer import RealtimeConsumer
+
+    flat = Flat()
+    app = RealtimeConsumer.as_asgi(codec=flat)
+    assert app.consumer_class(**app.consumer_initkwargs).codec is flat
+    assert RealtimeConsumer().codec is NATIVE
