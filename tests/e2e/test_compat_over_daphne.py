@@ -8,8 +8,6 @@ workspace or task on the other process; seed 001's tasks run in a real ``db_work
 import asyncio
 import json
 import os
-import socket
-import time
 
 import pytest
 import websockets
@@ -20,7 +18,7 @@ from progress import services as progress_services
 from progress.jobs import generate_documents
 from progress.tests.conftest import docx_template
 from tests.e2e.helpers import login, next_of_type, request
-from tests.servers import BatchWorker, Daphne, database_url
+from tests.servers import BatchWorker, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -152,49 +150,3 @@ async def test_seed_001_progress_flow_beside_a_native_subscriber(daphnes, worker
 
         await seed.send(json.dumps({"type": "ping"}))
         assert (await next_of_type(seed, "pong"))["type"] == "pong"
-
-
-# -- seed 000's heartbeat: Daphne's WebSocket pings ----------------------------------------------
-
-
-def _silent_peer(port: int, token: str, timeout: float) -> tuple[bytes, float]:
-    """
-    Open ``/compat/000/ws`` with a raw handshake, then never write again (no pong): return the
-    bytes received until the server dropped the connection, and how long that took.
-    """
-    started = time.monotonic()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(
-            (
-                f"GET /compat/000/ws?token={token} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        received = b""
-        while b"\r\n\r\n" not in received:
-            received += sock.recv(4096)
-        assert received.startswith(b"HTTP/1.1 101"), received
-        frames = received.split(b"\r\n\r\n", 1)[1]
-        try:
-            while chunk := sock.recv(4096):
-                frames += chunk
-        except ConnectionResetError:
-            pass
-        return frames, time.monotonic() - started
-
-
-async def test_a_peer_that_stops_answering_pings_is_dropped(daphnes, alice):
-    """The seed's 30 s heartbeat: Daphne pings an idle socket and drops it when no pong comes (fast settings here)."""
-    env = {**daphnes[0].env}
-    server = Daphne(env, extra_args=["--ping-interval", "1", "--ping-timeout", "1"])
-    try:
-        token = await asyncio.to_thread(login, server, "alice", "alice-pass")
-        async with websockets.connect(compat_url(server, "000", token)) as answering:  # answers pings itself
-            frames, elapsed = await asyncio.to_thread(_silent_peer, server.port, token, 15)
-            assert frames[:1] == b"\x89", frames  # a ping (FIN + opcode 9), then the drop
-            assert elapsed < 10
-            await answering.send(json.dumps({"type": "ping"}))
-            assert await receive(answering) == {"type": "pong"}  # still open after several pings
-    finally:
-        server.stop()
