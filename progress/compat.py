@@ -75,7 +75,7 @@ def _task_id(value):
 def _room_task_id(room, request_id) -> int:
     match = ROOM.fullmatch(room) if isinstance(room, str) else None
     if match is None:
-        error = Invalid(f"unknown room: {room}", details={"rooms": ["Rooms are 'task:<task id>'."]})
+        error = Invalid(f"unknown room: {str(room)[:100]}", details={"rooms": ["Rooms are 'task:<task id>'."]})
         error.ref = request_id
         raise error
     return int(match.group(1))
