@@ -2,8 +2,9 @@
 ASGI entry point: ``daphne config.asgi:application`` (and ``manage.py runserver`` via daphne).
 
 HTTP goes to Django; ``/ws/`` goes to the real-time consumer behind the Origin check and the
-session + token auth middleware, and so do chat's compatibility endpoints for the seed servers'
-clients (``/compat/002/ws``, ``/ws``: chat/routing.py, docs/migration.md).
+session + token auth middleware, and so do the apps' compatibility endpoints for the seed servers'
+clients (``/compat/000/ws``, ``/compat/001/ws``, ``/compat/002/ws``, ``/ws``: docs/migration.md),
+in the same stack.
 """
 
 import os
@@ -18,21 +19,28 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from chat.routing import websocket_urlpatterns as chat_websocket_urlpatterns  # noqa: E402
+from chat.routing import websocket_urlpatterns as chat_compat_urlpatterns  # noqa: E402
 from progress.in_server_worker import start_on_first_request  # noqa: E402
+from progress.routing import websocket_urlpatterns as progress_compat_urlpatterns  # noqa: E402
 from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.consumer import (  # noqa: E402
     AllowedHostsBrowserOriginValidator,
     RealtimeAuthMiddlewareStack,
     websocket_urlpatterns,
 )
+from workspaces.routing import websocket_urlpatterns as workspaces_compat_urlpatterns  # noqa: E402
+
+websocket_routes = [
+    *websocket_urlpatterns,
+    *chat_compat_urlpatterns,
+    *workspaces_compat_urlpatterns,
+    *progress_compat_urlpatterns,
+]
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsBrowserOriginValidator(
-            RealtimeAuthMiddlewareStack(URLRouter(websocket_urlpatterns + chat_websocket_urlpatterns))
-        ),
+        "websocket": AllowedHostsBrowserOriginValidator(RealtimeAuthMiddlewareStack(URLRouter(websocket_routes))),
     }
 )
 

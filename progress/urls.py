@@ -1,4 +1,4 @@
-"""Batch-task REST API and page."""
+"""Batch-task REST API and page, and seed 001's stats at their compatibility paths."""
 
 from django.urls import path
 
@@ -14,4 +14,13 @@ urlpatterns = [
     path("api/tasks/<int:pk>/download", views.TaskDownloadView.as_view(), name="task-download"),
     path("api/tasks/<int:pk>/progress", views.TaskProgressView.as_view(), name="task-progress"),
     path("api/broadcaster/stats", views.BroadcasterStatsView.as_view(), name="broadcaster-stats"),
+    # Seed 001's HTTP stats in its own field names (docs/migration.md, "Seed 001").
+    path(
+        "compat/001/api/broadcaster/stats",
+        views.Seed001BroadcasterStatsView.as_view(),
+        name="compat-001-broadcaster-stats",
+    ),
+    path(
+        "compat/001/api/websocket/stats", views.Seed001WebSocketStatsView.as_view(), name="compat-001-websocket-stats"
+    ),
 ]

@@ -116,6 +116,28 @@ class TaskProgressView(APIView):
         return Response({**task_snapshot(task), "coalesced": coalesced})
 
 
+def broadcaster_stats(stats: dict | None = None) -> dict:
+    """
+    Seed 001's broadcaster figures, snake_case: fan-out summed over every server process
+    (``stats``: realtime.ops.cluster_stats, read when not given) plus this process's producer
+    cache (coalescing). The native and the compatibility endpoints both show these.
+    """
+    stats = cluster_stats() if stats is None else stats
+    broadcaster = stats["broadcaster"]
+    return {
+        "total_broadcasts": broadcaster["total_broadcasts"],
+        "total_messages": stats["messages"]["total_sent"],
+        "successful_sends": broadcaster["successful_sends"],
+        "failed_sends": broadcaster["failed_sends"],
+        # Per delivery, publish -> socket write, over the last latency_window_s (realtime.delivery.stats).
+        "average_latency_ms": broadcaster["average_latency_ms"],
+        "latency_window_s": broadcaster["latency_window_s"],
+        "latency_deliveries": broadcaster["latency_deliveries"],
+        **cache_figures(),
+        "last_update": max((p["updated_at"] for p in stats["processes"]), default=None),
+    }
+
+
 class BroadcasterStatsView(APIView):
     """
     ``GET /api/broadcaster/stats`` (staff): seed 001's broadcaster figures, snake_case, summed over
@@ -126,19 +148,64 @@ class BroadcasterStatsView(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request):
-        stats = cluster_stats()
-        broadcaster = stats["broadcaster"]
+        return Response(broadcaster_stats())
+
+
+class Seed001BroadcasterStatsView(APIView):
+    """
+    ``GET /compat/001/api/broadcaster/stats`` (staff): ``/api/broadcaster/stats`` in seed 001's
+    camelCase fields (docs/migration.md, "Seed 001"); ``averageLatency`` in ms.
+    """
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        figures = broadcaster_stats()
         return Response(
             {
-                "total_broadcasts": broadcaster["total_broadcasts"],
-                "total_messages": stats["messages"]["total_sent"],
-                "successful_sends": broadcaster["successful_sends"],
-                "failed_sends": broadcaster["failed_sends"],
-                # Per delivery, publish -> socket write, over the last latency_window_s (realtime.delivery.stats).
-                "average_latency_ms": broadcaster["average_latency_ms"],
-                "latency_window_s": broadcaster["latency_window_s"],
-                "latency_deliveries": broadcaster["latency_deliveries"],
-                **cache_figures(),
-                "last_update": max((p["updated_at"] for p in stats["processes"]), default=None),
+                "totalBroadcasts": figures["total_broadcasts"],
+                "totalMessages": figures["total_messages"],
+                "successfulSends": figures["successful_sends"],
+                "failedSends": figures["failed_sends"],
+                "averageLatency": figures["average_latency_ms"],
+                "queueSize": figures["queue_size"],
+                "cacheSize": figures["cache_size"],
+                "lastUpdate": figures["last_update"],
+                "latencyWindowS": figures["latency_window_s"],
+                "latencyDeliveries": figures["latency_deliveries"],
+            }
+        )
+
+
+class Seed001WebSocketStatsView(APIView):
+    """
+    ``GET /compat/001/api/websocket/stats`` (staff): ``/api/websocket/stats`` (realtime.ops.cluster_stats)
+    in seed 001's camelCase shape: ``server`` (``uptime`` and ``startTime`` in ms), ``connections``,
+    ``messages``, ``rooms``, ``memory``.
+    """
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        stats = cluster_stats()
+        server, messages = stats["server"], stats["messages"]
+        return Response(
+            {
+                "server": {
+                    "uptime": round(server["uptime_s"] * 1000),
+                    "startTime": server["start_time"],
+                    "processes": server["processes"],
+                },
+                "connections": dict(stats["connections"]),
+                "messages": {
+                    "totalSent": messages["total_sent"],
+                    "totalReceived": messages["total_received"],
+                    "sentPerMinute": messages["sent_per_minute"],
+                    "receivedPerMinute": messages["received_per_minute"],
+                },
+                "rooms": {"total": stats["rooms"]["total"], "clients": stats["rooms"]["clients"]},
+                "memory": dict(stats["memory"]),
             }
         )

@@ -11,7 +11,9 @@ differ. ``Codec`` is the native protocol itself. A compatibility endpoint for an
   replies and events into that protocol's frames, or None when it has no such frame (then nothing
   is sent);
 - ``opened()``: a frame sent as soon as the socket is accepted (seed 001's and 002's
-  ``connected``), or None.
+  ``connected``), or None;
+- ``auth_frame``: False when the protocol has no ``auth`` frame: a connection the handshake did
+  not authenticate (session cookie, ``?token=``) is refused at once (4401) instead of waiting for one.
 
 Events reach every member of a group already encoded in the native shape (realtime.publish
 encodes once per event); the hub calls ``translate`` once per event and codec, not per member, so
@@ -32,6 +34,8 @@ class Codec:
     """The native protocol: envelopes ``{type, ref, data}``, ``ack``, ``error`` and events as docs/protocol.md shows."""
 
     name = "native"
+    # Whether a connection may authenticate after the handshake with an ``auth`` frame.
+    auth_frame = True
 
     def decode(self, text: str) -> Frame:
         """One client text frame as a native ``Frame``; raise ``ProtocolError`` (``bad_json``, ``bad_frame``...)."""

@@ -92,6 +92,8 @@ class Seed004Codec(AdapterCodec):
     """Seed 004's flat frames <-> native frames."""
 
     name = "seed004"
+    # The token comes with the handshake (``websocket`` header or ``?token=``), as the seed had it.
+    auth_frame = False
 
     def decode(self, text: str) -> Frame:
         try:

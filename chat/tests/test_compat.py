@@ -8,6 +8,7 @@ import pytest
 
 from chat.models import Conversation, Membership, Message
 from conftest import access_token
+from realtime.errors import CloseCode
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -190,10 +191,10 @@ async def test_004_group_message_to_a_member_conversation_only(connect, alice, b
     assert await Message.objects.acount() == 1
 
 
-async def test_004_without_a_token_nothing_is_sent(connect, alice, bob):
-    client = await connect(path=P004)
-    await client.send({"recvId": bob.pk, "chatType": 2, "content": "anon"})
+async def test_004_without_a_token_is_refused_at_once_and_nothing_is_sent(connect, alice, bob):
+    client = await connect(path=P004)  # the seed had no auth frame: no waiting for one
     assert (await client.receive())["code"] == "unauthorized"
+    assert await client.receive_close() == CloseCode.UNAUTHORIZED
     assert await Message.objects.acount() == 0
 
 

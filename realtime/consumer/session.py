@@ -56,7 +56,8 @@ class SessionMixin:
         """
         Start the session the handshake authenticated (session cookie, or ``?token=`` with its
         expiry), refuse credentials the middleware refused (4401), or give an anonymous
-        connection ``AUTH_TIMEOUT_S`` to send an ``auth`` frame (then 4408).
+        connection ``AUTH_TIMEOUT_S`` to send an ``auth`` frame (then 4408); a protocol without
+        one (``codec.auth_frame``) refuses it at once (4401).
         """
         user = self.scope.get("user")
         if self.scope.get("auth_error"):
@@ -67,6 +68,8 @@ class SessionMixin:
             else:
                 self.session_key = self.scope["session"].session_key
             await self.start_session(user)
+        elif not self.codec.auth_frame:
+            await self.refuse_auth("Authenticate in the handshake: a session cookie or ?token=<access JWT>")
         else:
             self._timers["auth"] = asyncio.create_task(self._close_if_not_authenticated())
 

@@ -80,7 +80,7 @@ def test_a_server_close_reason_is_translated_too():
     assert NATIVE.translate(error_frame(GoingAway())) == error_frame(GoingAway())
 
 
-def test_as_asgi_sets_the_endpoints_codec():
+def test_as_asgi_gives_each_connection_the_endpoint_codec():
     from realtime.consumer import RealtimeConsumer
 
     flat = Flat()

@@ -1,0 +1,217 @@
+"""
+Seed 001's protocol (ExcelMind's progress server) on ``/compat/001/ws``: docs/migration.md,
+"Seed 001".
+
+A thin translation onto the native task handlers (progress.handlers) and events, through
+``realtime.codec``:
+
+- every frame is the seed's envelope ``{type, payload, timestamp, id}``; a client's fields are
+  read from ``payload``, or from the frame itself (the seed's own example sends
+  ``{"type": "subscribe", "taskIds": [...], "rooms": [...]}``);
+- ``subscribe``/``unsubscribe`` (``taskIds``, ``rooms``) and ``join_room``/``leave_room``
+  (``room``) are ``task.subscribe``/``task.unsubscribe``; a room is ``task:<task id>``, any other
+  room name is refused (``invalid``) and nothing is subscribed; the reply is ``subscription_ack``;
+- ``ping`` -> ``pong``; ``connected`` when the socket opens; errors ``{type: "error", payload:
+  {code, message, details?, requestId?}}``;
+- the native ``task.*`` events become ``task_started``... and ``document_generated``/``failed``
+  with the seed's camelCase progress payload (``estimatedTimeRemaining`` in ms).
+
+A reply's ``payload.requestId`` is the ``id`` of the frame it answers (when it had one); every
+frame the server sends has an ``id`` of its own, as in the seed.
+"""
+
+import re
+import uuid
+from typing import Any, NamedTuple
+
+import orjson
+
+from realtime.codec import AdapterCodec
+from realtime.conf import realtime_settings
+from realtime.envelope import Frame, encode, now_ms
+from realtime.errors import BadFrame, BadJson, Invalid, UnknownType
+
+__all__ = ["EVENTS", "Seed001Codec", "progress_payload"]
+
+# Native event -> seed 001 message type.
+EVENTS = {
+    "task.started": "task_started",
+    "task.progress": "task_progress",
+    # The seed has no "resumed": a resumed task is running again, which a progress message says.
+    "task.resumed": "task_progress",
+    "task.completed": "task_completed",
+    "task.failed": "task_failed",
+    "task.paused": "task_paused",
+    "task.cancelled": "task_cancelled",
+    "task.document_generated": "document_generated",
+    "task.document_failed": "document_failed",
+}
+# Client message type -> the native command it is.
+COMMANDS = {
+    "subscribe": "task.subscribe",
+    "join_room": "task.subscribe",
+    "unsubscribe": "task.unsubscribe",
+    "leave_room": "task.unsubscribe",
+}
+ENVELOPE_KEYS = frozenset({"type", "payload", "timestamp", "id"})
+ROOM = re.compile(r"task:([1-9][0-9]{0,18})")
+TASK_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+class Request(NamedTuple):
+    """A command's ``ref``: the seed's message type (for its reply) and the client's ``id``."""
+
+    kind: str
+    id: str | int | None
+
+
+def _task_id(value):
+    """A task id as the native commands take it: an integer or the seed's string of one; else as is (refused there)."""
+    if isinstance(value, str) and TASK_ID.fullmatch(value):
+        return int(value)
+    return value
+
+
+def _room_task_id(room, request_id) -> int:
+    match = ROOM.fullmatch(room) if isinstance(room, str) else None
+    if match is None:
+        error = Invalid(f"unknown room: {str(room)[:100]}", details={"rooms": ["Rooms are 'task:<task id>'."]})
+        error.ref = request_id
+        raise error
+    return int(match.group(1))
+
+
+def progress_payload(task: dict) -> dict:
+    """Seed 001's ``TaskProgressMessage`` (camelCase) from a native task snapshot (progress.events.task_snapshot)."""
+    payload = {
+        "taskId": str(task["task_id"]),
+        "name": task["name"],
+        "status": task["status"],
+        "progress": task["progress"],
+        "current": task["current"],
+        "total": task["total"],
+        "stage": task["stage"],
+        "message": task["message"],
+        "succeeded": task["succeeded"],
+        "failed": task["failed"],
+    }
+    if task["eta_ms"] is not None:
+        payload["estimatedTimeRemaining"] = task["eta_ms"]
+    return payload
+
+
+def _envelope(message_type: str, payload: Any) -> str:
+    return encode({"type": message_type, "payload": payload, "timestamp": now_ms(), "id": uuid.uuid4().hex})
+
+
+class Seed001Codec(AdapterCodec):
+    """Seed 001's ``{type, payload, timestamp, id}`` messages onto the native task commands and events."""
+
+    name = "seed001"
+    auth_frame = False
+
+    def decode(self, text: str) -> Frame:
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise BadJson() from None
+        if not isinstance(obj, dict):
+            raise BadFrame("Message must be a JSON object")
+        request_id = obj.get("id")
+        if request_id is not None and (
+            isinstance(request_id, bool)
+            or not isinstance(request_id, (str, int))
+            or len(str(request_id)) > realtime_settings.MAX_REF_CHARS
+        ):
+            limit = realtime_settings.MAX_REF_CHARS
+            raise BadFrame(f"'id' must be a string or an integer of at most {limit} characters")
+        message_type = obj.get("type")
+        if not isinstance(message_type, str) or not message_type:
+            raise BadFrame("Message needs a non-empty string 'type'", ref=Request("", request_id))
+        payload = obj.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            raise BadFrame("'payload' must be a JSON object", ref=Request(message_type, request_id))
+        ref = Request(message_type, request_id)
+        if message_type == "ping":
+            return Frame("ping", ref, {})
+        command = COMMANDS.get(message_type)
+        if command is None:
+            error = UnknownType(message_type)
+            error.ref = ref
+            raise error
+        fields = {key: value for key, value in obj.items() if key not in ENVELOPE_KEYS} | (payload or {})
+        task_ids = self._task_ids(message_type, fields, ref)
+        return Frame(command, ref, {} if task_ids is None else {"task_ids": task_ids})
+
+    @staticmethod
+    def _task_ids(message_type: str, fields: dict, ref: Request):
+        if message_type in ("join_room", "leave_room"):
+            return [_room_task_id(fields.get("room"), ref)]
+        task_ids, rooms = fields.get("taskIds"), fields.get("rooms")
+        if rooms is None:
+            return task_ids if not isinstance(task_ids, list) else [_task_id(value) for value in task_ids]
+        if not isinstance(rooms, list):
+            error = Invalid("Invalid data", details={"rooms": ["Expected a list of room names."]})
+            error.ref = ref
+            raise error
+        from_rooms = [_room_task_id(room, ref) for room in rooms]
+        if task_ids is None:
+            return from_rooms
+        if not isinstance(task_ids, list):
+            return task_ids  # refused by the command's validation, named taskIds
+        return [_task_id(value) for value in task_ids] + from_rooms
+
+    def ack(self, frame: Frame, data: Any) -> str | None:
+        ref = frame.ref
+        if frame.type == "task.subscribe":
+            task_ids = [task["task_id"] for task in data["tasks"]]
+            extra = {"tasks": [progress_payload(task) for task in data["tasks"]]}
+        else:
+            task_ids, extra = data["task_ids"], {}
+        payload = {
+            "action": ref.kind,
+            "success": True,
+            "taskIds": [str(task_id) for task_id in task_ids],
+            "rooms": [f"task:{task_id}" for task_id in task_ids],
+            **extra,
+        }
+        if ref.id is not None:
+            payload["requestId"] = ref.id
+        return _envelope("subscription_ack", payload)
+
+    def error(self, code: str, message: str, details: Any, ref: Any) -> str:
+        payload: dict[str, Any] = {"code": code, "message": message}
+        if details is not None:
+            if isinstance(details, dict) and "task_ids" in details:
+                details = {("taskIds" if key == "task_ids" else key): value for key, value in details.items()}
+            payload["details"] = details
+        if isinstance(ref, Request) and ref.id is not None:
+            payload["requestId"] = ref.id
+        return _envelope("error", payload)
+
+    def event(self, event_type: str, data: Any) -> str | None:
+        message_type = EVENTS.get(event_type)
+        if message_type is None:
+            return None
+        if message_type.startswith("document_"):
+            payload = {
+                "taskId": str(data["task_id"]),
+                "index": data["index"],
+                "status": data["status"],
+                "outputName": data["output_name"],
+                "error": data["error"],
+            }
+            return _envelope(message_type, payload)
+        payload = progress_payload(data)
+        if message_type == "task_completed":
+            payload["result"] = {"succeeded": data["succeeded"], "failed": data["failed"], "total": data["total"]}
+        elif message_type == "task_failed":
+            payload["error"] = data["error"]
+        return _envelope(message_type, payload)
+
+    def pong(self, frame: Frame) -> str | None:
+        payload = {"requestId": frame.ref.id} if frame.ref.id is not None else {}
+        return _envelope("pong", payload)
+
+    def opened(self) -> str | None:
+        return _envelope("connected", {"message": "Connected", "serverTime": now_ms()})

@@ -1,0 +1,230 @@
+"""
+Seed 001's compatibility endpoints (``/compat/001/ws`` and its stats, progress.compat) in
+process: the seed's envelope onto ``task.subscribe``/``unsubscribe`` and the task events, its
+error shape for bad input (no write, no close), and its camelCase stats from the native figures.
+"""
+
+from unittest import mock
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client as DjangoClient
+
+from progress import services
+from progress.compat import Request, Seed001Codec
+from progress.models import BatchTask
+from progress.reporter import ProgressReporter
+from realtime.envelope import Frame
+from realtime.errors import CloseCode, ErrorCode
+
+PATH = "/compat/001/ws"
+
+
+@pytest.fixture
+async def task(alice):
+    return await sync_to_async(services.create_task)(owner=alice, name="letters")
+
+
+async def compat(connect, user):
+    client = await connect(user=user, path=PATH, expect_welcome=False)
+    connected = await client.receive()
+    assert connected["type"] == "connected" and {"payload", "timestamp", "id"} <= set(connected)
+    return client
+
+
+async def request(client, message: dict) -> dict:
+    await client.send(message)
+    return await client.receive()
+
+
+def run(task_id: int, status: str = BatchTask.Status.COMPLETED, **figures):
+    reporter = ProgressReporter(task_id, min_interval_ms=0)
+    reporter.start(total=2)
+    reporter.progress(1, succeeded=1, stage="rendering")
+    reporter.finish(status, current=2, **figures)
+
+
+async def test_the_seed_flow_beside_a_native_subscriber(connect, alice, task):
+    seed = await compat(connect, alice)
+    native = await connect(user=alice)
+    ack = await request(
+        seed, {"type": "subscribe", "taskIds": [str(task.pk)], "rooms": [f"task:{task.pk}"], "id": "s1"}
+    )
+    assert ack["type"] == "subscription_ack"
+    payload = ack["payload"]
+    assert (payload["action"], payload["taskIds"], payload["rooms"], payload["requestId"]) == (
+        "subscribe",
+        [str(task.pk)],
+        [f"task:{task.pk}"],
+        "s1",
+    )
+    assert payload["tasks"][0]["status"] == "pending" and payload["tasks"][0]["taskId"] == str(task.pk)
+    assert (await native.request("task.subscribe", {"task_ids": [task.pk]}))["type"] == "ack"
+
+    await sync_to_async(run)(task.pk, succeeded=2)
+    seen = [await seed.receive() for _ in range(3)]
+    assert [m["type"] for m in seen] == ["task_started", "task_progress", "task_completed"]
+    progress = seen[1]["payload"]
+    assert (progress["taskId"], progress["status"], progress["progress"], progress["current"]) == (
+        str(task.pk),
+        "running",
+        50.0,
+        1,
+    )
+    assert {"total", "stage", "message"} <= set(progress) and progress["stage"] == "rendering"
+    assert seen[-1]["payload"]["result"] == {"succeeded": 2, "failed": 0, "total": 2}
+    native_types = [(await native.receive())["type"] for _ in range(3)]
+    assert native_types == ["task.started", "task.progress", "task.completed"]
+
+    left = await request(seed, {"type": "leave_room", "payload": {"room": f"task:{task.pk}"}})
+    assert left["payload"]["action"] == "leave_room" and left["payload"]["taskIds"] == [str(task.pk)]
+    joined = await request(seed, {"type": "join_room", "payload": {"room": f"task:{task.pk}"}, "id": 9})
+    assert (joined["payload"]["action"], joined["payload"]["requestId"]) == ("join_room", 9)
+    gone = await request(seed, {"type": "unsubscribe", "payload": {"taskIds": [task.pk]}})
+    assert gone["type"] == "subscription_ack" and gone["payload"]["action"] == "unsubscribe"
+    pong = await request(seed, {"type": "ping", "id": "p", "timestamp": 1})
+    assert pong["type"] == "pong" and pong["payload"] == {"requestId": "p"}
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ({"type": "subscribe", "rooms": ["lobby"]}, ErrorCode.INVALID),
+        ({"type": "subscribe", "rooms": "task:1"}, ErrorCode.INVALID),
+        ({"type": "subscribe", "taskIds": "1"}, ErrorCode.INVALID),
+        ({"type": "subscribe", "taskIds": [True]}, ErrorCode.INVALID),
+        ({"type": "subscribe"}, ErrorCode.INVALID),
+        ({"type": "join_room", "payload": {"room": 5}}, ErrorCode.INVALID),
+        ({"type": "subscribe", "taskIds": ["999999"]}, ErrorCode.NOT_FOUND),
+        ({"type": "room_broadcast", "payload": {}}, ErrorCode.UNKNOWN_TYPE),
+        ({"type": "task.subscribe", "data": {"task_ids": [1]}}, ErrorCode.UNKNOWN_TYPE),
+        ({"type": "subscribe", "payload": [1]}, ErrorCode.BAD_FRAME),
+        ({"type": "subscribe", "id": {"x": 1}}, ErrorCode.BAD_FRAME),
+        ({"type": 3}, ErrorCode.BAD_FRAME),
+    ],
+)
+async def test_bad_input_gets_the_seed_error_shape(connect, alice, message, code):
+    seed = await compat(connect, alice)
+    error = await request(seed, {**message, **({"id": "r"} if "id" not in message else {})})
+    assert error["type"] == "error" and error["payload"]["code"] == code, error
+    assert isinstance(error["payload"]["message"], str) and {"timestamp", "id"} <= set(error)
+    if code not in (ErrorCode.BAD_FRAME,):
+        assert error["payload"]["requestId"] == "r"
+    if code == ErrorCode.INVALID and "details" in error["payload"]:
+        assert "task_ids" not in error["payload"]["details"]  # named as the seed's client names it
+    assert (await request(seed, {"type": "ping"}))["type"] == "pong"  # still open
+
+
+async def test_malformed_json_and_anonymous(connect, alice):
+    seed = await compat(connect, alice)
+    await seed.send_text("{")
+    assert (await seed.receive())["payload"]["code"] == ErrorCode.BAD_JSON
+    anonymous = await connect(path=PATH)
+    assert (await anonymous.receive())["type"] == "connected"
+    refused = await anonymous.receive()
+    assert refused["type"] == "error" and refused["payload"]["code"] == ErrorCode.UNAUTHORIZED
+    assert await anonymous.receive_close() == CloseCode.UNAUTHORIZED
+
+
+async def test_another_users_task_is_not_found(connect, bob, task):
+    seed = await compat(connect, bob)
+    error = await request(seed, {"type": "subscribe", "taskIds": [task.pk]})
+    assert error["payload"]["code"] == ErrorCode.NOT_FOUND
+
+
+def test_every_task_event_in_the_seed_shape():
+    codec = Seed001Codec()
+    snapshot = {
+        "task_id": 4,
+        "name": "n",
+        "status": "failed",
+        "progress": 10.0,
+        "current": 1,
+        "total": 10,
+        "succeeded": 1,
+        "failed": 0,
+        "stage": "s",
+        "eta_ms": 1500,
+        "message": "m",
+        "error": "boom",
+        "version": 3,
+    }
+    import orjson
+
+    def event(native_type, data):
+        return orjson.loads(codec.event(native_type, data))
+
+    for native_type, seed_type in [
+        ("task.started", "task_started"),
+        ("task.paused", "task_paused"),
+        ("task.resumed", "task_progress"),
+        ("task.cancelled", "task_cancelled"),
+    ]:
+        assert event(native_type, snapshot)["type"] == seed_type
+    failed = event("task.failed", snapshot)["payload"]
+    assert (failed["error"], failed["estimatedTimeRemaining"], failed["taskId"]) == ("boom", 1500, "4")
+    document = {"task_id": 4, "index": 2, "status": "failed", "output_name": "", "error": "bad row"}
+    assert event("task.document_failed", document) | {"timestamp": 0, "id": ""} == {
+        "type": "document_failed",
+        "payload": {"taskId": "4", "index": 2, "status": "failed", "outputName": "", "error": "bad row"},
+        "timestamp": 0,
+        "id": "",
+    }
+    assert event("task.document_generated", document | {"error": ""})["type"] == "document_generated"
+    for other in ("welcome", "chat.message", "workspace.updated", "presence", "resync"):
+        assert codec.event(other, {}) is None
+    assert codec.ack(Frame("task.unsubscribe", Request("leave_room", None), {}), {"task_ids": [1]}) is not None
+
+
+STATS = {
+    "server": {"processes": 2, "start_time": 1_700_000_000_000, "uptime_s": 12.5},
+    "connections": {"total": 9, "active": 4, "authenticated": 3},
+    "messages": {"total_sent": 70, "total_received": 30, "sent_per_minute": 7.5, "received_per_minute": 3.0},
+    "rooms": {"total": 5, "clients": 8, "largest": []},
+    "memory": {"used": 100, "total": 1000, "percentage": 10.0},
+    "broadcaster": {
+        "total_broadcasts": 11,
+        "successful_sends": 70,
+        "failed_sends": 2,
+        "average_latency_ms": 1.25,
+        "latency_window_s": 60,
+        "latency_deliveries": 40,
+    },
+    "processes": [{"updated_at": 1_700_000_001_000}, {"updated_at": 1_700_000_002_000}],
+}
+
+
+def test_the_seed_stats_are_the_native_figures_in_camel_case(make_user, alice):
+    staff = DjangoClient()
+    staff.force_login(make_user("ops", is_staff=True))
+    with mock.patch("progress.views.cluster_stats", return_value=STATS):
+        native = staff.get("/api/broadcaster/stats").json()
+        seed = staff.get("/compat/001/api/broadcaster/stats").json()
+        websocket = staff.get("/compat/001/api/websocket/stats").json()
+    for camel, snake in [
+        ("totalBroadcasts", "total_broadcasts"),
+        ("totalMessages", "total_messages"),
+        ("successfulSends", "successful_sends"),
+        ("failedSends", "failed_sends"),
+        ("averageLatency", "average_latency_ms"),
+        ("queueSize", "queue_size"),
+        ("cacheSize", "cache_size"),
+        ("lastUpdate", "last_update"),
+    ]:
+        assert seed[camel] == native[snake], camel
+    assert (seed["totalBroadcasts"], seed["lastUpdate"]) == (11, 1_700_000_002_000)
+    assert websocket["server"] == {"uptime": 12500, "startTime": 1_700_000_000_000, "processes": 2}
+    assert websocket["connections"] == {"total": 9, "active": 4, "authenticated": 3}
+    assert websocket["messages"] == {
+        "totalSent": 70,
+        "totalReceived": 30,
+        "sentPerMinute": 7.5,
+        "receivedPerMinute": 3.0,
+    }
+    assert (websocket["rooms"], websocket["memory"]["percentage"]) == ({"total": 5, "clients": 8}, 10.0)
+
+    member = DjangoClient()
+    member.force_login(alice)
+    for path in ("/compat/001/api/broadcaster/stats", "/compat/001/api/websocket/stats"):
+        assert member.get(path).status_code == 403
+        assert DjangoClient().get(path).status_code in (401, 403)
