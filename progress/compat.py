@@ -24,12 +24,10 @@ import re
 import uuid
 from typing import Any, NamedTuple
 
-import orjson
-
 from realtime.codec import AdapterCodec
 from realtime.conf import realtime_settings
-from realtime.envelope import Frame, encode, now_ms
-from realtime.errors import BadFrame, BadJson, Invalid, UnknownType
+from realtime.envelope import Frame, encode, is_ref, load_object, now_ms
+from realtime.errors import BadFrame, Invalid, UnknownType
 
 __all__ = ["EVENTS", "Seed001Codec", "progress_payload"]
 
@@ -111,18 +109,9 @@ class Seed001Codec(AdapterCodec):
     auth_frame = False
 
     def decode(self, text: str) -> Frame:
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise BadJson() from None
-        if not isinstance(obj, dict):
-            raise BadFrame("Message must be a JSON object")
+        obj = load_object(text, "Message")
         request_id = obj.get("id")
-        if request_id is not None and (
-            isinstance(request_id, bool)
-            or not isinstance(request_id, (str, int))
-            or len(str(request_id)) > realtime_settings.MAX_REF_CHARS
-        ):
+        if request_id is not None and not is_ref(request_id):
             limit = realtime_settings.MAX_REF_CHARS
             raise BadFrame(f"'id' must be a string or an integer of at most {limit} characters")
         message_type = obj.get("type")

@@ -14,7 +14,17 @@ import orjson
 from .conf import realtime_settings
 from .errors import BadFrame, BadJson, ProtocolError
 
-__all__ = ["Frame", "ack_frame", "encode", "error_frame", "event_frame", "now_ms", "parse_frame"]
+__all__ = [
+    "Frame",
+    "ack_frame",
+    "encode",
+    "error_frame",
+    "event_frame",
+    "is_ref",
+    "load_object",
+    "now_ms",
+    "parse_frame",
+]
 
 
 class Frame(NamedTuple):
@@ -35,6 +45,27 @@ def encode(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
+def load_object(text: str, what: str = "Frame") -> dict:
+    """``text`` as a JSON object; raise ``BadJson`` if it is not JSON, ``BadFrame`` if not an object."""
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise BadJson() from None
+    if not isinstance(obj, dict):
+        raise BadFrame(f"{what} must be a JSON object")
+    return obj
+
+
+def is_ref(value) -> bool:
+    """Whether ``value`` can be a correlation id: a string or integer (not a bool) of at most ``MAX_REF_CHARS``."""
+    # bool is an int subclass: a ref of true is a client bug, not a correlation id.
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (str, int))
+        and len(str(value)) <= realtime_settings.MAX_REF_CHARS
+    )
+
+
 def parse_frame(text: str) -> Frame:
     """
     Parse one text frame into a ``Frame``.
@@ -45,12 +76,7 @@ def parse_frame(text: str) -> Frame:
     ``BadFrame`` carries the frame's ``ref`` whenever that ref is itself well-formed, so the client
     can fail the command it sent (docs/protocol.md, "Errors").
     """
-    try:
-        obj = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise BadJson() from None
-    if not isinstance(obj, dict):
-        raise BadFrame("Frame must be a JSON object")
+    obj = load_object(text)
     ref = obj.get("ref")
     if ref is not None:
         # bool is an int subclass: a ref of true is a client bug, not a correlation id.

@@ -19,11 +19,9 @@ A thin translation onto the native handlers (workspaces.handlers) and their even
 
 from typing import Any
 
-import orjson
-
 from realtime.codec import AdapterCodec
-from realtime.envelope import Frame, encode
-from realtime.errors import BadFrame, BadJson, UnknownType
+from realtime.envelope import Frame, encode, load_object
+from realtime.errors import BadFrame, UnknownType
 
 __all__ = ["COMMANDS", "EVENTS", "Seed000Codec"]
 
@@ -50,12 +48,7 @@ class Seed000Codec(AdapterCodec):
     auth_frame = False
 
     def decode(self, text: str) -> Frame:
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise BadJson() from None
-        if not isinstance(obj, dict):
-            raise BadFrame("Frame must be a JSON object")
+        obj = load_object(text)
         frame_type = obj.get("type")
         if not isinstance(frame_type, str) or not frame_type:
             raise BadFrame("Frame needs a non-empty string 'type'")

@@ -23,14 +23,13 @@ names as this protocol spells them.
 
 from typing import Any
 
-import orjson
 from rest_framework import serializers
 
 from realtime.codec import AdapterCodec
 from realtime.conf import realtime_settings
 from realtime.context import HandlerContext
-from realtime.envelope import Frame, encode
-from realtime.errors import BadFrame, BadJson, Forbidden, UnknownType
+from realtime.envelope import Frame, encode, is_ref, load_object
+from realtime.errors import BadFrame, Forbidden, UnknownType
 from realtime.registry import handler
 from realtime.validation import IdField, validate
 
@@ -51,7 +50,7 @@ def _ref(obj: dict):
     ref = obj.get("ref")
     if ref is None:
         return None
-    if isinstance(ref, bool) or not isinstance(ref, (str, int)) or len(str(ref)) > realtime_settings.MAX_REF_CHARS:
+    if not is_ref(ref):
         raise BadFrame(f"'ref' must be a string or an integer of at most {realtime_settings.MAX_REF_CHARS} characters")
     return ref
 
@@ -68,12 +67,7 @@ class Seed002Codec(AdapterCodec):
     name = "seed002"
 
     def decode(self, text: str) -> Frame:
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise BadJson() from None
-        if not isinstance(obj, dict):
-            raise BadFrame("Frame must be a JSON object")
+        obj = load_object(text)
         ref = _ref(obj)
         frame_type = obj.get("type")
         if not isinstance(frame_type, str) or not frame_type:

@@ -21,15 +21,14 @@ when they start following it (session start, a new membership), before its messa
 
 from typing import Any
 
-import orjson
 from rest_framework import serializers
 
 from realtime.codec import AdapterCodec
 from realtime.consumer import RealtimeConsumer
 from realtime.context import HandlerContext
 from realtime.db import database_call
-from realtime.envelope import Frame, encode
-from realtime.errors import BadFrame, BadJson, Forbidden
+from realtime.envelope import Frame, encode, load_object
+from realtime.errors import Forbidden
 from realtime.registry import handler
 from realtime.validation import IdField, StrictChoiceField, TextField, validate
 
@@ -96,12 +95,7 @@ class Seed004Codec(AdapterCodec):
     auth_frame = False
 
     def decode(self, text: str) -> Frame:
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise BadJson() from None
-        if not isinstance(obj, dict):
-            raise BadFrame("Frame must be a JSON object")
+        obj = load_object(text)
         if obj.get("type") == "ping":
             return Frame("ping", None, {})
         return Frame("compat.004.send", None, obj)

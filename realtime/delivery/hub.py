@@ -236,7 +236,8 @@ class Hub:
     ) -> None:
         # One outgoing frame per protocol for everyone (the server only reads it): the native one,
         # and each compatibility endpoint's translation, made once (realtime.codec).
-        outgoing: dict[Codec, _Outgoing | None] = {NATIVE: _Outgoing(text)}
+        native = _Outgoing(text)
+        outgoing: dict[Codec, _Outgoing | None] = {}
         delivered = failed = timed = 0
         # Each write's latency from publish, summed (/health's average_latency_ms, realtime.delivery.stats).
         # Held deliveries are not timed: they are written later, after the connection's welcome.
@@ -245,11 +246,14 @@ class Hub:
         for conn in members:
             if conn.connection_id == exclude:
                 continue
-            if conn.codec not in outgoing:
-                outgoing[conn.codec] = self._translated(conn.codec, text)
-            out = outgoing[conn.codec]
-            if out is None:
-                continue  # that protocol has no such frame
+            if conn.codec is NATIVE:
+                out = native
+            else:
+                if conn.codec not in outgoing:
+                    outgoing[conn.codec] = self._translated(conn.codec, text)
+                out = outgoing[conn.codec]
+                if out is None:
+                    continue  # that protocol has no such frame
             if conn.held is not None:
                 conn.held.append(out.message)
                 delivered += 1  # written right after the connection's welcome
