@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "chat",
     "workspaces",
     "progress",
+    "rooms",
 ]
 
 MIDDLEWARE = [
@@ -277,3 +278,13 @@ PROGRESS_MIN_INTERVAL_MS = env.int("PROGRESS_MIN_INTERVAL_MS", default=100)
 # (system check progress.W001 asks for the rename).
 PROGRESS_MIN_DELTA_PCT = env.float("PROGRESS_MIN_DELTA_PCT", default=env.float("PROGRESS_MIN_DELTA", default=1.0))
 WORKSPACE_MAX_SETTINGS_BYTES = env.int("WORKSPACE_MAX_SETTINGS_BYTES", default=65_536)  # workspace settings JSON limit
+# Generic rooms (rooms/policy.py): namespace pattern -> who joins ("authenticated", "staff",
+# "nobody") and who publishes from a client ("members", "authenticated", "staff", "nobody");
+# back-end services publish to any room that matches. ROOMS_JSON (a JSON object) replaces them.
+ROOMS = env.json(
+    "ROOMS_JSON",
+    default={
+        "game:*": {"join": "authenticated", "publish": "members"},
+        "announcements": {"join": "authenticated", "publish": "staff"},
+    },
+)
