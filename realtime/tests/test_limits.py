@@ -127,7 +127,7 @@ async def test_subscriptions_per_connection_are_capped(connect, alice, settings)
     client = await connect(user=alice)
     for room in rooms:  # membership after connecting: no session groups yet
         await RoomMember.objects.acreate(user=alice, room=room)
-    # A join asks for two groups (the room and its viewers); the user group is the server's.
+    # A join asks for two groups (the room and its viewers); the user's and everyone's are the server's.
     override(settings, MAX_SUBSCRIPTIONS=2)
     assert (await client.request("lobby.join", {"room_id": rooms[0].pk}, ref="a"))["type"] == "ack"
     refused = await client.request("lobby.join", {"room_id": rooms[1].pk}, ref="b")
@@ -136,7 +136,7 @@ async def test_subscriptions_per_connection_are_capped(connect, alice, settings)
     # The refused join subscribed nothing, and the connection stays usable.
     await client.send({"type": "ping", "ref": "p"})
     assert (await client.receive())["type"] == "pong"
-    assert len(await client_subscriptions(alice)) == 3
+    assert len(await client_subscriptions(alice)) == 4
 
 
 async def test_a_member_of_more_rooms_than_the_cap_follows_them_all_and_can_still_join(connect, alice, settings):
@@ -144,7 +144,7 @@ async def test_a_member_of_more_rooms_than_the_cap_follows_them_all_and_can_stil
     rooms = [await room_of(alice, title=str(i)) for i in range(5)]
     override(settings, MAX_SUBSCRIPTIONS=1)  # one viewers group
     client = await connect(user=alice)
-    assert len(await client_subscriptions(alice)) == 6  # the user group and the five rooms
+    assert len(await client_subscriptions(alice)) == 7  # the user's group, everyone's and the five rooms
     assert (await client.request("lobby.join", {"room_id": rooms[4].pk}))["type"] == "ack"
     refused = await client.request("lobby.join", {"room_id": rooms[3].pk})
     assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}
