@@ -124,6 +124,7 @@ def test_a_key_created_in_the_admin_is_shown_once_and_stored_hashed(admin_client
             assert secret not in repr(row), model
     listed = admin_client.get("/admin/rooms/servicekey/").content.decode()
     assert "billing" in listed and secret not in listed and "/admin/announce/" in listed
+    assert "Send to everyone online" in admin_client.get("/admin/announce/").content.decode()
 
 
 def test_the_schema_documents_the_publish_api(client):
