@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "chat",
     "workspaces",
     "progress",
+    # ServiceKey's base model and admin (rooms.models); its own APIKey table is left unused.
+    "rest_framework_api_key",
     "rooms",
 ]
 
@@ -288,3 +290,5 @@ ROOMS = env.json(
         "announcements": {"join": "authenticated", "publish": "staff"},
     },
 )
+# Requests per service key to POST /api/rooms/publish/ (DRF's rate syntax; counted per process).
+ROOMS_PUBLISH_RATE = env.str("ROOMS_PUBLISH_RATE", default="600/min")

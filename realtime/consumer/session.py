@@ -18,7 +18,7 @@ from realtime.db import database_call
 from realtime.delivery import ConnectionRecord, announce, close_message, send_to_layer
 from realtime.envelope import Frame, now_ms
 from realtime.errors import CloseCode, Forbidden, Invalid, SessionReplaced, Unauthorized, Unavailable
-from realtime.groups import user_group
+from realtime.groups import core_session_groups, user_group
 
 from .auth import TokenRefused, authenticate_token
 
@@ -98,9 +98,10 @@ class SessionMixin:
 
     async def start_session(self, user) -> None:
         """
-        Register the connection as ``user``'s (per-user cap: 1013), subscribe its user group and
-        session groups, send ``welcome``. When the registry or the layer is unreachable, refuse
-        with 1013 (retry later) rather than run a connection nobody can reach.
+        Register the connection as ``user``'s (per-user cap: 1013), subscribe the core's groups (its
+        user's, everyone's) and the apps' session groups, send ``welcome``. When the registry or the
+        layer is unreachable, refuse with 1013 (retry later) rather than run a connection nobody
+        can reach.
         """
         self.user = user
         if "auth" in self._timers:
@@ -125,7 +126,7 @@ class SessionMixin:
             self.process.stats.session_started()
             if registered.came_online:
                 await announce(user.pk, online=True)
-            await self.subscribe(user_group(user.pk), *await database_call(registry.groups_for_session, user))
+            await self.subscribe(*core_session_groups(user.pk), *await database_call(registry.groups_for_session, user))
             if realtime_settings.SINGLE_SESSION:
                 await send_to_layer(
                     user_group(user.pk),

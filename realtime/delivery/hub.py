@@ -201,14 +201,23 @@ class Hub:
         return len(self.groups.get(group, ()))
 
     async def deliver(
-        self, group: str, text: str, event: str = "event", published_at: float | None = None, exclude: str | None = None
+        self,
+        group: str,
+        text: str,
+        event: str = "event",
+        published_at: float | None = None,
+        exclude: str | None = None,
+        only: str | None = None,
     ) -> None:
         """
         Write the encoded frame ``text`` (of type ``event``) to every local member of ``group`` but
-        the connection whose id is ``exclude``; count deliveries, failures, the latency from
-        ``published_at`` (epoch s) to each write and to the last one.
+        the connection whose id is ``exclude`` (or to the one whose id is ``only``, if a member);
+        count deliveries, failures, the latency from ``published_at`` (epoch s) to each write and to
+        the last one.
         """
         members = self.groups.get(group)
+        if members and only is not None:
+            members = [conn for conn in members if conn.connection_id == only]
         if members:
             await self._write(tuple(members), text, event, published_at, exclude)
 
@@ -338,7 +347,12 @@ class Hub:
         message_type = message.get("type")
         if message_type == LAYER_EVENT_TYPE:
             await self.deliver(
-                message["group"], message["text"], message["event"], message["ts"], message.get("exclude")
+                message["group"],
+                message["text"],
+                message["event"],
+                message["ts"],
+                message.get("exclude"),
+                message.get("only"),
             )
         elif message_type == LAYER_MEMBERSHIP_TYPE:
             await self.apply_membership(message)

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 # {"type": "realtime.multicast", "groups", "text"}: sent to every hub (HUBS_GROUP); write ``text``
 # once to each local connection that is a member of any of ``groups``.
 # Events carry "event" (the frame type, for metrics), "ts" (epoch s at publish, for latency) and
-# optionally "exclude" (a connection id not to write to).
+# optionally "exclude" (a connection id not to write to) or "only" (the one connection id to write to).
 LAYER_EVENT_TYPE = "realtime.event"
 LAYER_MEMBERSHIP_TYPE = "realtime.membership"
 LAYER_CLOSE_TYPE = "realtime.close"
@@ -150,8 +150,18 @@ async def flush_collected(collected: list[tuple[str, dict]]) -> None:
         metrics.DELIVERY_FAILURES.inc(refused)
 
 
-def event_message(group: str, event_type: str, data: Any, *, exclude_connection: str | None = None) -> dict:
-    """The hub message writing event ``event_type`` (``data``, JSON-safe) to ``group``'s members."""
+def event_message(
+    group: str,
+    event_type: str,
+    data: Any,
+    *,
+    exclude_connection: str | None = None,
+    only_connection: str | None = None,
+) -> dict:
+    """
+    The hub message writing event ``event_type`` (``data``, JSON-safe) to ``group``'s members: all
+    of them, all but ``exclude_connection``, or only ``only_connection`` (connection ids).
+    """
     message = {
         "type": LAYER_EVENT_TYPE,
         "group": group,
@@ -161,6 +171,8 @@ def event_message(group: str, event_type: str, data: Any, *, exclude_connection:
     }
     if exclude_connection is not None:
         message["exclude"] = exclude_connection
+    if only_connection is not None:
+        message["only"] = only_connection
     return message
 
 
