@@ -288,3 +288,18 @@ ROOMS = env.json(
         "announcements": {"join": "authenticated", "publish": "staff"},
     },
 )
+
+# Front ends on another origin (seed 004's Vue front end had its own). REST: django-cors-headers
+# answers CORS for the origins listed in CORS_ALLOWED_ORIGINS ("https://app.example.com,..."), on
+# /api/ only (token obtain/refresh and the REST API; pages and the admin stay same-site). No
+# CORS_ALLOW_CREDENTIALS: such a front end authenticates with a JWT in the Authorization header,
+# so no cookie needs to cross origins, and a listed origin cannot make the browser send the
+# user's Switchboard session cookie with a request it reads the answer of.
+INSTALLED_APPS += ["corsheaders"]
+# As high as possible, before any middleware that may answer (CommonMiddleware, WhiteNoise): its docs.
+MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/"
+# WebSocket: the same kind of list for the handshake's Origin check (realtime.consumer.security),
+# beside ALLOWED_HOSTS; REALTIME_OVERRIDES (already merged into REALTIME) still wins.
+REALTIME = {"ALLOWED_ORIGINS": env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[]), **REALTIME}
