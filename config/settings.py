@@ -303,3 +303,13 @@ CORS_URLS_REGEX = r"^/api/"
 # WebSocket: the same kind of list for the handshake's Origin check (realtime.consumer.security),
 # beside ALLOWED_HOSTS; REALTIME_OVERRIDES (already merged into REALTIME) still wins.
 REALTIME = {"ALLOWED_ORIGINS": env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[]), **REALTIME}
+
+# Seed 004's single sign-on on its endpoint /ws (chat.compat.seed004): a user's new connection
+# there closes with 4409 their other seed-004 connections ("endpoint", the seed's behaviour: it
+# had this one endpoint), every other connection of theirs on any endpoint ("user"), or none
+# ("off"). The native endpoint's rule is REALTIME["SINGLE_SESSION"].
+CHAT_SEED004_SINGLE_SESSION = env.str("CHAT_SEED004_SINGLE_SESSION", default="endpoint")
+if CHAT_SEED004_SINGLE_SESSION not in ("endpoint", "user", "off"):
+    raise ImproperlyConfigured(
+        f"CHAT_SEED004_SINGLE_SESSION is {CHAT_SEED004_SINGLE_SESSION!r}: use endpoint, user or off."
+    )
