@@ -313,3 +313,10 @@ if CHAT_SEED004_SINGLE_SESSION not in ("endpoint", "user", "off"):
     raise ImproperlyConfigured(
         f"CHAT_SEED004_SINGLE_SESSION is {CHAT_SEED004_SINGLE_SESSION!r}: use endpoint, user or off."
     )
+
+# Seed 001's progress batching on /compat/001/ws (progress.compat.ProgressBatch): per connection,
+# up to SIZE task_progress updates per INTERVAL_MS window in one message, the seed broadcaster's
+# batchSize (10) and broadcastInterval (100 ms), on by default as there; INTERVAL_MS 0: each
+# update is its own message.
+PROGRESS_SEED001_BATCH_SIZE = env.int("PROGRESS_SEED001_BATCH_SIZE", default=10)
+PROGRESS_SEED001_BATCH_INTERVAL_MS = env.int("PROGRESS_SEED001_BATCH_INTERVAL_MS", default=100)
