@@ -9,6 +9,7 @@ it; registration in the connection registry (per-user cap, presence), the user's
 """
 
 import asyncio
+import enum
 import logging
 import time
 
@@ -43,6 +44,18 @@ def layer_unavailable() -> Unavailable:
     )
 
 
+class SingleSession(enum.StrEnum):
+    """
+    What a new session closes (close 4409, seed 004's single sign-on): ``USER``, every other
+    connection of its user, on any endpoint; ``ENDPOINT``, only those on an endpoint of the same
+    wire protocol (``codec.name``); ``OFF``, none.
+    """
+
+    USER = "user"
+    ENDPOINT = "endpoint"
+    OFF = "off"
+
+
 class SessionMixin:
     """
     Authentication, token expiry and refresh, and session start for ``RealtimeConsumer``.
@@ -51,6 +64,14 @@ class SessionMixin:
     ``_timers``, ``subscribe``, ``send_frame``, ``refuse`` and ``refuse_limit``; sets ``user``,
     ``record``, ``session_key`` and ``token_expires_at``.
     """
+
+    def single_session(self) -> SingleSession:
+        """
+        Which of its user's other connections a new session of this endpoint closes: here
+        ``REALTIME["SINGLE_SESSION"]`` (every one, or none); an endpoint with a rule of its own
+        (seed 004's, chat.compat.seed004) overrides this.
+        """
+        return SingleSession.USER if realtime_settings.SINGLE_SESSION else SingleSession.OFF
 
     async def begin_session(self) -> None:
         """
@@ -127,11 +148,15 @@ class SessionMixin:
             if registered.came_online:
                 await announce(user.pk, online=True)
             await self.subscribe(*core_session_groups(user.pk), *await database_call(registry.groups_for_session, user))
-            if realtime_settings.SINGLE_SESSION:
+            if (scope := self.single_session()) is not SingleSession.OFF:
                 await send_to_layer(
                     user_group(user.pk),
                     close_message(
-                        user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id
+                        user.pk,
+                        CloseCode.SESSION_REPLACED,
+                        SessionReplaced(),
+                        exclude_connection=self.connection_id,
+                        codec=self.codec.name if scope == SingleSession.ENDPOINT else None,
                     ),
                 )
         except Exception:

@@ -308,12 +308,15 @@ class Hub:
         if "text" in message:
             await self.deliver(group, message["text"], message["event"], message["ts"])
 
-    async def close_members(self, group: str, text: str, code: int, exclude: str | None = None) -> None:
+    async def close_members(
+        self, group: str, text: str, code: int, exclude: str | None = None, codec: str | None = None
+    ) -> None:
         """
-        Write the error frame ``text`` to every local member of ``group`` but ``exclude`` and close it with ``code``.
+        Write the error frame ``text`` to every local member of ``group`` but ``exclude`` (and, with
+        ``codec``, but those of other wire protocols) and close it with ``code``.
         """
         for conn in tuple(self.groups.get(group, ())):
-            if conn.connection_id != exclude:
+            if conn.connection_id != exclude and (codec is None or conn.codec.name == codec):
                 await conn.close_with(text, code)
 
     async def _receive(self) -> list[dict]:
@@ -362,7 +365,9 @@ class Hub:
             else:
                 await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
         elif message_type == LAYER_CLOSE_TYPE:
-            await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
+            await self.close_members(
+                message["group"], message["text"], message["code"], message.get("exclude"), message.get("codec")
+            )
 
     async def _refresh(self) -> None:
         while True:

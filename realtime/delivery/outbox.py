@@ -103,11 +103,19 @@ def send_hub_message(group: str, message: dict) -> None:
         logger.exception("send to %s failed; its members are told to resync", group)
 
 
-def close_message(user_id: int, code: int, error: ProtocolError, exclude_connection: str | None = None) -> dict:
-    """The hub message closing ``user_id``'s connections (but ``exclude_connection``) with ``code`` after ``error``."""
+def close_message(
+    user_id: int, code: int, error: ProtocolError, exclude_connection: str | None = None, codec: str | None = None
+) -> dict:
+    """
+    The hub message closing ``user_id``'s connections (but ``exclude_connection``; only those of
+    the endpoints whose wire protocol is named ``codec``, realtime.codec, when given) with ``code``
+    after ``error``.
+    """
     message = {"type": LAYER_CLOSE_TYPE, "group": user_group(user_id), "code": int(code), "text": error_frame(error)}
     if exclude_connection is not None:
         message["exclude"] = exclude_connection
+    if codec is not None:
+        message["codec"] = codec
     return message
 
 
