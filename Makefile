@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-chat bench-idle clean
+.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-chat bench-idle clean
 
 $(VENV)/.installed: requirements.txt
 	@echo "== install requirements.txt into $(VENV)"
@@ -93,6 +93,10 @@ bench-idle: $(VENV)/.installed-bench
 ## bench-compare: fan-out, chat rate and idle connections side by side: Switchboard under Daphne and uvicorn, Node ws and bare ASGI on Daphne (../shared/wsbench); not part of `make test`
 bench-compare: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/compare.py $(BENCH_ARGS)
+
+## bench-alternate: fan-out before and after a change, taking turns (BENCH_ARGS="--baseline DIR"); medians; not part of `make test`
+bench-alternate: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/alternate.py $(BENCH_ARGS)
 
 ## bench-soak: 10 minutes of connection churn (50/s) and chat: RSS, what is left behind, errors; not part of `make test`
 bench-soak: $(VENV)/.installed-bench

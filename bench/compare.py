@@ -49,7 +49,7 @@ REFERENCES = (("node-ws", "node-ws"), ("asgi-raw-daphne", "asgi-raw"))
 # Set from the command line: the Switchboard servers measured, and the --baseline checkout.
 SERVERS: tuple[str, ...] = ("daphne", "uvicorn")
 BASELINE: Path | None = None
-FANOUT_FIELDS = ("p50_ms", "p99_ms", "last_p50_ms", "last_p99_ms", "lost_deliveries")
+FANOUT_FIELDS = ("p50_ms", "p99_ms", "last_p50_ms", "last_p99_ms", "lost_deliveries", "server_cpu_us_per_delivery")
 
 
 def on_load_core() -> None:
@@ -164,7 +164,7 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
     }
     log(
         f"{'fan-out':32} {'N':>5} {'p50':>9} {'p99':>9} {'last p50':>9} {'last p99':>9} {'lost':>6}"
-        f" {'/ asgi-raw':>11} {'/ node':>8}  (ms; ratios of last-delivery p99)"
+        f" {'/ asgi-raw':>11} {'/ node':>8} {'CPU us':>7}  (ms; ratios of last-delivery p99; server CPU per delivery)"
     )
     for n in ns:
         for server, runs in table.items():
@@ -173,6 +173,7 @@ def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
             log(
                 f"{server:32} {n:>5} {run['p50_ms']!s:>9} {run['p99_ms']!s:>9} {run['last_p50_ms']!s:>9}"
                 f" {run['last_p99_ms']!s:>9} {run['lost_deliveries']!s:>6} {ratios[0]:>11} {ratios[1]:>8}"
+                f" {run.get('server_cpu_us_per_delivery')!s:>7}"
             )
     return table
 

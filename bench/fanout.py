@@ -14,7 +14,10 @@ Figures (one JSON object on stdout, a summary on stderr), following ../shared/ws
 - ``p50_ms`` / ``p99_ms``: per-delivery latency;
 - ``last_p50_ms`` / ``last_p99_ms``: per message, until the LAST subscriber has it;
 - ``lost_deliveries``, ``dup_deliveries``: expected N x COUNT deliveries;
-- ``server_cpu_pct``, ``rss_per_conn_kb`` (server RSS growth while the N connections opened).
+- ``server_cpu_pct``, ``rss_per_conn_kb`` (server RSS growth while the N connections opened);
+- ``server_cpu_us_per_delivery``: the server's CPU time from the first send until the last
+  delivery, over the deliveries made: the figure that varies least between runs (a loaded
+  machine stretches the latencies, much less the CPU each delivery takes).
 
 ``--server uvicorn`` serves the same application with uvicorn instead of Daphne. ``--topic task``
 measures a batch task's progress instead: N staff connections subscribed to one task
@@ -312,7 +315,8 @@ async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: 
     send_span = now() - schedule_start
     expected = args.n * args.count
     drain_s = await wait_for_deliveries(bench, expected, stall_s=10, cap_s=120)
-    server_cpu = 100 * (cpu_seconds(server_pid) - cpu_before) / (now() - wall_before)
+    server_cpu_s = cpu_seconds(server_pid) - cpu_before
+    server_cpu = 100 * server_cpu_s / (now() - wall_before)
     generator_cpu = 100 * (time.process_time() - gen_before) / (now() - wall_before)
 
     for transport in (*subscribers, sender):
@@ -338,6 +342,7 @@ async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: 
         "disconnects": bench.disconnects,
         "unexpected_frames": bench.unexpected,
         "server_cpu_pct": round(server_cpu, 1),
+        "server_cpu_us_per_delivery": round(1e6 * server_cpu_s / max(len(latencies), 1), 2),
         "generator_cpu_pct": round(generator_cpu, 1),
         "rss_per_conn_kb": round((rss_connected - rss_before) / (args.n + 1) / 1024, 1),
     }
@@ -380,7 +385,8 @@ def main() -> None:
         f"last-delivery p50 {result['last_p50_ms']} ms, "
         f"p99 {result['last_p99_ms']} ms; per-delivery p99 {result['p99_ms']} ms; "
         f"lost {result['lost_deliveries']}/{result['deliveries_expected']}, dup {result['dup_deliveries']}; "
-        f"server CPU {result['server_cpu_pct']} %, {result['rss_per_conn_kb']} KB/connection",
+        f"server CPU {result['server_cpu_pct']} % ({result['server_cpu_us_per_delivery']} us/delivery), "
+        f"{result['rss_per_conn_kb']} KB/connection",
         file=sys.stderr,
     )
 
