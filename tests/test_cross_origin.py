@@ -10,7 +10,7 @@ import pytest
 
 APP = "https://app.example.com"
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from chat.models import Conversation, Membership, Message
 from conftest import access_token
 from realtime.errors import ErrorCode
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 KNOWN_CODES = {code.value for code in ErrorCode}
 USER_NUMBERS = itertools.count()

@@ -19,7 +19,7 @@ from conftest import access_token
 from realtime.errors import ErrorCode
 from tests.test_fuzz_frames import SCALARS, VALUES, WEIRD_TEXT, stored_rows
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 KNOWN_CODES = {code.value for code in ErrorCode} - {ErrorCode.SERVER_ERROR.value}
 USER_NUMBERS = itertools.count()

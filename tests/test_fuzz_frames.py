@@ -32,7 +32,7 @@ from realtime.validation import StrictCharField
 from workspaces.models import Workspace
 from workspaces.serializers import WorkspaceFieldsIn
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 FIELDS = [
     "conversation_id",

@@ -28,6 +28,8 @@ from realtime.publish import close_user_connections
 from realtime.signals import presence_changed
 from realtime.tests.publishes import capture_publishes
 
+pytestmark = pytest.mark.any_database
+
 PROTOCOL = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 SECTION_TITLES = set(re.findall(r"^#{2,4} `([a-z_.]+)`", PROTOCOL, flags=re.MULTILINE))
 

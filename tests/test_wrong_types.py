@@ -14,7 +14,7 @@ from realtime import registry
 from realtime.errors import Invalid
 from workspaces import services as workspace_services
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 NOT_AN_INTEGER = "Must be an integer, not a string."
 

@@ -10,7 +10,7 @@ from chat.models import Conversation, Membership, Message
 from conftest import access_token
 from realtime.errors import CloseCode
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 P002 = "/compat/002/ws"
 P004 = "/ws"

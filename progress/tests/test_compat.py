@@ -17,6 +17,8 @@ from progress.reporter import ProgressReporter
 from realtime.envelope import Frame
 from realtime.errors import CloseCode, ErrorCode
 
+pytestmark = pytest.mark.any_database
+
 PATH = "/compat/001/ws"
 
 

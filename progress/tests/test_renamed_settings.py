@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.any_database
+
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 PRINT_SETTING = "from django.conf import settings; print(settings.PROGRESS_MIN_DELTA_PCT)"
 

@@ -1,11 +1,14 @@
 """A compatibility endpoint's members get each event in their protocol, translated once per event."""
 
 import orjson
+import pytest
 
 from realtime.codec import NATIVE, AdapterCodec
 from realtime.delivery.hub import Hub
 from realtime.delivery.stats import ProcessStats
 from realtime.envelope import event_frame
+
+pytestmark = pytest.mark.any_database
 
 
 class Flat(AdapterCodec):

@@ -3,6 +3,7 @@
 import asyncio
 import datetime
 
+import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.models import Session
 from rest_framework_simplejwt.tokens import AccessToken
@@ -12,6 +13,8 @@ from realtime.delivery.process import get_process
 from realtime.delivery.revalidation import close_revoked_sessions
 from realtime.errors import CloseCode, ErrorCode, Forbidden
 from realtime.publish import close_user_connections
+
+pytestmark = pytest.mark.any_database
 
 
 def short_token(user, seconds: float) -> str:

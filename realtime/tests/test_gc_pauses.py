@@ -7,6 +7,8 @@ import pytest
 
 from realtime.delivery.gc_pauses import GcFreezer
 
+pytestmark = pytest.mark.any_database
+
 
 class Clock:
     def __init__(self):

@@ -10,6 +10,8 @@ from realtime.delivery.checks import check_layer_version
 from realtime.servers import daphne, writer_for
 from realtime.servers.checks import check_server_versions
 
+pytestmark = pytest.mark.any_database
+
 
 @pytest.fixture
 def installed_versions(monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 from chat.models import Message
 from tests.e2e.helpers import ChatClient, wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_two_terminal_clients_chat_through_two_processes(daphnes, conversation):

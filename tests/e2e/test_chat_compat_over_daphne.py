@@ -16,7 +16,7 @@ from chat import services
 from chat.models import Conversation, Message
 from tests.e2e.helpers import login, next_of_type
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def http_to_ws(server, path: str) -> str:

@@ -17,7 +17,7 @@ import websockets
 from tests.e2e.helpers import login, next_of_type
 from tests.servers import Daphne, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PROBE_DIR = Path(__file__).resolve().parent / "gc_probe"
 CONNECTIONS = 30

@@ -20,7 +20,7 @@ from progress.tests.conftest import docx_template
 from tests.e2e.helpers import login, next_of_type, request
 from tests.servers import BatchWorker, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def compat_url(server, seed: str, token: str) -> str:

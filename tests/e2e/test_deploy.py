@@ -15,7 +15,7 @@ import websockets
 from tests.e2e.helpers import login, next_of_type
 from tests.servers import BASE_DIR, Daphne, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def unit_daphne_args() -> list[str]:

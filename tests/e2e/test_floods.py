@@ -17,7 +17,7 @@ from chat.models import Conversation, Membership
 from realtime.errors import CloseCode
 from tests.e2e.helpers import login, next_of_type, request
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 async def welcomed(server, token: str, timeout: float = 5):

@@ -24,7 +24,7 @@ from realtime.publish import close_user_connections
 from tests.e2e.helpers import get_json, login, next_of_type
 from tests.servers import Daphne, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 FAST_TIMERS = {"REGISTRY_TTL_S": 2, "REGISTRY_REFRESH_S": 0.5, "PRESENCE_SWEEP_S": 0.5, "STATS_PUBLISH_S": 0.5}
 

@@ -20,7 +20,7 @@ import websockets
 from tests.e2e.helpers import ChatClient, login, next_of_type, wait_until
 from tests.servers import BASE_DIR, RunServer
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e]
 
 # Short enough that the test sees several lifetimes, long enough for a loaded machine's round trips.
 TOKEN_LIFETIME_S = 6

@@ -19,7 +19,7 @@ from chat.models import Message
 from tests.e2e.helpers import ChatClient, get_json, login, next_of_type
 from tests.servers import Daphne, RedisServer, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 OUTAGE_S = 10
 
 

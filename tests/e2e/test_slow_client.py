@@ -21,7 +21,7 @@ from chat import services
 from tests.e2e.helpers import login, next_of_type
 from tests.servers import Daphne, Uvicorn, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 BOUND = 256 * 1024  # MAX_SEND_BUFFER_BYTES for this test
 # 150 frames of 60 KB (9 MB): far over the bound plus the kernel's own send buffer (up to 4 MB on
 # loopback, net.ipv4.tcp_wmem), so the transport's buffer must grow.

@@ -14,7 +14,7 @@ import websockets
 from tests.e2e.helpers import login, next_of_type
 from tests.servers import Daphne, RedisServer, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 async def test_handshake_refused_with_1013_while_redis_is_down_then_accepted(django_db_setup, tmp_path, alice):

@@ -13,7 +13,7 @@ import websockets
 from tests.e2e.helpers import login, next_of_type, request
 from tests.servers import Daphne, Uvicorn, database_url
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from asgiref.sync import sync_to_async
 from realtime.errors import CloseCode, ErrorCode
 from workspaces.models import Workspace
 
+pytestmark = pytest.mark.any_database
+
 PATH = "/compat/000/ws"
 
 
