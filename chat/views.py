@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from realtime.errors import RateLimited
 from realtime.paging import CursorIn, PageIn, page_schema
 from realtime.rest import body_with
 from realtime.validation import validate
@@ -220,7 +221,8 @@ class PeopleSearchView(APIView):
     ``GET /api/users/?search=<at least 2 characters>``: up to 20 people the caller may message or
     add to a group, for pickers that choose people by name (selectors.search_people has the
     visibility rule); ``{"users": [{"id", "username", "name", "is_staff"}]}``. 400 ``invalid`` for
-    a search shorter than 2 characters, 429 past ``CHAT_PEOPLE_SEARCH_RATE``.
+    a search shorter than 2 characters, 429 ``rate_limited`` (``details.retry_after_ms``) past
+    ``CHAT_PEOPLE_SEARCH_RATE``.
     """
 
     throttle_classes = [PeopleSearchThrottle]
@@ -248,3 +250,7 @@ class PeopleSearchView(APIView):
     def get(self, request):
         args = validate(PeopleSearchIn, request.query_params.dict(), text_input=True)
         return Response({"users": selectors.search_people(request.user, args["search"])})
+
+    def throttled(self, request, wait):
+        # The envelope's rate_limited with retry_after_ms, as every other refusal (realtime/rest.py).
+        raise RateLimited("Too many searches: wait a moment", details={"retry_after_ms": int((wait or 1) * 1000)})

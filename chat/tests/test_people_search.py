@@ -55,7 +55,10 @@ def test_at_most_twenty_and_at_least_two_characters(alice, make_user):
 
 def test_searches_are_throttled_per_user(alice, bob, settings):
     settings.CHAT_PEOPLE_SEARCH_RATE = "3/min"
-    assert [search(alice, "bo").status_code for _ in range(4)] == [200, 200, 200, 429]
+    answers = [search(alice, "bo") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1].json()["error"]
+    assert refused["code"] == "rate_limited" and refused["details"]["retry_after_ms"] > 0
     assert search(bob, "al").status_code == 200  # another person is not slowed
 
 

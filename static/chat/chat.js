@@ -292,7 +292,6 @@
       const img = el("img");
       img.src = attachment.url;
       img.alt = attachment.name;
-      img.loading = "lazy";
       link.append(img);
       return link;
     }
@@ -484,6 +483,7 @@
       messagesEl.replaceChildren();
     }
     renderList();
+    $("thread-body").dataset.loading = "";
     try {
       await loadNewest(id);
       await catchUp(id);
@@ -496,6 +496,8 @@
       await markRead(id);
     } catch (error) {
       showError("thread-error", describe(error));
+    } finally {
+      delete $("thread-body").dataset.loading;
     }
   }
 
