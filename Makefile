@@ -42,8 +42,15 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-## test: lint, Chromium for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
-test: lint
+# axe-core for the browser tests' accessibility audit (tests/e2e/axe: its package-lock.json pins
+# it; npm ci installs exactly that; the pages never load it, the tests inject it).
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/e2e/axe/package-lock.json
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund
+	touch $@
+
+## test: lint, Chromium and axe-core for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
+test: lint $(AXE)
 	scripts/ensure-browser.sh
 	scripts/with-redis.sh $(MAKE) --no-print-directory test-sqlite test-postgres
 

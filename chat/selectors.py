@@ -2,11 +2,12 @@
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
+from django.db.models.functions import Lower
 
 from realtime.delivery import presence_of
 from realtime.errors import Invalid, NotFound, ProtocolError
 from realtime.paging import Page, decode_cursor, encode_cursor, fitting, paged
-from realtime.users import display_name
+from realtime.users import display_name, user_fields, user_ref
 
 from .events import conversation_summary, for_message_events, members_of_conversations, message_event
 from .models import Attachment, Conversation, Membership, Message
@@ -68,6 +69,28 @@ def access_user(user_id: int):
     if found is None:
         raise NotFound("User not found")
     return found
+
+
+# At most this many people per search (issue 24): enough to pick from, small enough to show.
+PEOPLE_SEARCH_LIMIT = 20
+
+
+def search_people(user, query: str) -> list[dict]:
+    """
+    The people ``user`` may find to start a direct chat or add to a group (``GET /api/users/``):
+    active users other than ``user`` (the users ``access_recipient`` and ``add_member`` accept,
+    so every client sees the same set) such that every word of ``query`` is part of their
+    username, first name or last name (case-insensitive; e-mail addresses are never searched).
+    At most ``PEOPLE_SEARCH_LIMIT``, by username; each ``{"id", "username", "name", "is_staff"}``
+    (``name``: realtime.users.display_name). One query.
+    """
+    people = get_user_model().objects.filter(is_active=True).exclude(pk=user.pk)
+    for word in query.split():
+        people = people.filter(
+            Q(username__icontains=word) | Q(first_name__icontains=word) | Q(last_name__icontains=word)
+        )
+    found = people.only("pk", *user_fields()).order_by(Lower("username"), "pk")[:PEOPLE_SEARCH_LIMIT]
+    return [{**user_ref(person), "username": person.get_username()} for person in found]
 
 
 def access_attachment(user, attachment_id: int) -> Attachment:

@@ -82,11 +82,26 @@ class RemoveMemberIn(serializers.Serializer):
     user_id = IdField()
 
 
+def type_names(mime_types: list[str]) -> str:
+    """
+    ``mime_types`` as a person reads them: each type's usual extension in capitals, in order,
+    each once ("PDF, TXT, CSV, PNG"); a type without a known extension is shown as is.
+    """
+    names = []
+    for mime_type in mime_types:
+        extension = mimetypes.guess_extension(mime_type, strict=False)
+        name = extension.lstrip(".").upper() if extension else mime_type
+        if name not in names:
+            names.append(name)
+    return ", ".join(names)
+
+
 class AttachmentIn(serializers.Serializer):
     """
     ``POST /api/chat/attachments/`` (multipart): ``file`` and ``kind`` (image or file). At most
     ``CHAT_MAX_UPLOAD_BYTES``; an image must open in Pillow as one of ``CHAT_IMAGE_TYPES``; a
-    file's type (from its name) must be in ``CHAT_FILE_TYPES`` or an image type.
+    file's type (from its name) must be in ``CHAT_FILE_TYPES`` or an image type. Refusals are
+    sentences the chat page shows as they are ("That file type isn't allowed: use PDF, ...").
     """
 
     file = serializers.FileField()
@@ -96,22 +111,28 @@ class AttachmentIn(serializers.Serializer):
         upload = attrs["file"]
         limit = settings.CHAT_MAX_UPLOAD_BYTES
         if upload.size > limit:
-            raise serializers.ValidationError({"file": [f"Files are limited to {limit} bytes."]})
+            raise serializers.ValidationError(
+                {"file": [f"That file is too big: the limit is {limit / 1_048_576:.3g} MB ({limit} bytes)."]}
+            )
         if attrs["kind"] == ContentType.IMAGE:
             try:
                 image = serializers.ImageField().to_internal_value(upload)  # Pillow opens and verifies it
             except (serializers.ValidationError, DjangoValidationError) as exc:
-                raise serializers.ValidationError({"file": ["Upload a valid image."]}) from exc
+                raise serializers.ValidationError(
+                    {"file": [f"That image could not be read: use {type_names(settings.CHAT_IMAGE_TYPES)}."]}
+                ) from exc
             mime_type = getattr(image, "content_type", None) or mimetypes.guess_type(upload.name)[0]
             if mime_type not in settings.CHAT_IMAGE_TYPES:
                 raise serializers.ValidationError(
-                    {"file": [f"Images must be one of {', '.join(settings.CHAT_IMAGE_TYPES)}."]}
+                    {"file": [f"That image type isn't allowed: use {type_names(settings.CHAT_IMAGE_TYPES)}."]}
                 )
         else:
             mime_type = mimetypes.guess_type(upload.name)[0]
             allowed = [*settings.CHAT_FILE_TYPES, *settings.CHAT_IMAGE_TYPES]
             if mime_type not in allowed:
-                raise serializers.ValidationError({"file": [f"Files must be one of {', '.join(allowed)}."]})
+                raise serializers.ValidationError(
+                    {"file": [f"That file type isn't allowed: use {type_names(allowed)}."]}
+                )
         attrs["mime_type"] = mime_type
         return attrs
 
@@ -141,3 +162,9 @@ class HistoryIn(serializers.Serializer):
     conversation_id = IdField()
     before_seq = StrictIntegerField(min_value=1, max_value=2**63 - 1, required=False)
     limit = StrictIntegerField(min_value=1, max_value=100, default=50)
+
+
+class PeopleSearchIn(serializers.Serializer):
+    """``GET /api/users/?search=``: at least 2 characters (surrounding spaces ignored), at most 100."""
+
+    search = StrictCharField(min_length=2, max_length=100)

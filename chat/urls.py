@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/chat/support/", views.SupportView.as_view(), name="chat-support"),
     path("api/chat/support/queue/", views.SupportQueueView.as_view(), name="chat-support-queue"),
     path("api/chat/attachments/", views.AttachmentUploadView.as_view(), name="chat-attachments"),
+    path("api/users/", views.PeopleSearchView.as_view(), name="people-search"),
     path("api/chat/attachments/<int:pk>", views.AttachmentDownloadView.as_view(), name="chat-attachment-download"),
 ]

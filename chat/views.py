@@ -6,14 +6,17 @@ conversation the caller may not see: the two look alike), 403 forbidden (a membe
 not allow the action), 409 conflict (docs/protocol.md, "not_found or forbidden").
 """
 
+from django.conf import settings
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from realtime.errors import RateLimited
 from realtime.paging import CursorIn, PageIn, page_schema
 from realtime.rest import body_with
 from realtime.validation import validate
@@ -26,6 +29,7 @@ from .serializers import (
     HistoryIn,
     MemberIn,
     MessageContentIn,
+    PeopleSearchIn,
     ReadIn,
     SendMessageIn,
 )
@@ -197,3 +201,56 @@ class AttachmentDownloadView(APIView):
             content_type=attachment.mime_type,
             as_attachment=not attachment.mime_type.startswith("image/"),
         )
+
+
+class PeopleSearchThrottle(UserRateThrottle):
+    """
+    People searches per user at ``settings.CHAT_PEOPLE_SEARCH_RATE`` (DRF's rate syntax,
+    ``"60/min"``): a search box asks as a person types, a scraper of the user list is slowed.
+    Counted in Django's default cache: per process unless ``CACHES`` is shared.
+    """
+
+    scope = "people_search"
+
+    def get_rate(self):
+        return settings.CHAT_PEOPLE_SEARCH_RATE
+
+
+class PeopleSearchView(APIView):
+    """
+    ``GET /api/users/?search=<at least 2 characters>``: up to 20 people the caller may message or
+    add to a group, for pickers that choose people by name (selectors.search_people has the
+    visibility rule); ``{"users": [{"id", "username", "name", "is_staff"}]}``. 400 ``invalid`` for
+    a search shorter than 2 characters, 429 ``rate_limited`` (``details.retry_after_ms``) past
+    ``CHAT_PEOPLE_SEARCH_RATE``.
+    """
+
+    throttle_classes = [PeopleSearchThrottle]
+
+    @extend_schema(
+        operation_id="users_search",
+        parameters=[PeopleSearchIn],
+        responses=inline_serializer(
+            "PeopleSearchResult",
+            {
+                "users": serializers.ListField(
+                    child=inline_serializer(
+                        "Person",
+                        {
+                            "id": serializers.IntegerField(),
+                            "username": serializers.CharField(),
+                            "name": serializers.CharField(),
+                            "is_staff": serializers.BooleanField(),
+                        },
+                    )
+                )
+            },
+        ),
+    )
+    def get(self, request):
+        args = validate(PeopleSearchIn, request.query_params.dict(), text_input=True)
+        return Response({"users": selectors.search_people(request.user, args["search"])})
+
+    def throttled(self, request, wait):
+        # The envelope's rate_limited with retry_after_ms, as every other refusal (realtime/rest.py).
+        raise RateLimited("Too many searches: wait a moment", details={"retry_after_ms": int((wait or 1) * 1000)})

@@ -268,6 +268,8 @@ CHAT_FILE_TYPES = env.list(
     ],
 )
 CHAT_IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+# People search (GET /api/users/?search=, the chat page's pickers): searches per user, DRF's rate syntax.
+CHAT_PEOPLE_SEARCH_RATE = env.str("CHAT_PEOPLE_SEARCH_RATE", default="60/min")
 # Batch documents run in `manage.py db_worker` (django-tasks with its database backend: no broker
 # beyond the database we already have; README "Batch tasks").
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

@@ -1,6 +1,11 @@
 /*
- * The chat page (docs/protocol.md, "Chat"): conversation list with unread counts and presence
- * dots, one open thread with history scroll-back, typing indicator, read receipts, uploads.
+ * The chat page (docs/protocol.md, "Chat"): a conversation list (title, last message, time, unread
+ * count, presence, support/group marker, filter) beside one open thread (names, times, day
+ * separators, grouped messages, per-message state, thumbnails and file cards, typing line,
+ * history scroll-back) and its composer (Enter sends, Shift+Enter is a newline, a draft per
+ * conversation kept in localStorage, a counter near CHAT_MAX_MESSAGE_CHARS, paste or drop a file).
+ * Under 720 px wide the page shows the list or the thread (data-view), with a back control.
+ * People are picked by name through GET /api/users/?search= (chat.selectors.search_people).
  *
  * Truth is the server's: each opened thread feeds events, acks and resume pages through a
  * SeqTracker (static/realtime/client.js), so a message that arrives twice (an event and a resume
@@ -10,20 +15,30 @@
  * catches up the open thread the same way. Sends go through the client's offline queue with a
  * client_msg_id, so a send made while offline goes out after reconnecting and a resend after a
  * lost ack is not stored twice.
+ *
+ * Errors are sentences placed where the action was (the picker, the list, the thread) and cleared
+ * when the next action there succeeds.
  */
 (function () {
   "use strict";
 
-  const root = document.querySelector(".chat");
+  const root = document.getElementById("chat");
   const me = Number(root.dataset.userId);
+  const MAX_CHARS = Number(root.dataset.maxChars);
   const client = new RealtimeClient();
   const $ = (id) => document.getElementById(id);
   const list = $("conversations");
   const messagesEl = $("messages");
-  const notice = $("notice");
+  const scroller = $("scroller");
+  const composer = $("composer");
+  const textarea = $("composer-text");
   const status = $("status");
   const TYPING_SEND_MS = 3000; // at most one chat.typing per 3 s (the chat.typing rate limit)
   const TYPING_SHOW_MS = 4000;
+  const GROUP_WITHIN_MS = 5 * 60 * 1000; // one sender's messages this close together form one group
+  const COUNTER_FROM = 0.8; // the counter shows from 80% of CHAT_MAX_MESSAGE_CHARS
+  const SEARCH_DELAY_MS = 250; // wait for a pause in typing before asking GET /api/users/
+  const DRAFT_KEY = (id) => `switchboard.chat.draft.${me}.${id}`;
 
   const conversations = new Map(); // id -> summary from chat.conversations / events
   // id -> {messages: Map(seq -> message shown), hasOlder, loaded, tracker, catchingUp, again}:
@@ -38,15 +53,56 @@
   // receipts): staff answering a support conversation are not members, their messages name them.
   const names = new Map();
   let openId = null;
+  let firstUnreadSeq = null; // the open thread's "new messages" divider goes above this seq
   let lastTypingSent = 0;
+  let attachedFile = null;
+  let loadingOlder = false;
+  let listLoaded = false; // the first chat.conversations is in
 
-  function say(text) {
-    notice.textContent = text;
+  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const dateFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short" });
+  const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+
+  // -- small helpers ------------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text; // always text: content is never HTML
+    return node;
+  }
+
+  function showError(target, text) {
+    $(target).textContent = text || "";
+  }
+
+  // A refusal as a sentence: the server's field message when it gives one (an upload's "That file
+  // type isn't allowed: use PDF, ..."), else its message; a lost connection says so.
+  function describe(error) {
+    if (!error) return "Something went wrong. Try again.";
+    if (error.code === "disconnected") return "Not connected right now: try again when the status says live.";
+    const details = error.details;
+    if (details && typeof details === "object") {
+      for (const value of Object.values(details)) {
+        if (Array.isArray(value) && typeof value[0] === "string") return value[0];
+      }
+    }
+    return error.message || String(error);
   }
 
   function csrfToken() {
     const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
     return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function getJson(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      if (response.status === 429) throw { message: "Too many searches: wait a moment and type again." };
+      throw body.error || { message: response.statusText };
+    }
+    return body;
   }
 
   function newClientMsgId() {
@@ -61,25 +117,62 @@
   // desk's shared read mark (user id null) is "support".
   function nameOf(userId) {
     if (userId === null) return "support";
+    if (userId === me) return "You";
     return names.get(userId) || "someone";
   }
 
-  // Who wrote a message: "me", else the sender's name; staff in a support conversation are
+  // Who wrote a message: "You", else the sender's name; staff in a support conversation are
   // marked as support ("Ann Lee (support)").
   function senderLabel(message) {
-    if (message.sender_id === me) return "me";
+    if (message.sender_id === me) return "You";
     const sender = message.sender || { id: message.sender_id, name: nameOf(message.sender_id), is_staff: false };
     const conversation = conversations.get(message.conversation_id);
     const support = sender.is_staff && conversation && conversation.kind === "support";
     return support ? `${sender.name} (support)` : sender.name;
   }
 
+  function otherMembers(conversation) {
+    return conversation.members.filter((m) => m.user_id !== me);
+  }
+
   function titleOf(conversation) {
     if (conversation.kind === "direct") {
-      const other = conversation.members.find((m) => m.user_id !== me);
-      return other ? other.name || other.username : "direct";
+      const other = otherMembers(conversation)[0];
+      return other ? other.name || other.username : "Direct message";
     }
-    return conversation.title || `${conversation.kind} ${conversation.id}`;
+    if (conversation.kind === "support") return conversation.title || "Support";
+    return conversation.title || `Group ${conversation.id}`;
+  }
+
+  function sameDay(a, b) {
+    return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+  }
+
+  function dayLabel(date) {
+    const today = new Date();
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (sameDay(date, today)) return "Today";
+    if (sameDay(date, yesterday)) return "Yesterday";
+    return dayFormat.format(date);
+  }
+
+  // A list row's time: the hour today, else the date.
+  function shortWhen(ms) {
+    const date = new Date(ms);
+    return sameDay(date, new Date()) ? timeFormat.format(date) : dateFormat.format(date);
+  }
+
+  function timeElement(ms, className) {
+    const time = el("time", className, timeFormat.format(new Date(ms)));
+    time.dateTime = new Date(ms).toISOString();
+    time.title = `${dayLabel(new Date(ms))} ${timeFormat.format(new Date(ms))}`;
+    return time;
+  }
+
+  function fileSize(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
+    return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
   }
 
   function thread(id) {
@@ -96,32 +189,80 @@
     return seqs.length ? Math.max(...seqs) : 0;
   }
 
-  // -- conversation list --------------------------------------------------------------------
+  // -- phone layout: the list or the thread --------------------------------------------------
 
-  function renderList() {
-    const sorted = [...conversations.values()].sort((a, b) => b.last_seq - a.last_seq || b.id - a.id);
-    list.replaceChildren(...sorted.map((conversation) => {
-      const li = document.createElement("li");
-      li.dataset.id = conversation.id;
-      li.setAttribute("aria-current", String(conversation.id === openId));
-      const dot = document.createElement("span");
-      dot.className = "presence";
-      const others = conversation.members.filter((m) => m.user_id !== me);
-      dot.dataset.online = String(others.some((m) => online.get(m.user_id)));
-      const name = document.createElement("span");
-      name.className = "name";
-      name.textContent = titleOf(conversation);
-      const unread = document.createElement("span");
-      unread.className = "unread";
-      unread.textContent = conversation.unread > 0 ? String(conversation.unread) : "";
-      li.append(dot, name, unread);
-      li.addEventListener("click", () => openConversation(conversation.id));
-      return li;
-    }));
+  function setView(view) {
+    root.dataset.view = view;
   }
 
+  $("back").addEventListener("click", () => {
+    setView("list");
+    const row = list.querySelector(`li[data-id='${openId}'] button`);
+    if (row) row.focus();
+  });
+
+  // -- conversation list --------------------------------------------------------------------
+
+  // Newest activity first: the last message's time; a conversation without one, when this page
+  // learnt of it after its first list (just created or joined), else by id.
+  function activity(conversation) {
+    return conversation.last_message ? conversation.last_message.created_at : conversation.arrived_at || 0;
+  }
+
+  function preview(conversation) {
+    const message = conversation.last_message;
+    if (!message) return conversation.kind === "support" ? "Ask us anything" : "No messages yet";
+    let text = message.content;
+    if (message.attachment && (!text || text === message.attachment.name)) {
+      text = message.content_type === "image" ? `Image: ${message.attachment.name}` : `File: ${message.attachment.name}`;
+    }
+    const who = message.sender_id === me ? "You" : conversation.kind === "direct" ? "" : (message.sender && message.sender.name) || "";
+    return who ? `${who}: ${text}` : text;
+  }
+
+  function renderList() {
+    const filter = $("filter").value.trim().toLowerCase();
+    const sorted = [...conversations.values()].sort((a, b) => activity(b) - activity(a) || b.id - a.id);
+    const shown = sorted.filter((c) => !filter || titleOf(c).toLowerCase().includes(filter));
+    list.replaceChildren(...shown.map((conversation) => {
+      const li = el("li");
+      li.dataset.id = conversation.id;
+      li.setAttribute("aria-current", String(conversation.id === openId));
+      const button = el("button", "row");
+      button.type = "button";
+      const others = otherMembers(conversation);
+      const isOnline = others.some((m) => online.get(m.user_id));
+      const dot = el("span", "presence");
+      dot.dataset.online = String(isOnline);
+      dot.setAttribute("aria-hidden", "true");
+      const main = el("span", "row-main");
+      const top = el("span", "row-top");
+      const name = el("span", "name", titleOf(conversation));
+      top.append(name);
+      // The dot and the badge are visual: screen readers hear these words instead.
+      if (isOnline) top.append(el("span", "visually-hidden", "(online)"));
+      if (conversation.kind !== "direct") top.append(el("span", `marker ${conversation.kind}`, conversation.kind === "support" ? "Support" : "Group"));
+      if (conversation.last_message) top.append(el("span", "when", shortWhen(conversation.last_message.created_at)));
+      const bottom = el("span", "row-bottom");
+      bottom.append(el("span", "preview", preview(conversation)));
+      const unread = el("span", "unread", conversation.unread > 0 ? String(conversation.unread) : "");
+      bottom.append(unread);
+      if (conversation.unread > 0) bottom.append(el("span", "visually-hidden", "unread"));
+      main.append(top, bottom);
+      button.append(dot, main);
+      button.addEventListener("click", () => openConversation(conversation.id));
+      li.append(button);
+      return li;
+    }));
+    $("empty-list").hidden = conversations.size > 0;
+  }
+
+  $("filter").addEventListener("input", renderList);
+
   function upsertConversation(summary) {
-    const known = conversations.get(summary.id) || { unread: 0, last_read_seq: 0 };
+    const known = conversations.get(summary.id) || {
+      unread: 0, last_read_seq: 0, last_message: null, arrived_at: listLoaded ? Date.now() : 0,
+    };
     const merged = { ...known, ...summary };
     for (const member of merged.members) {
       if ("online" in member) online.set(member.user_id, member.online);
@@ -136,79 +277,112 @@
       for (const conversation of page) upsertConversation(conversation);
       renderList();
     });
+    listLoaded = true;
   }
 
   // -- the open thread ----------------------------------------------------------------------
 
-  function renderMessage(message) {
-    const li = document.createElement("li");
-    li.className = "message";
-    if (message.seq) li.dataset.seq = message.seq;
-    const who = document.createElement("span");
-    who.className = "who";
-    who.textContent = senderLabel(message);
-    li.append(who);
-    if (message.attachment) {
-      if (message.content_type === "image") {
-        const img = document.createElement("img");
-        img.src = message.attachment.url;
-        img.alt = message.attachment.name;
-        li.append(img);
-      } else {
-        const link = document.createElement("a");
-        link.href = message.attachment.url;
-        link.textContent = message.attachment.name;
-        li.append(link);
-      }
+  function renderAttachment(message) {
+    const attachment = message.attachment;
+    if (message.content_type === "image") {
+      const link = el("a", "thumb");
+      link.href = attachment.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      const img = el("img");
+      img.src = attachment.url;
+      img.alt = attachment.name;
+      link.append(img);
+      return link;
     }
-    const text = document.createElement("span");
-    text.className = "content";
+    const card = el("a", "file-card");
+    card.href = attachment.url;
+    card.setAttribute("download", attachment.name);
+    card.append(el("span", "file-icon", (attachment.name.split(".").pop() || "file").slice(0, 4).toUpperCase()));
+    const text = el("span", "file-text");
+    text.append(el("span", "file-name", attachment.name), el("span", "file-size", `${fileSize(attachment.size)} · Download`));
+    card.append(text);
+    return card;
+  }
+
+  function renderMessage(message, previous) {
+    const li = el("li", "message");
+    if (message.seq) li.dataset.seq = message.seq;
+    const mine = message.sender_id === me;
+    if (mine) li.classList.add("mine");
+    const at = message.created_at || Date.now();
+    // Grouped under the previous one (no name repeated on screen; still read out).
+    if (previous && previous.sender_id === message.sender_id && at - (previous.created_at || Date.now()) < GROUP_WITHIN_MS) {
+      li.classList.add("continued");
+    }
+    const meta = el("div", "meta");
+    meta.append(el("span", "who", senderLabel(message)), timeElement(at, "time"));
+    li.append(meta);
+    const body = el("div", "body");
+    if (message.attachment) body.append(renderAttachment(message));
+    const text = el("p", "content");
     // textContent: content is shown exactly as sent, never as HTML.
     if (!message.attachment || message.content !== message.attachment.name) text.textContent = message.content;
-    li.append(text);
+    body.append(text);
+    li.append(body);
     return li;
+  }
+
+  // Others' read marks on the open conversation: user id -> seq (chat.read events).
+  function readers() {
+    const conversation = conversations.get(openId);
+    return Object.entries((conversation && conversation.reads) || {})
+      .map(([userId, seq]) => [userId === "null" ? null : Number(userId), seq])
+      .filter(([userId]) => userId !== me);
   }
 
   function renderThread() {
     if (openId === null) return;
     const data = thread(openId);
-    const atBottom = messagesEl.scrollTop + messagesEl.clientHeight >= messagesEl.scrollHeight - 4;
-    const rows = [...data.messages.values()].sort((a, b) => a.seq - b.seq).map(renderMessage);
+    const atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 8;
+    const messages = [...data.messages.values()].sort((a, b) => a.seq - b.seq);
+    const marks = readers();
+    // The newest of my messages someone has read carries "Seen by ..."; mine before it are seen.
+    const seenSeq = Math.max(0, ...messages.filter((m) => m.sender_id === me && marks.some(([, seq]) => seq >= m.seq)).map((m) => m.seq));
+    const rows = [];
+    let previous = null;
+    for (const message of messages) {
+      const date = new Date(message.created_at);
+      if (!previous || !sameDay(new Date(previous.created_at), date)) {
+        const day = el("li", "day");
+        day.append(el("span", "", dayLabel(date)));
+        rows.push(day);
+        previous = null;
+      }
+      if (firstUnreadSeq !== null && message.seq === firstUnreadSeq) {
+        const divider = el("li", "new-divider");
+        divider.append(el("span", "", "New messages"));
+        rows.push(divider);
+        previous = null;
+      }
+      const row = renderMessage(message, previous);
+      if (message.sender_id === me) {
+        if (message.seq === seenSeq) {
+          const who = marks.filter(([, seq]) => seq >= message.seq).map(([userId]) => nameOf(userId));
+          row.append(el("span", "receipt", `Seen by ${who.join(", ")}`));
+        } else {
+          row.append(el("span", "state", message.seq < seenSeq ? "Seen" : "Sent"));
+        }
+      }
+      rows.push(row);
+      previous = message;
+    }
     for (const [id, item] of pending) {
       if (item.conversationId !== openId) continue;
-      const row = renderMessage({ sender_id: me, content: item.content, content_type: "text" });
+      const row = renderMessage({ sender_id: me, conversation_id: openId, content: item.content, content_type: "text", created_at: Date.now() }, previous);
       row.dataset.pending = id;
-      row.querySelector(".who").textContent = "me (sending…)";
+      row.append(el("span", "state", "Sending…"));
       rows.push(row);
-    }
-    const receipt = readReceipt();
-    if (receipt && rows.length) {
-      const target = rows.find((row) => Number(row.dataset.seq) === receipt.seq);
-      if (target) {
-        const note = document.createElement("span");
-        note.className = "receipt";
-        note.textContent = `Seen by ${receipt.names.join(", ")}`;
-        target.append(note);
-      }
+      previous = { sender_id: me, created_at: Date.now() };
     }
     messagesEl.replaceChildren(...rows);
     $("older").hidden = !data.hasOlder;
-    if (atBottom) messagesEl.scrollTop = messagesEl.scrollHeight;
-  }
-
-  // The newest of my messages that others have read, with who read it.
-  function readReceipt() {
-    const conversation = conversations.get(openId);
-    if (!conversation || !conversation.reads) return null;
-    const mine = [...thread(openId).messages.values()].filter((m) => m.sender_id === me).map((m) => m.seq);
-    let best = null;
-    for (const seq of mine) {
-      const readers = Object.entries(conversation.reads)
-        .filter(([userId, read]) => Number(userId) !== me && read >= seq)
-        .map(([userId]) => nameOf(userId === "null" ? null : Number(userId)));
-      if (readers.length && (!best || seq > best.seq)) best = { seq, names: readers };
-    }
-    return best;
+    if (atBottom) scroller.scrollTop = scroller.scrollHeight;
   }
 
   // A message the thread shows: released by its tracker in seq order, or from a history page.
@@ -266,38 +440,92 @@
     data.loaded = true;
   }
 
+  function threadMeta(conversation) {
+    if (conversation.kind === "support") return "Our support team answers here.";
+    const others = otherMembers(conversation);
+    if (conversation.kind === "direct") {
+      const other = others[0];
+      return other && online.get(other.user_id) ? "Online" : "Offline";
+    }
+    const here = others.filter((m) => online.get(m.user_id)).length;
+    return `${conversation.members.length} members · ${here} online`;
+  }
+
+  function renderThreadHead() {
+    const conversation = conversations.get(openId);
+    if (!conversation) return;
+    $("thread-title").textContent = titleOf(conversation);
+    $("thread-meta").textContent = threadMeta(conversation);
+    $("thread").dataset.kind = conversation.kind;
+  }
+
   async function openConversation(id) {
     if (openId !== null && openId !== id && client.ready) {
       client.request("chat.leave", { conversation_id: openId }).catch(() => {});
     }
+    if (openId !== id) saveDraft();
+    const switching = openId !== id;
     openId = id;
-    $("thread").hidden = false;
-    $("thread-title").textContent = titleOf(conversations.get(id));
+    history.replaceState(null, "", `#conversation-${id}`); // a reload opens it again
+    const conversation = conversations.get(id);
+    firstUnreadSeq = conversation && conversation.unread > 0 ? (conversation.last_read_seq || 0) + 1 : null;
+    $("thread-body").hidden = false;
+    $("thread-empty").hidden = true;
+    setView("thread");
+    renderThreadHead();
     $("typing").textContent = "";
     typingUsers.clear();
+    if (switching) {
+      showError("thread-error", "");
+      clearAttachment();
+      textarea.value = localStorage.getItem(DRAFT_KEY(id)) || "";
+      updateComposer();
+      messagesEl.replaceChildren();
+    }
+    renderList();
+    $("thread-body").dataset.loading = "";
     try {
       await loadNewest(id);
       await catchUp(id);
       renderList();
+      renderThreadHead();
       renderThread();
-      messagesEl.scrollTop = messagesEl.scrollHeight;
+      const divider = messagesEl.querySelector(".new-divider");
+      if (divider) divider.scrollIntoView({ block: "start" });
+      else scroller.scrollTop = scroller.scrollHeight;
       await markRead(id);
     } catch (error) {
-      say(error.message);
+      showError("thread-error", describe(error));
+    } finally {
+      delete $("thread-body").dataset.loading;
     }
   }
 
   async function loadOlder() {
-    const data = thread(openId);
-    const seqs = [...data.messages.keys()];
-    const before = seqs.length ? Math.min(...seqs) : undefined;
-    const page = await client.request("chat.history", { conversation_id: openId, before_seq: before, limit: 50 });
-    const height = messagesEl.scrollHeight;
-    page.messages.forEach((message) => show(data, message)); // older than any shown: no gap below
-    data.hasOlder = page.has_more;
-    renderThread();
-    messagesEl.scrollTop = messagesEl.scrollHeight - height; // keep the reader's place
+    if (loadingOlder || openId === null) return;
+    loadingOlder = true;
+    try {
+      const data = thread(openId);
+      const seqs = [...data.messages.keys()];
+      const before = seqs.length ? Math.min(...seqs) : undefined;
+      const page = await client.request("chat.history", { conversation_id: openId, before_seq: before, limit: 50 });
+      const height = scroller.scrollHeight;
+      page.messages.forEach((message) => show(data, message)); // older than any shown: no gap below
+      data.hasOlder = page.has_more;
+      renderThread();
+      scroller.scrollTop = scroller.scrollHeight - height; // keep the reader's place
+    } finally {
+      loadingOlder = false;
+    }
   }
+
+  $("older").addEventListener("click", () => loadOlder().catch((error) => showError("thread-error", describe(error))));
+  // History loads as the reader scrolls up to its top.
+  scroller.addEventListener("scroll", () => {
+    if (scroller.scrollTop < 40 && openId !== null && thread(openId).hasOlder && thread(openId).loaded) {
+      loadOlder().catch((error) => showError("thread-error", describe(error)));
+    }
+  });
 
   async function markRead(id) {
     const conversation = conversations.get(id);
@@ -309,12 +537,42 @@
     renderList();
   }
 
-  // -- sending ------------------------------------------------------------------------------
+  // -- composer -----------------------------------------------------------------------------
+
+  function saveDraft() {
+    if (openId === null) return;
+    if (textarea.value) localStorage.setItem(DRAFT_KEY(openId), textarea.value);
+    else localStorage.removeItem(DRAFT_KEY(openId));
+  }
+
+  // The counter from 80% of the limit; past it the send is refused here, in words.
+  function updateComposer() {
+    const length = textarea.value.length;
+    const counter = $("counter");
+    counter.textContent = length >= MAX_CHARS * COUNTER_FROM ? `${length.toLocaleString()} / ${MAX_CHARS.toLocaleString()}` : "";
+    counter.dataset.over = String(length > MAX_CHARS);
+    // Grow with the text up to a few lines, then scroll inside.
+    textarea.style.height = "auto";
+    textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
+  }
+
+  function attach(file) {
+    attachedFile = file;
+    $("attached-name").textContent = `${file.type.startsWith("image/") ? "Image" : "File"}: ${file.name} (${fileSize(file.size)})`;
+    $("attached").hidden = false;
+  }
+
+  function clearAttachment() {
+    attachedFile = null;
+    $("file").value = "";
+    $("attached").hidden = true;
+  }
 
   function send(data, shownAs) {
     const clientMsgId = newClientMsgId();
     pending.set(clientMsgId, { conversationId: data.conversation_id, content: shownAs });
     renderThread();
+    scroller.scrollTop = scroller.scrollHeight;
     client.enqueue("chat.send", { ...data, client_msg_id: clientMsgId })
       .then((ack) => {
         onMessage(ack.message);
@@ -322,7 +580,7 @@
       .catch((error) => {
         pending.delete(clientMsgId);
         renderThread();
-        say(`Not sent: ${error.message}`);
+        showError("thread-error", `Not sent: ${describe(error)}`);
       });
   }
 
@@ -334,65 +592,229 @@
     const response = await fetch("/api/chat/attachments/", {
       method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() },
     });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error ? JSON.stringify(body.error.details || body.error.message) : response.statusText);
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw body.error || { message: `The upload failed (${response.status}). Try again.` };
     return { kind, attachment: body };
   }
 
-  $("composer").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.target;
-    const content = form.content.value;
-    const file = form.file.files[0];
+  async function submitComposer() {
+    const content = textarea.value;
+    const file = attachedFile;
     if (openId === null || (!content.trim() && !file)) return;
+    if (content.length > MAX_CHARS) {
+      showError("thread-error", `That message is too long: at most ${MAX_CHARS.toLocaleString()} characters.`);
+      return;
+    }
+    const id = openId;
     try {
       if (file) {
         const { kind, attachment } = await upload(file);
-        send({ conversation_id: openId, content, content_type: kind, attachment_id: attachment.id }, content || attachment.name);
+        send({ conversation_id: id, content, content_type: kind, attachment_id: attachment.id }, content || attachment.name);
+        clearAttachment();
       } else {
-        send({ conversation_id: openId, content }, content);
+        send({ conversation_id: id, content }, content);
       }
-      form.reset();
+      showError("thread-error", "");
+      textarea.value = "";
+      localStorage.removeItem(DRAFT_KEY(id));
+      updateComposer();
     } catch (error) {
-      say(`Upload refused: ${error.message}`);
+      showError("thread-error", describe(error));
+    }
+  }
+
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitComposer();
+  });
+
+  // Enter sends, Shift+Enter is a newline; not while an input method is composing a character.
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitComposer();
     }
   });
 
-  $("composer").content.addEventListener("input", () => {
+  textarea.addEventListener("input", () => {
+    updateComposer();
+    saveDraft();
     const now = Date.now();
     if (openId === null || !client.ready || now - lastTypingSent < TYPING_SEND_MS) return;
     lastTypingSent = now;
     client.request("chat.typing", { conversation_id: openId }).catch(() => {});
   });
 
-  $("older").addEventListener("click", () => loadOlder().catch((error) => say(error.message)));
-
-  $("new-direct").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.target;
-    try {
-      const ack = await client.request("chat.send", {
-        recipient_id: Number(form.recipient_id.value), content: form.content.value, client_msg_id: newClientMsgId(),
-      });
-      form.reset();
-      await loadConversations();
-      openConversation(ack.message.conversation_id);
-    } catch (error) {
-      say(error.message);
+  $("file").addEventListener("change", (event) => {
+    if (event.target.files[0]) attach(event.target.files[0]);
+  });
+  $("attached-remove").addEventListener("click", () => {
+    clearAttachment();
+    textarea.focus();
+  });
+  // A pasted or dropped image or file is attached as if picked.
+  textarea.addEventListener("paste", (event) => {
+    const file = [...(event.clipboardData ? event.clipboardData.files : [])][0];
+    if (file) {
+      event.preventDefault();
+      attach(file);
+    }
+  });
+  $("thread").addEventListener("dragover", (event) => {
+    if (openId !== null) event.preventDefault();
+  });
+  $("thread").addEventListener("drop", (event) => {
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    if (file && openId !== null) {
+      event.preventDefault();
+      attach(file);
     }
   });
 
-  $("new-group").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.target;
-    const memberIds = form.member_ids.value.split(/[\s,]+/).filter(Boolean).map(Number);
+  // -- new message, new group, support ------------------------------------------------------
+
+  const picker = { mode: "direct", chosen: new Map(), timer: null, asked: "" };
+
+  function openPicker(mode) {
+    picker.mode = mode;
+    picker.chosen.clear();
+    const form = $("picker");
+    form.reset();
+    form.hidden = false;
+    $("picker-heading").textContent = mode === "group" ? "New group" : "New message";
+    $("picker-submit").textContent = mode === "group" ? "Create group" : "Start chat";
+    $("group-title-field").hidden = mode !== "group";
+    $("first-message-field").hidden = mode !== "direct";
+    $("new-direct-open").setAttribute("aria-expanded", String(mode === "direct"));
+    $("new-group-open").setAttribute("aria-expanded", String(mode === "group"));
+    showError("picker-error", "");
+    renderChosen();
+    $("people-results").replaceChildren();
+    (mode === "group" ? $("group-title") : $("people-search")).focus();
+  }
+
+  function closePicker() {
+    $("picker").hidden = true;
+    $("new-direct-open").setAttribute("aria-expanded", "false");
+    $("new-group-open").setAttribute("aria-expanded", "false");
+  }
+
+  function renderChosen() {
+    $("chosen").replaceChildren(...[...picker.chosen.values()].map((person) => {
+      const li = el("li", "chip");
+      li.append(el("span", "", person.name));
+      const remove = el("button", "quiet", "×");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove ${person.name}`);
+      remove.addEventListener("click", () => {
+        picker.chosen.delete(person.id);
+        renderChosen();
+        $("people-search").focus();
+      });
+      li.append(remove);
+      return li;
+    }));
+  }
+
+  function directWith(userId) {
+    return [...conversations.values()].find((c) => c.kind === "direct" && c.members.some((m) => m.user_id === userId));
+  }
+
+  function choose(person) {
+    remember(person.id, person.name);
+    $("people-search").value = "";
+    $("people-results").replaceChildren();
+    if (picker.mode === "direct") {
+      const existing = directWith(person.id);
+      if (existing) {
+        closePicker();
+        openConversation(existing.id);
+        return;
+      }
+      picker.chosen.clear();
+    }
+    picker.chosen.set(person.id, person);
+    renderChosen();
+    (picker.mode === "direct" ? $("first-message") : $("people-search")).focus();
+  }
+
+  async function searchPeople() {
+    const text = $("people-search").value.trim();
+    const results = $("people-results");
+    if (text.length < 2) {
+      results.replaceChildren();
+      return;
+    }
+    picker.asked = text;
     try {
-      const ack = await client.request("chat.create_group", { title: form.title.value, member_ids: memberIds });
-      form.reset();
-      upsertConversation(ack.conversation);
-      openConversation(ack.conversation.id);
+      const body = await getJson(`/api/users/?search=${encodeURIComponent(text)}`);
+      if (picker.asked !== text) return; // a newer search is on its way
+      showError("picker-error", "");
+      const people = body.users.filter((p) => !picker.chosen.has(p.id));
+      if (!people.length) {
+        results.replaceChildren(el("li", "none", `Nobody found for “${text}”.`));
+        return;
+      }
+      results.replaceChildren(...people.map((person) => {
+        const li = el("li");
+        const button = el("button", "person");
+        button.type = "button";
+        button.dataset.userId = person.id;
+        button.append(el("span", "person-name", person.name));
+        const detail = person.is_staff ? `@${person.username} · support` : `@${person.username}`;
+        button.append(el("span", "person-detail", detail));
+        button.addEventListener("click", () => choose(person));
+        li.append(button);
+        return li;
+      }));
     } catch (error) {
-      say(error.details ? JSON.stringify(error.details) : error.message);
+      showError("picker-error", describe(error));
+    }
+  }
+
+  $("people-search").addEventListener("input", () => {
+    clearTimeout(picker.timer);
+    picker.timer = setTimeout(searchPeople, SEARCH_DELAY_MS);
+  });
+  $("people-search").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault(); // Enter in the search picks the first person found, it does not submit
+      const first = $("people-results").querySelector("button.person");
+      if (first) first.click();
+    }
+  });
+  $("new-direct-open").addEventListener("click", () => openPicker("direct"));
+  $("new-group-open").addEventListener("click", () => openPicker("group"));
+  $("picker-close").addEventListener("click", closePicker);
+  $("picker").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closePicker();
+  });
+
+  $("picker").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const chosen = [...picker.chosen.keys()];
+    try {
+      if (picker.mode === "direct") {
+        const content = $("first-message").value;
+        if (!chosen.length) throw { message: "Pick who to write to: type their name, then choose them." };
+        if (!content.trim()) throw { message: "Write a first message." };
+        const ack = await client.request("chat.send", { recipient_id: chosen[0], content, client_msg_id: newClientMsgId() });
+        await loadConversations();
+        closePicker();
+        showError("notice", "");
+        openConversation(ack.message.conversation_id);
+      } else {
+        const title = $("group-title").value.trim();
+        if (!title) throw { message: "Give the group a name." };
+        if (!chosen.length) throw { message: "Add at least one person: type their name, then choose them." };
+        const ack = await client.request("chat.create_group", { title, member_ids: chosen });
+        upsertConversation(ack.conversation);
+        closePicker();
+        showError("notice", "");
+        openConversation(ack.conversation.id);
+      }
+    } catch (error) {
+      showError("picker-error", describe(error));
     }
   });
 
@@ -400,13 +822,18 @@
     try {
       const ack = await client.request("chat.support", {});
       upsertConversation(ack.conversation);
+      showError("notice", "");
       openConversation(ack.conversation.id);
     } catch (error) {
-      say(error.message);
+      showError("notice", describe(error));
     }
   });
 
   // -- events -------------------------------------------------------------------------------
+
+  function announce(message) {
+    $("announcer").textContent = `${senderLabel(message)}: ${message.content || (message.attachment && message.attachment.name) || ""}`;
+  }
 
   function onMessage(message) {
     const id = message.conversation_id;
@@ -421,12 +848,14 @@
     const gap = data !== undefined && data.tracker.receive(message);
     // A thread still loading its history catches up when loaded; one not open, when opened.
     // A failed catch-up leaves the gap: the next message, resync or reconnect tries again.
-    if (gap && data.loaded && id === openId) fillGap(id).catch((error) => say(error.message));
+    if (gap && data.loaded && id === openId) fillGap(id).catch((error) => showError("thread-error", describe(error)));
     conversation.last_seq = Math.max(conversation.last_seq, message.seq);
+    if (!conversation.last_message || conversation.last_message.seq <= message.seq) conversation.last_message = message;
     if (!known && message.sender_id !== me && id !== openId) conversation.unread = (conversation.unread || 0) + 1;
     if (message.sender_id === me) conversation.last_read_seq = Math.max(conversation.last_read_seq || 0, message.seq);
     renderList();
     if (id === openId) {
+      if (!known && message.sender_id !== me) announce(message);
       renderThread();
       markRead(id).catch(() => {});
     }
@@ -466,11 +895,13 @@
   client.on("presence.changed", (data) => {
     online.set(data.user_id, data.online);
     renderList();
+    renderThreadHead();
   });
 
   client.on("chat.member_added", (data) => {
     upsertConversation(data.conversation);
     renderList();
+    if (data.conversation.id === openId) renderThreadHead();
   });
 
   client.on("chat.member_removed", (data) => {
@@ -478,7 +909,11 @@
       conversations.delete(data.conversation_id);
       if (openId === data.conversation_id) {
         openId = null;
-        $("thread").hidden = true;
+        $("thread-body").hidden = true;
+        $("thread-empty").hidden = false;
+        $("thread-title").textContent = "No conversation open";
+        $("thread-meta").textContent = "";
+        setView("list");
       }
     } else {
       loadConversations().catch(() => {});
@@ -489,27 +924,36 @@
   client.on("support.closed", (data) => {
     const conversation = conversations.get(data.conversation_id);
     if (conversation) conversation.closed = true;
-    if (data.conversation_id === openId) say("Support closed this conversation. Contact support again to open a new one.");
+    if (data.conversation_id === openId) {
+      showError("thread-error", "Support closed this conversation. Contact support again to open a new one.");
+    }
   });
 
   // Refusals worth retrying (docs/protocol.md, "Errors"); "disconnected" waits for the next welcome.
   const RETRYABLE = new Set(["unavailable", "rate_limited", "server_error"]);
 
   // After every (re)connect and on resync: the conversations (unread counts, last messages), then
-  // the open thread's messages after its synced seq, once each. A resume refused for a passing reason is tried again, or the gap would stay until the
-  // next reconnect.
+  // the open thread's messages after its synced seq, once each. A resume refused for a passing
+  // reason is tried again, or the gap would stay until the next reconnect.
   async function resume(attempt) {
     try {
       await loadConversations();
+      showError("notice", "");
+      const linked = /^#conversation-(\d+)$/.exec(location.hash);
+      if (openId === null && linked && conversations.has(Number(linked[1]))) {
+        await openConversation(Number(linked[1]));
+        return;
+      }
       if (openId !== null) {
         await loadNewest(openId);
         await catchUp(openId);
         renderList();
+        renderThreadHead();
         renderThread();
         await markRead(openId);
       }
     } catch (error) {
-      say(error.message);
+      showError("notice", describe(error));
       if (RETRYABLE.has(error.code) && attempt < 5) {
         const wait = (error.details && error.details.retry_after_ms) || 1000 * attempt;
         setTimeout(() => { if (client.ready) resume(attempt + 1); }, wait);
@@ -517,20 +961,30 @@
     }
   }
 
-  client.on("welcome", () => {
-    say("");
-    resume(1);
-  });
+  client.on("welcome", () => resume(1));
 
   // The server may have lost events for this connection (docs/protocol.md, "resync"): catch up
   // as after a reconnect; the socket stays open.
   client.on("resync", () => resume(1));
 
+  // Connection state, quietly: "connecting…", "live", "reconnecting in Ns" (counting down to the
+  // client's next attempt, client.reconnectAt), "disconnected" with why.
+  let countdown = null;
   client.on("state", (state, code) => {
+    clearInterval(countdown);
     status.dataset.state = state;
-    status.textContent = state === "open" ? "live" : state === "stopped" ? "disconnected" : `${state}…`;
+    if (state === "reconnecting" && client.reconnectAt) {
+      const tick = () => {
+        const seconds = Math.max(0, Math.ceil((client.reconnectAt - Date.now()) / 1000));
+        status.textContent = seconds > 0 ? `reconnecting in ${seconds} s` : "reconnecting…";
+      };
+      tick();
+      countdown = setInterval(tick, 1000);
+    } else {
+      status.textContent = state === "open" ? "live" : state === "stopped" ? "disconnected" : `${state}…`;
+    }
     if (state === "stopped") {
-      say(client.lastError ? `${client.lastError.message} (close ${code})` : `Disconnected (close ${code})`);
+      showError("notice", client.lastError ? `${client.lastError.message} (close ${code})` : `Disconnected (close ${code}). Reload the page to reconnect.`);
     }
   });
 

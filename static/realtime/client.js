@@ -238,6 +238,7 @@
         ? Math.random() * 1000
         : (MIN_DELAY_MS[code] || 0) + this.backoffMs * (0.5 + Math.random() / 2);
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+      this.reconnectAt = Date.now() + delay; // epoch ms of the next attempt (pages show "reconnecting in N s")
       this.emit("state", "reconnecting", code);
       setTimeout(() => this.start(), delay);
     }

@@ -3,10 +3,18 @@ The chat page in a real browser: Playwright (Python) driving Debian's Chromium (
 Playwright's own browser download does not work here). Two browser contexts are two users; the
 server is restarted mid-chat and both pages come back with every message exactly once; a lost
 event is recovered from the seq gap it leaves, or on the server's ``resync``, without reconnecting.
+
+The page as a person uses it (issue 24), at 1280x800 and 390x844: every control they need is
+clickable without ``force`` and nothing overlaps, a screenshot of each state is saved under
+``test-output/screenshots/`` for review, and axe-core (tests/e2e/axe, installed by ``make test``)
+finds no critical or serious violation, in light and dark mode. People are found by name, Enter
+sends, drafts survive switching and reloading, a refused upload says why in words and the next
+upload clears it. One browser for the module; only the restart test starts a server of its own.
 """
 
 import json
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import patch
@@ -16,12 +24,12 @@ from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 from chat import services
-from chat.models import Message
+from chat.models import Membership, Message
 from chat.tests.conftest import png_bytes
 from realtime.delivery import resync
 from realtime.groups import user_group
 from realtime.publish import publish
-from tests.servers import Daphne, database_url
+from tests.servers import BASE_DIR, Daphne, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CHROMIUM_ARGS = [
@@ -40,20 +48,42 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium")
-    if not chromium:
+def chromium():
+    executable = shutil.which("chromium")
+    if not executable:
         raise RuntimeError("Browser tests need Debian's chromium: run them with `make test`.")
     # Playwright's sync API runs an event loop in this thread, so Django would refuse the tests'
     # ORM calls as "async context"; they are plain sync calls (Django's docs name this case).
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
             yield browser
             browser.close()
     finally:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+class Contexts:
+    """The module's browser, for one test: every context it opens is closed after the test, so no
+    page of it stays connected (online) to the shared servers for the next test."""
+
+    def __init__(self, browser):
+        self.browser = browser
+        self.opened = []
+
+    def new_context(self, **options):
+        context = self.browser.new_context(**options)
+        self.opened.append(context)
+        return context
+
+
+@pytest.fixture
+def browser(chromium):
+    contexts = Contexts(chromium)
+    yield contexts
+    for context in contexts.opened:
+        context.close()
 
 
 @pytest.fixture
@@ -78,15 +108,28 @@ def server(django_db_setup, tmp_path):
     daphne.stop()
 
 
-def open_chat(browser, server, username: str, conversation_id: int, page: Page | None = None) -> Page:
-    """Log in through the form and open the conversation, on ``page`` or in a new browser context (its own cookies)."""
-    page = page or browser.new_context().new_page()
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = BASE_DIR / "test-output" / "screenshots"
+AXE = BASE_DIR / "tests" / "e2e" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def log_in(browser, server, username: str, page: Page | None = None, **context_options) -> Page:
+    """Log in through the form to the chat page, live, on ``page`` or in a new browser context
+    (its own cookies; ``context_options`` such as ``viewport`` or ``color_scheme``)."""
+    page = page or browser.new_context(**context_options).new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{server.http}/chat/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", f"{username}-pass")
     page.click("main form button[type=submit]")
     expect(page.locator("#status")).to_have_text("live")
+    return page
+
+
+def open_chat(browser, server, username: str, conversation_id: int, page: Page | None = None, **options) -> Page:
+    """``log_in``, then open the conversation from the list."""
+    page = log_in(browser, server, username, page, **options)
     page.click(f"#conversations li[data-id='{conversation_id}']")
     expect(page.locator("#thread")).to_be_visible()
     return page
@@ -138,8 +181,9 @@ def shown(page: Page) -> list[str]:
 
 
 def send(page: Page, text: str) -> None:
+    """Type ``text`` into the composer and press Enter, as a person sends."""
     page.fill("#composer textarea", text)
-    page.click("#composer button[type=submit]")
+    page.press("#composer textarea", "Enter")
 
 
 def test_two_users_chat_and_survive_a_server_restart(browser, server, alice, bob):
@@ -193,7 +237,8 @@ def test_two_users_chat_and_survive_a_server_restart(browser, server, alice, bob
     assert bob_page.eval_on_selector("#messages img[alt='dot.png']", "img => img.naturalWidth") == 4
 
 
-def test_unread_badges_and_presence_dots(browser, server, alice, bob, carol):
+def test_unread_badges_and_presence_dots(browser, daphnes, alice, bob, carol):
+    server = daphnes[0]  # the shared servers: this test restarts nothing
     group = in_thread(services.create_group, owner=alice, title="Badges", member_ids=[bob.pk])
     other = in_thread(services.create_group, owner=carol, title="Elsewhere", member_ids=[alice.pk])
     alice_page = open_chat(browser, server, "alice", group.pk)
@@ -211,7 +256,8 @@ def test_unread_badges_and_presence_dots(browser, server, alice, bob, carol):
     expect(badge).to_have_text("")
 
 
-def test_support_desk_in_the_admin_updates_live(browser, server, alice, make_user):
+def test_support_desk_in_the_admin_updates_live(browser, daphnes, alice, make_user):
+    server = daphnes[0]  # the shared servers: this test restarts nothing
     make_user("agent", is_staff=True, first_name="Ann", last_name="Lee")
     conversation, _ = in_thread(services.open_support, user=alice)
     in_thread(services.send_message, sender=alice, conversation=conversation, content="my order is late")
@@ -243,7 +289,8 @@ def test_support_desk_in_the_admin_updates_live(browser, server, alice, make_use
     expect(desk.locator("#desk-thread .who")).to_have_text(["alice", "alice", "alice", "Ann Lee (support)"])
 
 
-def test_history_scrolls_back_page_by_page(browser, server, alice, bob):
+def test_history_loads_as_the_reader_scrolls_up(browser, daphnes, alice, bob):
+    server = daphnes[0]  # the shared servers: this test restarts nothing
     group = in_thread(services.create_group, owner=alice, title="Long history", member_ids=[bob.pk])
     for n in range(1, 61):
         in_thread(services.send_message, sender=bob, conversation=group, content=f"old {n}")
@@ -251,7 +298,7 @@ def test_history_scrolls_back_page_by_page(browser, server, alice, bob):
     rows = page.locator("#messages li[data-seq] .content")
     expect(rows).to_have_count(50)  # the newest page
     expect(rows.first).to_have_text("old 11")
-    page.click("#older")
+    page.locator("#scroller").evaluate("scroller => { scroller.scrollTop = 0; }")  # the reader scrolls up
     expect(rows).to_have_count(60)
     expect(rows.first).to_have_text("old 1")
     expect(page.locator("#older")).to_be_hidden()  # nothing older
@@ -309,3 +356,225 @@ def test_resync_catches_up_the_open_thread_and_the_list_without_reconnecting(bro
     assert frames.sockets == 1  # caught up on the open socket
     assert shown(page) == ["first", "missed here"]
     page.context.close()  # its socket would stay on the shared server
+
+
+# -- the page as a person uses it (issue 24) ---------------------------------------------------
+
+
+def audit(page: Page, state: str) -> None:
+    """axe-core on the page as it is now: no critical or serious violation (``state`` names it)."""
+    if not AXE.exists():
+        raise RuntimeError("The accessibility audit needs axe-core: run the tests with `make test` (npm ci).")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)")
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations
+        if v["impact"] in ("critical", "serious")
+    ]
+    assert not bad, f"{state}: {bad}"
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def clickable(page: Page, selectors: list[str]) -> None:
+    """Each control is visible, inside the window and would receive the click (nothing covers it):
+    Playwright's actionability checks, without clicking and without ``force``."""
+    width = page.viewport_size["width"]
+    for selector in selectors:
+        control = page.locator(selector)
+        control.click(trial=True, timeout=5_000)
+        box = control.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, f"{selector} is outside the window: {box}"
+
+
+def no_overlap(page: Page, selectors: list[str]) -> None:
+    """The visible regions do not overlap one another, and the page does not scroll sideways."""
+    boxes = {s: page.locator(s).bounding_box() for s in selectors if page.locator(s).is_visible()}
+    items = list(boxes.items())
+    for i, (a, box_a) in enumerate(items):
+        for b, box_b in items[i + 1 :]:
+            apart = (
+                box_a["x"] + box_a["width"] <= box_b["x"] + 0.5
+                or box_b["x"] + box_b["width"] <= box_a["x"] + 0.5
+                or box_a["y"] + box_a["height"] <= box_b["y"] + 0.5
+                or box_b["y"] + box_b["height"] <= box_a["y"] + 0.5
+            )
+            assert apart, f"{a} {box_a} overlaps {b} {box_b}"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+
+
+THREAD_CONTROLS = ["#composer textarea", "#composer button[type=submit]", "#composer .attach"]
+LIST_CONTROLS = ["#new-direct-open", "#new-group-open", "#support", "#filter"]
+PICKER_CONTROLS = ["#people-search", "#first-message", "#picker-submit", "#picker-close"]
+REGIONS = [".sidebar", ".thread-head", ".scroller", "#composer"]
+
+
+@pytest.mark.parametrize(
+    "viewport,size",
+    [pytest.param(DESKTOP, "desktop", id="1280x800"), pytest.param(PHONE, "phone", id="390x844")],
+)
+def test_every_control_is_reachable_nothing_overlaps_and_axe_passes(browser, daphnes, make_user, viewport, size):
+    server = daphnes[0]
+    alice = make_user("alice", first_name="Alice", last_name="Moreau")
+    bob = make_user("bob", first_name="Bob", last_name="Stone")
+    make_user("agent", first_name="Ann", last_name="Lee", is_staff=True)
+    group = in_thread(services.create_group, owner=alice, title="Launch plan", member_ids=[bob.pk])
+    in_thread(services.send_message, sender=bob, conversation=group, content="The deck is ready for review.")
+    in_thread(services.send_message, sender=bob, conversation=group, content="Slides 4-6 need numbers.")
+    lunch, _ = in_thread(services.send_as, user=bob, recipient_id=alice.pk, content="Lunch at 12?")
+    in_thread(services.send_message, sender=alice, conversation=group, content="On it " * 40)
+    color = "dark" if size == "phone" else "light"  # each width once in each scheme would double the time
+    page = log_in(browser, server, "alice", viewport=viewport, color_scheme=color)
+
+    # The list: newest activity first, the direct chat titled with the other person's name.
+    rows = page.locator("#conversations li .name")
+    expect(rows).to_have_text(["Launch plan", "Bob Stone"])
+    expect(page.locator(f"#conversations li[data-id='{lunch.conversation_id}'] .unread")).to_have_text("1")
+    clickable(page, LIST_CONTROLS)
+    screenshot(page, f"chat-{size}-list")
+    audit(page, f"{size}: the list")
+
+    # A conversation open: on a phone the thread replaces the list, with a way back.
+    page.click(f"#conversations li[data-id='{group.pk}']")
+    expect(page.locator("#messages li[data-seq] .content")).to_have_count(3)
+    if size == "phone":
+        expect(page.locator(".sidebar")).to_be_hidden()
+        clickable(page, ["#back", *THREAD_CONTROLS])
+    else:
+        clickable(page, [*LIST_CONTROLS, *THREAD_CONTROLS, f"#conversations li[data-id='{lunch.conversation_id}']"])
+    no_overlap(page, REGIONS)
+    # Names and times; one sender's consecutive messages grouped under one name.
+    expect(page.locator("#messages li[data-seq] .who")).to_have_text(["Bob Stone", "Bob Stone", "You"])
+    expect(page.locator("#messages li.continued")).to_have_count(1)
+    expect(page.locator("#messages li[data-seq] time").first).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
+    expect(page.locator("#messages li.day")).to_have_text(["Today"])
+    screenshot(page, f"chat-{size}-thread")
+    audit(page, f"{size}: a thread open")
+
+    if size == "phone":
+        page.click("#back")
+        expect(page.locator("#thread")).to_be_hidden()
+    # The picker beside an open thread (the forms used to spill under it) stays clickable.
+    page.click("#new-direct-open")
+    clickable(page, PICKER_CONTROLS)
+    page.fill("#people-search", "ann")
+    expect(page.locator("#people-results .person")).to_have_text(["Ann Lee@agent · support"])
+    clickable(page, ["#people-results .person"])
+    no_overlap(page, REGIONS)
+    screenshot(page, f"chat-{size}-picker")
+    audit(page, f"{size}: the people picker")
+
+
+def test_people_are_found_by_name_for_a_direct_chat_and_a_group(browser, daphnes, make_user):
+    server = daphnes[0]
+    alice = make_user("alice", first_name="Alice", last_name="Moreau")
+    make_user("bob", first_name="Bob", last_name="Stone")
+    make_user("carol", first_name="Carol", last_name="Diaz")
+    page = log_in(browser, server, "alice", viewport=DESKTOP)
+    bob_page = log_in(browser, server, "bob", viewport=PHONE)
+
+    page.click("#new-direct-open")
+    page.locator("#people-search").press_sequentially("sto")
+    page.click("#people-results .person:has-text('Bob Stone')")
+    expect(page.locator("#chosen")).to_have_text("Bob Stone×")
+    page.fill("#first-message", "Hi Bob, got a minute?")
+    page.click("#picker-submit")
+    expect(page.locator("#thread-title")).to_have_text("Bob Stone")
+    expect(page.locator("#picker")).to_be_hidden()
+    expect(bob_page.locator("#conversations li .name")).to_have_text(["Alice Moreau"])
+    expect(bob_page.locator("#conversations li .preview")).to_have_text(["Hi Bob, got a minute?"])
+    expect(bob_page.locator("#conversations li .unread")).to_have_text(["1"])
+
+    # Picking the same person again opens the chat that exists.
+    page.click("#new-direct-open")
+    page.fill("#people-search", "bob")
+    page.click("#people-results .person")
+    expect(page.locator("#picker")).to_be_hidden()
+    assert page.locator("#conversations li").count() == 1
+
+    page.click("#new-group-open")
+    page.fill("#group-title", "Design review")
+    for name in ("bob", "diaz"):
+        page.fill("#people-search", name)
+        page.locator("#people-results .person").first.click()
+    expect(page.locator("#chosen li")).to_have_count(2)
+    page.click("#picker-submit")
+    expect(page.locator("#thread-title")).to_have_text("Design review")
+    expect(page.locator("#thread-meta")).to_contain_text("3 members")
+    group_row = page.locator("#conversations li").first
+    expect(group_row.locator(".name")).to_have_text("Design review")
+    expect(group_row.locator(".marker")).to_have_text("Group")
+    expect(bob_page.locator("#conversations li .name")).to_have_text(["Design review", "Alice Moreau"])
+    assert Membership.objects.filter(user=alice).count() == 2
+
+
+def test_composer_enter_drafts_counter_and_a_refused_upload(browser, daphnes, make_user, settings):
+    server = daphnes[0]
+    alice = make_user("alice")
+    bob = make_user("bob")
+    group = in_thread(services.create_group, owner=alice, title="Drafts", member_ids=[bob.pk])
+    other = in_thread(services.create_group, owner=alice, title="Other", member_ids=[bob.pk])
+    page = open_chat(browser, server, "alice", group.pk, viewport=DESKTOP)
+    box = page.locator("#composer textarea")
+
+    # Shift+Enter is a newline, Enter sends.
+    box.press_sequentially("line one")
+    box.press("Shift+Enter")
+    box.press_sequentially("line two")
+    box.press("Enter")
+    expect(page.locator("#messages li[data-seq] .content")).to_have_text(["line one\nline two"])
+    expect(page.locator("#messages li[data-seq] .state, #messages .receipt")).to_have_text(["Sent"])
+    expect(box).to_have_value("")
+
+    # A draft per conversation, kept across switching and a reload.
+    box.press_sequentially("half a thought")
+    page.click(f"#conversations li[data-id='{other.pk}']")
+    expect(box).to_have_value("")
+    page.click(f"#conversations li[data-id='{group.pk}']")
+    expect(box).to_have_value("half a thought")
+    page.reload()
+    expect(page.locator("#status")).to_have_text("live")
+    expect(page.locator("#thread-title")).to_have_text("Drafts")  # the open conversation too
+    expect(box).to_have_value("half a thought")
+
+    # The counter appears near the limit and warns past it.
+    limit = 4000  # settings.CHAT_MAX_MESSAGE_CHARS of the servers (the default)
+    expect(page.locator("#counter")).to_have_text("")
+    box.fill("x" * (limit - 10))
+    expect(page.locator("#counter")).to_have_text(f"{limit - 10:,} / {limit:,}")
+    box.fill("x" * (limit + 1))
+    expect(page.locator("#counter")).to_have_attribute("data-over", "true")
+    box.press("Enter")
+    expect(page.locator("#thread-error")).to_have_text(f"That message is too long: at most {limit:,} characters.")
+    box.fill("")
+
+    # A refused upload says why in words where the action was; the next upload clears it.
+    page.set_input_files(
+        "#composer input[type=file]",
+        files=[{"name": "setup.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ"}],
+    )
+    page.press("#composer textarea", "Enter")
+    expect(page.locator("#thread-error")).to_have_text(
+        "That file type isn't allowed: use PDF, TXT, CSV, ZIP, DOCX, XLSX, PNG, JPG, GIF, WEBP."
+    )
+    screenshot(page, "chat-desktop-refused-upload")
+    audit(page, "desktop: a refused upload")
+    page.set_input_files(
+        "#composer input[type=file]", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": png_bytes((4, 4))}]
+    )
+    page.press("#composer textarea", "Enter")
+    expect(page.locator("#messages li[data-seq] img[alt='dot.png']")).to_be_visible()
+    expect(page.locator("#thread-error")).to_be_hidden()
+    page.set_input_files(
+        "#composer input[type=file]",
+        files=[{"name": "notes.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}],
+    )
+    page.press("#composer textarea", "Enter")
+    card = page.locator("#messages li[data-seq] .file-card")
+    expect(card).to_contain_text("notes.pdf")
+    expect(card).to_have_attribute("download", "notes.pdf")
