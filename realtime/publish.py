@@ -23,6 +23,7 @@ from realtime.delivery import (
     membership_message,
     multicast_message,
     send_hub_message,
+    send_hub_message_async,
 )
 
 from .errors import ProtocolError
@@ -31,6 +32,7 @@ from .groups import HUBS_GROUP, user_group
 __all__ = [
     "close_user_connections",
     "publish",
+    "publish_async",
     "publish_on_commit",
     "publish_to_groups",
     "subscribe_user_on_commit",
@@ -44,6 +46,15 @@ def publish(group: str, event_type: str, data: Any, *, exclude_connection: str |
     (but the one whose id is ``exclude_connection``, seed 003's "room except one connection").
     """
     send_hub_message(group, event_message(group, event_type, data, exclude_connection=exclude_connection))
+
+
+async def publish_async(group: str, event_type: str, data: Any, *, exclude_connection: str | None = None) -> None:
+    """
+    ``publish`` from the event loop, for handlers that run there rather than in a consumer's
+    worker thread (the Socket.IO endpoint, rooms/compat/seed003.py): the same hub message, sent at
+    once. Never raises (the layer's failures are logged and the group told to resync).
+    """
+    await send_hub_message_async(group, event_message(group, event_type, data, exclude_connection=exclude_connection))
 
 
 def publish_to_groups(groups: list[str], event_type: str, data: Any) -> None:

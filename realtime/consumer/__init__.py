@@ -2,13 +2,14 @@
 The WebSocket endpoint ``/ws/``: what ``config/asgi.py`` mounts.
 
 - ``security``: the Origin check (``ALLOWED_HOSTS``) before anything else;
-- ``auth`` and ``connect_rate``: the session cookie or ``?token=``, and the per-IP connection budget;
+- ``auth`` and ``connect_rate``: the session cookie or ``?token=``, and the per-IP connection budget
+  (``authenticate_token`` and ``token_from_scope`` serve endpoints outside Channels too: Socket.IO's);
 - ``consumer``: ``RealtimeConsumer``, split by job into ``gate`` (frame size, rate, parse),
   ``session`` (authentication, token expiry and refresh) and ``dispatch`` (handler, reply, events);
 - ``limits``: the per-connection frame-rate buckets.
 """
 
-from .auth import RealtimeAuthMiddlewareStack
+from .auth import RealtimeAuthMiddlewareStack, TokenRefused, authenticate_token, token_from_scope
 from .consumer import RealtimeConsumer
 from .routing import websocket_urlpatterns
 from .security import AllowedHostsBrowserOriginValidator
@@ -17,5 +18,8 @@ __all__ = [
     "AllowedHostsBrowserOriginValidator",
     "RealtimeAuthMiddlewareStack",
     "RealtimeConsumer",
+    "TokenRefused",
+    "authenticate_token",
+    "token_from_scope",
     "websocket_urlpatterns",
 ]

@@ -15,9 +15,9 @@ import time
 from realtime import registry
 from realtime.conf import realtime_settings
 from realtime.db import database_call
-from realtime.delivery import ConnectionRecord, announce, close_message, send_to_layer
+from realtime.delivery import ConnectionRecord, connection_opened
 from realtime.envelope import Frame, now_ms
-from realtime.errors import CloseCode, Forbidden, Invalid, SessionReplaced, Unauthorized, Unavailable
+from realtime.errors import CloseCode, Forbidden, Invalid, Unauthorized, Unavailable
 from realtime.groups import user_group
 
 from .auth import TokenRefused, authenticate_token
@@ -115,24 +115,12 @@ class SessionMixin:
             process=self.process.id,
         )
         try:
-            registered = await self.process.registry.register(record)
-            self.record = record
-            if registered.user_connections > realtime_settings.MAX_CONNECTIONS_PER_USER:
-                self.record = None
-                await self.process.registry.unregister(record)
+            if not await connection_opened(self.process.registry, record):
                 await self.refuse_limit("MAX_CONNECTIONS_PER_USER", "Too many open connections for this user")
                 return
+            self.record = record
             self.process.stats.session_started()
-            if registered.came_online:
-                await announce(user.pk, online=True)
             await self.subscribe(user_group(user.pk), *await database_call(registry.groups_for_session, user))
-            if realtime_settings.SINGLE_SESSION:
-                await send_to_layer(
-                    user_group(user.pk),
-                    close_message(
-                        user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=self.connection_id
-                    ),
-                )
         except Exception:
             logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)
             await self.refuse(layer_unavailable(), CloseCode.TRY_AGAIN_LATER)

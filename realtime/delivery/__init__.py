@@ -24,9 +24,10 @@ from .outbox import (
     membership_message,
     multicast_message,
     send_hub_message,
+    send_hub_message_async,
     send_to_layer,
 )
-from .presence import announce, online_user_ids, presence_of
+from .presence import announce, connection_closed, connection_opened, online_user_ids, presence_of
 from .process import ServerProcess, close_process, get_process
 from .stats import WINDOW_S, ProcessStats
 
@@ -41,6 +42,8 @@ __all__ = [
     "announce",
     "close_message",
     "close_process",
+    "connection_closed",
+    "connection_opened",
     "collecting_publishes",
     "event_message",
     "flush_collected",
@@ -51,5 +54,6 @@ __all__ = [
     "online_user_ids",
     "presence_of",
     "send_hub_message",
+    "send_hub_message_async",
     "send_to_layer",
 ]

@@ -103,6 +103,14 @@ def send_hub_message(group: str, message: dict) -> None:
         logger.exception("send to %s failed; its members are told to resync", group)
 
 
+async def send_hub_message_async(group: str, message: dict) -> None:
+    """
+    ``send_hub_message`` from the event loop (a handler that is not a consumer's: Socket.IO's),
+    sent at once. Never raises: a failure is logged and the groups noted as lost.
+    """
+    await _send_now(group, message)
+
+
 def close_message(user_id: int, code: int, error: ProtocolError, exclude_connection: str | None = None) -> dict:
     """The hub message closing ``user_id``'s connections (but ``exclude_connection``) with ``code`` after ``error``."""
     message = {"type": LAYER_CLOSE_TYPE, "group": user_group(user_id), "code": int(code), "text": error_frame(error)}
