@@ -260,13 +260,16 @@ class Seed003Endpoint:
             return socketio.AsyncRedisManager(url, channel=f"{realtime_settings.KEY_PREFIX}:socketio:003")
         return socketio.AsyncManager()
 
-    async def connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+    async def connect(self, sid: str, environ: dict | None = None, auth: Any = None, *_: Any) -> dict | None:
         """
         Accept the socket as an authenticated connection of the token's user, or raise
         ``ConnectionRefusedError`` with the native error: ``unauthorized`` (no or a refused token),
         ``limit_exceeded`` (``MAX_CONNECTIONS_PER_PROCESS``, ``MAX_CONNECTIONS_PER_USER``),
         ``going_away`` (draining), ``unavailable`` (Redis away).
         """
+        if self.server.manager.is_connected(sid, NAMESPACE):
+            # python-socketio hands a connected client's event named "connect" to this handler.
+            return await self.dispatch("connect", sid)
         scope = environ["asgi.scope"]
         try:
             process = await get_process()
@@ -318,8 +321,11 @@ class Seed003Endpoint:
         conn.expiry = asyncio.create_task(conn.close_at(result.expires_at))
         connection_log.info("socket.io session conn=%s user=%s", sid, user.pk)
 
-    async def disconnect(self, sid: str, reason: str | None = None) -> None:
+    async def disconnect(self, sid: str, reason: str | None = None, *_: Any) -> dict | None:
         """Undo ``connect``: hub groups, registry record (offline presence), the process's table."""
+        if self.server.manager.is_connected(sid, NAMESPACE):
+            # Not a disconnect (python-socketio marks those first): a client's event named "disconnect".
+            return await self.dispatch("disconnect", sid)
         conn = self.connections.pop(sid, None)
         if conn is None:
             return

@@ -139,6 +139,9 @@ async def test_bad_input_is_an_exception_event_in_the_seed_shape_and_the_socket_
         ("sendToRoom", [{"roomId": "game:1", "event": "", "data": 1}], "invalid"),
         ("sendToRoom", [{"roomId": "game:1", "event": "x", "except": "someone-else"}], "invalid"),
         ("chat.send", [{"content": "hi"}], "unknown_type"),
+        # python-socketio passes these names to the connection handlers: neither runs again.
+        ("connect", [{"asgi.scope": {}}, {"token": "x"}], "unknown_type"),
+        ("disconnect", ["transport close"], "unknown_type"),
     ]
     for event, args, code in cases:
         reply = await client.call(event, *args)
