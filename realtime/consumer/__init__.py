@@ -6,16 +6,18 @@ The WebSocket endpoint ``/ws/``: what ``config/asgi.py`` mounts.
   (``authenticate_token`` and ``token_from_scope`` serve endpoints outside Channels too: Socket.IO's);
 - ``consumer``: ``RealtimeConsumer``, split by job into ``gate`` (frame size, rate, parse),
   ``session`` (authentication, token expiry and refresh) and ``dispatch`` (handler, reply, events);
-- ``limits``: the per-connection frame-rate buckets.
+- ``limits``: the per-connection frame-rate buckets (``FrameRateLimiter``, used by Socket.IO's endpoint too).
 """
 
 from .auth import RealtimeAuthMiddlewareStack, TokenRefused, authenticate_token, token_from_scope
 from .consumer import RealtimeConsumer
+from .limits import FrameRateLimiter
 from .routing import websocket_urlpatterns
 from .security import AllowedHostsBrowserOriginValidator
 
 __all__ = [
     "AllowedHostsBrowserOriginValidator",
+    "FrameRateLimiter",
     "RealtimeAuthMiddlewareStack",
     "RealtimeConsumer",
     "TokenRefused",

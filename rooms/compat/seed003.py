@@ -37,7 +37,13 @@ from socketio import packet
 
 from realtime.codec import AdapterCodec
 from realtime.conf import realtime_settings
-from realtime.consumer import AllowedHostsBrowserOriginValidator, TokenRefused, authenticate_token, token_from_scope
+from realtime.consumer import (
+    AllowedHostsBrowserOriginValidator,
+    FrameRateLimiter,
+    TokenRefused,
+    authenticate_token,
+    token_from_scope,
+)
 from realtime.delivery import ConnectionRecord, connection_closed, connection_opened, get_process
 from realtime.envelope import now_ms
 from realtime.errors import (
@@ -46,6 +52,7 @@ from realtime.errors import (
     Invalid,
     LimitExceeded,
     ProtocolError,
+    RateLimited,
     Unauthorized,
     Unavailable,
     UnknownType,
@@ -149,6 +156,7 @@ class SocketIOConnection:
         self.rooms: set[str] = set()  # the room names this socket joined
         self.closing = False
         self.expiry: asyncio.Task | None = None
+        self.limiter = FrameRateLimiter()  # the native per-connection event rate (RATE_PER_MIN, RATE_BURST)
 
     async def base_send(self, message: dict) -> None:
         """Write one hub message (an encoded Socket.IO packet in ``text``) to this socket."""
@@ -349,10 +357,18 @@ class Seed003Endpoint:
         Run one client event; return its acknowledgement (``{"status": "ok", ...}``, or the error
         body when it failed, which is also emitted as ``exception``). The first argument is the
         event's payload; an unknown event is ``unknown_type``; a bug is ``server_error``, logged.
+        Over the native frame rate: ``rate_limited``; sustained, the socket is disconnected.
         """
         conn = self.connections.get(sid)
         if conn is None or conn.closing:
             return None
+        verdict = conn.limiter.check_frame()
+        if verdict.retry_after_ms:
+            error = RateLimited(details={"retry_after_ms": verdict.retry_after_ms, "limit": verdict.scope})
+            if verdict.abusive:  # RATE_ABUSE_FRAMES refused within RATE_ABUSE_WINDOW_S: as /ws/'s 4429
+                await conn.refuse(error, CloseCode.RATE_LIMITED)
+                return None
+            return await conn.send_error(error)
         handler = self.events.get(event) if isinstance(event, str) else None
         try:
             if handler is None:

@@ -217,3 +217,13 @@ async def test_the_admins_disconnect_and_token_expiry_end_a_socket(sio, alice, s
     short = await sio(auth={"token": str(token)})
     assert (await short.next_event("exception", timeout=3))[1]["message"].startswith("Token expired")
     assert await short.disconnected()
+
+
+async def test_the_native_event_rate_applies_and_sustained_abuse_disconnects(sio, alice, settings):
+    settings.REALTIME = {**settings.REALTIME, "RATE_PER_MIN": 6, "RATE_BURST": 2, "RATE_ABUSE_FRAMES": 3}
+    client = await sio(user=alice)
+    replies = [await client.call("leaveRoom", {"roomId": "game:1"}) for _ in range(4)]
+    assert [reply["status"] for reply in replies] == ["ok", "ok", "error", "error"]
+    assert replies[2]["code"] == "rate_limited" and replies[2]["details"]["retry_after_ms"] > 0
+    await client.emit("leaveRoom", {"roomId": "game:1"}, ack=False)
+    assert await client.disconnected()
