@@ -107,7 +107,8 @@ class Seed003Codec(AdapterCodec):
     def event(self, event_type: str, data: Any) -> str | None:
         if event_type != ROOM_MESSAGE or data["event"] in RESERVED_EVENTS:
             return None
-        return _packet([data["event"], data["data"], {"room": data["room"], "from": data["from"]}])
+        # A server publish may name no room (to a user) and no sender.
+        return _packet([data["event"], data.get("data"), {"room": data.get("room"), "from": data.get("from")}])
 
     def error(self, code: str, message: str, details: Any, ref: Any) -> str:
         return _packet(["exception", error_body(code, message, details)])
