@@ -49,10 +49,16 @@ INSTALLED_APPS = [
     "chat",
     "workspaces",
     "progress",
+    # ServiceKey's base model and admin (rooms.models); its own APIKey table is left unused.
+    "rest_framework_api_key",
     "rooms",
+    # CORS answers on /api/ for front ends on another origin (CORS_ALLOWED_ORIGINS, below).
+    "corsheaders",
 ]
 
 MIDDLEWARE = [
+    # As high as possible, before any middleware that may answer (WhiteNoise, CommonMiddleware): its docs.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -211,6 +217,9 @@ REALTIME = {
     "REDIS_URL": REDIS_URL,
     # Typing indicators are frequent and worthless once late: a stricter bucket than the rest.
     "TYPE_RATE_LIMITS": {"chat.typing": {"per_min": 30, "burst": 5}},
+    # Pages on other origins whose WebSocket handshakes pass the Origin check beside ALLOWED_HOSTS's
+    # ("https://app.example.com,...": scheme, host and port; realtime.consumer.security).
+    "ALLOWED_ORIGINS": env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[]),
     **env.json("REALTIME_OVERRIDES", default={}),
 }
 
@@ -288,6 +297,36 @@ ROOMS = env.json(
         "announcements": {"join": "authenticated", "publish": "staff"},
     },
 )
+# Requests per service key to POST /api/rooms/publish/ (DRF's rate syntax; counted per process).
+ROOMS_PUBLISH_RATE = env.str("ROOMS_PUBLISH_RATE", default="600/min")
+
+# Front ends on another origin (seed 004's Vue front end had its own). REST: django-cors-headers
+# answers CORS for the origins listed in CORS_ALLOWED_ORIGINS ("https://app.example.com,..."), on
+# /api/ only (token obtain/refresh and the REST API; pages and the admin stay same-site). No
+# CORS_ALLOW_CREDENTIALS: such a front end authenticates with a JWT in the Authorization header,
+# so no cookie needs to cross origins, and a listed origin cannot make the browser send the
+# user's Switchboard session cookie with a request it reads the answer of.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/"
+# WebSocket: REALTIME["ALLOWED_ORIGINS"] (WEBSOCKET_ALLOWED_ORIGINS, above) for the handshake's Origin check.
+
+# Seed 004's single sign-on on its endpoint /ws (chat.compat.seed004): a user's new connection
+# there closes with 4409 their other seed-004 connections ("endpoint", the seed's behaviour: it
+# had this one endpoint), every other connection of theirs on any endpoint ("user"), or none
+# ("off"). The native endpoint's rule is REALTIME["SINGLE_SESSION"].
+CHAT_SEED004_SINGLE_SESSION = env.str("CHAT_SEED004_SINGLE_SESSION", default="endpoint")
+if CHAT_SEED004_SINGLE_SESSION not in ("endpoint", "user", "off"):
+    raise ImproperlyConfigured(
+        f"CHAT_SEED004_SINGLE_SESSION is {CHAT_SEED004_SINGLE_SESSION!r}: use endpoint, user or off."
+    )
+
+# Seed 001's progress batching on /compat/001/ws (progress.compat.ProgressBatch): per connection,
+# up to SIZE task_progress updates per INTERVAL_MS window in one message, the seed broadcaster's
+# batchSize (10) and broadcastInterval (100 ms), on by default as there; INTERVAL_MS 0: each
+# update is its own message.
+PROGRESS_SEED001_BATCH_SIZE = env.int("PROGRESS_SEED001_BATCH_SIZE", default=10)
+PROGRESS_SEED001_BATCH_INTERVAL_MS = env.int("PROGRESS_SEED001_BATCH_INTERVAL_MS", default=100)
+
 # Seed 003's Socket.IO clients (rooms/compat/seed003.py, docs/migration.md "Seed 003"): the
 # seed's Engine.IO heartbeat (a ping every 25 s, dropped after 10 s without its pong) and largest
 # message (1 MB: python-socketio's max_http_buffer_size, for a polling POST and a WebSocket message).

@@ -10,6 +10,8 @@ from .views import FaviconView, HomeView
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("favicon.ico", FaviconView.as_view(), name="favicon"),
+    # Before admin/: its catch-all would answer /admin/announce/ with a 404.
+    path("", include("rooms.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

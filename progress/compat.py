@@ -18,18 +18,30 @@ A thin translation onto the native task handlers (progress.handlers) and events,
 
 A reply's ``payload.requestId`` is the ``id`` of the frame it answers (when it had one); every
 frame the server sends has an ``id`` of its own, as in the seed.
+
+Batching (the seed's broadcaster: ``batchSize`` 10, ``broadcastInterval`` 100 ms, on by default):
+``Seed001Consumer`` gathers a connection's ``task_progress`` messages (``ProgressBatch``) and
+sends them together, settings ``PROGRESS_SEED001_BATCH_SIZE`` / ``_INTERVAL_MS`` (0: off).
 """
 
+import asyncio
+import logging
 import re
 import uuid
 from typing import Any, NamedTuple
 
+import orjson
+from django.conf import settings
+
 from realtime.codec import AdapterCodec
 from realtime.conf import realtime_settings
+from realtime.consumer import RealtimeConsumer
 from realtime.envelope import Frame, encode, is_ref, load_object, now_ms
 from realtime.errors import BadFrame, Invalid, UnknownType
 
-__all__ = ["EVENTS", "Seed001Codec", "progress_payload"]
+__all__ = ["EVENTS", "SEED001", "ProgressBatch", "Seed001Codec", "Seed001Consumer", "progress_payload"]
+
+logger = logging.getLogger(__name__)
 
 # Native event -> seed 001 message type.
 EVENTS = {
@@ -204,3 +216,91 @@ class Seed001Codec(AdapterCodec):
 
     def opened(self) -> str | None:
         return _envelope("connected", {"message": "Connected", "serverTime": now_ms()})
+
+
+SEED001 = Seed001Codec()
+# How every task_progress message of this endpoint begins: _envelope encodes with orjson, which
+# keeps the key order ("type" first) and writes no spaces.
+_PROGRESS_PREFIX = '{"type":"task_progress",'
+
+
+class ProgressBatch:
+    """
+    One connection's ``task_progress`` messages, gathered as the seed's broadcaster gathered them
+    ("up to ``batchSize`` (10) updates per ``broadcastInterval`` (100 ms) in one message"): the
+    first update opens a window of ``interval_s`` seconds; at its end, or as soon as ``size``
+    updates are in, they go out as one message. One update alone is the seed's single
+    ``task_progress`` (``payload``: the progress object); several are one ``task_progress`` whose
+    ``payload`` is the list of progress objects, oldest first.
+
+    ``send`` wraps the connection's ASGI send: any other message (a status change, an ack, an
+    error, the close) first sends the gathered updates, so nothing overtakes an earlier update.
+    """
+
+    def __init__(self, send, size: int, interval_s: float):
+        self._send = send
+        self.size = size
+        self.interval_s = interval_s
+        self.pending: list[dict] = []
+        self._window: asyncio.Task | None = None
+
+    async def send(self, message: dict) -> None:
+        """The connection's ASGI send: gather a ``task_progress`` message; send any other after the gathered."""
+        text = message.get("text") if message["type"] == "websocket.send" else None
+        if text is not None and text.startswith(_PROGRESS_PREFIX):
+            self.pending.append(orjson.loads(text)["payload"])
+            if len(self.pending) >= self.size:
+                await self.flush()
+            elif self._window is None:
+                self._window = asyncio.create_task(self._flush_at_window_end())
+            return
+        await self.flush()
+        await self._send(message)
+
+    async def flush(self) -> None:
+        """Send the gathered updates now (one message) and close the window."""
+        if self._window is not None and self._window is not asyncio.current_task():
+            self._window.cancel()
+        self._window = None
+        if not self.pending:
+            return
+        updates, self.pending = self.pending, []
+        await self._send(
+            {"type": "websocket.send", "text": _envelope("task_progress", updates if len(updates) > 1 else updates[0])}
+        )
+
+    async def _flush_at_window_end(self) -> None:
+        await asyncio.sleep(self.interval_s)
+        try:
+            await self.flush()
+        except Exception:  # the client went while the window was open: nothing to deliver to
+            logger.debug("a progress batch found its connection closed", exc_info=True)
+
+    def close(self) -> None:
+        """Drop what is gathered and the window (the connection has ended)."""
+        if self._window is not None:
+            self._window.cancel()
+        self._window = None
+        self.pending.clear()
+
+
+class Seed001Consumer(RealtimeConsumer):
+    """
+    The consumer with seed 001's codec and, unless ``settings.PROGRESS_SEED001_BATCH_INTERVAL_MS``
+    is 0, its progress batching (``ProgressBatch``, at most ``PROGRESS_SEED001_BATCH_SIZE``
+    updates a message). A batching connection's frames go through ASGI ``send`` (the wrapper),
+    not the server's direct write path.
+    """
+
+    codec = SEED001
+
+    async def __call__(self, scope, receive, send):
+        interval_ms = settings.PROGRESS_SEED001_BATCH_INTERVAL_MS
+        if interval_ms <= 0:
+            await super().__call__(scope, receive, send)
+            return
+        batch = ProgressBatch(send, settings.PROGRESS_SEED001_BATCH_SIZE, interval_ms / 1000)
+        try:
+            await super().__call__(scope, receive, batch.send)
+        finally:
+            batch.close()

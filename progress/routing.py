@@ -2,8 +2,6 @@
 
 from django.urls import path
 
-from realtime.consumer import RealtimeConsumer
+from .compat import Seed001Consumer
 
-from .compat import Seed001Codec
-
-websocket_urlpatterns = [path("compat/001/ws", RealtimeConsumer.as_asgi(codec=Seed001Codec()))]
+websocket_urlpatterns = [path("compat/001/ws", Seed001Consumer.as_asgi())]

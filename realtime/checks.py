@@ -2,11 +2,12 @@
 
 import difflib
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from .conf import DEFAULTS
+from .conf import DEFAULTS, realtime_settings
 
 logger = logging.getLogger("realtime")
 
@@ -55,3 +56,35 @@ def check_realtime_keys(app_configs, **kwargs):
             )
         )
     return errors
+
+
+def _is_origin(value) -> bool:
+    """Whether ``value`` is an origin as a browser sends it: ``http(s)://host[:port]``, nothing after."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.path or parts.query or parts.fragment)
+    )
+
+
+@register()
+def check_allowed_origins(app_configs, **kwargs):
+    """
+    realtime.E004: an entry of ``REALTIME["ALLOWED_ORIGINS"]`` (``WEBSOCKET_ALLOWED_ORIGINS``) that
+    is not a full origin: a bare host would allow every scheme and port, and a path or a query is
+    no part of an origin (a browser's Origin has neither), so it is a mistake to point out.
+    """
+    return [
+        Error(
+            f"REALTIME['ALLOWED_ORIGINS'] entry {origin!r} is not an origin.",
+            hint="Write scheme://host[:port], e.g. https://app.example.com (WEBSOCKET_ALLOWED_ORIGINS).",
+            id="realtime.E004",
+        )
+        for origin in realtime_settings.ALLOWED_ORIGINS
+        if not _is_origin(origin)
+    ]

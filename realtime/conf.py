@@ -46,6 +46,10 @@ DEFAULTS = {
     "MAX_CONNECTIONS_PER_USER": 20,
     # Open connections per server process (seed 001's maxClients); over it: 1013.
     "MAX_CONNECTIONS_PER_PROCESS": 5000,
+    # Origins of front ends served elsewhere whose pages may open a WebSocket here, besides the
+    # ALLOWED_HOSTS sites: full origins "https://app.example.com" (scheme, host, port must match;
+    # seed 004's front end had its own origin). realtime.consumer.security; docs/protocol.md "Origin".
+    "ALLOWED_ORIGINS": [],
     # Single-session mode (seed 004): a user's new session closes their older connections, on
     # every process, with an error frame `session_replaced` and close code 4409.
     "SINGLE_SESSION": False,

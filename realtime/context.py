@@ -1,5 +1,6 @@
 """What a handler knows about the connection that sent the frame."""
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,7 +11,9 @@ __all__ = ["HandlerContext"]
 @dataclass
 class HandlerContext:
     """
-    The authenticated ``user`` and ``connection_id`` of the calling connection.
+    The authenticated ``user`` and ``connection_id`` of the calling connection, and the groups it
+    follows (``subscriptions``: the consumer's own set, not a copy, so read it, never change it;
+    ``room_group(room) in ctx.subscriptions`` says whether this connection joined a room).
 
     ``subscribe()`` / ``unsubscribe()`` queue group changes; the consumer applies them after the
     handler returns and before it sends the ``ack``, so an acked join is already subscribed.
@@ -18,6 +21,7 @@ class HandlerContext:
 
     user: AbstractBaseUser
     connection_id: str
+    subscriptions: Set[str] = frozenset()
     subscribes: list[str] = field(default_factory=list)
     unsubscribes: list[str] = field(default_factory=list)
 

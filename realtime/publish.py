@@ -2,7 +2,8 @@
 The publish API of the real-time core: how a domain app tells connections what happened.
 
 ``publish(group, type, data)`` and ``publish_on_commit(...)`` send an event to every connection
-following ``group``, on every server process; the membership calls add or remove a user's open
+following ``group``, on every server process; ``publish_to_connection`` to one connection,
+``publish_to_everyone`` to every authenticated connection; the membership calls add or remove a user's open
 connections to or from a group; ``close_user_connections`` ends a user's connections. Each event
 is encoded to JSON once, crosses the channel layer once per server process that has members of
 the group, and is handed to each local connection as is (realtime.delivery.hub).
@@ -20,20 +21,21 @@ from django.db import transaction
 from realtime.delivery import (
     close_message,
     event_message,
+    get_registry,
     membership_message,
     multicast_message,
     send_hub_message,
-    send_hub_message_async,
 )
 
 from .errors import ProtocolError
-from .groups import HUBS_GROUP, user_group
+from .groups import EVERYONE_GROUP, HUBS_GROUP, user_group
 
 __all__ = [
     "close_user_connections",
     "publish",
-    "publish_async",
     "publish_on_commit",
+    "publish_to_connection",
+    "publish_to_everyone",
     "publish_to_groups",
     "subscribe_user_on_commit",
     "unsubscribe_user_on_commit",
@@ -48,13 +50,30 @@ def publish(group: str, event_type: str, data: Any, *, exclude_connection: str |
     send_hub_message(group, event_message(group, event_type, data, exclude_connection=exclude_connection))
 
 
-async def publish_async(group: str, event_type: str, data: Any, *, exclude_connection: str | None = None) -> None:
+def publish_to_connection(connection_id: str, event_type: str, data: Any) -> bool:
     """
-    ``publish`` from the event loop, for handlers that run there rather than in a consumer's
-    worker thread (the Socket.IO endpoint, rooms/compat/seed003.py): the same hub message, sent at
-    once. Never raises (the layer's failures are logged and the group told to resync).
+    Publish one event to the open connection ``connection_id`` (the id its ``welcome`` gave), on
+    whichever process holds it; return False, sending nothing, when the connection registry knows
+    no such open connection. Sent through its user's group with that one connection as target, so
+    it costs one registry read and one layer message per process of that user, where a layer group
+    per connection (Socket.IO's room per socket, behind seed 003's ``sendToClient``) would cost a
+    group add and discard in Redis on every connect and disconnect.
     """
-    await send_hub_message_async(group, event_message(group, event_type, data, exclude_connection=exclude_connection))
+    record = get_registry().connection(connection_id)
+    if record is None:
+        return False
+    group = user_group(record.user_id)
+    send_hub_message(group, event_message(group, event_type, data, only_connection=connection_id))
+    return True
+
+
+def publish_to_everyone(event_type: str, data: Any) -> None:
+    """
+    Publish one event to every authenticated connection on every process (``EVERYONE_GROUP``): one
+    layer message per server process, each hub writing the frame it encoded once to its local
+    connections. Connections still authenticating do not receive it.
+    """
+    publish(EVERYONE_GROUP, event_type, data)
 
 
 def publish_to_groups(groups: list[str], event_type: str, data: Any) -> None:

@@ -15,6 +15,9 @@ import chat.services
 import progress.events
 import progress.lifecycle
 import progress.services
+import rooms.handlers
+import rooms.policy
+import rooms.services
 import workspaces.services
 from chat.models import Conversation, Membership
 from conftest import protocol_frame_types
@@ -31,7 +34,7 @@ SECTION_TITLES = set(re.findall(r"^#{2,4} `([a-z_.]+)`", PROTOCOL, flags=re.MULT
 HEADING = re.compile(r"^(#{2,4}) (.+)$", flags=re.MULTILINE)
 FRAME_TYPE = re.compile(r"`([a-z_]+(?:\.[a-z_]+)*)`")
 # An event type as the apps spell it: "<app area>.<name>".
-EVENT_TYPE = re.compile(r"(?:chat|support|presence|workspace|task)\.[a-z_]+")
+EVENT_TYPE = re.compile(r"(?:chat|support|presence|workspace|task|room|server)\.[a-z_]+")
 
 # The modules that choose the event types the apps publish (the string literals passed to publish
 # and friends; progress.events maps task statuses to their events).
@@ -42,6 +45,8 @@ PUBLISHING_MODULES = (
     workspaces.services,
     progress.lifecycle,
     progress.events,
+    rooms.services,
+    rooms.handlers,
 )
 # Written by the consumer to its own socket, not published: read off a connection in
 # test_frames_the_consumer_writes_match_their_sections.
@@ -132,8 +137,8 @@ def event_types_in_code() -> set[str]:
 @pytest.fixture
 def published(monkeypatch, django_capture_on_commit_callbacks, make_user, alice, bob, carol):
     """
-    Drive the chat, workspace and task services (and presence, an admin disconnect and a lost
-    publish) through every event they can publish; return what was published (``Publishes``).
+    Drive the chat, workspace, task and room services (and presence, an admin disconnect and a
+    lost publish) through every event they can publish; return what was published (``Publishes``).
     """
     captured = capture_publishes(monkeypatch)
     staff = make_user("agent", is_staff=True)
@@ -141,6 +146,7 @@ def published(monkeypatch, django_capture_on_commit_callbacks, make_user, alice,
         _drive_chat(alice, bob, carol, staff)
         _drive_workspaces(alice, bob)
         _drive_tasks(alice)
+        _drive_rooms(alice, bob, staff)
         presence_changed.send(sender=None, user_id=alice.pk, online=True, last_seen=None)
         presence_changed.send(sender=None, user_id=alice.pk, online=False, last_seen=1763800000000)
         close_user_connections(bob.pk, CloseCode.DISCONNECTED, Forbidden("Disconnected by an administrator"))
@@ -190,6 +196,14 @@ def _drive_tasks(alice) -> None:
     lifecycle.transition(done.pk, Status.COMPLETED, current=2)
     progress.services.request(cancelled.pk, Status.CANCELLED)
     lifecycle.transition(failed.pk, Status.FAILED, error="The data file cannot be read")
+
+
+def _drive_rooms(alice, bob, staff) -> None:
+    joined = HandlerContext(user=alice, connection_id="c-alice", subscriptions={rooms.policy.room_group("game:1")})
+    rooms.handlers.publish(joined, {"room": "game:1", "event": "move", "data": {"x": 1}})
+    rooms.services.publish_to_room(room="game:1", event="tick", data=None)
+    rooms.services.send_to_user(user_id=bob.pk, event="invoice", data={"id": 1})
+    rooms.services.announce(text="Back at 18:00", sender=staff)
 
 
 def test_every_registered_frame_type_has_a_section():

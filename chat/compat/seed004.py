@@ -21,10 +21,11 @@ when they start following it (session start, a new membership), before its messa
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from realtime.codec import AdapterCodec
-from realtime.consumer import RealtimeConsumer
+from realtime.consumer import RealtimeConsumer, SingleSession
 from realtime.context import HandlerContext
 from realtime.db import database_call
 from realtime.envelope import Frame, encode, load_object
@@ -145,10 +146,20 @@ SEED004 = Seed004Codec()
 class Seed004Consumer(RealtimeConsumer):
     """
     The consumer with seed 004's codec, which reads the facts (``ConversationFacts``) of each
-    conversation before the connection follows it, so its pushes name ``chatType`` and ``recvId``.
+    conversation before the connection follows it, so its pushes name ``chatType`` and ``recvId``;
+    and with the seed's single sign-on (``single_session``).
     """
 
     codec = SEED004
+
+    def single_session(self) -> SingleSession:
+        """
+        ``settings.CHAT_SEED004_SINGLE_SESSION``: the seed closed a user's old connection when a
+        new one opened. ``endpoint`` (default, the seed's own: it had this one endpoint) closes the
+        user's other seed-004 connections, ``user`` every connection of the user on any endpoint,
+        ``off`` none (close 4409 with error ``session_replaced``, on every server process).
+        """
+        return SingleSession(settings.CHAT_SEED004_SINGLE_SESSION)
 
     async def follow(self, *groups: str) -> None:
         ids = [int(g[len(_GROUP_PREFIX) :]) for g in groups if g.startswith(_GROUP_PREFIX)]

@@ -233,3 +233,39 @@ async def make_user_async(make_user, username, **fields):
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(make_user)(username, **fields)
+
+
+# -- seed 004's single sign-on (CHAT_SEED004_SINGLE_SESSION) --------------------------------------
+
+
+async def still_open_004(client) -> bool:
+    await client.send({"type": "ping"})
+    return await client.receive() == {"type": "pong"}
+
+
+@pytest.mark.parametrize(("scope", "native_replaced"), [("endpoint", False), ("user", True)])
+async def test_004_a_new_connection_replaces_older_ones(connect, alice, bob, settings, scope, native_replaced):
+    settings.CHAT_SEED004_SINGLE_SESSION = scope
+    old = await open_004(connect, alice)
+    native = await connect(user=alice)
+    other_user = await open_004(connect, bob)
+    new = await open_004(connect, alice, header=False)
+
+    error = await old.receive()
+    assert (error["type"], error["code"]) == ("error", "session_replaced")
+    assert await old.receive_close() == CloseCode.SESSION_REPLACED
+    if native_replaced:
+        assert (await native.receive_type("error"))["error"]["code"] == "session_replaced"
+        assert await native.receive_close() == CloseCode.SESSION_REPLACED
+    else:
+        assert (await native.request("chat.conversations", {}))["type"] == "ack"
+    assert await still_open_004(other_user) and await still_open_004(new)
+    await new.send({"recvId": bob.pk, "chatType": 2, "content": "from the new one"})
+    assert (await other_user.receive())["content"] == "from the new one"
+
+
+async def test_004_single_sign_on_off_keeps_every_connection(connect, alice, settings):
+    settings.CHAT_SEED004_SINGLE_SESSION = "off"
+    first = await open_004(connect, alice)
+    second = await open_004(connect, alice)
+    assert await still_open_004(first) and await still_open_004(second)

@@ -228,3 +228,58 @@ def test_the_seed_stats_are_the_native_figures_in_camel_case(make_user, alice):
     for path in ("/compat/001/api/broadcaster/stats", "/compat/001/api/websocket/stats"):
         assert member.get(path).status_code == 403
         assert DjangoClient().get(path).status_code in (401, 403)
+
+
+# -- batching (the seed broadcaster's batchSize / broadcastInterval) ------------------------------
+
+
+async def subscribed(connect, alice, task):
+    seed = await compat(connect, alice)
+    assert (await request(seed, {"type": "subscribe", "taskIds": [str(task.pk)]}))["type"] == "subscription_ack"
+    return seed
+
+
+def report(task_id: int, steps: list[int], total: int = 12, finish: bool = False) -> ProgressReporter:
+    reporter = ProgressReporter(task_id, min_interval_ms=0)
+    reporter.start(total=total)
+    for current in steps:
+        reporter.progress(current)
+    if finish:
+        reporter.finish(BatchTask.Status.COMPLETED, current=total, succeeded=total)
+    return reporter
+
+
+async def test_updates_go_out_ten_to_a_message_and_never_after_a_later_status(connect, alice, task, settings):
+    settings.PROGRESS_SEED001_BATCH_INTERVAL_MS = 60_000  # only the size and the status change send them here
+    seed = await subscribed(connect, alice, task)
+    await sync_to_async(report)(task.pk, list(range(1, 13)), finish=True)
+    started, first, rest, completed = [await seed.receive() for _ in range(4)]
+    assert started["type"] == "task_started"
+    assert first["type"] == rest["type"] == "task_progress"
+    assert [update["current"] for update in first["payload"]] == list(range(1, 11))
+    assert [update["current"] for update in rest["payload"]] == [11, 12]  # sent ahead of the completion
+    assert {"taskId", "status", "progress", "total", "stage"} <= set(first["payload"][0])
+    assert completed["type"] == "task_completed" and {"timestamp", "id"} <= set(first)
+
+
+async def test_a_window_sends_what_it_gathered_and_one_update_alone_keeps_the_single_shape(
+    connect, alice, task, settings
+):
+    settings.PROGRESS_SEED001_BATCH_INTERVAL_MS = 500
+    seed = await subscribed(connect, alice, task)
+    reporter = await sync_to_async(report)(task.pk, [1, 2])
+    assert (await seed.receive())["type"] == "task_started"
+    batch = await seed.receive()
+    assert [update["current"] for update in batch["payload"]] == [1, 2]
+    await sync_to_async(reporter.progress)(3)
+    single = await seed.receive()
+    assert single["type"] == "task_progress" and single["payload"]["current"] == 3
+
+
+async def test_batching_off_sends_each_update_as_its_own_message(connect, alice, task, settings):
+    settings.PROGRESS_SEED001_BATCH_INTERVAL_MS = 0
+    seed = await subscribed(connect, alice, task)
+    await sync_to_async(report)(task.pk, [1, 2])
+    messages = [await seed.receive() for _ in range(3)]
+    assert [m["type"] for m in messages] == ["task_started", "task_progress", "task_progress"]
+    assert [m["payload"]["current"] for m in messages[1:]] == [1, 2]

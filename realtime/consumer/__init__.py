@@ -1,11 +1,12 @@
 """
 The WebSocket endpoint ``/ws/``: what ``config/asgi.py`` mounts.
 
-- ``security``: the Origin check (``ALLOWED_HOSTS``) before anything else;
+- ``security``: the Origin check (``ALLOWED_HOSTS``, ``REALTIME["ALLOWED_ORIGINS"]``) before anything else;
 - ``auth`` and ``connect_rate``: the session cookie or ``?token=``, and the per-IP connection budget
   (``authenticate_token`` and ``token_from_scope`` serve endpoints outside Channels too: Socket.IO's);
 - ``consumer``: ``RealtimeConsumer``, split by job into ``gate`` (frame size, rate, parse),
-  ``session`` (authentication, token expiry and refresh) and ``dispatch`` (handler, reply, events);
+  ``session`` (authentication, token expiry and refresh, single sign-on) and ``dispatch`` (handler,
+  reply, events);
 - ``limits``: the per-connection frame-rate buckets (``FrameRateLimiter``, used by Socket.IO's endpoint too).
 """
 
@@ -14,12 +15,14 @@ from .consumer import RealtimeConsumer
 from .limits import FrameRateLimiter
 from .routing import websocket_urlpatterns
 from .security import AllowedHostsBrowserOriginValidator
+from .session import SingleSession
 
 __all__ = [
     "AllowedHostsBrowserOriginValidator",
     "FrameRateLimiter",
     "RealtimeAuthMiddlewareStack",
     "RealtimeConsumer",
+    "SingleSession",
     "TokenRefused",
     "authenticate_token",
     "token_from_scope",

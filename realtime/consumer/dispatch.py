@@ -42,7 +42,7 @@ class DispatchMixin:
         handler = registry.get_handler(frame.type)
         if handler is None:
             raise UnknownType(frame.type)
-        ctx = HandlerContext(user=self.user, connection_id=self.connection_id)
+        ctx = HandlerContext(user=self.user, connection_id=self.connection_id, subscriptions=self.subscriptions)
         if registry.is_batched(frame.type):
             # Committed with the calls of other connections (realtime.delivery.group_commit); the batch's
             # events go out once every caller has replied.

@@ -9,16 +9,17 @@ it; registration in the connection registry (per-user cap, presence), the user's
 """
 
 import asyncio
+import enum
 import logging
 import time
 
 from realtime import registry
 from realtime.conf import realtime_settings
 from realtime.db import database_call
-from realtime.delivery import ConnectionRecord, connection_opened
+from realtime.delivery import ConnectionRecord, close_message, connection_opened, send_to_layer
 from realtime.envelope import Frame, now_ms
-from realtime.errors import CloseCode, Forbidden, Invalid, Unauthorized, Unavailable
-from realtime.groups import user_group
+from realtime.errors import CloseCode, Forbidden, Invalid, SessionReplaced, Unauthorized, Unavailable
+from realtime.groups import core_session_groups, user_group
 
 from .auth import TokenRefused, authenticate_token
 
@@ -43,6 +44,18 @@ def layer_unavailable() -> Unavailable:
     )
 
 
+class SingleSession(enum.StrEnum):
+    """
+    What a new session closes (close 4409, seed 004's single sign-on): ``USER``, every other
+    connection of its user, on any endpoint; ``ENDPOINT``, only those on an endpoint of the same
+    wire protocol (``codec.name``); ``OFF``, none.
+    """
+
+    USER = "user"
+    ENDPOINT = "endpoint"
+    OFF = "off"
+
+
 class SessionMixin:
     """
     Authentication, token expiry and refresh, and session start for ``RealtimeConsumer``.
@@ -51,6 +64,14 @@ class SessionMixin:
     ``_timers``, ``subscribe``, ``send_frame``, ``refuse`` and ``refuse_limit``; sets ``user``,
     ``record``, ``session_key`` and ``token_expires_at``.
     """
+
+    def single_session(self) -> SingleSession:
+        """
+        Which of its user's other connections a new session of this endpoint closes: here
+        ``REALTIME["SINGLE_SESSION"]`` (every one, or none); an endpoint with a rule of its own
+        (seed 004's, chat.compat.seed004) overrides this.
+        """
+        return SingleSession.USER if realtime_settings.SINGLE_SESSION else SingleSession.OFF
 
     async def begin_session(self) -> None:
         """
@@ -98,9 +119,10 @@ class SessionMixin:
 
     async def start_session(self, user) -> None:
         """
-        Register the connection as ``user``'s (per-user cap: 1013), subscribe its user group and
-        session groups, send ``welcome``. When the registry or the layer is unreachable, refuse
-        with 1013 (retry later) rather than run a connection nobody can reach.
+        Register the connection as ``user``'s (per-user cap: 1013), subscribe the core's groups (its
+        user's, everyone's) and the apps' session groups, send ``welcome``. When the registry or the
+        layer is unreachable, refuse with 1013 (retry later) rather than run a connection nobody
+        can reach.
         """
         self.user = user
         if "auth" in self._timers:
@@ -120,7 +142,18 @@ class SessionMixin:
                 return
             self.record = record
             self.process.stats.session_started()
-            await self.subscribe(user_group(user.pk), *await database_call(registry.groups_for_session, user))
+            await self.subscribe(*core_session_groups(user.pk), *await database_call(registry.groups_for_session, user))
+            if (scope := self.single_session()) is not SingleSession.OFF:
+                await send_to_layer(
+                    user_group(user.pk),
+                    close_message(
+                        user.pk,
+                        CloseCode.SESSION_REPLACED,
+                        SessionReplaced(),
+                        exclude_connection=self.connection_id,
+                        codec=self.codec.name if scope == SingleSession.ENDPOINT else None,
+                    ),
+                )
         except Exception:
             logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)
             await self.refuse(layer_unavailable(), CloseCode.TRY_AGAIN_LATER)

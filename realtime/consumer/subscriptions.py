@@ -2,14 +2,14 @@
 The subscription part of ``RealtimeConsumer``: which groups the connection follows in its
 process's hub (realtime.delivery.hub).
 
-Two kinds: the groups the server chooses (the user's own group and session groups, membership
-changes) and those the client asked for (``chat.join``, ``task.subscribe``), which alone count
-against ``MAX_SUBSCRIPTIONS``.
+Two kinds: the groups the server chooses (the user's own group, everyone's, session groups,
+membership changes) and those the client asked for (``chat.join``, ``task.subscribe``,
+``room.join``), which alone count against ``MAX_SUBSCRIPTIONS``.
 """
 
 from realtime import registry
 from realtime.db import database_call
-from realtime.groups import user_group
+from realtime.groups import core_session_groups
 
 # Database reads a refresh of the server's groups makes before giving up on a quiet moment.
 _REFRESH_ATTEMPTS = 3
@@ -43,7 +43,7 @@ class SubscriptionsMixin:
             if self.user is None or self.closing:
                 return
             changes = self.membership_changes
-            groups = {user_group(self.user.pk), *await database_call(registry.groups_for_session, self.user)}
+            groups = {*core_session_groups(self.user.pk), *await database_call(registry.groups_for_session, self.user)}
             if changes == self.membership_changes:
                 break
         else:

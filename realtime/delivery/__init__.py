@@ -24,7 +24,6 @@ from .outbox import (
     membership_message,
     multicast_message,
     send_hub_message,
-    send_hub_message_async,
     send_to_layer,
 )
 from .presence import announce, connection_closed, connection_opened, online_user_ids, presence_of
@@ -54,6 +53,5 @@ __all__ = [
     "online_user_ids",
     "presence_of",
     "send_hub_message",
-    "send_hub_message_async",
     "send_to_layer",
 ]

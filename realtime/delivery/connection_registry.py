@@ -64,7 +64,7 @@ class ConnectionRecord:
 #   count_connect(ip) -> (new connections from ``ip`` in the current second, in the current
 #   minute), this one included
 #   publish_process(process_id, snapshot, ttl_s) / remove_process(process_id) / processes()
-#   online_user_ids(), connections_of(user_id), presence(user_ids), ping(), aclose()
+#   online_user_ids(), connections_of(user_id), connection(connection_id), presence(user_ids), ping(), aclose()
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,12 @@ class LocalConnectionRegistry:
         with self._lock:
             return sorted(self._live(user_id, _now_ms()), key=lambda r: r.connected_at)
 
+    def connection(self, connection_id: str) -> ConnectionRecord | None:
+        """The record of open connection ``connection_id``, or None (closed, expired, never seen)."""
+        with self._lock:
+            record, expiry = self._records.get(connection_id, (None, 0))
+        return record if expiry > _now_ms() else None
+
     def presence(self, user_ids: list[int]) -> dict[int, dict]:
         now = _now_ms()
         with self._lock:
@@ -229,6 +235,14 @@ end
 """
 # Records per refresh script: Redis runs one script at a time, so a chunk blocks it ~3 ms.
 REFRESH_CHUNK = 1000
+
+
+def _record(fields: dict[bytes, bytes]) -> ConnectionRecord:
+    """A ``ConnectionRecord`` from its Redis hash."""
+    values = {k.decode(): v.decode() for k, v in fields.items()}
+    values["user_id"] = int(values["user_id"])
+    values["connected_at"] = int(values["connected_at"])
+    return ConnectionRecord(**values)
 
 
 class RedisConnectionRegistry:
@@ -352,14 +366,13 @@ class RedisConnectionRegistry:
             for cid in ids:
                 pipe.hgetall(self._key("conn", cid.decode()))
             hashes = pipe.execute()
-        records = []
-        for fields in hashes:
-            if fields:
-                values = {k.decode(): v.decode() for k, v in fields.items()}
-                values["user_id"] = int(values["user_id"])
-                values["connected_at"] = int(values["connected_at"])
-                records.append(ConnectionRecord(**values))
+        records = [_record(fields) for fields in hashes if fields]
         return sorted(records, key=lambda r: r.connected_at)
+
+    def connection(self, connection_id: str) -> ConnectionRecord | None:
+        """The record of open connection ``connection_id``, or None (closed, expired, never seen)."""
+        fields = self._client().hgetall(self._key("conn", connection_id))
+        return _record(fields) if fields else None
 
     def presence(self, user_ids: list[int]) -> dict[int, dict]:
         if not user_ids:

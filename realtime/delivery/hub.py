@@ -44,19 +44,15 @@ _REFRESH_CONCURRENCY = 4
 
 
 class _Outgoing:
-    """One event's frame in one protocol: its ASGI message, and its ``PreparedFrame`` once a direct writer asks."""
+    """One event's frame in one protocol: its ASGI message and its ``PreparedFrame`` for direct writers."""
 
-    __slots__ = ("_frame", "message")
+    __slots__ = ("frame", "message")
 
     def __init__(self, text: str):
         self.message = {"type": "websocket.send", "text": text}
-        self._frame: PreparedFrame | None = None
-
-    @property
-    def frame(self) -> PreparedFrame:
-        if self._frame is None:
-            self._frame = PreparedFrame(self.message["text"])
-        return self._frame
+        # Built at once, even if no member has a direct writer (the in-memory tests): once per
+        # event, while a lazy property cost an extra call per delivery in the fan-out loop.
+        self.frame = PreparedFrame(text)
 
 
 class Connection(Protocol):
@@ -205,14 +201,23 @@ class Hub:
         return len(self.groups.get(group, ()))
 
     async def deliver(
-        self, group: str, text: str, event: str = "event", published_at: float | None = None, exclude: str | None = None
+        self,
+        group: str,
+        text: str,
+        event: str = "event",
+        published_at: float | None = None,
+        exclude: str | None = None,
+        only: str | None = None,
     ) -> None:
         """
         Write the encoded frame ``text`` (of type ``event``) to every local member of ``group`` but
-        the connection whose id is ``exclude``; count deliveries, failures, the latency from
-        ``published_at`` (epoch s) to each write and to the last one.
+        the connection whose id is ``exclude`` (or to the one whose id is ``only``, if a member);
+        count deliveries, failures, the latency from ``published_at`` (epoch s) to each write and to
+        the last one.
         """
         members = self.groups.get(group)
+        if members and only is not None:
+            members = [conn for conn in members if conn.connection_id == only]
         if members:
             await self._write(tuple(members), text, event, published_at, exclude)
 
@@ -243,10 +248,11 @@ class Hub:
         # Held deliveries are not timed: they are written later, after the connection's welcome.
         latency_s_sum = 0.0
         clock = self.clock
+        native_codec = NATIVE
         for conn in members:
             if conn.connection_id == exclude:
                 continue
-            if conn.codec is NATIVE:
+            if conn.codec is native_codec:
                 out = native
             else:
                 if conn.codec not in outgoing:
@@ -302,12 +308,15 @@ class Hub:
         if "text" in message:
             await self.deliver(group, message["text"], message["event"], message["ts"])
 
-    async def close_members(self, group: str, text: str, code: int, exclude: str | None = None) -> None:
+    async def close_members(
+        self, group: str, text: str, code: int, exclude: str | None = None, codec: str | None = None
+    ) -> None:
         """
-        Write the error frame ``text`` to every local member of ``group`` but ``exclude`` and close it with ``code``.
+        Write the error frame ``text`` to every local member of ``group`` but ``exclude`` (and, with
+        ``codec``, but those of other wire protocols) and close it with ``code``.
         """
         for conn in tuple(self.groups.get(group, ())):
-            if conn.connection_id != exclude:
+            if conn.connection_id != exclude and (codec is None or conn.codec.name == codec):
                 await conn.close_with(text, code)
 
     async def _receive(self) -> list[dict]:
@@ -341,7 +350,12 @@ class Hub:
         message_type = message.get("type")
         if message_type == LAYER_EVENT_TYPE:
             await self.deliver(
-                message["group"], message["text"], message["event"], message["ts"], message.get("exclude")
+                message["group"],
+                message["text"],
+                message["event"],
+                message["ts"],
+                message.get("exclude"),
+                message.get("only"),
             )
         elif message_type == LAYER_MEMBERSHIP_TYPE:
             await self.apply_membership(message)
@@ -351,7 +365,9 @@ class Hub:
             else:
                 await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
         elif message_type == LAYER_CLOSE_TYPE:
-            await self.close_members(message["group"], message["text"], message["code"], message.get("exclude"))
+            await self.close_members(
+                message["group"], message["text"], message["code"], message.get("exclude"), message.get("codec")
+            )
 
     async def _refresh(self) -> None:
         while True:

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 # {"type": "realtime.multicast", "groups", "text"}: sent to every hub (HUBS_GROUP); write ``text``
 # once to each local connection that is a member of any of ``groups``.
 # Events carry "event" (the frame type, for metrics), "ts" (epoch s at publish, for latency) and
-# optionally "exclude" (a connection id not to write to).
+# optionally "exclude" (a connection id not to write to) or "only" (the one connection id to write to).
 LAYER_EVENT_TYPE = "realtime.event"
 LAYER_MEMBERSHIP_TYPE = "realtime.membership"
 LAYER_CLOSE_TYPE = "realtime.close"
@@ -103,19 +103,19 @@ def send_hub_message(group: str, message: dict) -> None:
         logger.exception("send to %s failed; its members are told to resync", group)
 
 
-async def send_hub_message_async(group: str, message: dict) -> None:
+def close_message(
+    user_id: int, code: int, error: ProtocolError, exclude_connection: str | None = None, codec: str | None = None
+) -> dict:
     """
-    ``send_hub_message`` from the event loop (a handler that is not a consumer's: Socket.IO's),
-    sent at once. Never raises: a failure is logged and the groups noted as lost.
+    The hub message closing ``user_id``'s connections (but ``exclude_connection``; only those of
+    the endpoints whose wire protocol is named ``codec``, realtime.codec, when given) with ``code``
+    after ``error``.
     """
-    await _send_now(group, message)
-
-
-def close_message(user_id: int, code: int, error: ProtocolError, exclude_connection: str | None = None) -> dict:
-    """The hub message closing ``user_id``'s connections (but ``exclude_connection``) with ``code`` after ``error``."""
     message = {"type": LAYER_CLOSE_TYPE, "group": user_group(user_id), "code": int(code), "text": error_frame(error)}
     if exclude_connection is not None:
         message["exclude"] = exclude_connection
+    if codec is not None:
+        message["codec"] = codec
     return message
 
 
@@ -158,8 +158,18 @@ async def flush_collected(collected: list[tuple[str, dict]]) -> None:
         metrics.DELIVERY_FAILURES.inc(refused)
 
 
-def event_message(group: str, event_type: str, data: Any, *, exclude_connection: str | None = None) -> dict:
-    """The hub message writing event ``event_type`` (``data``, JSON-safe) to ``group``'s members."""
+def event_message(
+    group: str,
+    event_type: str,
+    data: Any,
+    *,
+    exclude_connection: str | None = None,
+    only_connection: str | None = None,
+) -> dict:
+    """
+    The hub message writing event ``event_type`` (``data``, JSON-safe) to ``group``'s members: all
+    of them, all but ``exclude_connection``, or only ``only_connection`` (connection ids).
+    """
     message = {
         "type": LAYER_EVENT_TYPE,
         "group": group,
@@ -169,6 +179,8 @@ def event_message(group: str, event_type: str, data: Any, *, exclude_connection:
     }
     if exclude_connection is not None:
         message["exclude"] = exclude_connection
+    if only_connection is not None:
+        message["only"] = only_connection
     return message
 
 

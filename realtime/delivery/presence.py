@@ -8,12 +8,9 @@ announces them through the ``presence_changed`` signal (apps decide who is told)
 
 from realtime.conf import realtime_settings
 from realtime.db import database_call
-from realtime.errors import CloseCode, SessionReplaced
-from realtime.groups import user_group
 from realtime.signals import presence_changed
 
 from .connection_registry import ConnectionRecord, get_registry
-from .outbox import close_message, send_to_layer
 
 
 async def announce(user_id: int, *, online: bool, last_seen: int | None = None) -> None:
@@ -36,10 +33,9 @@ async def connection_opened(registry, record: ConnectionRecord) -> bool:
     Register an authenticated connection of any endpoint (the consumer's sessions, a Socket.IO
     socket) in ``registry``: return False, registered no more, when its user already has
     ``MAX_CONNECTIONS_PER_USER`` open connections on every process and protocol together;
-    announce the user online when it is their first; with ``SINGLE_SESSION`` (seed 004), close
-    their other connections (``session_replaced``, 4409).
+    announce the user online when it is their first.
 
-    Raise the registry's or the layer's errors (Redis away), leaving the record unregistered.
+    Raise the registry's errors (Redis away), leaving the record unregistered.
     """
     registered = await registry.register(record)
     try:
@@ -48,16 +44,6 @@ async def connection_opened(registry, record: ConnectionRecord) -> bool:
             return False
         if registered.came_online:
             await announce(record.user_id, online=True)
-        if realtime_settings.SINGLE_SESSION:
-            await send_to_layer(
-                user_group(record.user_id),
-                close_message(
-                    record.user_id,
-                    CloseCode.SESSION_REPLACED,
-                    SessionReplaced(),
-                    exclude_connection=record.connection_id,
-                ),
-            )
     except BaseException:
         await registry.unregister(record)
         raise

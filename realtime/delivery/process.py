@@ -34,6 +34,7 @@ from channels.layers import get_channel_layer
 from realtime import periodic
 from realtime.conf import realtime_settings
 from realtime.db import database_call
+from realtime.groups import EVERYONE_GROUP
 
 from .connection_registry import get_registry
 from .drain import install_drain_on_sigterm
@@ -147,7 +148,8 @@ class ServerProcess:
 
     async def publish_stats(self) -> None:
         """Publish this process's snapshot to the registry (kept for 3 publish intervals)."""
-        groups = {name: len(members) for name, members in self.hub.groups.items()}
+        # Everyone's group is every session, not a room: seed 001's "rooms" figures leave it out.
+        groups = {name: len(members) for name, members in self.hub.groups.items() if name != EVERYONE_GROUP}
         ttl = 3 * realtime_settings.STATS_PUBLISH_S
         await self.registry.publish_process(self.id, self.stats.snapshot(self.id, groups), ttl)
 

@@ -39,3 +39,12 @@ def test_an_unknown_realtime_key_is_an_error_naming_the_closest_setting(settings
     ]
     settings.REALTIME = {key: value for key, value in settings.REALTIME.items() if key != "HEARTBEAT_SECONDS"}
     assert "realtime.E001" not in [message.id for message in run_checks()]
+
+
+def test_websocket_allowed_origins_must_be_full_origins(settings):
+    bad = ["app.example.com", "https://app.example.com/", "https://app.example.com:port", "ftp://app.example.com"]
+    settings.REALTIME = {**settings.REALTIME, "ALLOWED_ORIGINS": ["https://app.example.com:8443", *bad]}
+    errors = [message for message in run_checks() if message.id == "realtime.E004"]
+    assert [error.msg for error in errors] == [
+        f"REALTIME['ALLOWED_ORIGINS'] entry {o!r} is not an origin." for o in bad
+    ]

@@ -53,7 +53,7 @@ async def test_auth_frame_authenticates_anonymous_connection(connect, alice):
     welcome = await client.receive()
     assert welcome["type"] == "welcome"
     assert welcome["data"]["user"]["username"] == "alice"
-    reply = await client.request("room.join", {"room_id": 999})
+    reply = await client.request("lobby.join", {"room_id": 999})
     assert reply["error"]["code"] == ErrorCode.NOT_FOUND  # authenticated now, not "unauthorized"
 
 
@@ -74,7 +74,7 @@ async def test_ping_works_before_auth(connect):
 
 async def test_command_before_auth_is_unauthorized_and_connection_stays(connect, alice):
     client = await connect()
-    reply = await client.request("room.join", {"room_id": 1}, ref="x")
+    reply = await client.request("lobby.join", {"room_id": 1}, ref="x")
     assert reply["error"]["code"] == ErrorCode.UNAUTHORIZED
     await client.send({"type": "auth", "data": {"token": access_token(alice)}})
     assert (await client.receive())["type"] == "welcome"
@@ -160,10 +160,10 @@ async def test_session_cookie_authenticates(connect, alice, session_cookie):
         ('{"data": {}}', ErrorCode.BAD_FRAME),
         ('{"type": ""}', ErrorCode.BAD_FRAME),
         ('{"type": 5}', ErrorCode.BAD_FRAME),
-        ('{"type": "room.send", "data": [1]}', ErrorCode.BAD_FRAME),
-        ('{"type": "room.send", "ref": true}', ErrorCode.BAD_FRAME),
-        ('{"type": "room.send", "ref": {"a": 1}}', ErrorCode.BAD_FRAME),
-        ('{"type": "room.send", "ref": "' + "r" * 65 + '"}', ErrorCode.BAD_FRAME),
+        ('{"type": "lobby.send", "data": [1]}', ErrorCode.BAD_FRAME),
+        ('{"type": "lobby.send", "ref": true}', ErrorCode.BAD_FRAME),
+        ('{"type": "lobby.send", "ref": {"a": 1}}', ErrorCode.BAD_FRAME),
+        ('{"type": "lobby.send", "ref": "' + "r" * 65 + '"}', ErrorCode.BAD_FRAME),
         ('{"type": "no.such.type", "ref": "u"}', ErrorCode.UNKNOWN_TYPE),
     ],
 )
@@ -191,8 +191,8 @@ async def test_unknown_type_echoes_ref(connect, alice):
 @pytest.mark.parametrize(
     "text",
     [
-        '{"type": "room.send", "ref": "r2", "data": "x"}',
-        '{"type": "room.send", "ref": "r2", "data": [1]}',
+        '{"type": "lobby.send", "ref": "r2", "data": "x"}',
+        '{"type": "lobby.send", "ref": "r2", "data": [1]}',
         '{"type": "", "ref": "r2"}',
         '{"type": 5, "ref": "r2", "data": {}}',
     ],
@@ -223,7 +223,7 @@ async def test_frame_over_limit_gets_error_then_1009(connect, alice, settings):
     assert await client.receive_close() == 1009
 
 
-@pytest.mark.parametrize("frame_type", ["room.typing", "room.send"], ids=["handler", "batch-handler"])
+@pytest.mark.parametrize("frame_type", ["lobby.typing", "lobby.send"], ids=["handler", "batch-handler"])
 async def test_handler_exception_is_server_error_and_connection_stays(connect, alice, monkeypatch, frame_type):
     def broken(*args):
         raise RuntimeError("boom")
@@ -254,7 +254,7 @@ async def test_same_site_origin_is_accepted(connect, alice):
 async def test_missing_origin_is_accepted_but_must_authenticate(connect):
     client = await connect()
     assert client.connected
-    reply = await client.request("room.typing", {"room_id": 1})
+    reply = await client.request("lobby.typing", {"room_id": 1})
     assert reply["error"]["code"] == ErrorCode.UNAUTHORIZED
 
 

@@ -57,17 +57,17 @@ async def test_frames_over_the_rate_get_rate_limited_then_4429(connect, alice, s
 
 
 async def test_typing_has_its_own_stricter_limit(connect, alice, bob, settings):
-    override(settings, TYPE_RATE_LIMITS={"room.typing": {"per_min": 1, "burst": 2}})
+    override(settings, TYPE_RATE_LIMITS={"lobby.typing": {"per_min": 1, "burst": 2}})
     room = await room_of(alice, bob)
     client = await connect(user=alice)
     data = {"room_id": room.pk}
-    assert (await client.request("room.typing", data, ref="1"))["type"] == "ack"
-    assert (await client.request("room.typing", data, ref="2"))["type"] == "ack"
-    refused = await client.request("room.typing", data, ref="3")
+    assert (await client.request("lobby.typing", data, ref="1"))["type"] == "ack"
+    assert (await client.request("lobby.typing", data, ref="2"))["type"] == "ack"
+    refused = await client.request("lobby.typing", data, ref="3")
     assert refused["error"]["code"] == ErrorCode.RATE_LIMITED
-    assert refused["error"]["details"]["limit"] == "room.typing"
+    assert refused["error"]["details"]["limit"] == "lobby.typing"
     # Other frames are not held back by the typing bucket.
-    assert (await client.request("room.join", data, ref="4"))["type"] == "ack"
+    assert (await client.request("lobby.join", data, ref="4"))["type"] == "ack"
 
 
 async def test_connections_per_user_are_capped_with_1013(connect, alice, bob, settings):
@@ -127,16 +127,16 @@ async def test_subscriptions_per_connection_are_capped(connect, alice, settings)
     client = await connect(user=alice)
     for room in rooms:  # membership after connecting: no session groups yet
         await RoomMember.objects.acreate(user=alice, room=room)
-    # A join asks for two groups (the room and its viewers); the user group is the server's.
+    # A join asks for two groups (the room and its viewers); the user's and everyone's are the server's.
     override(settings, MAX_SUBSCRIPTIONS=2)
-    assert (await client.request("room.join", {"room_id": rooms[0].pk}, ref="a"))["type"] == "ack"
-    refused = await client.request("room.join", {"room_id": rooms[1].pk}, ref="b")
+    assert (await client.request("lobby.join", {"room_id": rooms[0].pk}, ref="a"))["type"] == "ack"
+    refused = await client.request("lobby.join", {"room_id": rooms[1].pk}, ref="b")
     assert refused["error"]["code"] == ErrorCode.LIMIT_EXCEEDED
     assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}
     # The refused join subscribed nothing, and the connection stays usable.
     await client.send({"type": "ping", "ref": "p"})
     assert (await client.receive())["type"] == "pong"
-    assert len(await client_subscriptions(alice)) == 3
+    assert len(await client_subscriptions(alice)) == 4
 
 
 async def test_a_member_of_more_rooms_than_the_cap_follows_them_all_and_can_still_join(connect, alice, settings):
@@ -144,7 +144,7 @@ async def test_a_member_of_more_rooms_than_the_cap_follows_them_all_and_can_stil
     rooms = [await room_of(alice, title=str(i)) for i in range(5)]
     override(settings, MAX_SUBSCRIPTIONS=1)  # one viewers group
     client = await connect(user=alice)
-    assert len(await client_subscriptions(alice)) == 6  # the user group and the five rooms
-    assert (await client.request("room.join", {"room_id": rooms[4].pk}))["type"] == "ack"
-    refused = await client.request("room.join", {"room_id": rooms[3].pk})
+    assert len(await client_subscriptions(alice)) == 7  # the user's group, everyone's and the five rooms
+    assert (await client.request("lobby.join", {"room_id": rooms[4].pk}))["type"] == "ack"
+    refused = await client.request("lobby.join", {"room_id": rooms[3].pk})
     assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}

@@ -138,10 +138,10 @@ async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, 
     data = {"room_id": shared_room.pk}
     bob_viewing, bob_elsewhere = await connect(user=bob), await connect(user=bob)
     alice_client = await connect(user=alice)
-    await bob_viewing.request("room.join", data)
-    await alice_client.request("room.join", data)
-    await alice_client.request("room.typing", data)
-    typing = await bob_viewing.receive_type("room.typing")
+    await bob_viewing.request("lobby.join", data)
+    await alice_client.request("lobby.join", data)
+    await alice_client.request("lobby.typing", data)
+    typing = await bob_viewing.receive_type("lobby.typing")
     assert typing["data"] == {"room_id": shared_room.pk, "user_id": alice.pk, "name": "alice"}
     await alice_client.assert_nothing()
     await bob_elsewhere.receive_type("presence.changed")  # alice came online; then nothing more

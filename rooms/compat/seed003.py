@@ -13,13 +13,15 @@ is a connection of the core like any other:
   the native error ``{code, message, details?}``.
 - **Registry and presence.** ``connection_opened``/``connection_closed`` (realtime.delivery), as
   native sessions: ``MAX_CONNECTIONS_PER_USER`` counts both kinds, a user is online once.
-- **Delivery.** Each socket is a member of the process hub (realtime.delivery.hub) for its user's
-  group and each room it joined. A room publish, whoever makes it (a Socket.IO ``sendToRoom``, a
-  native client, the server), is one ``room.message`` event on the room's group
-  (``rooms.policy.room_group``): the hub fans it out once per process and this codec turns it
-  into one Socket.IO packet per process, written to each local socket. python-socketio's own
-  manager (``AsyncRedisManager`` with Redis) is not on that path, so no event arrives twice; it
-  shares python-socketio's own state (a ``disconnect`` or ``emit`` to a sid from another process).
+- **Delivery.** Each socket is a member of the process hub (realtime.delivery.hub) for the core's
+  session groups (its user's, everyone's) and each room it joined. A room publish, whoever makes
+  it (a Socket.IO ``sendToRoom``, a native ``room.publish``, a back-end service), is one
+  ``room.message`` on the room's group through ``rooms.services.publish_to_room``: the hub fans it
+  out once per process and this codec turns it into one Socket.IO packet per process, written to
+  each local socket; ``server.message`` (to a user, a connection, everyone) likewise.
+  python-socketio's own manager (``AsyncRedisManager`` with Redis) is not on that path, so no
+  event arrives twice; it shares python-socketio's own state (a ``disconnect`` or ``emit`` to a
+  socket id from another process).
 - **Events.** ``joinRoom``, ``leaveRoom``, ``sendToRoom`` (the seed's ``MessageService`` names),
   authorised on every call by ``rooms.policy``; errors in the seed's NestJS shape (``exception``
   event ``{status: "error", message}``, plus ``code`` and ``details``), never a dropped socket.
@@ -28,6 +30,7 @@ is a connection of the core like any other:
 import asyncio
 import logging
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlparse
 
@@ -44,7 +47,15 @@ from realtime.consumer import (
     authenticate_token,
     token_from_scope,
 )
-from realtime.delivery import ConnectionRecord, connection_closed, connection_opened, get_process
+from realtime.db import database_call
+from realtime.delivery import (
+    ConnectionRecord,
+    close_message,
+    connection_closed,
+    connection_opened,
+    get_process,
+    send_to_layer,
+)
 from realtime.envelope import now_ms
 from realtime.errors import (
     CloseCode,
@@ -53,14 +64,16 @@ from realtime.errors import (
     LimitExceeded,
     ProtocolError,
     RateLimited,
+    SessionReplaced,
     Unauthorized,
     Unavailable,
     UnknownType,
 )
-from realtime.groups import user_group
-from realtime.publish import publish_async
+from realtime.groups import core_session_groups, user_group
 
+from .. import services
 from ..policy import check_join, check_publish, room_group, rule_for
+from ..serializers import EVENT_NAME
 
 logger = logging.getLogger(__name__)
 connection_log = logging.getLogger("realtime.connections")
@@ -70,11 +83,13 @@ connection_log = logging.getLogger("realtime.connections")
 NAMESPACE = "/game"
 SOCKETIO_PATH = "compat/003/socket.io"
 ROOM_MESSAGE = "room.message"
+SERVER_MESSAGE = "server.message"
 # Event names socket.io-client keeps for itself (a server event "connect" would fire its connect
 # listeners), and the seed's error event: never a room event's name.
 RESERVED_EVENTS = frozenset(
     {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener", "exception"}
 )
+# Longest unknown event name echoed in an error.
 MAX_EVENT_NAME_CHARS = 100
 
 
@@ -97,18 +112,28 @@ def error_body(code: str, message: str, details: Any = None) -> dict:
 
 class Seed003Codec(AdapterCodec):
     """
-    Native events and errors as Socket.IO packets: ``room.message {room, event, data, from}`` is
-    the event ``event`` with arguments ``data`` and ``{room, from}`` (a seed client's handler reads
-    the first); an error frame is the ``exception`` event. Other native events are not sent.
+    Native events and errors as Socket.IO packets. The rooms app's two events become the event
+    their publisher named, with the payload first and where it came from second (a seed client's
+    handler, ``socket.on("vote", (data) => ...)``, reads the first):
+
+    - ``room.message {room, event, data, from, connection_id}`` -> ``event(data, {room, from, connection_id})``;
+    - ``server.message {event, data, to}`` -> ``event(data, {to})``.
+
+    An error frame is the ``exception`` event. Other native events are not sent.
     """
 
     name = "seed003"
 
     def event(self, event_type: str, data: Any) -> str | None:
-        if event_type != ROOM_MESSAGE or data["event"] in RESERVED_EVENTS:
+        if event_type == ROOM_MESSAGE:
+            origin = {"room": data["room"], "from": data["from"], "connection_id": data["connection_id"]}
+        elif event_type == SERVER_MESSAGE:
+            origin = {"to": data["to"]}
+        else:
             return None
-        # A server publish may name no room (to a user) and no sender.
-        return _packet([data["event"], data.get("data"), {"room": data.get("room"), "from": data.get("from")}])
+        if data["event"] in RESERVED_EVENTS:
+            return None
+        return _packet([data["event"], data["data"], origin])
 
     def error(self, code: str, message: str, details: Any, ref: Any) -> str:
         return _packet(["exception", error_body(code, message, details)])
@@ -117,25 +142,13 @@ class Seed003Codec(AdapterCodec):
 CODEC = Seed003Codec()
 
 
-def room_message(room: str, event: str, data: Any, sender: "SocketIOConnection") -> dict:
-    """
-    The ``room.message`` event's data for a client publish: ``{"room", "event", "data", "from":
-    {"user_id", "username", "connection_id"}}``.
-    """
-    return {
-        "room": room,
-        "event": event,
-        "data": data,
-        "from": {"user_id": sender.user.pk, "username": sender.user.get_username(), "connection_id": sender.sid},
-    }
-
-
 class SocketIOConnection:
     """
     One connected ``/game`` socket as the core sees a connection: a member of the process hub
     (``realtime.delivery.hub.Connection``) and of ``ServerProcess.connections`` (registry refresh,
     credential re-checks, drain on SIGTERM). ``connection_id`` is the socket's id (``socket.id``
-    in the client).
+    in the client): a uuid4 hex like every connection's, so the rooms app's publish API addresses
+    it as it does a native one.
     """
 
     codec = CODEC
@@ -254,6 +267,9 @@ class Seed003Endpoint:
             async_handlers=False,
             namespaces=[NAMESPACE],
         )
+        # Socket ids as the core's connection ids are (uuid4 hex): the rooms app's publish API and the
+        # admin address a socket by them (rooms.serializers.CONNECTION_ID).
+        self.server.eio.generate_id = lambda: uuid.uuid4().hex
         self.connections: dict[str, SocketIOConnection] = {}
         self.events = {"joinRoom": self.join_room, "leaveRoom": self.leave_room, "sendToRoom": self.send_to_room}
         self.server.on("connect", self.connect, namespace=NAMESPACE)
@@ -323,7 +339,12 @@ class Seed003Endpoint:
         process.stats.opened()
         process.stats.session_started()
         try:
-            await conn.subscribe(user_group(user.pk))
+            await conn.subscribe(*core_session_groups(user.pk))
+            if realtime_settings.SINGLE_SESSION:  # the native endpoint's rule: a user's new session closes the others
+                await send_to_layer(
+                    user_group(user.pk),
+                    close_message(user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=sid),
+                )
         except Exception:
             await self.disconnect(sid, "subscribe failed")
             raise _refused(Unavailable("The server cannot reach Redis for a moment; reconnect later")) from None
@@ -404,25 +425,29 @@ class Seed003Endpoint:
     async def send_to_room(self, conn: SocketIOConnection, payload: Any) -> dict:
         """
         ``sendToRoom {roomId, event, data, except?}``: publish ``room.message`` to the room's
-        members, native and Socket.IO, on every process (``rooms.policy.check_publish``); with
+        members, native and Socket.IO, on every process, through the rooms app's one write path
+        (``rooms.services.publish_to_room``, authorised by ``rooms.policy.check_publish``); with
         ``except`` (``true`` or the sender's own socket id) not to the sending socket.
         """
         room = _room_argument(payload)
         event = payload.get("event")
-        if not isinstance(event, str) or not 0 < len(event) <= MAX_EVENT_NAME_CHARS or event in RESERVED_EVENTS:
+        if not isinstance(event, str) or not EVENT_NAME.regex.search(event) or event in RESERVED_EVENTS:
             raise Invalid(
-                "event must be a name of 1-100 characters, not a reserved one",
-                details={"event": [f"1-{MAX_EVENT_NAME_CHARS} characters; not {', '.join(sorted(RESERVED_EVENTS))}"]},
+                "event must be a name of 1-100 letters, digits, '_', '.', ':' or '-', not a reserved one",
+                details={"event": [f"{EVENT_NAME.message} Not {', '.join(sorted(RESERVED_EVENTS))}."]},
             )
         excepted = payload.get("except", False)
         if not (excepted is True or excepted is False or excepted == conn.sid):
             raise Invalid("except is true or your own socket id", details={"except": ["true, false or socket.id"]})
         check_publish(conn.user, room, member=room in conn.rooms)
-        await publish_async(
-            room_group(room),
-            ROOM_MESSAGE,
-            room_message(room, event, payload.get("data"), conn),
-            exclude_connection=conn.sid if excepted else None,
+        await database_call(
+            services.publish_to_room,
+            room=room,
+            event=event,
+            data=payload.get("data"),
+            sender=conn.user,
+            connection_id=conn.sid,
+            except_self=bool(excepted),
         )
         return {"roomId": room}
 

@@ -11,9 +11,9 @@ from asgiref.sync import sync_to_async
 from conftest import access_token
 from realtime.delivery import get_registry
 from realtime.groups import user_group
-from realtime.publish import publish_async, subscribe_user_on_commit
+from realtime.publish import publish
+from rooms import services
 from rooms.compat.seed003 import SOCKETIO_PATH, Seed003Endpoint
-from rooms.policy import room_group
 
 from .sio import SioClient
 
@@ -62,7 +62,7 @@ async def test_the_token_comes_from_auth_then_the_query_then_the_bearer_header(s
     for client, user in ((first, alice), (second, bob), (third, carol)):
         assert await user_of(client) == {"status": "ok", "roomId": "game:1"}
         name, data, meta = await client.next_event("who")
-        assert meta["from"]["user_id"] == user.pk and meta["from"]["connection_id"] == client.sid
+        assert meta["from"]["id"] == user.pk and meta["connection_id"] == client.sid
 
 
 async def test_no_token_or_a_refused_one_is_a_connect_error_with_the_reason(sio, alice):
@@ -94,7 +94,7 @@ async def test_room_events_reach_every_member_once_and_except_skips_the_sender(s
     assert ack == {"status": "ok", "roomId": "game:7"}
     for client in (a, b):
         name, data, meta = await client.next_event()
-        assert (name, data, meta["room"], meta["from"]["user_id"]) == ("vote", {"yes": True}, "game:7", alice.pk)
+        assert (name, data, meta["room"], meta["from"]["id"]) == ("vote", {"yes": True}, "game:7", alice.pk)
     await a.call("sendToRoom", {"roomId": "game:7", "event": "move", "data": 1, "except": True})
     assert (await b.next_event())[:2] == ["move", 1]
     await a.call("sendToRoom", {"roomId": "game:7", "event": "move", "data": 2, "except": a.sid})
@@ -159,25 +159,32 @@ async def test_bad_input_is_an_exception_event_in_the_seed_shape_and_the_socket_
 
 async def test_native_and_socketio_members_of_a_room_get_each_others_events(sio, connect, alice, bob):
     native = await connect(user=bob)
-    # The native side's room.join is the rooms app's; the core's membership call stands in for it.
-    await sync_to_async(subscribe_user_on_commit)(user_group(bob.pk), room_group("game:3"))
+    assert (await native.request("room.join", {"room": "game:3"}))["type"] == "ack"
     socket = await sio(user=alice)
     await socket.call("joinRoom", {"roomId": "game:3"})
-    await native.send({"type": "ping", "ref": "p"})  # the membership reached the hub before this pong
-    await native.receive_type("pong")
     await socket.call("sendToRoom", {"roomId": "game:3", "event": "vote", "data": [1, 2]})
-    event = await native.receive_type("room.message")
-    assert event["data"]["event"] == "vote" and event["data"]["data"] == [1, 2]
-    assert event["data"]["from"]["user_id"] == alice.pk
-    # A server publish (rooms.services to a room, or a native room.publish) reaches the socket.
-    await publish_async(
-        room_group("game:3"), "room.message", {"room": "game:3", "event": "tick", "data": 5, "from": None}
-    )
+    event = (await native.receive_type("room.message"))["data"]
+    assert (event["event"], event["data"], event["from"]["id"]) == ("vote", [1, 2], alice.pk)
+    assert event["connection_id"] == socket.sid
+    assert (await socket.next_event("vote"))[1] == [1, 2]
+    await native.request("room.publish", {"room": "game:3", "event": "tick", "data": 5, "except_self": True})
     name, data, meta = await socket.next_event("tick")
-    assert (data, meta) == (5, {"room": "game:3", "from": None})
-    await native.receive_type("room.message")
+    assert (data, meta["room"], meta["from"]["id"]) == (5, "game:3", bob.pk)
+    assert meta["connection_id"] == native.welcome["data"]["connection_id"]
+    await socket.assert_no_event()
+
+
+async def test_server_pushes_reach_a_socket_by_user_connection_and_everyone(sio, alice):
+    socket = await sio(user=alice)
+    await sync_to_async(services.send_to_user)(user_id=alice.pk, event="hand", data=[1])
+    assert await socket.next_event() == ["hand", [1], {"to": "user"}]
+    await sync_to_async(services.send_to_connection)(connection_id=socket.sid, event="secret", data=2)
+    assert await socket.next_event() == ["secret", 2, {"to": "connection"}]
+    await sync_to_async(services.send_to_everyone)(event="news", data=3)
+    assert await socket.next_event() == ["news", 3, {"to": "everyone"}]
+    await sync_to_async(services.publish_to_room)(room="game:9", event="nobody", data=None)
     # Events a Socket.IO client has no use for (presence, chat) are not sent to it.
-    await publish_async(user_group(alice.pk), "presence.changed", {"user_id": bob.pk, "online": True})
+    await sync_to_async(publish)(user_group(alice.pk), "presence.changed", {"user_id": alice.pk, "online": True})
     await socket.assert_no_event()
 
 
@@ -227,3 +234,13 @@ async def test_the_native_event_rate_applies_and_sustained_abuse_disconnects(sio
     assert replies[2]["code"] == "rate_limited" and replies[2]["details"]["retry_after_ms"] > 0
     await client.emit("leaveRoom", {"roomId": "game:1"}, ack=False)
     assert await client.disconnected()
+
+
+async def test_single_session_closes_the_other_protocols_connections(sio, connect, alice, settings):
+    settings.REALTIME = {**settings.REALTIME, "SINGLE_SESSION": True}
+    native = await connect(user=alice)
+    socket = await sio(user=alice)
+    assert (await native.receive_type("error"))["error"]["code"] == "session_replaced"
+    await connect(user=alice)
+    assert (await socket.next_event("exception"))[1]["code"] == "session_replaced"
+    assert await socket.disconnected()

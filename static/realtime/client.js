@@ -9,6 +9,23 @@
  *   const ack = await client.enqueue("chat.send", {..., client_msg_id}); // sent now or after reconnecting
  *   client.start();
  *
+ * Token mode, for a page served from another origin (docs/protocol.md, "Front ends on another
+ * origin"): no session cookie; an access JWT, obtained and refreshed over REST (CORS), is sent in
+ * an ``auth`` frame on every connect and renewed on the open socket with ``auth.refresh`` a
+ * minute (at most half its life) before it expires:
+ *
+ *   const client = new RealtimeClient({
+ *     url: "wss://api.example.com/ws/",
+ *     tokens: RealtimeClient.passwordTokens("https://api.example.com", username, password),
+ *   });
+ *
+ * ``tokens`` is any ``{obtain(), refresh(refreshToken)}``: ``obtain`` resolves with ``{access,
+ * refresh}`` (``POST /api/auth/token/``), ``refresh`` with ``{access}`` (``POST
+ * /api/auth/token/refresh/``); a refresh that fails falls back to ``obtain``. A rejection with
+ * ``{status: 400 or 401}`` (credentials refused) stops the client; any other is retried with
+ * backoff. In this mode a 4401 close (the token expired or was refused) is not a stop: the
+ * client takes a fresh token and reconnects.
+ *
  * Close codes (docs/protocol.md, "Close codes"): 1000, 1009, 4401 (a session page cannot refresh
  * a token: the user logs in again), 4403 and 4409 stop, and the page shows why; 1001 reconnects at once
  * (within 1 s of jitter); 1013 waits at least 5 s and 4429 at least 60 s; everything else
@@ -40,11 +57,40 @@
   const MAX_BACKOFF_MS = 30000;
   const PAGE_LIMIT = 100; // the largest page a list gives (docs/protocol.md, "Lists"): fewest round trips
   const itemId = (item) => (item.task_id !== undefined ? item.task_id : item.id);
+  // Renew an access token this long before it expires, or at half its remaining life if shorter.
+  const REFRESH_AHEAD_MS = 60000;
+
+  /** POST ``body`` as JSON to ``url``; resolve with the JSON answer, reject with ``{status, message}``. */
+  async function postJson(url, body) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch (error) {
+      throw { status: 0, message: String(error) }; // network, or CORS refused: worth a retry
+    }
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw { status: response.status, message: answer.detail || response.statusText };
+    return answer;
+  }
 
   class RealtimeClient {
-    constructor(url) {
+    /**
+     * ``new RealtimeClient()`` (same-site /ws/, session cookie), ``new RealtimeClient(url)``, or
+     * ``new RealtimeClient({url, tokens})`` (token mode: see the top of this file).
+     */
+    constructor(options) {
+      const { url, tokens } = typeof options === "object" && options !== null ? options : { url: options };
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
       this.url = url || `${scheme}//${location.host}/ws/`;
+      this.tokens = tokens || null;
+      this.access = null; // token mode: the current access JWT
+      this.refreshToken = null;
+      this.refreshTimer = null;
+      this.clockOffsetMs = 0; // server time - local time, from welcome
       this.handlers = new Map();
       this.pending = new Map();
       this.nextRef = 1;
@@ -67,12 +113,85 @@
       for (const handler of this.handlers.get(type) || []) handler(data, frame);
     }
 
+    /**
+     * ``tokens`` for token mode from a username and password: ``POST {apiBase}/api/auth/token/``
+     * and ``{apiBase}/api/auth/token/refresh/`` (``apiBase``: Switchboard's origin, e.g.
+     * "https://api.example.com"; the page's origin must be in its CORS_ALLOWED_ORIGINS).
+     */
+    static passwordTokens(apiBase, username, password) {
+      return {
+        obtain: () => postJson(`${apiBase}/api/auth/token/`, { username, password }),
+        refresh: (refresh) => postJson(`${apiBase}/api/auth/token/refresh/`, { refresh }),
+      };
+    }
+
     start() {
       this.emit("state", "connecting");
+      if (!this.tokens) {
+        this.open(null);
+        return;
+      }
+      this.accessToken().then(
+        (token) => this.open(token),
+        (error) => {
+          this.lastError = { code: "unauthorized", message: error.message || "Could not obtain a token" };
+          this.emit("error", this.lastError);
+          // Refused credentials stop the client; anything else (the network) is retried.
+          this.closed(error.status === 400 || error.status === 401 ? 1000 : 1006);
+        },
+      );
+    }
+
+    /** Open the socket; in token mode, authenticate with an ``auth`` frame (not ?token=: URLs get logged). */
+    open(token) {
       const socket = new WebSocket(this.url);
       this.socket = socket;
+      if (token) {
+        socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "auth", data: { token } })));
+      }
       socket.addEventListener("message", (event) => this.receive(event.data));
       socket.addEventListener("close", (event) => this.closed(event.code));
+    }
+
+    /** Token mode: a usable access token, refreshed (or obtained anew) when missing or ``fresh`` is asked. */
+    async accessToken(fresh = false) {
+      if (this.access && !fresh) return this.access;
+      if (this.refreshToken && this.tokens.refresh) {
+        try {
+          const pair = await this.tokens.refresh(this.refreshToken);
+          this.access = pair.access;
+          if (pair.refresh) this.refreshToken = pair.refresh; // rotated refresh tokens
+          return this.access;
+        } catch (error) {
+          this.refreshToken = null; // expired or revoked: log in again below
+        }
+      }
+      const pair = await this.tokens.obtain();
+      this.access = pair.access;
+      this.refreshToken = pair.refresh || null;
+      return this.access;
+    }
+
+    /** Token mode: ``auth.refresh`` with a new access token before ``expiresAtMs`` (server epoch ms). */
+    scheduleRefresh(expiresAtMs) {
+      clearTimeout(this.refreshTimer);
+      if (!this.tokens || !expiresAtMs) return;
+      const remaining = expiresAtMs - (Date.now() + this.clockOffsetMs);
+      const delay = Math.max(remaining - Math.min(REFRESH_AHEAD_MS, remaining / 2), 0);
+      this.refreshTimer = setTimeout(() => this.refreshInBand(), delay);
+    }
+
+    async refreshInBand() {
+      try {
+        const token = await this.accessToken(true);
+        const ack = await this.request("auth.refresh", { token });
+        this.scheduleRefresh(ack.expires_at);
+        this.emit("token", ack.expires_at);
+      } catch (error) {
+        // Disconnected meanwhile (the next connect brings a new token), or refused: the server
+        // closes with 4401 at expiry and the client reconnects with a fresh token.
+        this.emit("error", error);
+      }
     }
 
     receive(text) {
@@ -94,6 +213,8 @@
       if (frame.type === "welcome") {
         this.backoffMs = MIN_BACKOFF_MS;
         this.ready = true;
+        this.clockOffsetMs = frame.data.server_time - Date.now();
+        this.scheduleRefresh(frame.data.token_expires_at);
         this.emit("state", "open");
       }
       this.emit(frame.type, frame.data, frame);
@@ -102,11 +223,14 @@
 
     closed(code) {
       this.ready = false;
+      clearTimeout(this.refreshTimer);
       for (const pending of this.pending.values()) {
         pending.reject({ code: "disconnected", message: "Connection lost; try again" });
       }
       this.pending.clear();
-      if (STOP_CODES.has(code)) {
+      if (code === 4401 && this.tokens) {
+        this.access = null; // expired or refused: the reconnect takes a fresh one
+      } else if (STOP_CODES.has(code)) {
         this.emit("state", "stopped", code);
         return;
       }

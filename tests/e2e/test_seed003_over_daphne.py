@@ -52,7 +52,7 @@ def test_seed003_clients_over_two_processes(daphnes, socketio_client, alice, bob
     for votes in seen["votes"]:
         assert len(votes) == 1, seen["votes"]
         assert votes[0]["data"] == {"n": 1} and votes[0]["meta"]["room"] == "game:e2e"
-        assert votes[0]["meta"]["from"]["user_id"] == alice.pk
+        assert votes[0]["meta"]["from"]["id"] == alice.pk
     # `except`: not to the sender. Bob's token came from ?token= (over Bearer), carol's from Bearer.
     assert seen["moves"] == [sorted([bob.pk, carol.pk]), [carol.pk], [bob.pk]]
     assert seen["forbidden"]["status"] == "error" and seen["forbidden"]["code"] == "forbidden"

@@ -6,10 +6,10 @@ core's tests drive frames, session groups and presence without importing chat or
 Installed for the tests only (``config/test_settings.py``, the settings pytest.ini names); it
 uses realtime's public API alone, as a domain app does. Rooms and their members; frames:
 
-- ``room.join {room_id}``: a member follows the room's group and its viewers group (two groups
+- ``lobby.join {room_id}``: a member follows the room's group and its viewers group (two groups
   the client asked for: they count against ``MAX_SUBSCRIPTIONS``);
-- ``room.typing {room_id}``: ``room.typing`` to the other viewers of the room;
-- ``room.send {room_id, text}`` (a batch handler): ``room.message`` to the room's members.
+- ``lobby.typing {room_id}``: ``lobby.typing`` to the other viewers of the room;
+- ``lobby.send {room_id, text}`` (a batch handler): ``lobby.message`` to the room's members.
 
 Session groups: the groups of the user's rooms. Presence: ``presence.changed`` to the user's rooms.
 """

@@ -13,12 +13,12 @@ from .models import RoomMember
 
 
 def room_group(room_id: int) -> str:
-    """Every open connection of every member (a session group): ``room.message`` and presence go here."""
+    """Every open connection of every member (a session group): ``lobby.message`` and presence go here."""
     return f"testapp.room.{room_id}"
 
 
 def viewers_group(room_id: int) -> str:
-    """The connections that sent ``room.join``: ``room.typing`` goes here."""
+    """The connections that sent ``lobby.join``: ``lobby.typing`` goes here."""
     return f"testapp.viewers.{room_id}"
 
 
@@ -43,7 +43,7 @@ def member_room_groups(user) -> list[str]:
     return [room_group(room_id) for room_id in RoomMember.objects.filter(user=user).values_list("room_id", flat=True)]
 
 
-@handler("room.join")
+@handler("lobby.join")
 def join(ctx: HandlerContext, data: dict) -> dict:
     room_id = access_room(ctx.user, validate(RoomIn, data)["room_id"])
     ctx.subscribe(room_group(room_id))
@@ -51,21 +51,21 @@ def join(ctx: HandlerContext, data: dict) -> dict:
     return {"room_id": room_id}
 
 
-@handler("room.typing")
+@handler("lobby.typing")
 def typing(ctx: HandlerContext, data: dict) -> dict:
     room_id = access_room(ctx.user, validate(RoomIn, data)["room_id"])
     publish(
         viewers_group(room_id),
-        "room.typing",
+        "lobby.typing",
         {"room_id": room_id, "user_id": ctx.user.pk, "name": display_name(ctx.user)},
         exclude_connection=ctx.connection_id,
     )
     return {"room_id": room_id}
 
 
-@batch_handler("room.send")
+@batch_handler("lobby.send")
 def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
-    """Each call validated and authorised on its own; ``room.message`` to the room's members, stored nowhere."""
+    """Each call validated and authorised on its own; ``lobby.message`` to the room's members, stored nowhere."""
     outcomes: list[dict | Exception] = []
     for (ctx, _), args in zip(calls, validate_each(SendIn, [data for _, data in calls]), strict=True):
         try:
@@ -75,7 +75,9 @@ def send(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
         except ProtocolError as error:
             outcomes.append(error)
             continue
-        publish(room_group(room_id), "room.message", {"room_id": room_id, "user_id": ctx.user.pk, "text": args["text"]})
+        publish(
+            room_group(room_id), "lobby.message", {"room_id": room_id, "user_id": ctx.user.pk, "text": args["text"]}
+        )
         outcomes.append({"room_id": room_id})
     return outcomes
 

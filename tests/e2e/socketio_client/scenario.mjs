@@ -54,7 +54,7 @@ await settle([a], "move", 2);
 await settle([b, c], "move", 1);
 await new Promise((r) => setTimeout(r, 200)); // room for a duplicate or an excepted copy to show
 result.votes = [a, b, c].map((x) => names(x, "vote"));
-result.moves = [a, b, c].map((x) => names(x, "move").map((e) => e.meta.from.user_id).sort((x, y) => x - y));
+result.moves = [a, b, c].map((x) => names(x, "move").map((e) => e.meta.from.id).sort((x, y) => x - y));
 
 // Forbidden: announcements take staff publishers only; the ack and the exception event say so.
 result.forbidden = await c.emitWithAck("sendToRoom", { roomId: "announcements", event: "news", data: 1 });
