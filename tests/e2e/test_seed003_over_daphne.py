@@ -42,7 +42,7 @@ def test_seed003_clients_over_two_processes(daphnes, socketio_client, alice, bob
         text=True,
         timeout=60,
     )
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0, run.stderr + "".join(server.output()[-3000:] for server in daphnes)
     seen = json.loads(run.stdout)
 
     assert all("id" in connect for connect in seen["connect"]), seen["connect"]

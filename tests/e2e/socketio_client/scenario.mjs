@@ -4,8 +4,9 @@
 import { io } from "socket.io-client";
 
 const s = JSON.parse(process.env.SCENARIO);
+const result = {};
 const deadline = setTimeout(() => {
-  console.error("scenario timed out");
+  console.error(`scenario timed out; so far: ${JSON.stringify(result)}`);
   process.exit(1);
 }, 20000);
 
@@ -34,7 +35,6 @@ async function settle(sockets, event, count, ms = 3000) {
 }
 
 const names = (socket, event) => socket.seen.filter((e) => e.event === event);
-const result = {};
 
 // One client per token source, in the seed's order: auth wins over ?token=, ?token= over Bearer.
 const bearer = { extraHeaders: { Authorization: `Bearer ${s.tokens.carol}` } };
