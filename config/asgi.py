@@ -4,7 +4,9 @@ ASGI entry point: ``daphne config.asgi:application`` (and ``manage.py runserver`
 HTTP goes to Django; ``/ws/`` goes to the real-time consumer behind the Origin check and the
 session + token auth middleware, and so do the apps' compatibility endpoints for the seed servers'
 clients (``/compat/000/ws``, ``/compat/001/ws``, ``/compat/002/ws``, ``/ws``: docs/migration.md),
-in the same stack.
+in the same stack. Seed 003's Socket.IO clients have python-socketio's app in front of all of it:
+``/compat/003/socket.io/`` (long-polling HTTP and WebSocket) goes there, with the same Origin
+check and token rules (rooms/compat/seed003.py), everything else on to the Channels router.
 """
 
 import os
@@ -28,6 +30,7 @@ from realtime.consumer import (  # noqa: E402
     RealtimeAuthMiddlewareStack,
     websocket_urlpatterns,
 )
+from rooms.compat.seed003 import socketio_application  # noqa: E402
 from workspaces.routing import websocket_urlpatterns as workspaces_compat_urlpatterns  # noqa: E402
 
 websocket_routes = [
@@ -43,6 +46,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsBrowserOriginValidator(RealtimeAuthMiddlewareStack(URLRouter(websocket_routes))),
     }
 )
+application = socketio_application(application)
 
 log_channel_layer_mode()
 if settings.TASKS_WORKER_IN_SERVER:

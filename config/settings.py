@@ -328,3 +328,10 @@ if CHAT_SEED004_SINGLE_SESSION not in ("endpoint", "user", "off"):
 # update is its own message.
 PROGRESS_SEED001_BATCH_SIZE = env.int("PROGRESS_SEED001_BATCH_SIZE", default=10)
 PROGRESS_SEED001_BATCH_INTERVAL_MS = env.int("PROGRESS_SEED001_BATCH_INTERVAL_MS", default=100)
+
+# Seed 003's Socket.IO clients (rooms/compat/seed003.py, docs/migration.md "Seed 003"): the
+# seed's Engine.IO heartbeat (a ping every 25 s, dropped after 10 s without its pong) and largest
+# message (1 MB: python-socketio's max_http_buffer_size, for a polling POST and a WebSocket message).
+SOCKETIO_PING_INTERVAL_S = env.int("SOCKETIO_PING_INTERVAL_S", default=25)
+SOCKETIO_PING_TIMEOUT_S = env.int("SOCKETIO_PING_TIMEOUT_S", default=10)
+SOCKETIO_MAX_MESSAGE_BYTES = env.int("SOCKETIO_MAX_MESSAGE_BYTES", default=1_000_000)

@@ -2,23 +2,29 @@
 The WebSocket endpoint ``/ws/``: what ``config/asgi.py`` mounts.
 
 - ``security``: the Origin check (``ALLOWED_HOSTS``, ``REALTIME["ALLOWED_ORIGINS"]``) before anything else;
-- ``auth`` and ``connect_rate``: the session cookie or ``?token=``, and the per-IP connection budget;
+- ``auth`` and ``connect_rate``: the session cookie or ``?token=``, and the per-IP connection budget
+  (``authenticate_token`` and ``token_from_scope`` serve endpoints outside Channels too: Socket.IO's);
 - ``consumer``: ``RealtimeConsumer``, split by job into ``gate`` (frame size, rate, parse),
   ``session`` (authentication, token expiry and refresh, single sign-on) and ``dispatch`` (handler,
   reply, events);
-- ``limits``: the per-connection frame-rate buckets.
+- ``limits``: the per-connection frame-rate buckets (``FrameRateLimiter``, used by Socket.IO's endpoint too).
 """
 
-from .auth import RealtimeAuthMiddlewareStack
+from .auth import RealtimeAuthMiddlewareStack, TokenRefused, authenticate_token, token_from_scope
 from .consumer import RealtimeConsumer
+from .limits import FrameRateLimiter
 from .routing import websocket_urlpatterns
 from .security import AllowedHostsBrowserOriginValidator
 from .session import SingleSession
 
 __all__ = [
     "AllowedHostsBrowserOriginValidator",
+    "FrameRateLimiter",
     "RealtimeAuthMiddlewareStack",
     "RealtimeConsumer",
     "SingleSession",
+    "TokenRefused",
+    "authenticate_token",
+    "token_from_scope",
     "websocket_urlpatterns",
 ]

@@ -16,7 +16,7 @@ import time
 from realtime import registry
 from realtime.conf import realtime_settings
 from realtime.db import database_call
-from realtime.delivery import ConnectionRecord, announce, close_message, send_to_layer
+from realtime.delivery import ConnectionRecord, close_message, connection_opened, send_to_layer
 from realtime.envelope import Frame, now_ms
 from realtime.errors import CloseCode, Forbidden, Invalid, SessionReplaced, Unauthorized, Unavailable
 from realtime.groups import core_session_groups, user_group
@@ -137,16 +137,11 @@ class SessionMixin:
             process=self.process.id,
         )
         try:
-            registered = await self.process.registry.register(record)
-            self.record = record
-            if registered.user_connections > realtime_settings.MAX_CONNECTIONS_PER_USER:
-                self.record = None
-                await self.process.registry.unregister(record)
+            if not await connection_opened(self.process.registry, record):
                 await self.refuse_limit("MAX_CONNECTIONS_PER_USER", "Too many open connections for this user")
                 return
+            self.record = record
             self.process.stats.session_started()
-            if registered.came_online:
-                await announce(user.pk, online=True)
             await self.subscribe(*core_session_groups(user.pk), *await database_call(registry.groups_for_session, user))
             if (scope := self.single_session()) is not SingleSession.OFF:
                 await send_to_layer(

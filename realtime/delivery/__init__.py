@@ -26,7 +26,7 @@ from .outbox import (
     send_hub_message,
     send_to_layer,
 )
-from .presence import announce, online_user_ids, presence_of
+from .presence import announce, connection_closed, connection_opened, online_user_ids, presence_of
 from .process import ServerProcess, close_process, get_process
 from .stats import WINDOW_S, ProcessStats
 
@@ -41,6 +41,8 @@ __all__ = [
     "announce",
     "close_message",
     "close_process",
+    "connection_closed",
+    "connection_opened",
     "collecting_publishes",
     "event_message",
     "flush_collected",
