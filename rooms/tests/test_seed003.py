@@ -17,7 +17,7 @@ from rooms.compat.seed003 import SOCKETIO_PATH, Seed003Endpoint
 
 from .sio import SioClient
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from rooms.compat.seed003 import SOCKETIO_PATH, Seed003Endpoint
 
 from .sio import SioClient
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.any_database, pytest.mark.django_db(transaction=True)]
 
 KNOWN_CODES = {code.value for code in ErrorCode} - {ErrorCode.SERVER_ERROR.value}
 ROOM = "game:fuzz"

@@ -15,7 +15,7 @@ import pytest
 from conftest import access_token
 from tests.servers import BASE_DIR
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CLIENT_DIR = BASE_DIR / "tests" / "e2e" / "socketio_client"
 
