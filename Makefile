@@ -49,9 +49,10 @@ $(AXE): tests/e2e/axe/package-lock.json
 	npm ci --prefix tests/e2e/axe --no-audit --no-fund
 	touch $@
 
-## test: lint, Chromium and axe-core for the browser tests, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
+## test: lint, Chromium and axe-core for the browser tests, nginx for the deploy test, a throwaway Redis, the whole suite on SQLite, then on PostgreSQL when one answers
 test: lint $(AXE)
 	scripts/ensure-browser.sh
+	scripts/ensure-nginx.sh
 	scripts/with-redis.sh $(MAKE) --no-print-directory test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.installed-dev
