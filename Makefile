@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-chat bench-idle clean
+.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-chat bench-idle bench-footprint clean
 
 $(VENV)/.installed: requirements.txt
 	@echo "== install requirements.txt into $(VENV)"
@@ -97,6 +97,10 @@ bench-chat: $(VENV)/.installed-bench
 ## bench-idle: 1,000 / 5,000 / 10,000 idle connections: RSS per connection, connect rate; not part of `make test`
 bench-idle: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/idle.py $(BENCH_ARGS)
+
+## bench-footprint: Redis keys, bytes and commands, database rows, bytes and transactions per connection and per chat message; not part of `make test`
+bench-footprint: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/footprint.py $(BENCH_ARGS)
 
 ## bench-compare: fan-out, chat rate and idle connections side by side: Switchboard under Daphne and uvicorn, Node ws and bare ASGI on Daphne (../shared/wsbench); not part of `make test`
 bench-compare: $(VENV)/.installed-bench
