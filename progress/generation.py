@@ -183,4 +183,3 @@ def check_upload(data: bytes, data_name: str, template: bytes, template_name: st
             f"(its columns: {columns}){hint}",
             field="template",
         )
-

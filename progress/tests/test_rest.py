@@ -128,7 +128,9 @@ def test_an_upload_whose_every_document_would_fail_is_refused_in_words(api, medi
     refused = api.post("/api/tasks/", {"name": "notes", "data_file": data, "template": template})
     assert refused.status_code == 400
     assert refused.json()["error"]["details"] == {
-        "template": ["The template uses the field “city”, which the data file has no column for (its columns: “name”, “town”)."]
+        "template": [
+            "The template uses the field “city”, which the data file has no column for (its columns: “name”, “town”)."
+        ]
     }
     data, template = uploads("name;city\nAda;Oslo\n", docx_template("{{ name }} of {{ city }}"))
     refused = api.post("/api/tasks/", {"name": "letters", "data_file": data, "template": template})
