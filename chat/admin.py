@@ -14,6 +14,7 @@ from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from realtime.delivery import presence_of
@@ -202,6 +203,26 @@ class MessageAdmin(admin.ModelAdmin):
         return super().response_add(request, obj, post_url_continue)
 
 
+def short_time(value) -> str:
+    """
+    A time as the desk's list shows it, in the current time zone: "14:05" today, "3 Dec 14:05"
+    this year, "3 Dec 2025" before; the full date and time on hover (``title``) and in ``datetime``.
+    """
+    local, now = timezone.localtime(value), timezone.localtime()
+    if local.date() == now.date():
+        text = formats.time_format(local, "H:i")
+    elif local.year == now.year:
+        text = formats.date_format(local, "j M H:i")
+    else:
+        text = formats.date_format(local, "j M Y")
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        formats.date_format(local, "DATETIME_FORMAT"),
+        text,
+    )
+
+
 class OpenFilter(admin.SimpleListFilter):
     """Open (the default) or closed support conversations."""
 
@@ -224,7 +245,8 @@ class SupportDeskAdmin(admin.ModelAdmin):
     replies go through ``services.send_as`` (the socket's checked path) and reach the user's open connections live.
     """
 
-    list_display = ["user", "waiting", "unread", "online", "last_message", "created_at"]
+    # Short times and a wrapping preview keep every column, "created at" too, inside the list.
+    list_display = ["user", "waiting", "unread", "online", "last_message", "created"]
     list_display_links = ["user"]
     list_filter = [OpenFilter]
     search_fields = ["support_user__username", "support_user__first_name", "support_user__last_name"]
@@ -233,6 +255,11 @@ class SupportDeskAdmin(admin.ModelAdmin):
 
     class Media:
         js = ["realtime/client.js", "chat/support_desk.js"]
+        css = {"all": ["chat/support_desk.css"]}
+
+    def changelist_view(self, request, extra_context=None):
+        """The desk's list, titled as staff know it (the model's plural counts rows: "2 support conversations")."""
+        return super().changelist_view(request, {"title": "Support desk", **(extra_context or {})})
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(kind=Conversation.Kind.SUPPORT).select_related("support_user")
@@ -260,7 +287,11 @@ class SupportDeskAdmin(admin.ModelAdmin):
 
     @admin.display(description="waiting since", ordering="waiting_since")
     def waiting(self, conversation):
-        return conversation.waiting_since or "-"
+        return short_time(conversation.waiting_since) if conversation.waiting_since else "-"
+
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, conversation):
+        return short_time(conversation.created_at)
 
     @admin.display(description="unread")
     def unread(self, conversation) -> str:

@@ -145,4 +145,5 @@ class SupportConversation(Conversation):
     class Meta:
         proxy = True
         verbose_name = "support conversation"
-        verbose_name_plural = "support desk"
+        # The list counts its rows with it ("2 support conversations"); its title is "Support desk" (admin.py).
+        verbose_name_plural = "support conversations"

@@ -7,7 +7,9 @@ Turning one data file and one template into documents (seed 001's batch document
   Django's template language, HTML escaped in ``.html``).
 
 A data file or template that cannot be read raises ``BatchInputError`` before any document is
-made (the task fails at once, with the message). A row that cannot be rendered (a field the
+made (the task fails at once, with the message). ``check_upload`` refuses, when a batch is created
+over REST (the /tasks/ page), what would fail every document: a bad header row or a template
+field that is not a column of the data, in sentences a person reads. A row that cannot be rendered (a field the
 template uses is missing, a bad value) raises ``RowError``: that document fails, the batch goes on.
 """
 
@@ -28,7 +30,14 @@ _MISSING = "\x00missing:%s\x00"
 
 
 class BatchInputError(Exception):
-    """The data file or the template cannot be used at all; the message says why."""
+    """
+    The data file or the template cannot be used at all; the message says why. ``field`` names
+    the upload at fault (``"data_file"`` or ``"template"``; ``""`` when not known).
+    """
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 class RowError(Exception):
@@ -41,6 +50,11 @@ def _extension(name: str) -> str:
 
 def read_rows(content: bytes, name: str) -> list[dict[str, str]]:
     """Return the rows of a CSV or XLSX file as dicts of header -> text; raise ``BatchInputError``."""
+    return read_table(content, name)[1]
+
+
+def read_table(content: bytes, name: str) -> tuple[list[str], list[dict[str, str]]]:
+    """``(column names, rows)`` of a CSV or XLSX file (``read_rows``); raise ``BatchInputError``."""
     extension = _extension(name)
     try:
         if extension == ".csv":
@@ -62,11 +76,20 @@ def read_rows(content: bytes, name: str) -> list[dict[str, str]]:
     except Exception as exc:
         raise BatchInputError(f"Cannot read the data file: {exc}") from None
     if not table or not any(table[0]):
-        raise BatchInputError("The data file has no header row")
+        raise BatchInputError("The data file has no header row: its first line must name the columns (name,city,...)")
     header = [column.strip() for column in table[0]]
+    repeated = sorted({column for column in header if column and header.count(column) > 1})
+    if repeated:
+        raise BatchInputError(
+            f"The header row names {_quoted(repeated)} more than once: each column needs a name of its own"
+        )
     # A row shorter than the header lacks those fields (a missing field fails its document);
     # an empty cell is a field whose value is "".
-    return [dict(zip(header, row, strict=False)) for row in table[1:] if any(cell.strip() for cell in row)]
+    return header, [dict(zip(header, row, strict=False)) for row in table[1:] if any(cell.strip() for cell in row)]
+
+
+def _quoted(names) -> str:
+    return ", ".join(f"“{name}”" for name in names)
 
 
 @dataclass
@@ -118,3 +141,45 @@ def load_template(content: bytes, name: str) -> Renderer:
             raise BatchInputError(f"Cannot parse the template: {exc}") from None
         return Renderer(extension[1:], content, _django_template=template)
     raise BatchInputError(f"Templates must be {', '.join(TEMPLATE_EXTENSIONS)}, not {extension or 'no extension'}")
+
+
+def template_fields(renderer: Renderer, columns: list[str]) -> set[str]:
+    """
+    The fields ``renderer`` uses that are not among ``columns``: a DOCX's undeclared Jinja2
+    variables, or the variables a text/HTML template still misses once every column has a value.
+    """
+    if renderer.kind == "docx":
+        used = DocxTemplate(io.BytesIO(renderer.source)).get_undeclared_template_variables(renderer._jinja_env)
+        return set(used) - set(columns)
+    text = renderer._django_template.render(Context(dict.fromkeys(columns, "x")))
+    return {part.split("\x00", 1)[0] for part in text.split("\x00missing:")[1:]}
+
+
+def check_upload(data: bytes, data_name: str, template: bytes, template_name: str) -> None:
+    """
+    Refuse an upload whose every document would fail: raise ``BatchInputError`` (``field`` set)
+    for an unreadable data file or template, a header row without names or naming a column twice,
+    or a template field that is no column of the data. A field missing from some rows only fails
+    those documents, as before (``Renderer.render``).
+    """
+    try:
+        header, _ = read_table(data, data_name)
+    except BatchInputError as exc:
+        raise BatchInputError(str(exc), field="data_file") from None
+    try:
+        renderer = load_template(template, template_name)
+    except BatchInputError as exc:
+        raise BatchInputError(str(exc), field="template") from None
+    missing = sorted(template_fields(renderer, header))
+    if missing:
+        columns = _quoted(column for column in header if column) or "none"
+        # One column whose name holds a separator: the file was written with another delimiter.
+        hint = ""
+        if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+            hint = ". The header row reads as one column: separate the columns with commas"
+        noun = "field" if len(missing) == 1 else "fields"
+        raise BatchInputError(
+            f"The template uses the {noun} {_quoted(missing)}, which the data file has no column for "
+            f"(its columns: {columns}){hint}",
+            field="template",
+        )

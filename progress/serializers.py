@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from realtime.validation import IdField, StrictCharField, StrictChoiceField, StrictIntegerField
 
-from .generation import DATA_EXTENSIONS, TEMPLATE_EXTENSIONS
+from .generation import DATA_EXTENSIONS, TEMPLATE_EXTENSIONS, BatchInputError, check_upload
 
 
 class TaskIdsIn(serializers.Serializer):
@@ -39,6 +39,18 @@ class CreateTaskIn(serializers.Serializer):
 
     def validate_template(self, upload):
         return self._checked(upload, TEMPLATE_EXTENSIONS)
+
+    def validate(self, attrs):
+        """Refuse a batch whose every document would fail (generation.check_upload), on its file's field."""
+        data, template = attrs["data_file"], attrs["template"]
+        try:
+            check_upload(data.read(), data.name, template.read(), template.name)
+        except BatchInputError as exc:
+            raise serializers.ValidationError({exc.field: [f"{exc}."]}) from None
+        finally:
+            data.seek(0)
+            template.seek(0)
+        return attrs
 
 
 class ProgressIn(serializers.Serializer):

@@ -121,3 +121,25 @@ def test_openapi_schema_lists_the_task_endpoints(client):
         "/api/broadcaster/stats",
     } <= set(paths)
     assert "multipart/form-data" in paths["/api/tasks/"]["post"]["requestBody"]["content"]
+
+
+def test_an_upload_whose_every_document_would_fail_is_refused_in_words(api, media_root, uploads):
+    data, template = uploads("name,town\nAda,Oslo\n", b"{{ name }} of {{ city }}", "note.txt")
+    refused = api.post("/api/tasks/", {"name": "notes", "data_file": data, "template": template})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"] == {
+        "template": [
+            "The template uses the field “city”, which the data file has no column for (its columns: “name”, “town”)."
+        ]
+    }
+    data, template = uploads("name;city\nAda;Oslo\n", docx_template("{{ name }} of {{ city }}"))
+    refused = api.post("/api/tasks/", {"name": "letters", "data_file": data, "template": template})
+    assert refused.json()["error"]["details"]["template"][0].endswith(
+        "(its columns: “name;city”). The header row reads as one column: separate the columns with commas."
+    )
+    data, template = uploads("name,name\nAda,Bo\n", b"{{ name }}", "note.txt")
+    refused = api.post("/api/tasks/", {"name": "notes", "data_file": data, "template": template})
+    assert refused.json()["error"]["details"] == {
+        "data_file": ["The header row names “name” more than once: each column needs a name of its own."]
+    }
+    assert not BatchTask.objects.exists()

@@ -76,8 +76,6 @@
       const li = document.createElement("li");
       li.className = "desk-message";
       li.dataset.seq = message.seq;
-      li.style.margin = ".4rem 0";
-      li.style.whiteSpace = "pre-wrap";
       const who = document.createElement("strong");
       who.className = "who";
       // Every message names its sender (docs/protocol.md, "Names"); staff replies are marked.

@@ -4,17 +4,24 @@
  * page of task.list and subscribes to each page's tasks: the subscribe ack carries each task's
  * snapshot, so the page shows the truth whatever it missed.
  * Events and acks only replace a task with a newer `version`.
+ *
+ * Each task: a progress bar, a sentence of how far it is (documents, stage, time left), its
+ * status, the error of a failed task, Pause / Resume / Cancel while it may move, the ZIP's download
+ * once done, and the documents that failed with why. A status change is read out (aria-live).
+ * An upload the server refuses shows each reason under its field.
  */
 (function () {
   "use strict";
 
   const client = new RealtimeClient();
   const list = document.getElementById("tasks");
-  const rowTemplate = document.getElementById("task-row");
   const notice = document.getElementById("notice");
   const status = document.getElementById("status");
   const tasks = new Map(); // task_id -> snapshot, newest first by id
   const failures = new Map(); // task_id -> Map(index -> error)
+  const openFailures = new Set(); // task ids whose failure list the user opened (kept across redraws)
+  let syncing = false; // sync() is reading the list: "no tasks yet" waits for it
+  let syncAgain = false;
 
   function say(text) {
     notice.textContent = text;
@@ -35,52 +42,132 @@
 
   function upsert(task) {
     const known = tasks.get(task.task_id);
-    if (!known || known.version <= task.version) tasks.set(task.task_id, task);
+    if (!known || known.version <= task.version) {
+      tasks.set(task.task_id, task);
+      if (known && known.status !== task.status) announce(`${task.name}: ${STATUS_WORDS[task.status].toLowerCase()}. ${progressLine(task)}`);
+    }
     render();
+  }
+
+  const STATUS_WORDS = {
+    pending: "Waiting to start",
+    running: "Running",
+    paused: "Paused",
+    completed: "Done",
+    failed: "Failed",
+    cancelled: "Cancelled",
+  };
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text; // text, never HTML: names and errors quote user data
+    return node;
+  }
+
+  function announce(text) {
+    document.getElementById("announcer").textContent = text;
   }
 
   function formatEta(ms) {
     if (ms === null || ms === undefined) return "";
-    const seconds = Math.round(ms / 1000);
-    return seconds < 60 ? `${seconds} s left` : `${Math.floor(seconds / 60)} min ${seconds % 60} s left`;
+    const seconds = Math.max(1, Math.round(ms / 1000));
+    return seconds < 60 ? `about ${seconds} s left` : `about ${Math.floor(seconds / 60)} min ${seconds % 60} s left`;
+  }
+
+  function plural(count, one, many) {
+    return `${count.toLocaleString()} ${count === 1 ? one : many}`;
+  }
+
+  // What the task is doing, in a sentence: how far, at which stage, how long still.
+  function progressLine(task) {
+    if (task.status === "pending") return "Waiting for a worker to pick it up.";
+    if (task.status === "completed") {
+      const made = `${plural(task.succeeded, "document", "documents")} made`;
+      return task.failed ? `${made}, ${task.failed.toLocaleString()} failed (listed below).` : `${made}.`;
+    }
+    const done = `${task.current.toLocaleString()} of ${plural(task.total, "document", "documents")}`;
+    if (task.status === "failed") return task.total ? `Stopped after ${done}.` : "Stopped before any document was made.";
+    if (task.status === "cancelled") return `Cancelled after ${done}.`;
+    const parts = [done];
+    if (task.stage) parts.push(task.stage);
+    if (task.status === "running") parts.push(formatEta(task.eta_ms));
+    if (task.failed) parts.push(`${task.failed.toLocaleString()} failed`);
+    return parts.filter(Boolean).join(" · ");
   }
 
   function render() {
     const ordered = [...tasks.values()].sort((a, b) => b.task_id - a.task_id);
+    // Keep focus on the control it was on (by its data-key) across the redraw.
+    const active = document.activeElement;
+    const key = active && list.contains(active) ? active.dataset.key : null;
     list.replaceChildren(...ordered.map(renderRow));
+    document.getElementById("empty").hidden = ordered.length > 0 || syncing;
+    if (key) {
+      const again = list.querySelector(`[data-key="${key}"]:not([hidden])`);
+      const row = list.querySelector(`li[data-id="${key.split(":")[0]}"]`);
+      if (again) again.focus();
+      else if (row) row.querySelector("h3").focus(); // its button went away (paused: no Pause)
+    }
+  }
+
+  function actionButton(task, label, type, className) {
+    const node = el("button", className, label);
+    node.type = "button";
+    node.dataset.key = `${task.task_id}:${type}`;
+    node.setAttribute("aria-label", `${label} “${task.name}”`);
+    node.addEventListener("click", () => command(`task.${type}`, task.task_id));
+    return node;
   }
 
   function renderRow(task) {
-    const row = rowTemplate.content.firstElementChild.cloneNode(true);
-    row.dataset.id = task.task_id;
+    const id = task.task_id;
+    const row = el("li", "card task");
+    row.dataset.id = id;
     row.dataset.status = task.status;
-    row.querySelector(".name").textContent = task.name;
-    row.querySelector(".state").textContent = task.status;
-    row.querySelector("progress").value = task.progress;
-    row.querySelector(".percent").textContent = `${task.progress}%`;
-    const running = task.status === "running";
-    const parts = [`${task.current} / ${task.total}`, task.stage, running ? formatEta(task.eta_ms) : "",
-      task.failed ? `${task.failed} failed` : "", task.message, task.error];
-    row.querySelector(".meta").textContent = parts.filter(Boolean).join(" · ");
-    row.querySelector(".pause").hidden = !running;
-    row.querySelector(".resume").hidden = task.status !== "paused";
-    row.querySelector(".cancel").hidden = !["pending", "running", "paused"].includes(task.status);
-    const download = row.querySelector(".download");
-    download.hidden = task.status !== "completed";
-    download.href = `/api/tasks/${task.task_id}/download`;
-    row.querySelector(".pause").addEventListener("click", () => command("task.pause", task.task_id));
-    row.querySelector(".resume").addEventListener("click", () => command("task.resume", task.task_id));
-    row.querySelector(".cancel").addEventListener("click", () => command("task.cancel", task.task_id));
-    const failed = failures.get(task.task_id);
+    const head = el("div", "task-head");
+    const name = el("h3", "name", task.name);
+    name.id = `task-${id}-name`;
+    name.tabIndex = -1;
+    head.append(name, el("span", `badge status-${task.status}`, STATUS_WORDS[task.status] || task.status));
+    row.append(head);
+
+    const bar = el("div", "bar-row");
+    const progress = el("progress");
+    progress.max = 100;
+    progress.value = task.progress;
+    progress.setAttribute("aria-labelledby", name.id);
+    bar.append(progress, el("span", "percent", `${Math.floor(task.progress)}%`));
+    row.append(bar);
+    row.append(el("p", "meta", progressLine(task)));
+    if (task.error) row.append(el("p", "error task-error", task.error));
+    else if (task.message && task.status === "running") row.append(el("p", "hint", task.message)); // others: the badge says it
+
+    const actions = el("div", "actions");
+    if (task.status === "running") actions.append(actionButton(task, "Pause", "pause", "pause"));
+    if (task.status === "paused") actions.append(actionButton(task, "Resume", "resume", "resume primary"));
+    if (["pending", "running", "paused"].includes(task.status)) actions.append(actionButton(task, "Cancel", "cancel", "cancel danger"));
+    if (task.status === "completed") {
+      const download = el("a", "button primary download", "Download ZIP");
+      download.href = `/api/tasks/${id}/download`;
+      download.setAttribute("download", "");
+      download.setAttribute("aria-label", `Download ZIP of “${task.name}”`);
+      download.dataset.key = `${id}:download`;
+      actions.append(download);
+    }
+    if (actions.childElementCount) row.append(actions);
+
+    const failed = failures.get(id);
     if (failed && failed.size) {
-      const details = row.querySelector(".failures");
-      details.hidden = false;
-      details.querySelector("summary").textContent = `${failed.size} failed document(s)`;
-      details.querySelector("ul").replaceChildren(...[...failed].sort((a, b) => a[0] - b[0]).map(([index, error]) => {
-        const item = document.createElement("li");
-        item.textContent = `row ${index + 1}: ${error}`; // text, never HTML: errors quote user data
-        return item;
-      }));
+      const details = el("details", "failures");
+      details.open = openFailures.has(id);
+      details.addEventListener("toggle", () => (details.open ? openFailures.add(id) : openFailures.delete(id)));
+      const summary = el("summary", "", `${plural(failed.size, "document", "documents")} failed: see why`);
+      summary.dataset.key = `${id}:failures`;
+      const items = el("ul");
+      items.append(...[...failed].sort((a, b) => a[0] - b[0]).map(([index, error]) => el("li", "", `Row ${index + 1}: ${error}`)));
+      details.append(summary, items);
+      row.append(details);
     }
     return row;
   }
@@ -92,7 +179,7 @@
       say("");
     } catch (error) {
       if (error.details && error.details.task) upsert(error.details.task);
-      say(`Not done: ${error.message}`);
+      say(`Not done: ${error.message}.`);
     }
   }
 
@@ -109,8 +196,6 @@
   }
 
   // Every task, (re)subscribed: their snapshots. One at a time; asked again meanwhile, once more after.
-  let syncing = false;
-  let syncAgain = false;
   async function sync() {
     if (syncing) {
       syncAgain = true;
@@ -133,20 +218,52 @@
       say(`Could not load the tasks: ${error.message}`);
     } finally {
       syncing = false;
+      render();
     }
   }
 
-  document.getElementById("create").addEventListener("submit", async (event) => {
+  // The upload form: each refusal under its field, in the server's words (progress/generation.py
+  // check_upload: a bad header row, a template field the data has no column for, ...).
+  const form = document.getElementById("create");
+  const FIELD_ERRORS = { name: "task-name-error", data_file: "data-file-error", template: "template-error" };
+
+  function showFieldErrors(details) {
+    for (const [field, id] of Object.entries(FIELD_ERRORS)) {
+      const messages = (details && details[field]) || [];
+      document.getElementById(id).textContent = messages.join(" ");
+      form.elements[field].setAttribute("aria-invalid", String(messages.length > 0));
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const form = event.target;
+    const createError = document.getElementById("create-error");
+    const missing = {};
+    if (!form.elements.name.value.trim()) missing.name = ["Give the batch a name."];
+    if (!form.elements.data_file.files.length) missing.data_file = ["Choose a CSV or XLSX file."];
+    if (!form.elements.template.files.length) missing.template = ["Choose a DOCX, HTML or text template."];
+    showFieldErrors(missing);
+    if (Object.keys(missing).length) {
+      createError.textContent = "";
+      form.elements[Object.keys(missing)[0]].focus();
+      return;
+    }
+    const submit = document.getElementById("create-submit");
+    submit.disabled = true;
     try {
       const task = await api("/api/tasks/", { method: "POST", body: new FormData(form) });
       upsert(task);
       await follow([task.task_id]);
       form.reset();
-      say("");
+      createError.textContent = "";
+      announce(`Created “${task.name}”: waiting to start.`);
     } catch (error) {
-      say(`Not created: ${error.message}${error.details ? " " + JSON.stringify(error.details) : ""}`);
+      showFieldErrors(error.details);
+      const fields = Object.keys(error.details || {}).filter((field) => FIELD_ERRORS[field]);
+      createError.textContent = fields.length ? "Not created: fix the marked field and try again." : `Not created: ${error.message}.`;
+      if (fields.length) form.elements[fields[0]].focus();
+    } finally {
+      submit.disabled = false;
     }
   });
 

@@ -1,9 +1,11 @@
 import json
 import os
+import shutil
 
 import pytest
 
 from chat.models import Conversation, Membership
+from tests.e2e.browser import CHROMIUM_ARGS, Contexts
 from tests.servers import Daphne, database_url
 
 
@@ -41,3 +43,32 @@ def conversation(alice, bob):
         [Membership(user=alice, conversation=conversation), Membership(user=bob, conversation=conversation)]
     )
     return conversation
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Debian Chromium per test module, through Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if not executable:
+        raise RuntimeError("Browser tests need Debian's chromium: run them with `make test`.")
+    # Playwright's sync API runs an event loop in this thread, so Django would refuse the tests'
+    # ORM calls as "async context"; they are plain sync calls (Django's docs name this case).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium for one test (``Contexts``): its contexts are closed after the test."""
+    contexts = Contexts(chromium)
+    yield contexts
+    for context in contexts.opened:
+        context.close()

@@ -15,13 +15,10 @@ upload clears it. One browser for the module; only the restart test starts a ser
 import json
 import os
 import re
-import shutil
-from concurrent.futures import ThreadPoolExecutor
 from unittest.mock import patch
 
 import pytest
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from chat import services
 from chat.models import Membership, Message
@@ -29,61 +26,12 @@ from chat.tests.conftest import png_bytes
 from realtime.delivery import resync
 from realtime.groups import user_group
 from realtime.publish import publish
-from tests.servers import BASE_DIR, Daphne, database_url
+from tests.e2e.browser import DESKTOP, PHONE, TIMEOUT_MS, audit, clickable, in_thread, no_overlap, screenshot
+from tests.servers import Daphne, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 20_000
 # Assertions wait as long as actions do: a server restart on a loaded 2-core machine takes seconds.
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    executable = shutil.which("chromium")
-    if not executable:
-        raise RuntimeError("Browser tests need Debian's chromium: run them with `make test`.")
-    # Playwright's sync API runs an event loop in this thread, so Django would refuse the tests'
-    # ORM calls as "async context"; they are plain sync calls (Django's docs name this case).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-class Contexts:
-    """The module's browser, for one test: every context it opens is closed after the test, so no
-    page of it stays connected (online) to the shared servers for the next test."""
-
-    def __init__(self, browser):
-        self.browser = browser
-        self.opened = []
-
-    def new_context(self, **options):
-        context = self.browser.new_context(**options)
-        self.opened.append(context)
-        return context
-
-
-@pytest.fixture
-def browser(chromium):
-    contexts = Contexts(chromium)
-    yield contexts
-    for context in contexts.opened:
-        context.close()
 
 
 @pytest.fixture
@@ -108,12 +56,6 @@ def server(django_db_setup, tmp_path):
     daphne.stop()
 
 
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-SCREENSHOTS = BASE_DIR / "test-output" / "screenshots"
-AXE = BASE_DIR / "tests" / "e2e" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-
-
 def log_in(browser, server, username: str, page: Page | None = None, **context_options) -> Page:
     """Log in through the form to the chat page, live, on ``page`` or in a new browser context
     (its own cookies; ``context_options`` such as ``viewport`` or ``color_scheme``)."""
@@ -133,16 +75,6 @@ def open_chat(browser, server, username: str, conversation_id: int, page: Page |
     page.click(f"#conversations li[data-id='{conversation_id}']")
     expect(page.locator("#thread")).to_be_visible()
     return page
-
-
-def in_thread(fn, **kwargs):
-    """Run a service in a thread of its own: its publish uses async_to_sync, which refuses to run
-    on the thread where Playwright's event loop lives."""
-    with ThreadPoolExecutor(1) as pool:
-        try:
-            return pool.submit(fn, **kwargs).result()
-        finally:
-            pool.submit(connections.close_all).result()
 
 
 def stored_unpublished(fn, **kwargs):
@@ -359,53 +291,6 @@ def test_resync_catches_up_the_open_thread_and_the_list_without_reconnecting(bro
 
 
 # -- the page as a person uses it (issue 24) ---------------------------------------------------
-
-
-def audit(page: Page, state: str) -> None:
-    """axe-core on the page as it is now: no critical or serious violation (``state`` names it)."""
-    if not AXE.exists():
-        raise RuntimeError("The accessibility audit needs axe-core: run the tests with `make test` (npm ci).")
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)")
-    bad = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in violations
-        if v["impact"] in ("critical", "serious")
-    ]
-    assert not bad, f"{state}: {bad}"
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
-
-
-def clickable(page: Page, selectors: list[str]) -> None:
-    """Each control is visible, inside the window and would receive the click (nothing covers it):
-    Playwright's actionability checks, without clicking and without ``force``."""
-    width = page.viewport_size["width"]
-    for selector in selectors:
-        control = page.locator(selector)
-        control.click(trial=True, timeout=5_000)
-        box = control.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, f"{selector} is outside the window: {box}"
-
-
-def no_overlap(page: Page, selectors: list[str]) -> None:
-    """The visible regions do not overlap one another, and the page does not scroll sideways."""
-    boxes = {s: page.locator(s).bounding_box() for s in selectors if page.locator(s).is_visible()}
-    items = list(boxes.items())
-    for i, (a, box_a) in enumerate(items):
-        for b, box_b in items[i + 1 :]:
-            apart = (
-                box_a["x"] + box_a["width"] <= box_b["x"] + 0.5
-                or box_b["x"] + box_b["width"] <= box_a["x"] + 0.5
-                or box_a["y"] + box_a["height"] <= box_b["y"] + 0.5
-                or box_b["y"] + box_b["height"] <= box_a["y"] + 0.5
-            )
-            assert apart, f"{a} {box_a} overlaps {b} {box_b}"
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
 
 
 THREAD_CONTROLS = ["#composer textarea", "#composer button[type=submit]", "#composer .attach"]

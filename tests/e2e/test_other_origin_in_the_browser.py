@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from chat import services
-from tests.e2e.test_chat_in_the_browser import CHROMIUM_ARGS, TIMEOUT_MS, in_thread
+from tests.e2e.browser import CHROMIUM_ARGS, TIMEOUT_MS, in_thread
 from tests.servers import Daphne, database_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -1,123 +1,182 @@
-"""The workspaces page in a real browser (Debian's Chromium): two tabs of one user stay in sync."""
+"""
+The workspaces page in Debian's Chromium through Playwright (tests/e2e/browser.py): two tabs of
+one user stay in sync; an edit overtaken by another member keeps the draft and shows theirs
+beside it to choose; rename in place, reorder by keyboard and by dragging, share by picking a
+person by name and a role, delete after confirming. At 1280x800 and 390x844 every control is
+clickable without ``force``, nothing overlaps, screenshots go to ``test-output/screenshots/``
+(``workspaces-{desktop,phone}-{list,share}.png``, ``workspaces-desktop-conflict.png``) and axe-core
+finds no critical or serious violation. One Chromium for the module, on the session's Daphnes.
+"""
 
-import shutil
 from unittest.mock import patch
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from playwright.sync_api import Page, expect
 
 from realtime.delivery import resync
 from realtime.groups import user_group
 from realtime.publish import publish
+from tests.e2e.browser import (
+    DESKTOP,
+    PHONE,
+    TIMEOUT_MS,
+    audit,
+    clickable,
+    in_thread,
+    no_overlap_within,
+    open_page,
+    screenshot,
+)
 from workspaces import services
-from workspaces.models import Workspace
+from workspaces.models import Workspace, WorkspaceMember
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+expect.set_options(timeout=TIMEOUT_MS)
+NAMES = "#workspaces li .ws-name"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium driven by its chromedriver (``make test`` installs both when missing)."""
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not chromedriver:
-        raise RuntimeError("Browser tests need Debian's chromium and chromium-driver: run them with `make test`.")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
-    yield driver
-    driver.quit()
+def row(page: Page, workspace: Workspace, css: str = ""):
+    return page.locator(f'#workspaces li[data-id="{workspace.pk}"] {css}'.strip())
 
 
-def wait_for(driver, condition, timeout: float = 10):
-    return WebDriverWait(driver, timeout).until(condition)
-
-
-def row_names(driver) -> list[str]:
-    # Read in one script: a live update may redraw the rows between two WebDriver calls.
-    return driver.execute_script("return [...document.querySelectorAll('#workspaces .rename input')].map(i => i.value)")
-
-
-def open_workspaces_page(driver, server, username: str) -> None:
-    """Sign in through the login form (each test's users are new), land on /workspaces/, wait until live."""
-    driver.delete_all_cookies()
-    driver.get(f"{server.http}/workspaces/")
-    driver.find_element(By.NAME, "username").send_keys(username)
-    driver.find_element(By.NAME, "password").send_keys(f"{username}-pass")
-    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    wait_for(driver, EC.text_to_be_present_in_element((By.ID, "status"), "live"))
+def rename(page: Page, workspace: Workspace, name: str) -> None:
+    """Click the name to edit it in place and type ``name`` (not saved yet)."""
+    row(page, workspace, ".name-button").click()
+    row(page, workspace, ".rename input").fill(name)
 
 
 def test_a_change_in_one_tab_appears_in_the_other(browser, daphnes, alice):
-    server = daphnes[0]
-    open_workspaces_page(browser, server, "alice")
-    first_tab = browser.current_window_handle
+    first = open_page(browser, daphnes[0], "alice", "/workspaces/")
+    second = first.context.new_page()
+    second.goto(f"{daphnes[0].http}/workspaces/")
+    expect(second.locator("#status")).to_have_text("live")
 
-    browser.switch_to.new_window("tab")
-    browser.get(f"{server.http}/workspaces/")
-    wait_for(browser, EC.text_to_be_present_in_element((By.ID, "status"), "live"))
-    second_tab = browser.current_window_handle
-
-    browser.switch_to.window(first_tab)
-    browser.find_element(By.CSS_SELECTOR, "#create input[name=name]").send_keys("Made in tab one")
-    browser.find_element(By.CSS_SELECTOR, "#create button").click()
-
-    browser.switch_to.window(second_tab)
-    wait_for(browser, lambda d: row_names(d) == ["Made in tab one"])
-    name = browser.find_element(By.CSS_SELECTOR, "#workspaces .rename input")
-    name.clear()
-    name.send_keys("Renamed in tab two")
-    browser.find_element(By.CSS_SELECTOR, "#workspaces .rename button").click()
-
-    browser.switch_to.window(first_tab)
-    wait_for(browser, lambda d: row_names(d) == ["Renamed in tab two"])
-    assert "v2" in browser.find_element(By.CSS_SELECTOR, "#workspaces .meta").text
+    first.fill("#create-name", "Made in tab one")
+    first.press("#create-name", "Enter")
+    expect(second.locator(NAMES)).to_have_text(["Made in tab one"])
+    made = Workspace.objects.get()
+    rename(second, made, "Renamed in tab two")
+    second.press(f'#workspaces li[data-id="{made.pk}"] .rename input', "Enter")  # Enter saves
+    expect(first.locator(NAMES)).to_have_text(["Renamed in tab two"])
+    expect(row(first, made)).to_have_attribute("data-version", "2")
+    expect(row(second, made, ".name-button")).to_be_focused()  # back on the name, out of editing
 
 
-def test_an_edit_overtaken_by_another_member_is_shown_as_a_conflict_not_lost(browser, daphnes, alice, bob):
-    workspace = services.create_workspace(owner=alice, name="Shared plan")
-    services.share_workspace(actor=alice, workspace_id=workspace.pk, user_id=bob.pk, role="editor")
-    open_workspaces_page(browser, daphnes[1], "alice")  # the other process: bob's update crosses Redis
-    wait_for(browser, lambda d: "Shared plan" in row_names(d))
-    name = browser.find_element(By.CSS_SELECTOR, f'#workspaces li[data-id="{workspace.pk}"] .rename input')
-    name.clear()
-    name.send_keys("Alice's idea")
+def test_an_overtaken_edit_keeps_the_draft_and_shows_theirs_beside_it(browser, daphnes, alice, bob):
+    workspace = in_thread(services.create_workspace, owner=alice, name="Shared plan")
+    in_thread(services.share_workspace, actor=alice, workspace_id=workspace.pk, user_id=bob.pk, role="editor")
+    page = open_page(browser, daphnes[1], "alice", "/workspaces/", viewport=DESKTOP)  # bob's edit crosses Redis
+    rename(page, workspace, "Alice's idea")
 
-    services.update_workspace(actor=bob, workspace_id=workspace.pk, version=1, changes={"name": "Bob's idea"})
-    row = f'#workspaces li[data-id="{workspace.pk}"]'
-    wait_for(browser, EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} .meta"), "v2"))
-    assert browser.find_element(By.CSS_SELECTOR, f"{row} .rename input").get_attribute("value") == "Alice's idea"
+    in_thread(
+        services.update_workspace, actor=bob, workspace_id=workspace.pk, version=1, changes={"name": "Bob's idea"}
+    )
+    expect(row(page, workspace)).to_have_attribute("data-version", "2")
+    expect(row(page, workspace, ".rename input")).to_have_value("Alice's idea")  # a live update spares the draft
+    row(page, workspace, ".rename input").press("Enter")
 
-    browser.find_element(By.CSS_SELECTOR, f"{row} .rename button").click()
-    wait_for(browser, EC.text_to_be_present_in_element((By.ID, "notice"), "changed by someone else"))
-    assert browser.find_element(By.CSS_SELECTOR, f"{row} .rename input").get_attribute("value") == "Bob's idea"
+    conflict = row(page, workspace, ".conflict")
+    expect(conflict.locator(".theirs .side-name")).to_have_text("Bob's idea")
+    expect(conflict.locator(".mine .side-name")).to_have_text("Alice's idea")
+    expect(row(page, workspace, ".rename input")).to_have_value("Alice's idea")  # the draft is kept
+    expect(conflict.get_by_role("button", name="Use mine")).to_be_focused()
     stored = Workspace.objects.get(pk=workspace.pk)
     assert (stored.name, stored.version) == ("Bob's idea", 2)
+    here = f'#workspaces li[data-id="{workspace.pk}"]'
+    clickable(page, [f"{here} .theirs button", f"{here} .mine button", f"{here} .rename input"])
+    screenshot(page, "workspaces-desktop-conflict")
+    audit(page, "desktop: an edit conflict")
+
+    conflict.get_by_role("button", name="Use mine").click()  # saved over theirs, knowingly
+    expect(page.locator(NAMES)).to_have_text(["Alice's idea"])
+    expect(row(page, workspace, ".conflict")).to_have_count(0)
+    stored.refresh_from_db()
+    assert (stored.name, stored.version) == ("Alice's idea", 3)
 
 
 def test_a_user_with_50_workspaces_of_30kb_settings_sees_them_all(browser, daphnes, alice):
     # 1.5 MB of workspaces: one workspace.list reply could not hold them (issue 20, item 12).
-    created = [
-        services.create_workspace(owner=alice, name=f"Big {n:02}", settings={"blob": "x" * 30_000}) for n in range(50)
-    ]
-    open_workspaces_page(browser, daphnes[0], "alice")
-    wait_for(browser, lambda d: row_names(d) == [w.name for w in created], timeout=20)
-    assert browser.find_element(By.ID, "notice").text == ""
+    created = in_thread(
+        lambda: [
+            services.create_workspace(owner=alice, name=f"Big {n:02}", settings={"blob": "x" * 30_000})
+            for n in range(50)
+        ]
+    )
+    page = open_page(browser, daphnes[0], "alice", "/workspaces/")
+    expect(page.locator(NAMES)).to_have_text([w.name for w in created])
+    expect(page.locator("#notice")).to_be_empty()
 
 
 def test_a_workspace_whose_event_was_lost_appears_on_resync(browser, daphnes, alice):
-    services.create_workspace(owner=alice, name="Known")
-    open_workspaces_page(browser, daphnes[0], "alice")
-    wait_for(browser, lambda d: row_names(d) == ["Known"])  # the first load is done
+    in_thread(services.create_workspace, owner=alice, name="Known")
+    page = open_page(browser, daphnes[0], "alice", "/workspaces/")
+    expect(page.locator(NAMES)).to_have_text(["Known"])  # the first load is done
     with patch("realtime.delivery.outbox.send_to_layer", side_effect=ConnectionError("test: the event is lost")):
-        services.create_workspace(owner=alice, name="Created unannounced")
+        in_thread(services.create_workspace, owner=alice, name="Created unannounced")
     resync.take_lost_message()  # this process announces nothing: the test sends the resync
-    assert row_names(browser) == ["Known"]
-    publish(user_group(alice.pk), "resync", {"reason": "publish_failed"})
-    wait_for(browser, lambda d: row_names(d) == ["Known", "Created unannounced"])
-    assert browser.find_element(By.ID, "status").text == "live"  # caught up on the open socket
+    expect(page.locator(NAMES)).to_have_text(["Known"])
+    in_thread(publish, group=user_group(alice.pk), event_type="resync", data={"reason": "publish_failed"})
+    expect(page.locator(NAMES)).to_have_text(["Known", "Created unannounced"])
+    expect(page.locator("#status")).to_have_text("live")  # caught up on the open socket
+
+
+@pytest.mark.parametrize(
+    "viewport,size",
+    [pytest.param(DESKTOP, "desktop", id="1280x800"), pytest.param(PHONE, "phone", id="390x844")],
+)
+def test_reorder_share_and_delete_at_desktop_and_phone_widths(browser, daphnes, make_user, viewport, size):
+    alice = make_user("alice", first_name="Alice", last_name="Moreau")
+    bob = make_user("bob", first_name="Bob", last_name="Stone")
+
+    def workspaces():
+        made = [services.create_workspace(owner=alice, name=n) for n in ("Launch plan", "Budget 2027", "Offsite")]
+        roadmap = services.create_workspace(owner=bob, name="Bob's roadmap, with a name long enough to wrap on a phone")
+        services.share_workspace(actor=bob, workspace_id=roadmap.pk, user_id=alice.pk, role="viewer")
+        return [*made, roadmap]
+
+    plan, budget, offsite, roadmap = in_thread(workspaces)
+    color = "dark" if size == "phone" else "light"  # each width once in each scheme would double the time
+    page = open_page(browser, daphnes[0], "alice", "/workspaces/", viewport=viewport, color_scheme=color)
+    expect(page.locator(NAMES)).to_have_text(["Launch plan", "Budget 2027", "Offsite", roadmap.name])
+
+    first = f'#workspaces li[data-id="{plan.pk}"]'
+    clickable(page, ["#create-name", "#create button", f"{first} .handle", f"{first} .name-button", f"{first} .down"])
+    clickable(page, [f"{first} .share-toggle", f"{first} .delete", f'#workspaces li[data-id="{roadmap.pk}"] .up'])
+    expect(row(page, roadmap, ".name-button")).to_have_count(0)  # a viewer cannot rename
+    no_overlap_within(page, "#workspaces li", ".card-main > :not(.actions), .actions > *")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    screenshot(page, f"workspaces-{size}-list")
+    audit(page, f"{size}: the list")
+
+    # Keyboard: Alt+Down on the handle moves the workspace; focus stays with it.
+    row(page, plan, ".handle").focus()
+    page.keyboard.press("Alt+ArrowDown")
+    expect(page.locator(NAMES)).to_have_text(["Budget 2027", "Launch plan", "Offsite", roadmap.name])
+    expect(row(page, plan, ".handle")).to_be_focused()
+    expect(page.locator("#announcer")).to_have_text("Moved “Launch plan” to position 2 of 4.")
+    row(page, offsite, ".up").click()
+    expect(page.locator(NAMES)).to_have_text(["Budget 2027", "Offsite", "Launch plan", roadmap.name])
+    if size == "desktop":  # dragging by the handle (a mouse); on a phone the buttons do it
+        row(page, roadmap, ".handle").drag_to(row(page, budget), target_position={"x": 40, "y": 4})
+        expect(page.locator(NAMES)).to_have_text([roadmap.name, "Budget 2027", "Offsite", "Launch plan"])
+
+    # Share by name and role.
+    row(page, plan, ".share-toggle").click()
+    search = row(page, plan, "input[type=search]")
+    expect(search).to_be_focused()
+    search.press_sequentially("sto")
+    row(page, plan, ".people .person").click()
+    row(page, plan, "select").select_option("viewer")
+    clickable(page, [f"{first} select", f"{first} .share-form button[type=submit]"])
+    no_overlap_within(page, "#workspaces li", ".share-submit > *")
+    screenshot(page, f"workspaces-{size}-share")
+    audit(page, f"{size}: sharing")
+    row(page, plan, ".share-form button[type=submit]").click()
+    expect(row(page, plan, ".members li")).to_have_text(["Alice Moreau (you)Owner", "Bob StoneViewerRemove"])
+    assert WorkspaceMember.objects.get(workspace=plan, user=bob).role == "viewer"
+
+    # Delete, after an in-place confirmation.
+    row(page, budget, ".delete").click()
+    row(page, budget, ".confirm button.danger-solid").click()
+    expect(row(page, budget)).to_have_count(0)
+    assert not Workspace.objects.filter(pk=budget.pk).exists()
