@@ -220,8 +220,10 @@ def _insert(new: list[tuple[_Draft, Message]]) -> None:
         if draft.conversation.kind == Conversation.Kind.SUPPORT:
             _support_message_stored(draft.conversation, message)
         event = message_event(message)
+        # In seq order on every process, seed clients included (they cannot reorder by seq).
+        order = (conversation_group(message.conversation_id), message.seq)
         for group in draft.groups:
-            publish_on_commit(group, "chat.message", event)
+            publish_on_commit(group, "chat.message", event, order=order)
 
 
 def _support_message_stored(conversation: Conversation, message: Message) -> None:

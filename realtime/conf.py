@@ -65,6 +65,9 @@ DEFAULTS = {
     # A client that sends faster than its consumer works: Daphne stops reading its socket once
     # this many frames wait for the consumer (realtime/servers/daphne/receive_queue.py).
     "MAX_RECEIVE_QUEUE_FRAMES": 64,
+    # A sequenced event (publish(..., order=)) that arrives past a gap in its stream waits this long
+    # for the events before it (two processes published them in the opposite order), then goes out.
+    "SEQUENCE_GAP_WAIT_S": 0.25,
     # Hubs re-add their groups this often; must stay well under the layer's group_expiry (300 s).
     "HUB_REFRESH_S": 60,
     # Pause after the hub loses the channel layer (Redis away) before it reads again.

@@ -42,12 +42,24 @@ __all__ = [
 ]
 
 
-def publish(group: str, event_type: str, data: Any, *, exclude_connection: str | None = None) -> None:
+def publish(
+    group: str,
+    event_type: str,
+    data: Any,
+    *,
+    exclude_connection: str | None = None,
+    order: tuple[str, int] | None = None,
+) -> None:
     """
     Publish event ``event_type`` with JSON-safe ``data`` to every connection subscribed to ``group``
     (but the one whose id is ``exclude_connection``, seed 003's "room except one connection").
+
+    ``order`` (``(stream, seq)``, seq counting 1, 2, 3, ... within the stream, e.g. a
+    conversation's messages) has each server process write the stream's events in seq order even
+    when two processes publish them in the opposite order; a gap waits at most
+    ``REALTIME["SEQUENCE_GAP_WAIT_S"]`` (realtime.delivery.ordering).
     """
-    send_hub_message(group, event_message(group, event_type, data, exclude_connection=exclude_connection))
+    send_hub_message(group, event_message(group, event_type, data, exclude_connection=exclude_connection, order=order))
 
 
 def publish_to_connection(connection_id: str, event_type: str, data: Any) -> bool:
@@ -89,9 +101,13 @@ def publish_to_groups(groups: list[str], event_type: str, data: Any) -> None:
         send_hub_message(HUBS_GROUP, multicast_message(groups, event_type, data))
 
 
-def publish_on_commit(group: str, event_type: str, data: Any, *, using: str | None = None) -> None:
-    """Publish after the current transaction commits (at once outside a transaction); never if it rolls back."""
-    transaction.on_commit(lambda: publish(group, event_type, data), using=using)
+def publish_on_commit(
+    group: str, event_type: str, data: Any, *, using: str | None = None, order: tuple[str, int] | None = None
+) -> None:
+    """
+    ``publish`` after the current transaction commits (at once outside a transaction); never if it rolls back.
+    """
+    transaction.on_commit(lambda: publish(group, event_type, data, order=order), using=using)
 
 
 def subscribe_user_on_commit(user_group_name: str, target: str, event: tuple[str, Any] | None = None) -> None:

@@ -172,6 +172,27 @@ async def test_004_private_message_creates_the_pair_conversation_and_pushes_the_
     assert await Conversation.objects.acount() == 1
 
 
+async def test_004_messages_published_against_seq_order_arrive_in_seq_order(connect, alice, bob, conversation):
+    """Two server processes that commit seq 2 and 3 a moment apart may publish them the other way round."""
+    from asgiref.sync import sync_to_async
+
+    from chat import services
+    from realtime.delivery import collecting_publishes, flush_collected
+
+    b = await open_004(connect, bob)
+
+    def write(*contents):
+        with collecting_publishes() as collected:
+            for content in contents:
+                services.send_message(sender=alice, conversation=conversation, content=content)
+        return collected
+
+    await flush_collected(await sync_to_async(write)("first"))
+    assert (await b.receive())["content"] == "first"
+    await flush_collected(list(reversed(await sync_to_async(write)("second", "third"))))
+    assert [(await b.receive())["seq"] for _ in range(2)] == [2, 3]
+
+
 async def test_004_the_sender_is_the_tokens_user(connect, alice, bob, carol):
     a = await open_004(connect, alice)
     await a.send({"recvId": bob.pk, "sendId": carol.pk, "chatType": 2, "content": "spoof"})

@@ -138,7 +138,7 @@ def test_a_send_batch_names_its_senders_without_a_query_per_sender(alice, bob, a
     from django.test.utils import CaptureQueriesContext
 
     published = []
-    monkeypatch.setattr(services, "publish_on_commit", lambda group, type_, data: published.append(data))
+    monkeypatch.setattr(services, "publish_on_commit", lambda group, type_, data, **options: published.append(data))
 
     def batch(senders) -> int:
         with CaptureQueriesContext(connection) as queries:

@@ -30,6 +30,7 @@ from realtime.groups import HUBS_GROUP
 from realtime.servers import FrameWriter, PreparedFrame
 
 from .layers import RedisChannelLayer
+from .ordering import StreamOrder
 from .outbox import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE, LAYER_MULTICAST_TYPE
 from .resync import RESYNC_EVENT, resync_frame
 from .stats import ProcessStats
@@ -93,6 +94,8 @@ class Hub:
         self._tasks: list[asyncio.Task] = []
         self._resyncing: set[asyncio.Task] = set()
         self._refresh_slots = asyncio.Semaphore(_REFRESH_CONCURRENCY)
+        # Events published with an ``order`` (a stream and its seq) are written in seq order.
+        self.order = StreamOrder(self._deliver_event)
 
     async def start(self) -> None:
         """Create this process's layer channel and start reading it (once, by its ServerProcess)."""
@@ -108,6 +111,7 @@ class Hub:
     async def close(self) -> None:
         """Stop reading and leave every group in the layer (graceful shutdown, tests)."""
         await self._stop_tasks()
+        self.order.close()
         for task in tuple(self._resyncing):
             task.cancel()
         try:
@@ -173,6 +177,7 @@ class Hub:
                     self.groups[group].discard(conn)
                     if not self.groups[group]:
                         del self.groups[group]
+                        self.order.forget(group)
                 raise
 
     async def unsubscribe(self, groups: Iterable[str], conn: Connection) -> None:
@@ -189,6 +194,7 @@ class Hub:
                 members.discard(conn)
                 if not members:
                     del self.groups[group]
+                    self.order.forget(group)
                     last.append(group)
             try:
                 await self._layer_discard(last)
@@ -349,14 +355,10 @@ class Hub:
     async def _handle(self, message: dict) -> None:
         message_type = message.get("type")
         if message_type == LAYER_EVENT_TYPE:
-            await self.deliver(
-                message["group"],
-                message["text"],
-                message["event"],
-                message["ts"],
-                message.get("exclude"),
-                message.get("only"),
-            )
+            if "order" in message:
+                await self.order.offer(message)
+            else:
+                await self._deliver_event(message)
         elif message_type == LAYER_MEMBERSHIP_TYPE:
             await self.apply_membership(message)
         elif message_type == LAYER_MULTICAST_TYPE:
@@ -368,6 +370,17 @@ class Hub:
             await self.close_members(
                 message["group"], message["text"], message["code"], message.get("exclude"), message.get("codec")
             )
+
+    async def _deliver_event(self, message: dict) -> None:
+        """``deliver`` a layer event message (``LAYER_EVENT_TYPE``)."""
+        await self.deliver(
+            message["group"],
+            message["text"],
+            message["event"],
+            message["ts"],
+            message.get("exclude"),
+            message.get("only"),
+        )
 
     async def _refresh(self) -> None:
         while True:
@@ -396,6 +409,7 @@ class Hub:
         # Rejoin first: events published after this point reach the hub, and what the clients
         # fetch when told to resync covers everything before it.
         await self._rejoin_all()
+        await self.order.reset()  # a gap now may never fill: the resync covers it
         self._resync(list(self.groups), resync_frame("hub_reconnected"), time.time())
 
     def _resync(self, groups: list[str], text: str, published_at: float) -> None:

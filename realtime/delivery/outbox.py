@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 # {"type": "realtime.multicast", "groups", "text"}: sent to every hub (HUBS_GROUP); write ``text``
 # once to each local connection that is a member of any of ``groups``.
 # Events carry "event" (the frame type, for metrics), "ts" (epoch s at publish, for latency) and
-# optionally "exclude" (a connection id not to write to) or "only" (the one connection id to write to).
+# optionally "exclude" (a connection id not to write to) or "only" (the one connection id to write
+# to), and "order" ([stream, seq]: written in seq order per stream, realtime.delivery.ordering).
 LAYER_EVENT_TYPE = "realtime.event"
 LAYER_MEMBERSHIP_TYPE = "realtime.membership"
 LAYER_CLOSE_TYPE = "realtime.close"
@@ -165,10 +166,13 @@ def event_message(
     *,
     exclude_connection: str | None = None,
     only_connection: str | None = None,
+    order: tuple[str, int] | None = None,
 ) -> dict:
     """
     The hub message writing event ``event_type`` (``data``, JSON-safe) to ``group``'s members: all
-    of them, all but ``exclude_connection``, or only ``only_connection`` (connection ids).
+    of them, all but ``exclude_connection``, or only ``only_connection`` (connection ids). With
+    ``order`` (``(stream, seq)``), each hub writes it after the events of ``stream`` numbered
+    before it (realtime.delivery.ordering).
     """
     message = {
         "type": LAYER_EVENT_TYPE,
@@ -181,6 +185,8 @@ def event_message(
         message["exclude"] = exclude_connection
     if only_connection is not None:
         message["only"] = only_connection
+    if order is not None:
+        message["order"] = list(order)
     return message
 
 
