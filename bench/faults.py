@@ -195,10 +195,14 @@ class Reader:
                 await asyncio.sleep(0.3)
 
 
-async def run(count: int, rate: int, servers: list[Daphne], tokens: list[str], conversation_id: int, faults) -> dict:
+async def run(
+    phase: str, count: int, rate: int, servers: list[Daphne], tokens: list[str], conversation_id: int, faults
+) -> dict:
     """
     Offer ``count`` messages at ``rate`` per second to the writers while ``faults(duration_s)``
-    runs; return the writers, the readers, what ``faults`` returned and the wall time.
+    runs; return the writers, the readers, what ``faults`` returned and the wall time. Keys start
+    with ``phase``: a ``client_msg_id`` is unique per sender, so a key sent again in a later phase
+    would be answered with the earlier phase's message.
     """
     keys: asyncio.Queue = asyncio.Queue(maxsize=WRITERS)
     writers = [Writer(f"w{i}", tokens[i], servers, conversation_id) for i in range(WRITERS)]
@@ -214,7 +218,7 @@ async def run(count: int, rate: int, servers: list[Daphne], tokens: list[str], c
     started = time.monotonic()
     for n in range(count):
         await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-        await keys.put(f"m{n}")
+        await keys.put(f"{phase}{n}")
     for _ in writers:
         await keys.put(None)
     *_, marks = await asyncio.gather(*writer_tasks, fault_task)
@@ -295,7 +299,7 @@ def restarts_phase(args, env: dict, redis: RedisServer, tokens: list[str], conve
     servers = [Daphne(env), Daphne(env)]
     try:
         result = asyncio.run(
-            run(args.count, args.rate, servers, tokens, conversation_id, restarts_faults(args, redis, servers))
+            run("r", args.count, args.rate, servers, tokens, conversation_id, restarts_faults(args, redis, servers))
         )
     finally:
         for server in servers:
@@ -335,7 +339,7 @@ def failover_phase(args, workdir: str, env: dict, tokens: list[str], conversatio
         servers = [Daphne(failover_env), Daphne(failover_env)]
         cluster.wait_until_ready()
         result = asyncio.run(
-            run(args.failover_count, args.rate, servers, tokens, conversation_id, failover_faults(cluster))
+            run("f", args.failover_count, args.rate, servers, tokens, conversation_id, failover_faults(cluster))
         )
         running = sum(server.proc.poll() is None for server in servers)
     finally:
