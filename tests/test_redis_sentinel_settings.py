@@ -15,6 +15,8 @@ from django.test import Client
 from realtime.redis_client import socketio_redis_url
 from tests.servers import BASE_DIR
 
+pytestmark = pytest.mark.any_database
+
 
 def settings_with(monkeypatch, **environ: str) -> dict:
     """config/settings.py's names, evaluated with ``environ`` as the only Redis variables set."""
