@@ -152,7 +152,9 @@ REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_SENTINELS = [_host_and_port(value) for value in env.list("REDIS_SENTINELS", default=[])]
 REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="")
 if bool(REDIS_SENTINELS) != bool(REDIS_SENTINEL_MASTER):
-    raise ImproperlyConfigured("Set REDIS_SENTINELS and REDIS_SENTINEL_MASTER together (README, Redis Sentinel).")
+    raise ImproperlyConfigured(
+        'Set REDIS_SENTINELS and REDIS_SENTINEL_MASTER together (README, "Redis high availability (Sentinel)").'
+    )
 if REDIS_SENTINELS and REDIS_URL:
     raise ImproperlyConfigured("Set REDIS_URL or REDIS_SENTINELS, not both: which Redis would be meant is unclear.")
 if REDIS_SENTINELS:

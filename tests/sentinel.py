@@ -60,7 +60,7 @@ class SentinelCluster:
 
     @property
     def env(self) -> dict[str, str]:
-        """The settings a Switchboard process needs to use this cluster (README, Redis Sentinel)."""
+        """The settings a Switchboard process needs to use this cluster (README, Redis high availability)."""
         return {
             "REDIS_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports),
             "REDIS_SENTINEL_MASTER": MASTER_NAME,
