@@ -46,7 +46,7 @@ async def main(args) -> None:
 
     url = os.environ["REDIS_URL"]
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    registry = RedisConnectionRegistry(url, prefix)
+    registry = RedisConnectionRegistry(prefix)  # on REDIS_URL, through config.settings
     layer = RedisChannelLayer(hosts=[url], prefix=prefix)
     channel = f"realtime.hub.{uuid.uuid4().hex}"
     now_ms = int(time.time() * 1000)

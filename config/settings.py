@@ -5,6 +5,7 @@ Environment variables (see .env.example):
 - DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS
 - DATABASE_URL: default a SQLite file beside manage.py; ``postgres://...`` for PostgreSQL
 - REDIS_URL: the channel layer's Redis; unset means the in-memory layer (one process only)
+- REDIS_SENTINELS, REDIS_SENTINEL_MASTER: Redis behind Sentinel instead of REDIS_URL
 """
 
 from datetime import timedelta
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSECURE_DEFAULT_SECRET_KEY = "django-insecure-switchboard-development-only"
@@ -132,8 +135,39 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 
+
+def _host_and_port(value: str) -> list:
+    """``"host:port"`` -> ``[host, port]``; ImproperlyConfigured otherwise."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS: {value!r} is not host:port")
+    return [host, int(port)]
+
+
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+# Redis high availability (README): "host:port,host:port,..." of the sentinels and the name of the
+# master they monitor. Every Redis client (the channel layer here, the core's through
+# realtime/redis_client.py) asks the sentinels for the master on each new connection, so a
+# failover is followed without a restart.
+REDIS_SENTINELS = [_host_and_port(value) for value in env.list("REDIS_SENTINELS", default=[])]
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="")
+if bool(REDIS_SENTINELS) != bool(REDIS_SENTINEL_MASTER):
+    raise ImproperlyConfigured(
+        'Set REDIS_SENTINELS and REDIS_SENTINEL_MASTER together (README, "Redis high availability (Sentinel)").'
+    )
+if REDIS_SENTINELS and REDIS_URL:
+    raise ImproperlyConfigured("Set REDIS_URL or REDIS_SENTINELS, not both: which Redis would be meant is unclear.")
+if REDIS_SENTINELS:
+    # channels_redis opens a SentinelConnectionPool (its sentinels / master_name host form); sentinel
+    # queries time out and are not retried, as realtime.redis_client.SENTINEL_TIMEOUT_S says why.
+    _redis_layer_host = {
+        "sentinels": [tuple(sentinel) for sentinel in REDIS_SENTINELS],
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2, "retry": Retry(NoBackoff(), 0)},
+    }
+else:
+    _redis_layer_host = {"address": REDIS_URL}
+if REDIS_URL or REDIS_SENTINELS:
     CHANNEL_LAYERS = {
         "default": {
             # channels_redis's layer with batched group membership (realtime/delivery/layers.py).
@@ -141,7 +175,7 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        **_redis_layer_host,
                         # redis-py 8 defaults socket_timeout to 5 s, which races the layer's
                         # 5 s blocking read and kills idle sockets (channels_redis issue 422,
                         # docs/platform-facts.md). 15 s and a large pool: 0 drops over 1,000 sockets.
@@ -215,6 +249,8 @@ SPECTACULAR_SETTINGS = {
 REALTIME = {
     # The registry, presence and cross-process stats share the channel layer's Redis.
     "REDIS_URL": REDIS_URL,
+    "REDIS_SENTINELS": REDIS_SENTINELS,
+    "REDIS_SENTINEL_MASTER": REDIS_SENTINEL_MASTER,
     # Typing indicators are frequent and worthless once late: a stricter bucket than the rest.
     "TYPE_RATE_LIMITS": {"chat.typing": {"per_min": 30, "burst": 5}},
     # Pages on other origins whose WebSocket handshakes pass the Origin check beside ALLOWED_HOSTS's
@@ -274,7 +310,7 @@ CHAT_PEOPLE_SEARCH_RATE = env.str("CHAT_PEOPLE_SEARCH_RATE", default="60/min")
 # beyond the database we already have; README "Batch tasks").
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # Without Redis the worker's events could not reach the server: run the worker inside it instead.
-TASKS_WORKER_IN_SERVER = env.bool("TASKS_WORKER_IN_SERVER", default=not REDIS_URL)
+TASKS_WORKER_IN_SERVER = env.bool("TASKS_WORKER_IN_SERVER", default=not (REDIS_URL or REDIS_SENTINELS))
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
 MEDIA_URL = "media/"
 # Uploads for batch tasks: largest data file and template, in bytes.

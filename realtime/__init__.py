@@ -10,6 +10,7 @@ What a domain app uses, each module with its own ``__all__``:
 - ``publish``: events to groups, membership changes, closing a user's connections;
 - ``groups``, ``signals``, ``periodic``, ``conf``: the user group, ``presence_changed``,
   periodic jobs, the ``REALTIME`` settings;
+- ``redis_client``: the configured Redis (one, or behind Sentinel) as a redis-py client or URL;
 - the ``delivery`` package's public names (``presence_of``, ``online_user_ids``) and ``ops``'s
   ``cluster_stats``.
 
@@ -25,6 +26,7 @@ __all__ = [
     "paging",
     "periodic",
     "publish",
+    "redis_client",
     "registry",
     "rest",
     "signals",

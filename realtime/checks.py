@@ -13,7 +13,7 @@ logger = logging.getLogger("realtime")
 
 
 def uses_in_memory_layer() -> bool:
-    """True when the default channel layer is Channels' in-memory one (no ``REDIS_URL``)."""
+    """True when the default channel layer is Channels' in-memory one (no REDIS_URL, no REDIS_SENTINELS)."""
     return settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "").endswith("InMemoryChannelLayer")
 
 
@@ -21,7 +21,7 @@ def log_channel_layer_mode() -> None:
     """Say at server startup when events cannot cross processes (called by config/asgi.py)."""
     if uses_in_memory_layer():
         logger.warning(
-            "REDIS_URL is not set: using the in-memory channel layer, single-process only "
+            "Neither REDIS_URL nor REDIS_SENTINELS is set: using the in-memory channel layer, single-process only "
             "(events do not cross processes)."
         )
 
@@ -33,7 +33,8 @@ def check_channel_layer(app_configs, **kwargs):
         return [
             Warning(
                 "The in-memory channel layer serves one process only.",
-                hint="Set REDIS_URL so that several Daphne processes share groups.",
+                hint="Set REDIS_URL (or REDIS_SENTINELS and REDIS_SENTINEL_MASTER) so that several Daphne "
+                "processes share groups.",
                 id="realtime.W001",
             )
         ]

@@ -75,6 +75,10 @@ DEFAULTS = {
     # Redis for the connection registry, presence and cross-process stats; "" keeps them in
     # this process's memory (one process only, like the in-memory channel layer).
     "REDIS_URL": "",
+    # Or Redis behind Sentinel (used instead of REDIS_URL): the sentinels' [[host, port], ...] and
+    # the name of the master they monitor; clients follow a failover (realtime/redis_client.py).
+    "REDIS_SENTINELS": [],
+    "REDIS_SENTINEL_MASTER": "",
     "KEY_PREFIX": "switchboard",
     # Registry records expire after REGISTRY_TTL_S unless their process refreshes them (every
     # REGISTRY_REFRESH_S); a crashed process's users go offline within TTL + PRESENCE_SWEEP_S.

@@ -7,10 +7,10 @@ refreshed it (every ``REGISTRY_REFRESH_S``), so a process that crashes leaves no
 long: a periodic sweep (every ``PRESENCE_SWEEP_S``, on every process, atomic in Redis) reports
 each user whose last connection expired as offline exactly once.
 
-Two stores with one interface: ``RedisConnectionRegistry`` (``REALTIME["REDIS_URL"]`` set; several
-processes) and ``LocalConnectionRegistry`` (this process's memory; development without Redis and
-in-memory-layer tests). Writes are async (the event loop's connections); reads are sync (views,
-the admin and handlers run in threads).
+Two stores with one interface: ``RedisConnectionRegistry`` (a Redis configured: ``REALTIME["REDIS_URL"]``
+or ``REDIS_SENTINELS``, realtime/redis_client.py; several processes) and ``LocalConnectionRegistry``
+(this process's memory; development without Redis and in-memory-layer tests). Writes are async
+(the event loop's connections); reads are sync (views, the admin and handlers run in threads).
 
 Redis keys under ``REALTIME["KEY_PREFIX"]`` (one Redis, no cluster: the scripts touch keys they
 compute):
@@ -37,6 +37,7 @@ import redis.asyncio
 from django.core.signals import setting_changed
 
 from realtime.conf import realtime_settings
+from realtime.redis_client import redis_client, redis_configured
 
 
 def _now_ms() -> int:
@@ -246,10 +247,12 @@ def _record(fields: dict[bytes, bytes]) -> ConnectionRecord:
 
 
 class RedisConnectionRegistry:
-    """The registry in Redis, shared by every process (see the module docstring for the keys)."""
+    """
+    The registry in Redis, shared by every process (see the module docstring for the keys); its
+    clients come from ``realtime.redis_client``, so under Sentinel they follow a failover.
+    """
 
-    def __init__(self, url: str, prefix: str):
-        self.url = url
+    def __init__(self, prefix: str):
         self.prefix = prefix
         # redis.asyncio clients belong to one event loop; tests run several loops in turn.
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -263,13 +266,13 @@ class RedisConnectionRegistry:
         client = self._async_clients.get(loop)
         if client is None:
             # socket_timeout above redis-py 8's 5 s default, like the channel layer (docs/platform-facts.md).
-            client = redis.asyncio.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
+            client = redis_client(asynchronous=True, socket_timeout=10, socket_connect_timeout=5)
             self._async_clients[loop] = client
         return client
 
     def _client(self) -> redis.Redis:
         if self._sync_client is None:
-            self._sync_client = redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
+            self._sync_client = redis_client(asynchronous=False, socket_timeout=5, socket_connect_timeout=2)
         return self._sync_client
 
     def _record_args(self, record: ConnectionRecord) -> list:
@@ -405,12 +408,14 @@ _registry_lock = threading.Lock()
 
 
 def get_registry() -> LocalConnectionRegistry | RedisConnectionRegistry:
-    """Return the process's registry: in Redis when ``REALTIME["REDIS_URL"]`` is set, else local."""
+    """Return the process's registry: in Redis when one is configured (``redis_configured()``), else local."""
     global _registry
     with _registry_lock:
         if _registry is None:
-            url = realtime_settings.REDIS_URL
-            _registry = RedisConnectionRegistry(url, realtime_settings.KEY_PREFIX) if url else LocalConnectionRegistry()
+            if redis_configured():
+                _registry = RedisConnectionRegistry(realtime_settings.KEY_PREFIX)
+            else:
+                _registry = LocalConnectionRegistry()
         return _registry
 
 

@@ -20,7 +20,7 @@ from realtime.delivery import RedisConnectionRegistry, get_registry
 from . import metrics
 from .stats import aggregate
 
-# No REDIS_URL: one process, registry in memory (development); not a failure.
+# No Redis configured (REDIS_URL, REDIS_SENTINELS): one process, registry in memory (development); not a failure.
 NOT_CONFIGURED = "not configured (single process)"
 
 

@@ -70,6 +70,7 @@ from realtime.errors import (
     UnknownType,
 )
 from realtime.groups import core_session_groups, user_group
+from realtime.redis_client import socketio_redis_url
 
 from .. import services
 from ..policy import check_join, check_publish, room_group, rule_for
@@ -279,8 +280,9 @@ class Seed003Endpoint:
     @staticmethod
     def _client_manager() -> socketio.AsyncManager:
         # With Redis, python-socketio's own cross-process state (a sid's emit or disconnect from
-        # another process) goes through it, on a channel of this deployment's key prefix.
-        url = realtime_settings.REDIS_URL
+        # another process) goes through it, on a channel of this deployment's key prefix; under
+        # Sentinel its redis+sentinel:// form, so its reconnects follow a failover too.
+        url = socketio_redis_url()
         if url:
             return socketio.AsyncRedisManager(url, channel=f"{realtime_settings.KEY_PREFIX}:socketio:003")
         return socketio.AsyncManager()
