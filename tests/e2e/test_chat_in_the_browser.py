@@ -166,7 +166,8 @@ def test_two_users_chat_and_survive_a_server_restart(browser, server, alice, bob
     alice_page.click("#composer button[type=submit]")
     image = bob_page.locator("#messages li[data-seq] img[alt='dot.png']")
     expect(image).to_be_visible()
-    assert bob_page.eval_on_selector("#messages img[alt='dot.png']", "img => img.naturalWidth") == 4
+    # Visible as soon as its element is there; decoded (its real 4 px width) once the download is done.
+    bob_page.wait_for_function("() => document.querySelector(\"#messages img[alt='dot.png']\").naturalWidth === 4")
 
 
 def test_unread_badges_and_presence_dots(browser, daphnes, alice, bob, carol):
