@@ -4,7 +4,11 @@
  * separators, grouped messages, per-message state, thumbnails and file cards, typing line,
  * history scroll-back) and its composer (Enter sends, Shift+Enter is a newline, a draft per
  * conversation kept in localStorage, a counter near CHAT_MAX_MESSAGE_CHARS, paste or drop a file).
- * Under 720 px wide the page shows the list or the thread (data-view), with a back control.
+ * A members panel beside the thread (names, roles, presence; a group's owner and admins add and
+ * remove people) follows chat.member_added/removed/role_changed live.
+ * Under 720 px wide the page shows the list, the thread or the members (data-view), with a back
+ * control. "Seen by ..." comes from chat.read events and, after a (re)load, from chat.join's
+ * read_positions.
  * People are picked by name through GET /api/users/?search= (chat.selectors.search_people).
  *
  * Truth is the server's: each opened thread feeds events, acks and resume pages through a
@@ -407,6 +411,7 @@
           for (;;) {
             const reply = await client.request("chat.join", { conversation_id: id, after_seq: data.tracker.synced });
             upsertConversation(reply.conversation);
+            applyReadPositions(id, reply.read_positions || []);
             reply.messages.forEach((message) => data.tracker.receive(message));
             if (!reply.has_more || !reply.messages.length) break;
           }
@@ -416,6 +421,16 @@
       }
     })();
     return data.catchingUp;
+  }
+
+  // How far each member has read, from chat.join (docs/protocol.md, "chat.join"): a reloaded page
+  // shows "Seen by ..." without the chat.read events it missed. A mark never moves back.
+  function applyReadPositions(id, positions) {
+    const conversation = conversations.get(id);
+    if (!conversation) return;
+    const reads = { ...(conversation.reads || {}) };
+    for (const { user_id: userId, seq } of positions) reads[userId] = Math.max(reads[userId] || 0, seq);
+    conversation.reads = reads;
   }
 
   // A live message skipped ahead of the open thread: fetch the hole, then show both.
@@ -457,6 +472,7 @@
     $("thread-title").textContent = titleOf(conversation);
     $("thread-meta").textContent = threadMeta(conversation);
     $("thread").dataset.kind = conversation.kind;
+    $("members-toggle").hidden = false;
   }
 
   async function openConversation(id) {
@@ -476,6 +492,7 @@
     $("typing").textContent = "";
     typingUsers.clear();
     if (switching) {
+      closeMembers(false);
       showError("thread-error", "");
       clearAttachment();
       textarea.value = localStorage.getItem(DRAFT_KEY(id)) || "";
@@ -673,7 +690,7 @@
 
   // -- new message, new group, support ------------------------------------------------------
 
-  const picker = { mode: "direct", chosen: new Map(), timer: null, asked: "" };
+  const picker = { mode: "direct", chosen: new Map() };
 
   function openPicker(mode) {
     picker.mode = mode;
@@ -738,50 +755,60 @@
     (picker.mode === "direct" ? $("first-message") : $("people-search")).focus();
   }
 
-  async function searchPeople() {
-    const text = $("people-search").value.trim();
-    const results = $("people-results");
-    if (text.length < 2) {
-      results.replaceChildren();
-      return;
-    }
-    picker.asked = text;
-    try {
-      const body = await getJson(`/api/users/?search=${encodeURIComponent(text)}`);
-      if (picker.asked !== text) return; // a newer search is on its way
-      showError("picker-error", "");
-      const people = body.users.filter((p) => !picker.chosen.has(p.id));
-      if (!people.length) {
-        results.replaceChildren(el("li", "none", `Nobody found for “${text}”.`));
+  // A people search box (the picker's, the members panel's): after a pause in typing it asks
+  // GET /api/users/?search= and lists the people found but those ``skip(person)`` leaves out;
+  // choosing one (a click, or Enter for the first) calls ``pick(person)``. Refusals go to ``error``.
+  function peopleSearch({ input, results, error, skip, pick }) {
+    let timer = null;
+    let asked = "";
+    async function search() {
+      const text = input.value.trim();
+      if (text.length < 2) {
+        results.replaceChildren();
         return;
       }
-      results.replaceChildren(...people.map((person) => {
-        const li = el("li");
-        const button = el("button", "person");
-        button.type = "button";
-        button.dataset.userId = person.id;
-        button.append(el("span", "person-name", person.name));
-        const detail = person.is_staff ? `@${person.username} · support` : `@${person.username}`;
-        button.append(el("span", "person-detail", detail));
-        button.addEventListener("click", () => choose(person));
-        li.append(button);
-        return li;
-      }));
-    } catch (error) {
-      showError("picker-error", describe(error));
+      asked = text;
+      try {
+        const body = await getJson(`/api/users/?search=${encodeURIComponent(text)}`);
+        if (asked !== text) return; // a newer search is on its way
+        showError(error, "");
+        const people = body.users.filter((person) => !skip(person));
+        if (!people.length) {
+          results.replaceChildren(el("li", "none", `Nobody found for “${text}”.`));
+          return;
+        }
+        results.replaceChildren(...people.map((person) => {
+          const li = el("li");
+          const button = el("button", "person");
+          button.type = "button";
+          button.dataset.userId = person.id;
+          button.append(el("span", "person-name", person.name));
+          const detail = person.is_staff ? `@${person.username} · support` : `@${person.username}`;
+          button.append(el("span", "person-detail", detail));
+          button.addEventListener("click", () => pick(person));
+          li.append(button);
+          return li;
+        }));
+      } catch (failure) {
+        showError(error, describe(failure));
+      }
     }
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(search, SEARCH_DELAY_MS);
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault(); // Enter in the search picks the first person found, it does not submit
+        const first = results.querySelector("button.person");
+        if (first) first.click();
+      }
+    });
   }
 
-  $("people-search").addEventListener("input", () => {
-    clearTimeout(picker.timer);
-    picker.timer = setTimeout(searchPeople, SEARCH_DELAY_MS);
-  });
-  $("people-search").addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
-      event.preventDefault(); // Enter in the search picks the first person found, it does not submit
-      const first = $("people-results").querySelector("button.person");
-      if (first) first.click();
-    }
+  peopleSearch({
+    input: $("people-search"), results: $("people-results"), error: "picker-error",
+    skip: (person) => picker.chosen.has(person.id), pick: choose,
   });
   $("new-direct-open").addEventListener("click", () => openPicker("direct"));
   $("new-group-open").addEventListener("click", () => openPicker("group"));
@@ -828,6 +855,179 @@
       showError("notice", describe(error));
     }
   });
+
+  // -- the members panel --------------------------------------------------------------------
+
+  // The open conversation's members with their roles and presence; a group's owner and admins add
+  // people (the people search) and remove them. The page offers only what chat.services allows
+  // (remove_member: the owner removes anyone, an admin plain members; add_member: owner and
+  // admins); the server decides, and a refusal is shown in words. Roles change only in the admin
+  // site (chat.services.change_role has no frame): the panel follows chat.member_role_changed.
+  const panel = $("members-panel");
+  const ROLE_NAMES = { owner: "Owner", admin: "Admin", member: "Member" };
+  const ROLE_ORDER = { owner: 0, admin: 1, member: 2 };
+
+  function roleOf(conversation, userId) {
+    const member = conversation.members.find((m) => m.user_id === userId);
+    return member ? member.role : null;
+  }
+
+  function canAdd(conversation) {
+    const role = roleOf(conversation, me);
+    return conversation.kind === "group" && (role === "owner" || role === "admin");
+  }
+
+  function canRemove(conversation, member) {
+    const role = roleOf(conversation, me);
+    if (conversation.kind !== "group" || member.user_id === me) return false;
+    return role === "owner" || (role === "admin" && member.role === "member");
+  }
+
+  function memberRow(conversation, member) {
+    const li = el("li");
+    li.dataset.userId = member.user_id;
+    const name = member.name || member.username;
+    const isOnline = member.user_id === me ? client.ready : Boolean(online.get(member.user_id));
+    const dot = el("span", "presence");
+    dot.dataset.online = String(isOnline);
+    dot.setAttribute("aria-hidden", "true");
+    const main = el("span", "member-main");
+    main.append(el("span", "member-name", member.user_id === me ? `${name} (you)` : name));
+    const detail = [];
+    if (conversation.kind === "group") detail.push(ROLE_NAMES[member.role] || member.role);
+    if (member.is_staff) detail.push("Support");
+    detail.push(isOnline ? "online" : "offline");
+    main.append(el("span", "member-detail", detail.join(" · ")));
+    li.append(dot, main);
+    if (canRemove(conversation, member)) {
+      const remove = el("button", "danger", "Remove");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove ${name}`);
+      remove.addEventListener("click", () => removeMember(conversation.id, member.user_id, name));
+      li.append(remove);
+    } else if (conversation.kind === "group" && member.user_id === me) {
+      const leave = el("button", "danger", "Leave group");
+      leave.type = "button";
+      leave.addEventListener("click", () => removeMember(conversation.id, me, name));
+      li.append(leave);
+    }
+    return li;
+  }
+
+  function renderMembers() {
+    const conversation = conversations.get(openId);
+    if (panel.hidden || !conversation) return;
+    const label = (m) => m.name || m.username;
+    const members = [...conversation.members].sort(
+      (a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3) || label(a).localeCompare(label(b)),
+    );
+    $("members-heading").textContent = `Members (${members.length})`;
+    $("member-add").hidden = !canAdd(conversation);
+    $("members").replaceChildren(...members.map((member) => memberRow(conversation, member)));
+  }
+
+  function openMembers() {
+    panel.hidden = false;
+    root.dataset.panel = "members";
+    $("members-toggle").setAttribute("aria-expanded", "true");
+    showError("members-error", "");
+    $("members-status").textContent = "";
+    setView("members");
+    renderMembers();
+    $("members-heading").focus();
+  }
+
+  function closeMembers(focusToggle) {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    delete root.dataset.panel;
+    $("members-toggle").setAttribute("aria-expanded", "false");
+    if (root.dataset.view === "members") setView("thread");
+    if (focusToggle) $("members-toggle").focus();
+  }
+
+  $("members-toggle").addEventListener("click", () => (panel.hidden ? openMembers() : closeMembers(true)));
+  $("members-close").addEventListener("click", () => closeMembers(true));
+  $("members-back").addEventListener("click", () => closeMembers(true));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeMembers(true);
+  });
+
+  // A conversation's members changed (an ack or an event): every place that shows them.
+  function membersChanged(id) {
+    renderList();
+    if (id === openId) {
+      renderThreadHead();
+      renderMembers();
+    }
+  }
+
+  async function addMember(person) {
+    const id = openId;
+    remember(person.id, person.name);
+    $("member-search").value = "";
+    $("member-results").replaceChildren();
+    showError("members-error", "");
+    try {
+      const ack = await client.request("chat.add_member", { conversation_id: id, user_id: person.id });
+      upsertConversation(ack.conversation);
+      membersChanged(id);
+      $("members-status").textContent = `${person.name} was added.`;
+    } catch (error) {
+      showError("members-error", describe(error));
+    }
+    $("member-search").focus();
+  }
+
+  peopleSearch({
+    input: $("member-search"), results: $("member-results"), error: "members-error",
+    skip: (person) => {
+      const conversation = conversations.get(openId);
+      return Boolean(conversation && roleOf(conversation, person.id));
+    },
+    pick: addMember,
+  });
+
+  async function removeMember(conversationId, userId, name) {
+    showError("members-error", "");
+    try {
+      await client.request("chat.remove_member", { conversation_id: conversationId, user_id: userId });
+      // The chat.member_removed event says the same (and who owns the group now); shown at once.
+      memberRemoved({ conversation_id: conversationId, user_id: userId, by: me, owner_id: null });
+      if (userId !== me) $("members-status").textContent = `${name} was removed.`;
+    } catch (error) {
+      showError("members-error", describe(error));
+    }
+  }
+
+  // Someone left or was removed (chat.member_removed, or this page's own remove): oneself, and the
+  // conversation goes from this page with a word why; another, and the lists drop them.
+  function memberRemoved(data) {
+    const conversation = conversations.get(data.conversation_id);
+    if (!conversation) return;
+    if (data.user_id === me) {
+      conversations.delete(data.conversation_id);
+      const title = titleOf(conversation);
+      showError("notice", data.by === me ? `You left “${title}”.` : `You were removed from “${title}”.`);
+      if (openId === data.conversation_id) {
+        closeMembers(false);
+        openId = null;
+        history.replaceState(null, "", location.pathname);
+        $("thread-body").hidden = true;
+        $("thread-empty").hidden = false;
+        $("members-toggle").hidden = true;
+        $("thread-title").textContent = "No conversation open";
+        $("thread-meta").textContent = "";
+        setView("list");
+      }
+      renderList();
+      return;
+    }
+    conversation.members = conversation.members
+      .filter((m) => m.user_id !== data.user_id)
+      .map((m) => (m.user_id === data.owner_id ? { ...m, role: "owner" } : m));
+    membersChanged(data.conversation_id);
+  }
 
   // -- events -------------------------------------------------------------------------------
 
@@ -896,29 +1096,21 @@
     online.set(data.user_id, data.online);
     renderList();
     renderThreadHead();
+    renderMembers();
   });
 
   client.on("chat.member_added", (data) => {
     upsertConversation(data.conversation);
-    renderList();
-    if (data.conversation.id === openId) renderThreadHead();
+    membersChanged(data.conversation.id);
   });
 
-  client.on("chat.member_removed", (data) => {
-    if (data.user_id === me) {
-      conversations.delete(data.conversation_id);
-      if (openId === data.conversation_id) {
-        openId = null;
-        $("thread-body").hidden = true;
-        $("thread-empty").hidden = false;
-        $("thread-title").textContent = "No conversation open";
-        $("thread-meta").textContent = "";
-        setView("list");
-      }
-    } else {
-      loadConversations().catch(() => {});
-    }
-    renderList();
+  client.on("chat.member_removed", memberRemoved);
+
+  client.on("chat.member_role_changed", (data) => {
+    const conversation = conversations.get(data.conversation_id);
+    if (!conversation) return;
+    conversation.members = conversation.members.map((m) => (m.user_id === data.user_id ? { ...m, role: data.role } : m));
+    membersChanged(data.conversation_id);
   });
 
   client.on("support.closed", (data) => {
