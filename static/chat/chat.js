@@ -309,16 +309,20 @@
     return card;
   }
 
+  // Grouped under the previous message (no name repeated on screen; still read out): the same
+  // sender within GROUP_WITHIN_MS.
+  function isContinued(message, previous) {
+    const at = message.created_at || Date.now();
+    return Boolean(previous && previous.sender_id === message.sender_id && at - (previous.created_at || Date.now()) < GROUP_WITHIN_MS);
+  }
+
   function renderMessage(message, previous) {
     const li = el("li", "message");
     if (message.seq) li.dataset.seq = message.seq;
     const mine = message.sender_id === me;
     if (mine) li.classList.add("mine");
     const at = message.created_at || Date.now();
-    // Grouped under the previous one (no name repeated on screen; still read out).
-    if (previous && previous.sender_id === message.sender_id && at - (previous.created_at || Date.now()) < GROUP_WITHIN_MS) {
-      li.classList.add("continued");
-    }
+    if (isContinued(message, previous)) li.classList.add("continued");
     const meta = el("div", "meta");
     meta.append(el("span", "who", senderLabel(message)), timeElement(at, "time"));
     li.append(meta);
@@ -340,51 +344,87 @@
       .filter(([userId]) => userId !== me);
   }
 
+  // The open thread's rows by key (see renderThread), and the conversation they belong to.
+  let rowCache = new Map();
+  let rowsOf = null;
+
+  // The open thread as rows: day separators, the "new messages" divider, messages (grouped,
+  // with their state or receipt), then pending sends. Each row has a key naming everything it
+  // shows; a row whose key was shown before is reused as it is, and the list is changed only where
+  // keys differ. So a page of history prepends its rows and a new message appends one, whatever
+  // the number loaded: rebuilding every row made each page of a 10,000-message scroll-back cost
+  // more than the one before (bench/chat_page.py).
   function renderThread() {
     if (openId === null) return;
     const data = thread(openId);
+    if (rowsOf !== openId) {
+      rowCache = new Map();
+      rowsOf = openId;
+    }
     const atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 8;
     const messages = [...data.messages.values()].sort((a, b) => a.seq - b.seq);
     const marks = readers();
     // The newest of my messages someone has read carries "Seen by ..."; mine before it are seen.
-    const seenSeq = Math.max(0, ...messages.filter((m) => m.sender_id === me && marks.some(([, seq]) => seq >= m.seq)).map((m) => m.seq));
-    const rows = [];
+    let seenSeq = 0;
+    for (const m of messages) {
+      if (m.sender_id === me && m.seq > seenSeq && marks.some(([, seq]) => seq >= m.seq)) seenSeq = m.seq;
+    }
+    const wanted = []; // [key, make()] in order
     let previous = null;
     for (const message of messages) {
       const date = new Date(message.created_at);
       if (!previous || !sameDay(new Date(previous.created_at), date)) {
-        const day = el("li", "day");
-        day.append(el("span", "", dayLabel(date)));
-        rows.push(day);
+        const label = dayLabel(date);
+        wanted.push([`day ${message.seq} ${label}`, () => {
+          const day = el("li", "day");
+          day.append(el("span", "", label));
+          return day;
+        }]);
         previous = null;
       }
       if (firstUnreadSeq !== null && message.seq === firstUnreadSeq) {
-        const divider = el("li", "new-divider");
-        divider.append(el("span", "", "New messages"));
-        rows.push(divider);
+        wanted.push([`new ${message.seq}`, () => {
+          const divider = el("li", "new-divider");
+          divider.append(el("span", "", "New messages"));
+          return divider;
+        }]);
         previous = null;
       }
-      const row = renderMessage(message, previous);
+      let state = "";
       if (message.sender_id === me) {
-        if (message.seq === seenSeq) {
-          const who = marks.filter(([, seq]) => seq >= message.seq).map(([userId]) => nameOf(userId));
-          row.append(el("span", "receipt", `Seen by ${who.join(", ")}`));
-        } else {
-          row.append(el("span", "state", message.seq < seenSeq ? "Seen" : "Sent"));
-        }
+        state = message.seq === seenSeq
+          ? `Seen by ${marks.filter(([, seq]) => seq >= message.seq).map(([userId]) => nameOf(userId)).join(", ")}`
+          : message.seq < seenSeq ? "Seen" : "Sent";
       }
-      rows.push(row);
+      const before = previous;
+      const continued = isContinued(message, before);
+      wanted.push([`m ${message.seq} ${continued} ${senderLabel(message)} ${state}`, () => {
+        const row = renderMessage(message, before);
+        if (state) row.append(el("span", state.startsWith("Seen by") ? "receipt" : "state", state));
+        return row;
+      }]);
       previous = message;
     }
     for (const [id, item] of pending) {
       if (item.conversationId !== openId) continue;
-      const row = renderMessage({ sender_id: me, conversation_id: openId, content: item.content, content_type: "text", created_at: Date.now() }, previous);
-      row.dataset.pending = id;
-      row.append(el("span", "state", "Sending…"));
-      rows.push(row);
+      const before = previous;
+      wanted.push([`pending ${id} ${isContinued({ sender_id: me, created_at: Date.now() }, before)}`, () => {
+        const row = renderMessage({ sender_id: me, conversation_id: openId, content: item.content, content_type: "text", created_at: Date.now() }, before);
+        row.dataset.pending = id;
+        row.append(el("span", "state", "Sending…"));
+        return row;
+      }]);
       previous = { sender_id: me, created_at: Date.now() };
     }
-    messagesEl.replaceChildren(...rows);
+    const cache = new Map();
+    const children = messagesEl.children; // live
+    wanted.forEach(([key, make], index) => {
+      const row = rowCache.get(key) || make();
+      cache.set(key, row);
+      if (children[index] !== row) messagesEl.insertBefore(row, children[index] || null);
+    });
+    while (children.length > wanted.length) messagesEl.lastElementChild.remove(); // rows no longer wanted
+    rowCache = cache;
     $("older").hidden = !data.hasOlder;
     if (atBottom) scroller.scrollTop = scroller.scrollHeight;
   }
@@ -526,11 +566,17 @@
       const seqs = [...data.messages.keys()];
       const before = seqs.length ? Math.min(...seqs) : undefined;
       const page = await client.request("chat.history", { conversation_id: openId, before_seq: before, limit: 50 });
-      const height = scroller.scrollHeight;
+      // The reader's place: where the oldest message shown is on screen now. The rows above it
+      // change (a page, a day separator that moves up, the button going), so that one row is
+      // kept where it was, not the height below.
+      const anchor = messagesEl.querySelector("li[data-seq]");
+      const anchorSeq = anchor && anchor.dataset.seq;
+      const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
       page.messages.forEach((message) => show(data, message)); // older than any shown: no gap below
       data.hasOlder = page.has_more;
       renderThread();
-      scroller.scrollTop = scroller.scrollHeight - height; // keep the reader's place
+      const moved = anchorSeq && messagesEl.querySelector(`li[data-seq='${anchorSeq}']`);
+      if (moved) scroller.scrollTop += moved.getBoundingClientRect().top - anchorTop;
     } finally {
       loadingOlder = false;
     }
