@@ -417,13 +417,18 @@
       previous = { sender_id: me, created_at: Date.now() };
     }
     const cache = new Map();
-    const children = messagesEl.children; // live
-    wanted.forEach(([key, make], index) => {
+    const rows = wanted.map(([key, make]) => {
       const row = rowCache.get(key) || make();
       cache.set(key, row);
+      return row;
+    });
+    // Rows no longer wanted go first: left in place, each row after them would be moved in turn.
+    const keep = new Set(rows);
+    for (const child of [...messagesEl.children]) if (!keep.has(child)) child.remove();
+    const children = messagesEl.children; // live
+    rows.forEach((row, index) => {
       if (children[index] !== row) messagesEl.insertBefore(row, children[index] || null);
     });
-    while (children.length > wanted.length) messagesEl.lastElementChild.remove(); // rows no longer wanted
     rowCache = cache;
     $("older").hidden = !data.hasOlder;
     if (atBottom) scroller.scrollTop = scroller.scrollHeight;
