@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-chat bench-idle bench-footprint clean
+.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-chat bench-idle bench-footprint bench-chat-page clean
 
 $(VENV)/.installed: requirements.txt
 	@echo "== install requirements.txt into $(VENV)"
@@ -113,6 +113,11 @@ bench-alternate: $(VENV)/.installed-bench
 ## bench-soak: 10 minutes of connection churn (50/s) and chat: RSS, what is left behind, errors; not part of `make test`
 bench-soak: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/soak.py $(BENCH_ARGS)
+
+## bench-chat-page: the chat page in Chromium with a conversation of 10,000 messages: open, scroll back page by page, frames and long tasks; not part of `make test`
+bench-chat-page: $(VENV)/.installed-bench
+	scripts/ensure-browser.sh
+	scripts/with-redis.sh $(PY) bench/chat_page.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache test_db.sqlite3*

@@ -38,11 +38,18 @@ def member_conversation_groups(user) -> list[str]:
 
 @handler("chat.join")
 def join(ctx: HandlerContext, data: dict) -> dict:
+    """
+    View the conversation: its summary and every member's read position (``read_positions``);
+    with ``after_seq``, the messages after it (docs/protocol.md, "chat.join", "Resume").
+    """
     args = validate(JoinIn, data)
     conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
     ctx.subscribe(conversation_group(conversation.pk))
     ctx.subscribe(viewers_group(conversation.pk))
-    reply = {"conversation": conversation_summary(conversation)}
+    reply = {
+        "conversation": conversation_summary(conversation),
+        "read_positions": selectors.read_positions(conversation),
+    }
     if "after_seq" in args:
         # The page of messages is cut to fit in one frame along with the summary.
         messages, has_more = selectors.resume_page(

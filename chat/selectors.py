@@ -239,6 +239,24 @@ def _conversation_entries(memberships: list[Membership]) -> list[dict]:
     ]
 
 
+def read_positions(conversation: Conversation) -> list[dict]:
+    """
+    How far each member has read ``conversation``: ``[{"user_id", "seq"}...]`` by user id, ``seq``
+    their ``last_read_seq`` (0: nothing read); a support conversation adds the desk's shared mark
+    as ``{"user_id": None, "seq": support_read_seq}``. The state ``chat.read`` events change, so a
+    page that (re)loads shows "Seen by ..." without having seen those events (issue 24). One query.
+    """
+    positions = [
+        {"user_id": user_id, "seq": seq}
+        for user_id, seq in Membership.objects.filter(conversation=conversation)
+        .order_by("user_id")
+        .values_list("user_id", "last_read_seq")
+    ]
+    if conversation.kind == Conversation.Kind.SUPPORT:
+        positions.append({"user_id": None, "seq": conversation.support_read_seq})
+    return positions
+
+
 def small_conversation_ids(user_id: int, max_members: int) -> list[int]:
     """Ids of ``user_id``'s conversations that have at most ``max_members`` members."""
     # Annotate before filtering on memberships: after it, Count would see the filtered join (1 row).

@@ -101,7 +101,7 @@ def test_history_of_many_senders_costs_three_queries(alice, ann, busy_group, dja
 
 def test_join_resume_loads_senders_in_the_page_query(alice, busy_group, django_assert_num_queries):
     ctx = HandlerContext(user=alice, connection_id="c1")
-    with django_assert_num_queries(4):  # access (2), the members, the page with its senders
+    with django_assert_num_queries(5):  # access (2), the members, their read positions, the page with its senders
         reply = handlers.join(ctx, {"conversation_id": busy_group.pk, "after_seq": 0})
     assert [m["sender"]["name"] for m in reply["messages"][:3]] == ["alice", "bob", "Ann Lee"]
 

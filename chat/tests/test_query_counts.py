@@ -144,8 +144,9 @@ async def test_join_resuming_after_seq(connect, alice, bob, carol, database_quer
         reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 2}, ref="j")
     assert [m["seq"] for m in reply["data"]["messages"]] == [3, 4, 5]
     # No transaction: the conversation and the caller's membership (access), the members with
-    # their users (the summary), the messages after seq 2 with their senders and attachments.
-    assert database_queries.counts() == [(JOIN, 4)], database_queries.report()
+    # their users (the summary), their read positions, the messages after seq 2 with their
+    # senders and attachments.
+    assert database_queries.counts() == [(JOIN, 5)], database_queries.report()
 
 
 async def test_connect_of_a_member_of_three_conversations(connect, alice, bob, database_queries, monkeypatch):

@@ -40,3 +40,24 @@ async def test_conversation_list_has_last_message_and_unread_counts(connect, ali
     alice_client = await connect(user=alice)
     (own,) = (await alice_client.request("chat.conversations", {}))["data"]["conversations"]
     assert own["unread"] == 0  # sending reads up to one's own message
+
+
+async def test_join_tells_how_far_each_member_has_read(connect, alice, bob, carol, staff, conversation):
+    # A page opened (or reloaded) after the chat.read events shows "Seen by ..." from these (issue 24).
+    for text in ("one", "two", "three"):
+        await send(alice, conversation, text)
+    await sync_to_async(services.mark_read)(user=bob, conversation=conversation, seq=2)
+    alice_client = await connect(user=alice)
+    reply = await alice_client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 3})
+    assert reply["data"]["read_positions"] == sorted(
+        [{"user_id": alice.pk, "seq": 3}, {"user_id": bob.pk, "seq": 2}], key=lambda p: p["user_id"]
+    )
+    assert "last_read_seq" not in reply["data"]["conversation"]["members"][0]  # member entries keep their shape
+
+    # A support conversation adds the desk's shared mark (user_id null), as its chat.read events do.
+    support, _ = await sync_to_async(services.open_support)(user=carol)
+    await send(carol, support, "help")
+    await sync_to_async(services.mark_read)(user=staff, conversation=support, seq=1)
+    carol_client = await connect(user=carol)
+    joined = await carol_client.request("chat.join", {"conversation_id": support.pk})
+    assert joined["data"]["read_positions"] == [{"user_id": carol.pk, "seq": 1}, {"user_id": None, "seq": 1}]

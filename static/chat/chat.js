@@ -4,7 +4,11 @@
  * separators, grouped messages, per-message state, thumbnails and file cards, typing line,
  * history scroll-back) and its composer (Enter sends, Shift+Enter is a newline, a draft per
  * conversation kept in localStorage, a counter near CHAT_MAX_MESSAGE_CHARS, paste or drop a file).
- * Under 720 px wide the page shows the list or the thread (data-view), with a back control.
+ * A members panel beside the thread (names, roles, presence; a group's owner and admins add and
+ * remove people) follows chat.member_added/removed/role_changed live.
+ * Under 720 px wide the page shows the list, the thread or the members (data-view), with a back
+ * control. "Seen by ..." comes from chat.read events and, after a (re)load, from chat.join's
+ * read_positions.
  * People are picked by name through GET /api/users/?search= (chat.selectors.search_people).
  *
  * Truth is the server's: each opened thread feeds events, acks and resume pages through a
@@ -305,16 +309,20 @@
     return card;
   }
 
+  // Grouped under the previous message (no name repeated on screen; still read out): the same
+  // sender within GROUP_WITHIN_MS.
+  function isContinued(message, previous) {
+    const at = message.created_at || Date.now();
+    return Boolean(previous && previous.sender_id === message.sender_id && at - (previous.created_at || Date.now()) < GROUP_WITHIN_MS);
+  }
+
   function renderMessage(message, previous) {
     const li = el("li", "message");
     if (message.seq) li.dataset.seq = message.seq;
     const mine = message.sender_id === me;
     if (mine) li.classList.add("mine");
     const at = message.created_at || Date.now();
-    // Grouped under the previous one (no name repeated on screen; still read out).
-    if (previous && previous.sender_id === message.sender_id && at - (previous.created_at || Date.now()) < GROUP_WITHIN_MS) {
-      li.classList.add("continued");
-    }
+    if (isContinued(message, previous)) li.classList.add("continued");
     const meta = el("div", "meta");
     meta.append(el("span", "who", senderLabel(message)), timeElement(at, "time"));
     li.append(meta);
@@ -336,51 +344,92 @@
       .filter(([userId]) => userId !== me);
   }
 
+  // The open thread's rows by key (see renderThread), and the conversation they belong to.
+  let rowCache = new Map();
+  let rowsOf = null;
+
+  // The open thread as rows: day separators, the "new messages" divider, messages (grouped,
+  // with their state or receipt), then pending sends. Each row has a key naming everything it
+  // shows; a row whose key was shown before is reused as it is, and the list is changed only where
+  // keys differ. So a page of history prepends its rows and a new message appends one, whatever
+  // the number loaded: rebuilding every row made each page of a 10,000-message scroll-back cost
+  // more than the one before (bench/chat_page.py).
   function renderThread() {
     if (openId === null) return;
     const data = thread(openId);
+    if (rowsOf !== openId) {
+      rowCache = new Map();
+      rowsOf = openId;
+    }
     const atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 8;
     const messages = [...data.messages.values()].sort((a, b) => a.seq - b.seq);
     const marks = readers();
     // The newest of my messages someone has read carries "Seen by ..."; mine before it are seen.
-    const seenSeq = Math.max(0, ...messages.filter((m) => m.sender_id === me && marks.some(([, seq]) => seq >= m.seq)).map((m) => m.seq));
-    const rows = [];
+    let seenSeq = 0;
+    for (const m of messages) {
+      if (m.sender_id === me && m.seq > seenSeq && marks.some(([, seq]) => seq >= m.seq)) seenSeq = m.seq;
+    }
+    const wanted = []; // [key, make()] in order
     let previous = null;
     for (const message of messages) {
       const date = new Date(message.created_at);
       if (!previous || !sameDay(new Date(previous.created_at), date)) {
-        const day = el("li", "day");
-        day.append(el("span", "", dayLabel(date)));
-        rows.push(day);
+        const label = dayLabel(date);
+        wanted.push([`day ${message.seq} ${label}`, () => {
+          const day = el("li", "day");
+          day.append(el("span", "", label));
+          return day;
+        }]);
         previous = null;
       }
       if (firstUnreadSeq !== null && message.seq === firstUnreadSeq) {
-        const divider = el("li", "new-divider");
-        divider.append(el("span", "", "New messages"));
-        rows.push(divider);
+        wanted.push([`new ${message.seq}`, () => {
+          const divider = el("li", "new-divider");
+          divider.append(el("span", "", "New messages"));
+          return divider;
+        }]);
         previous = null;
       }
-      const row = renderMessage(message, previous);
+      let state = "";
       if (message.sender_id === me) {
-        if (message.seq === seenSeq) {
-          const who = marks.filter(([, seq]) => seq >= message.seq).map(([userId]) => nameOf(userId));
-          row.append(el("span", "receipt", `Seen by ${who.join(", ")}`));
-        } else {
-          row.append(el("span", "state", message.seq < seenSeq ? "Seen" : "Sent"));
-        }
+        state = message.seq === seenSeq
+          ? `Seen by ${marks.filter(([, seq]) => seq >= message.seq).map(([userId]) => nameOf(userId)).join(", ")}`
+          : message.seq < seenSeq ? "Seen" : "Sent";
       }
-      rows.push(row);
+      const before = previous;
+      const continued = isContinued(message, before);
+      wanted.push([`m ${message.seq} ${continued} ${senderLabel(message)} ${state}`, () => {
+        const row = renderMessage(message, before);
+        if (state) row.append(el("span", state.startsWith("Seen by") ? "receipt" : "state", state));
+        return row;
+      }]);
       previous = message;
     }
     for (const [id, item] of pending) {
       if (item.conversationId !== openId) continue;
-      const row = renderMessage({ sender_id: me, conversation_id: openId, content: item.content, content_type: "text", created_at: Date.now() }, previous);
-      row.dataset.pending = id;
-      row.append(el("span", "state", "Sending…"));
-      rows.push(row);
+      const before = previous;
+      wanted.push([`pending ${id} ${isContinued({ sender_id: me, created_at: Date.now() }, before)}`, () => {
+        const row = renderMessage({ sender_id: me, conversation_id: openId, content: item.content, content_type: "text", created_at: Date.now() }, before);
+        row.dataset.pending = id;
+        row.append(el("span", "state", "Sending…"));
+        return row;
+      }]);
       previous = { sender_id: me, created_at: Date.now() };
     }
-    messagesEl.replaceChildren(...rows);
+    const cache = new Map();
+    const rows = wanted.map(([key, make]) => {
+      const row = rowCache.get(key) || make();
+      cache.set(key, row);
+      return row;
+    });
+    // Rows no longer wanted go first: left in place, each row after them would be moved in turn.
+    const keep = new Set(rows);
+    for (const child of [...messagesEl.children]) if (!keep.has(child)) child.remove();
+    const children = messagesEl.children; // live
+    rows.forEach((row, index) => {
+      if (children[index] !== row) messagesEl.insertBefore(row, children[index] || null);
+    });
+    rowCache = cache;
     $("older").hidden = !data.hasOlder;
     if (atBottom) scroller.scrollTop = scroller.scrollHeight;
   }
@@ -407,6 +456,7 @@
           for (;;) {
             const reply = await client.request("chat.join", { conversation_id: id, after_seq: data.tracker.synced });
             upsertConversation(reply.conversation);
+            applyReadPositions(id, reply.read_positions || []);
             reply.messages.forEach((message) => data.tracker.receive(message));
             if (!reply.has_more || !reply.messages.length) break;
           }
@@ -416,6 +466,16 @@
       }
     })();
     return data.catchingUp;
+  }
+
+  // How far each member has read, from chat.join (docs/protocol.md, "chat.join"): a reloaded page
+  // shows "Seen by ..." without the chat.read events it missed. A mark never moves back.
+  function applyReadPositions(id, positions) {
+    const conversation = conversations.get(id);
+    if (!conversation) return;
+    const reads = { ...(conversation.reads || {}) };
+    for (const { user_id: userId, seq } of positions) reads[userId] = Math.max(reads[userId] || 0, seq);
+    conversation.reads = reads;
   }
 
   // A live message skipped ahead of the open thread: fetch the hole, then show both.
@@ -457,6 +517,7 @@
     $("thread-title").textContent = titleOf(conversation);
     $("thread-meta").textContent = threadMeta(conversation);
     $("thread").dataset.kind = conversation.kind;
+    $("members-toggle").hidden = false;
   }
 
   async function openConversation(id) {
@@ -476,6 +537,7 @@
     $("typing").textContent = "";
     typingUsers.clear();
     if (switching) {
+      closeMembers(false);
       showError("thread-error", "");
       clearAttachment();
       textarea.value = localStorage.getItem(DRAFT_KEY(id)) || "";
@@ -509,11 +571,17 @@
       const seqs = [...data.messages.keys()];
       const before = seqs.length ? Math.min(...seqs) : undefined;
       const page = await client.request("chat.history", { conversation_id: openId, before_seq: before, limit: 50 });
-      const height = scroller.scrollHeight;
+      // The reader's place: where the oldest message shown is on screen now. The rows above it
+      // change (a page, a day separator that moves up, the button going), so that one row is
+      // kept where it was, not the height below.
+      const anchor = messagesEl.querySelector("li[data-seq]");
+      const anchorSeq = anchor && anchor.dataset.seq;
+      const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
       page.messages.forEach((message) => show(data, message)); // older than any shown: no gap below
       data.hasOlder = page.has_more;
       renderThread();
-      scroller.scrollTop = scroller.scrollHeight - height; // keep the reader's place
+      const moved = anchorSeq && messagesEl.querySelector(`li[data-seq='${anchorSeq}']`);
+      if (moved) scroller.scrollTop += moved.getBoundingClientRect().top - anchorTop;
     } finally {
       loadingOlder = false;
     }
@@ -673,7 +741,7 @@
 
   // -- new message, new group, support ------------------------------------------------------
 
-  const picker = { mode: "direct", chosen: new Map(), timer: null, asked: "" };
+  const picker = { mode: "direct", chosen: new Map() };
 
   function openPicker(mode) {
     picker.mode = mode;
@@ -738,50 +806,60 @@
     (picker.mode === "direct" ? $("first-message") : $("people-search")).focus();
   }
 
-  async function searchPeople() {
-    const text = $("people-search").value.trim();
-    const results = $("people-results");
-    if (text.length < 2) {
-      results.replaceChildren();
-      return;
-    }
-    picker.asked = text;
-    try {
-      const body = await getJson(`/api/users/?search=${encodeURIComponent(text)}`);
-      if (picker.asked !== text) return; // a newer search is on its way
-      showError("picker-error", "");
-      const people = body.users.filter((p) => !picker.chosen.has(p.id));
-      if (!people.length) {
-        results.replaceChildren(el("li", "none", `Nobody found for “${text}”.`));
+  // A people search box (the picker's, the members panel's): after a pause in typing it asks
+  // GET /api/users/?search= and lists the people found but those ``skip(person)`` leaves out;
+  // choosing one (a click, or Enter for the first) calls ``pick(person)``. Refusals go to ``error``.
+  function peopleSearch({ input, results, error, skip, pick }) {
+    let timer = null;
+    let asked = "";
+    async function search() {
+      const text = input.value.trim();
+      if (text.length < 2) {
+        results.replaceChildren();
         return;
       }
-      results.replaceChildren(...people.map((person) => {
-        const li = el("li");
-        const button = el("button", "person");
-        button.type = "button";
-        button.dataset.userId = person.id;
-        button.append(el("span", "person-name", person.name));
-        const detail = person.is_staff ? `@${person.username} · support` : `@${person.username}`;
-        button.append(el("span", "person-detail", detail));
-        button.addEventListener("click", () => choose(person));
-        li.append(button);
-        return li;
-      }));
-    } catch (error) {
-      showError("picker-error", describe(error));
+      asked = text;
+      try {
+        const body = await getJson(`/api/users/?search=${encodeURIComponent(text)}`);
+        if (asked !== text) return; // a newer search is on its way
+        showError(error, "");
+        const people = body.users.filter((person) => !skip(person));
+        if (!people.length) {
+          results.replaceChildren(el("li", "none", `Nobody found for “${text}”.`));
+          return;
+        }
+        results.replaceChildren(...people.map((person) => {
+          const li = el("li");
+          const button = el("button", "person");
+          button.type = "button";
+          button.dataset.userId = person.id;
+          button.append(el("span", "person-name", person.name));
+          const detail = person.is_staff ? `@${person.username} · support` : `@${person.username}`;
+          button.append(el("span", "person-detail", detail));
+          button.addEventListener("click", () => pick(person));
+          li.append(button);
+          return li;
+        }));
+      } catch (failure) {
+        showError(error, describe(failure));
+      }
     }
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(search, SEARCH_DELAY_MS);
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        event.preventDefault(); // Enter in the search picks the first person found, it does not submit
+        const first = results.querySelector("button.person");
+        if (first) first.click();
+      }
+    });
   }
 
-  $("people-search").addEventListener("input", () => {
-    clearTimeout(picker.timer);
-    picker.timer = setTimeout(searchPeople, SEARCH_DELAY_MS);
-  });
-  $("people-search").addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
-      event.preventDefault(); // Enter in the search picks the first person found, it does not submit
-      const first = $("people-results").querySelector("button.person");
-      if (first) first.click();
-    }
+  peopleSearch({
+    input: $("people-search"), results: $("people-results"), error: "picker-error",
+    skip: (person) => picker.chosen.has(person.id), pick: choose,
   });
   $("new-direct-open").addEventListener("click", () => openPicker("direct"));
   $("new-group-open").addEventListener("click", () => openPicker("group"));
@@ -828,6 +906,179 @@
       showError("notice", describe(error));
     }
   });
+
+  // -- the members panel --------------------------------------------------------------------
+
+  // The open conversation's members with their roles and presence; a group's owner and admins add
+  // people (the people search) and remove them. The page offers only what chat.services allows
+  // (remove_member: the owner removes anyone, an admin plain members; add_member: owner and
+  // admins); the server decides, and a refusal is shown in words. Roles change only in the admin
+  // site (chat.services.change_role has no frame): the panel follows chat.member_role_changed.
+  const panel = $("members-panel");
+  const ROLE_NAMES = { owner: "Owner", admin: "Admin", member: "Member" };
+  const ROLE_ORDER = { owner: 0, admin: 1, member: 2 };
+
+  function roleOf(conversation, userId) {
+    const member = conversation.members.find((m) => m.user_id === userId);
+    return member ? member.role : null;
+  }
+
+  function canAdd(conversation) {
+    const role = roleOf(conversation, me);
+    return conversation.kind === "group" && (role === "owner" || role === "admin");
+  }
+
+  function canRemove(conversation, member) {
+    const role = roleOf(conversation, me);
+    if (conversation.kind !== "group" || member.user_id === me) return false;
+    return role === "owner" || (role === "admin" && member.role === "member");
+  }
+
+  function memberRow(conversation, member) {
+    const li = el("li");
+    li.dataset.userId = member.user_id;
+    const name = member.name || member.username;
+    const isOnline = member.user_id === me ? client.ready : Boolean(online.get(member.user_id));
+    const dot = el("span", "presence");
+    dot.dataset.online = String(isOnline);
+    dot.setAttribute("aria-hidden", "true");
+    const main = el("span", "member-main");
+    main.append(el("span", "member-name", member.user_id === me ? `${name} (you)` : name));
+    const detail = [];
+    if (conversation.kind === "group") detail.push(ROLE_NAMES[member.role] || member.role);
+    if (member.is_staff) detail.push("Support");
+    detail.push(isOnline ? "online" : "offline");
+    main.append(el("span", "member-detail", detail.join(" · ")));
+    li.append(dot, main);
+    if (canRemove(conversation, member)) {
+      const remove = el("button", "danger", "Remove");
+      remove.type = "button";
+      remove.setAttribute("aria-label", `Remove ${name}`);
+      remove.addEventListener("click", () => removeMember(conversation.id, member.user_id, name));
+      li.append(remove);
+    } else if (conversation.kind === "group" && member.user_id === me) {
+      const leave = el("button", "danger", "Leave group");
+      leave.type = "button";
+      leave.addEventListener("click", () => removeMember(conversation.id, me, name));
+      li.append(leave);
+    }
+    return li;
+  }
+
+  function renderMembers() {
+    const conversation = conversations.get(openId);
+    if (panel.hidden || !conversation) return;
+    const label = (m) => m.name || m.username;
+    const members = [...conversation.members].sort(
+      (a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3) || label(a).localeCompare(label(b)),
+    );
+    $("members-heading").textContent = `Members (${members.length})`;
+    $("member-add").hidden = !canAdd(conversation);
+    $("members").replaceChildren(...members.map((member) => memberRow(conversation, member)));
+  }
+
+  function openMembers() {
+    panel.hidden = false;
+    root.dataset.panel = "members";
+    $("members-toggle").setAttribute("aria-expanded", "true");
+    showError("members-error", "");
+    $("members-status").textContent = "";
+    setView("members");
+    renderMembers();
+    $("members-heading").focus();
+  }
+
+  function closeMembers(focusToggle) {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    delete root.dataset.panel;
+    $("members-toggle").setAttribute("aria-expanded", "false");
+    if (root.dataset.view === "members") setView("thread");
+    if (focusToggle) $("members-toggle").focus();
+  }
+
+  $("members-toggle").addEventListener("click", () => (panel.hidden ? openMembers() : closeMembers(true)));
+  $("members-close").addEventListener("click", () => closeMembers(true));
+  $("members-back").addEventListener("click", () => closeMembers(true));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeMembers(true);
+  });
+
+  // A conversation's members changed (an ack or an event): every place that shows them.
+  function membersChanged(id) {
+    renderList();
+    if (id === openId) {
+      renderThreadHead();
+      renderMembers();
+    }
+  }
+
+  async function addMember(person) {
+    const id = openId;
+    remember(person.id, person.name);
+    $("member-search").value = "";
+    $("member-results").replaceChildren();
+    showError("members-error", "");
+    try {
+      const ack = await client.request("chat.add_member", { conversation_id: id, user_id: person.id });
+      upsertConversation(ack.conversation);
+      membersChanged(id);
+      $("members-status").textContent = `${person.name} was added.`;
+    } catch (error) {
+      showError("members-error", describe(error));
+    }
+    $("member-search").focus();
+  }
+
+  peopleSearch({
+    input: $("member-search"), results: $("member-results"), error: "members-error",
+    skip: (person) => {
+      const conversation = conversations.get(openId);
+      return Boolean(conversation && roleOf(conversation, person.id));
+    },
+    pick: addMember,
+  });
+
+  async function removeMember(conversationId, userId, name) {
+    showError("members-error", "");
+    try {
+      await client.request("chat.remove_member", { conversation_id: conversationId, user_id: userId });
+      // The chat.member_removed event says the same (and who owns the group now); shown at once.
+      memberRemoved({ conversation_id: conversationId, user_id: userId, by: me, owner_id: null });
+      if (userId !== me) $("members-status").textContent = `${name} was removed.`;
+    } catch (error) {
+      showError("members-error", describe(error));
+    }
+  }
+
+  // Someone left or was removed (chat.member_removed, or this page's own remove): oneself, and the
+  // conversation goes from this page with a word why; another, and the lists drop them.
+  function memberRemoved(data) {
+    const conversation = conversations.get(data.conversation_id);
+    if (!conversation) return;
+    if (data.user_id === me) {
+      conversations.delete(data.conversation_id);
+      const title = titleOf(conversation);
+      showError("notice", data.by === me ? `You left “${title}”.` : `You were removed from “${title}”.`);
+      if (openId === data.conversation_id) {
+        closeMembers(false);
+        openId = null;
+        history.replaceState(null, "", location.pathname);
+        $("thread-body").hidden = true;
+        $("thread-empty").hidden = false;
+        $("members-toggle").hidden = true;
+        $("thread-title").textContent = "No conversation open";
+        $("thread-meta").textContent = "";
+        setView("list");
+      }
+      renderList();
+      return;
+    }
+    conversation.members = conversation.members
+      .filter((m) => m.user_id !== data.user_id)
+      .map((m) => (m.user_id === data.owner_id ? { ...m, role: "owner" } : m));
+    membersChanged(data.conversation_id);
+  }
 
   // -- events -------------------------------------------------------------------------------
 
@@ -896,29 +1147,21 @@
     online.set(data.user_id, data.online);
     renderList();
     renderThreadHead();
+    renderMembers();
   });
 
   client.on("chat.member_added", (data) => {
     upsertConversation(data.conversation);
-    renderList();
-    if (data.conversation.id === openId) renderThreadHead();
+    membersChanged(data.conversation.id);
   });
 
-  client.on("chat.member_removed", (data) => {
-    if (data.user_id === me) {
-      conversations.delete(data.conversation_id);
-      if (openId === data.conversation_id) {
-        openId = null;
-        $("thread-body").hidden = true;
-        $("thread-empty").hidden = false;
-        $("thread-title").textContent = "No conversation open";
-        $("thread-meta").textContent = "";
-        setView("list");
-      }
-    } else {
-      loadConversations().catch(() => {});
-    }
-    renderList();
+  client.on("chat.member_removed", memberRemoved);
+
+  client.on("chat.member_role_changed", (data) => {
+    const conversation = conversations.get(data.conversation_id);
+    if (!conversation) return;
+    conversation.members = conversation.members.map((m) => (m.user_id === data.user_id ? { ...m, role: data.role } : m));
+    membersChanged(data.conversation_id);
   });
 
   client.on("support.closed", (data) => {

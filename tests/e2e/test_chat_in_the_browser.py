@@ -9,7 +9,9 @@ clickable without ``force`` and nothing overlaps, a screenshot of each state is 
 ``test-output/screenshots/`` for review, and axe-core (tests/e2e/axe, installed by ``make test``)
 finds no critical or serious violation, in light and dark mode. People are found by name, Enter
 sends, drafts survive switching and reloading, a refused upload says why in words and the next
-upload clears it. One browser for the module; only the restart test starts a server of its own.
+upload clears it. The members panel lists names, roles and presence; the owner adds and removes
+people by name, live on the others' pages; "Seen by" survives a reload. One browser for the
+module; only the restart test starts a server of its own.
 """
 
 import json
@@ -464,3 +466,71 @@ def test_composer_enter_drafts_counter_and_a_refused_upload(browser, daphnes, ma
     card = page.locator("#messages li[data-seq] .file-card")
     expect(card).to_contain_text("notes.pdf")
     expect(card).to_have_attribute("download", "notes.pdf")
+
+
+MEMBERS = "#members li .member-name"
+
+
+def test_members_panel_add_remove_roles_and_seen_after_a_reload(browser, daphnes, make_user):
+    """The members panel at both widths (issue 24): names, roles, presence; the owner adds and
+    removes people by name, live on the others' pages; a refusal is said in words; "Seen by"
+    survives a reload (chat.join's read_positions)."""
+    server = daphnes[0]
+    alice = make_user("alice", first_name="Alice", last_name="Moreau")
+    bob = make_user("bob", first_name="Bob", last_name="Stone")
+    carol = make_user("carol", first_name="Carol", last_name="Diaz")
+    group = in_thread(services.create_group, owner=alice, title="Team", member_ids=[bob.pk])
+    page = open_chat(browser, server, "alice", group.pk, viewport=DESKTOP)
+    bob_page = open_chat(browser, server, "bob", group.pk, viewport=PHONE)
+
+    # Seen by bob (his page is open), still after alice reloads: from chat.join, not a live event.
+    send(page, "agenda attached")
+    expect(page.locator(".receipt")).to_have_text("Seen by Bob Stone")
+    page.reload()
+    expect(page.locator("#messages li[data-seq] .content")).to_have_text(["agenda attached"])
+    expect(page.locator(".receipt")).to_have_text("Seen by Bob Stone")
+
+    # The owner's panel, beside the thread: names, roles, presence; add people; remove.
+    page.click("#members-toggle")
+    expect(page.locator(MEMBERS)).to_have_text(["Alice Moreau (you)", "Bob Stone"])
+    expect(page.locator("#members li .member-detail")).to_have_text(["Owner · online", "Member · online"])
+    remove_bob = f"#members li[data-user-id='{bob.pk}'] button"
+    clickable(page, ["#members-toggle", "#members-close", "#member-search", remove_bob, *THREAD_CONTROLS])
+    no_overlap(page, [".sidebar", ".thread-head", ".scroller", "#composer", "#members-panel"])
+    page.locator("#member-search").press_sequentially("diaz")
+    page.click("#member-results .person:has-text('Carol Diaz')")
+    expect(page.locator(MEMBERS)).to_have_text(["Alice Moreau (you)", "Bob Stone", "Carol Diaz"])
+    expect(page.locator("#members-status")).to_have_text("Carol Diaz was added.")
+    screenshot(page, "chat-desktop-members")
+    audit(page, "desktop: the members panel")
+
+    # A plain member's panel on a phone takes the screen, with a way back; it updated live.
+    expect(bob_page.locator("#thread-meta")).to_contain_text("3 members")
+    bob_page.click("#members-toggle")
+    expect(bob_page.locator("#thread")).to_be_hidden()
+    expect(bob_page.locator(MEMBERS)).to_have_text(["Alice Moreau", "Bob Stone (you)", "Carol Diaz"])
+    expect(bob_page.locator("#member-add")).to_be_hidden()  # only owners and admins add
+    expect(bob_page.locator("#members li button")).to_have_text(["Leave group"])  # removes nobody
+    clickable(bob_page, ["#members-back", f"#members li[data-user-id='{bob.pk}'] button"])
+    no_overlap(bob_page, [".members-head", "#members"])
+    screenshot(bob_page, "chat-phone-members")
+    audit(bob_page, "phone: the members panel")
+
+    # A role changed in the admin site shows live; bob, now an admin, may remove plain members.
+    in_thread(services.change_role, actor=None, conversation=group, user_id=bob.pk, role="admin")
+    expect(page.locator("#members li .member-detail").nth(1)).to_have_text("Admin · online")
+    expect(bob_page.locator("#members li button")).to_have_text(["Leave group", "Remove"])  # carol, a member
+    # Carol became an admin too, but bob's page missed the event: the server refuses, in words.
+    stored_unpublished(services.change_role, actor=None, conversation=group, user_id=carol.pk, role="admin")
+    bob_page.click(f"#members li[data-user-id='{carol.pk}'] button")
+    expect(bob_page.locator("#members-error")).to_have_text("Admins remove plain members only")
+    bob_page.click("#members-back")
+    expect(bob_page.locator("#thread")).to_be_visible()
+
+    # The owner removes bob: gone from her panel; his page closes the conversation and says why.
+    page.click(remove_bob)
+    expect(page.locator(MEMBERS)).to_have_text(["Alice Moreau (you)", "Carol Diaz"])
+    expect(bob_page.locator("#notice")).to_have_text("You were removed from “Team”.")
+    expect(bob_page.locator("#conversations li")).to_have_count(0)
+    expect(bob_page.locator("#thread")).to_be_hidden()
+    assert not Membership.objects.filter(conversation=group, user=bob).exists()
