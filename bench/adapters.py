@@ -65,9 +65,10 @@ def table(n: int, runs: int, medians: dict[str, dict[str, dict]]) -> str:
             cpu_ratio = cpu / native["server_cpu_us_per_delivery"]
             p99_ratio = f"{p99 / native['last_p99_ms']:.2f}x" if p99 and native.get("last_p99_ms") else "-"
             flag = " **over 1.2x**" if cpu_ratio > LIMIT else ""
+            p50, p99 = (None if v is None else round(v, 1) for v in (figures.get("last_p50_ms"), p99))
             lines.append(
-                f"| {topic} | {endpoint} | {cpu:.1f} | {cpu_ratio:.2f}x{flag} | {figures.get('last_p50_ms')} | "
-                f"{p99} | {p99_ratio} | {figures['lost_deliveries']:g} |"
+                f"| {topic} | {endpoint} | {cpu:.1f} | {cpu_ratio:.2f}x{flag} | {p50} | {p99} | {p99_ratio} | "
+                f"{figures['lost_deliveries']:g} |"
             )
     return "\n".join(lines)
 
