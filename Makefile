@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-chat bench-idle bench-footprint bench-chat-page clean
+.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-adapters bench-chat bench-idle bench-footprint bench-chat-page clean
 
 $(VENV)/.installed: requirements.txt
 	@echo "== install requirements.txt into $(VENV)"
@@ -109,6 +109,10 @@ bench-compare: $(VENV)/.installed-bench
 ## bench-alternate: fan-out before and after a change, taking turns (BENCH_ARGS="--baseline DIR"); medians; not part of `make test`
 bench-alternate: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/alternate.py $(BENCH_ARGS)
+
+## bench-adapters: fan-out through each seed's compatibility endpoint against /ws/, taking turns; medians, ratios to native; not part of `make test`
+bench-adapters: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/adapters.py $(BENCH_ARGS)
 
 ## bench-soak: 10 minutes of connection churn (50/s) and chat: RSS, what is left behind, errors; not part of `make test`
 bench-soak: $(VENV)/.installed-bench

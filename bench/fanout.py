@@ -23,6 +23,21 @@ Figures (one JSON object on stdout, a summary on stderr), following ../shared/ws
 measures a batch task's progress instead: N staff connections subscribed to one task
 (``task.subscribe``), this process reporting ``task.progress`` through ``ProgressReporter`` (the
 worker's API) at RATE reports/s with coalescing off, each report timed to its arrival.
+``--topic room``: N connections in the generic room ``game:bench`` (``room.join``), the sender
+publishing ``room.publish`` (``except_self``) at RATE messages/s. ``--topic workspace``: N viewers
+of one workspace, its owner sending ``workspace.update`` (each event carries the workspace with
+its N + 1 members: about 90 bytes each, so use a low RATE).
+
+``--endpoint`` connects the N subscribers through a seed's compatibility endpoint instead of
+``/ws/`` (docs/migration.md), the sender staying a native client: chat through seed 002
+(``auth``, ``join_session``, ``new_message``) or seed 004 (``/ws``, flat frames, no join), task
+progress through seed 001 (``subscribe`` with ``taskIds``; ``task_progress``, batched by the
+endpoint's default ``PROGRESS_SEED001_BATCH_*``: each update of a batch counts as a delivery),
+the workspace through seed 000 (flat ``workspace.updated``), the room through seed 003's
+Socket.IO (Engine.IO 4 over a WebSocket, as socket.io-client with ``transports: ["websocket"]``,
+spoken by the same picows client so the generator's cost per frame stays the native one). Each
+message's ref leads its text (``content``, the room message's ``data``, the workspace's
+``name``) on every endpoint, so the bytes sent are alike. ``bench/adapters.py`` compares them.
 
 Usage: ``make bench`` or ``BENCH_ARGS="--n 1000 --count 200 --rate 20" make bench``. Loopback only,
 bounded in connections and time.
@@ -52,6 +67,14 @@ now = time.perf_counter
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MAX_CONNECTIONS = 5000
 BODY = "x" * 64
+ROOM = "game:bench"  # a room of the default ROOMS rule "game:*": any user joins, members publish
+# The endpoints each topic is served by (docs/migration.md): "native" is /ws/, the others a seed's.
+ENDPOINTS = {
+    "chat": ("native", "002", "004"),
+    "task": ("native", "001"),
+    "room": ("native", "003"),
+    "workspace": ("native", "000"),
+}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -129,8 +152,9 @@ def server_env(redis_url: str, database_url: str) -> dict[str, str]:
 def prepare_database(env: dict[str, str], members: int, topic: str = "chat") -> tuple[int, list[str]]:
     """
     Migrate a fresh database, create ``members`` users in one group conversation (``topic``
-    "chat") or, staff, beside one batch task of the first ("task"); return the conversation's or
-    the task's id and their access tokens.
+    "chat") or, staff, beside one batch task of the first ("task"), in one workspace of the first
+    ("workspace"), or just the users ("room"); return the conversation's, the task's or the
+    workspace's id (the room's name) and their access tokens.
     """
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env={**os.environ, **env}, check=True
@@ -152,6 +176,17 @@ def prepare_database(env: dict[str, str], members: int, topic: str = "chat") -> 
         from progress import services
 
         return services.create_task(owner=users[0], name="fan-out bench").pk, tokens
+    if topic == "room":
+        return ROOM, tokens
+    if topic == "workspace":
+        from workspaces.models import Workspace, WorkspaceMember
+
+        workspace = Workspace.objects.create(owner=users[0], name="fan-out bench")
+        WorkspaceMember.objects.bulk_create(
+            [WorkspaceMember(workspace=workspace, user=users[0], role=WorkspaceMember.Role.OWNER)]
+            + [WorkspaceMember(workspace=workspace, user=user, role=WorkspaceMember.Role.VIEWER) for user in users[1:]]
+        )
+        return workspace.pk, tokens
     conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title="fan-out bench")
     Membership.objects.bulk_create([Membership(user=user, conversation=conversation) for user in users])
     return conversation.pk, tokens
@@ -178,64 +213,252 @@ class Bench:
             self.last[index] = latency
 
 
-def listener_class(bench: Bench, subscriber: bool):
-    class Listener(WSListener):
-        """One connection: resolves ``welcome``; counts ``chat.message`` (subscribers) and acks (sender)."""
+# What a frame is to the load generator: DELIVERY (value: the refs it carries), ACK (value: its
+# ref), PING (Engine.IO's: answered at once), IGNORED, or a signal a connection's set-up awaits.
+DELIVERY, ACK, PING, IGNORED, UNEXPECTED = "delivery", "ack", "ping", "ignored", "unexpected"
 
-        def __init__(self):
-            super().__init__()
-            self.welcome = asyncio.get_running_loop().create_future()
-            self.subscribed = asyncio.get_running_loop().create_future()  # task.subscribe's ack
-            self.parts: bytes | None = None
 
-        def on_ws_frame(self, transport, frame):
-            if frame.msg_type == WSMsgType.CLOSE:
-                transport.send_close(frame.get_close_code())
-                transport.disconnect()
+def text_ref(text: str) -> str:
+    """The ref a message's text starts with (``f"{ref} " + BODY``)."""
+    return text.split(" ", 1)[0]
+
+
+def progress_ref(payload: dict) -> str:
+    """The ref of progress report i, which carries ``current`` i + 1 (``report_progress``)."""
+    return f"b{payload['current'] - 1}"
+
+
+class Native:
+    """``/ws/`` (docs/protocol.md): ``welcome``, then ``task.subscribe`` or ``room.join`` acked as ref "subscribe"."""
+
+    path = "/ws/"
+    opening = "welcome"  # the first frame that says the connection is ready (None: none comes)
+
+    def url(self, base: str, token: str) -> str:
+        return f"{base}{self.path}?token={token}"
+
+    def read(self, payload: bytes) -> tuple[str, object]:
+        message = orjson.loads(payload)
+        kind = message["type"]
+        if kind == "chat.message":
+            return DELIVERY, (text_ref(message["data"]["content"]),)
+        if kind == "room.message":
+            return DELIVERY, (text_ref(message["data"]["data"]),)
+        if kind == "workspace.updated":
+            return DELIVERY, (text_ref(message["data"]["name"]),)
+        if kind == "task.progress":
+            return DELIVERY, (progress_ref(message["data"]),)
+        if kind == "ack":
+            return ("subscribed", None) if message["ref"] == "subscribe" else (ACK, message["ref"])
+        if kind == "task.started":
+            return IGNORED, None
+        return kind, None
+
+    async def subscribe(self, client, topic: str, topic_id, token: str) -> None:
+        if topic == "task":
+            await client.request(
+                "subscribed", {"type": "task.subscribe", "ref": "subscribe", "data": {"task_ids": [topic_id]}}
+            )
+        elif topic == "room":
+            await client.request("subscribed", {"type": "room.join", "ref": "subscribe", "data": {"room": topic_id}})
+
+
+class Seed002(Native):
+    """Seed 002 (docs/migration.md): ``connected``, then ``auth {token}`` and ``join_session``, as its clients do."""
+
+    path = "/compat/002/ws"
+    opening = "connected"
+
+    def url(self, base: str, token: str) -> str:
+        return f"{base}{self.path}"  # the token comes in the auth frame
+
+    def read(self, payload: bytes) -> tuple[str, object]:
+        message = orjson.loads(payload)
+        if message["type"] == "new_message":
+            return DELIVERY, (text_ref(message["message"]["content"]),)
+        return message["type"], None
+
+    async def subscribe(self, client, topic: str, topic_id, token: str) -> None:
+        await client.request("auth_success", {"type": "auth", "token": token})
+        await client.request("joined_session", {"type": "join_session", "session_id": topic_id})
+
+
+class Seed004(Native):
+    """
+    Seed 004 (docs/migration.md): ``/ws`` with the token, flat pushes of every conversation of
+    the user without a join; no frame says the session is ready, so a ``ping``'s ``pong`` does
+    (frames are handled after the handshake's session start).
+    """
+
+    path = "/ws"
+    opening = None
+
+    def read(self, payload: bytes) -> tuple[str, object]:
+        message = orjson.loads(payload)
+        if "seq" in message:
+            return DELIVERY, (text_ref(message["content"]),)
+        return message.get("type", UNEXPECTED), None
+
+    async def subscribe(self, client, topic: str, topic_id, token: str) -> None:
+        await client.request("pong", {"type": "ping"})
+
+
+class Seed000(Native):
+    """Seed 000 (docs/migration.md): no frame on open, so a ``ping``'s ``pong`` says the session is ready."""
+
+    path = "/compat/000/ws"
+    opening = None
+
+    def read(self, payload: bytes) -> tuple[str, object]:
+        message = orjson.loads(payload)
+        if message["type"] == "workspace.updated":
+            return DELIVERY, (text_ref(message["name"]),)
+        return message["type"], None
+
+    async def subscribe(self, client, topic: str, topic_id, token: str) -> None:
+        await client.request("pong", {"type": "ping"})
+
+
+class Seed001(Native):
+    """Seed 001 (docs/migration.md): ``connected``, ``subscribe {taskIds}``, ``subscription_ack``, ``task_progress``."""
+
+    path = "/compat/001/ws"
+    opening = "connected"
+
+    def read(self, payload: bytes) -> tuple[str, object]:
+        message = orjson.loads(payload)
+        kind = message["type"]
+        if kind == "task_progress":
+            updates = message["payload"]
+            return DELIVERY, tuple(
+                progress_ref(update) for update in (updates if isinstance(updates, list) else [updates])
+            )
+        if kind == "task_started":
+            return IGNORED, None
+        return kind, None
+
+    async def subscribe(self, client, topic: str, topic_id, token: str) -> None:
+        frame = {"type": "subscribe", "payload": {"taskIds": [str(topic_id)]}, "id": "subscribe"}
+        await client.request("subscription_ack", frame)
+
+
+class Seed003(Native):
+    """
+    Seed 003's Socket.IO (docs/migration.md) over a WebSocket from the start: Engine.IO 4's open
+    packet, the ``/game`` namespace's CONNECT with ``{token}``, ``joinRoom`` with an
+    acknowledgement; a room message is ``42/game,["<event>", data, origin]``; Engine.IO's ping
+    ("2") is answered ("3") as socket.io-client does.
+    """
+
+    path = "/compat/003/socket.io/?EIO=4&transport=websocket"
+    opening = "open"
+    EVENT = b"42/game,"
+
+    def url(self, base: str, token: str) -> str:
+        return f"{base}{self.path}"  # the token comes in the namespace's CONNECT, as the seed's clients send it
+
+    def read(self, payload: bytes) -> tuple[str, object]:
+        if payload.startswith(self.EVENT):
+            event = orjson.loads(payload[len(self.EVENT) :])
+            return (DELIVERY, (text_ref(event[1]),)) if event[0] == "bench" else (UNEXPECTED, None)
+        if payload == b"2":
+            return PING, None
+        if payload.startswith(b"0{"):
+            return "open", None
+        if payload.startswith(b"40/game,"):
+            return "connect", None
+        if payload.startswith(b"43/game,1["):
+            return "joined", None
+        return UNEXPECTED, None
+
+    async def subscribe(self, client, topic: str, topic_id, token: str) -> None:
+        await client.request("connect", b"40/game," + orjson.dumps({"token": token}))
+        await client.request("joined", b'42/game,1["joinRoom",' + orjson.dumps({"roomId": topic_id}) + b"]")
+
+
+CLIENTS = {"native": Native(), "000": Seed000(), "002": Seed002(), "004": Seed004(), "001": Seed001(), "003": Seed003()}
+
+
+class Listener(WSListener):
+    """
+    One connection of ``endpoint``: counts deliveries (a subscriber's) or times acks (the sender's);
+    ``request`` sends a frame and waits for the signal that answers it.
+    """
+
+    def __init__(self, bench: Bench, endpoint: Native, subscriber: bool):
+        super().__init__()
+        self.bench = bench
+        self.endpoint = endpoint
+        self.subscriber = subscriber
+        self.transport = None
+        self.waiting: dict[str, asyncio.Future] = {}
+        self.opened = self.expect(endpoint.opening) if endpoint.opening else None
+        self.parts: bytes | None = None
+
+    def expect(self, signal: str) -> asyncio.Future:
+        future = self.waiting[signal] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def request(self, signal: str, frame, timeout: float = 30) -> object:
+        """Send ``frame`` (an object, or bytes as they are) and wait for ``signal``; its value."""
+        future = self.expect(signal)
+        self.transport.send(WSMsgType.TEXT, frame if isinstance(frame, bytes) else orjson.dumps(frame))
+        return await asyncio.wait_for(future, timeout)
+
+    def on_ws_connected(self, transport):
+        self.transport = transport
+
+    def on_ws_frame(self, transport, frame):
+        if frame.msg_type == WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        if frame.msg_type not in (WSMsgType.TEXT, WSMsgType.CONTINUATION):
+            return
+        payload = frame.get_payload_as_bytes()
+        if not frame.fin or self.parts is not None:
+            self.parts = (self.parts or b"") + payload
+            if not frame.fin:
                 return
-            if frame.msg_type not in (WSMsgType.TEXT, WSMsgType.CONTINUATION):
-                return
-            payload = frame.get_payload_as_bytes()
-            if not frame.fin or self.parts is not None:
-                self.parts = (self.parts or b"") + payload
-                if not frame.fin:
-                    return
-                payload, self.parts = self.parts, None
-            self.on_text(payload, now())
+            payload, self.parts = self.parts, None
+        self.on_text(payload, now())
 
-        def on_text(self, payload: bytes, at: float) -> None:
-            message = orjson.loads(payload)
-            kind = message["type"]
-            if kind == "chat.message":
-                if subscriber:
-                    bench.on_delivery(message["data"]["client_msg_id"], at)
-            elif kind == "task.progress":
-                bench.on_delivery(f"b{message['data']['current'] - 1}", at)  # report i carries current i + 1
-            elif kind == "ack" and message["ref"] == "subscribe":
-                self.subscribed.set_result(True)
-            elif kind == "ack":
-                bench.acks.append(at - bench.sent_at[message["ref"]])
-            elif kind == "task.started":
-                pass
-            elif kind == "welcome":
-                self.welcome.set_result(True)
-            else:
-                bench.unexpected += 1
+    def on_text(self, payload: bytes, at: float) -> None:
+        bench = self.bench
+        signal, value = self.endpoint.read(payload)
+        if signal == DELIVERY:
+            if self.subscriber:
+                for ref in value:
+                    bench.on_delivery(ref, at)
+        elif signal == ACK and not self.subscriber:
+            bench.acks.append(at - bench.sent_at[value])
+        elif signal in self.waiting:
+            self.waiting.pop(signal).set_result(value)
+        elif signal == PING:
+            self.transport.send(WSMsgType.TEXT, b"3")
+        elif signal != IGNORED:
+            bench.unexpected += 1
 
-        def on_ws_disconnected(self, transport):
-            bench.disconnects += 1
-            if not self.welcome.done():
-                self.welcome.set_exception(ConnectionError("closed before welcome"))
-
-    return Listener
+    def on_ws_disconnected(self, transport):
+        self.bench.disconnects += 1
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("closed while waiting for the server"))
 
 
-async def open_connection(url: str, token: str, listener, timeout: float = 30):
-    transport, client = await ws_connect(
-        listener, f"{url}?token={token}", websocket_handshake_timeout=timeout, enable_auto_pong=True
+async def open_connection(
+    base: str, token: str, bench: Bench, endpoint: Native, subscriber: bool, timeout: float = 30
+) -> Listener:
+    """Connect through ``endpoint`` and wait for its opening frame; the listener."""
+    _, client = await ws_connect(
+        lambda: Listener(bench, endpoint, subscriber),
+        endpoint.url(base, token),
+        websocket_handshake_timeout=timeout,
+        enable_auto_pong=True,
     )
-    await asyncio.wait_for(client.welcome, timeout)
-    return transport
+    if client.opened is not None:
+        await asyncio.wait_for(client.opened, timeout)
+    return client
 
 
 async def wait_for_deliveries(bench: Bench, expected: int, stall_s: float, cap_s: float) -> float:
@@ -267,32 +490,24 @@ def report_progress(task_id: int, count: int, rate: float, sent_at: dict) -> Non
     connections.close_all()
 
 
-async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: int) -> dict:
+async def measure(args, base: str, topic_id, tokens: list[str], server_pid: int) -> dict:
     bench = Bench(args.count)
     rss_before = rss_bytes(server_pid)
     gate = asyncio.Semaphore(args.concurrency)
+    endpoint = CLIENTS[args.endpoint]
 
     async def subscribe(token):
         async with gate:
-            transport, client = await ws_connect(
-                listener_class(bench, subscriber=True),
-                f"{url}?token={token}",
-                websocket_handshake_timeout=30,
-                enable_auto_pong=True,
-            )
-            await asyncio.wait_for(client.welcome, 30)
-            if args.topic == "task":
-                transport.send(
-                    WSMsgType.TEXT,
-                    orjson.dumps({"type": "task.subscribe", "ref": "subscribe", "data": {"task_ids": [topic_id]}}),
-                )
-                await asyncio.wait_for(client.subscribed, 30)
-            return transport
+            client = await open_connection(base, token, bench, endpoint, subscriber=True)
+            await endpoint.subscribe(client, args.topic, topic_id, token)
+            return client
 
     started = now()
     subscribers = await asyncio.gather(*(subscribe(token) for token in tokens[1:]))
     connect_s = now() - started
-    sender = await open_connection(url, tokens[0], listener_class(bench, subscriber=False))
+    sender = await open_connection(base, tokens[0], bench, CLIENTS["native"], subscriber=False)
+    if args.topic == "room":  # the room's rule lets members publish
+        await CLIENTS["native"].subscribe(sender, "room", topic_id, tokens[0])
     await asyncio.sleep(1.0)
     rss_connected = rss_bytes(server_pid)
 
@@ -300,18 +515,22 @@ async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: 
     schedule_start = now()
     if args.topic == "task":
         await asyncio.to_thread(report_progress, topic_id, args.count, args.rate, bench.sent_at)
-    for i in range(args.count if args.topic == "chat" else 0):
+    for i in range(args.count if args.topic != "task" else 0):
         delay = schedule_start + i / args.rate - now()
         if delay > 0:
             await asyncio.sleep(delay)
         ref = f"b{i}"
         bench.sent_at[ref] = now()
-        frame = {
-            "type": "chat.send",
-            "ref": ref,
-            "data": {"conversation_id": topic_id, "content": BODY, "client_msg_id": ref},
-        }
-        sender.send(WSMsgType.TEXT, orjson.dumps(frame))
+        if args.topic == "room":
+            data = {"room": topic_id, "event": "bench", "data": f"{ref} {BODY}", "except_self": True}
+            frame = {"type": "room.publish", "ref": ref, "data": data}
+        elif args.topic == "workspace":  # one at a time on the connection: each update is based on the last
+            data = {"id": topic_id, "version": i + 1, "changes": {"name": f"{ref} {BODY}"}}
+            frame = {"type": "workspace.update", "ref": ref, "data": data}
+        else:
+            data = {"conversation_id": topic_id, "content": f"{ref} {BODY}", "client_msg_id": ref}
+            frame = {"type": "chat.send", "ref": ref, "data": data}
+        sender.transport.send(WSMsgType.TEXT, orjson.dumps(frame))
     send_span = now() - schedule_start
     expected = args.n * args.count
     drain_s = await wait_for_deliveries(bench, expected, stall_s=10, cap_s=120)
@@ -319,13 +538,14 @@ async def measure(args, url: str, topic_id: int, tokens: list[str], server_pid: 
     server_cpu = 100 * server_cpu_s / (now() - wall_before)
     generator_cpu = 100 * (time.process_time() - gen_before) / (now() - wall_before)
 
-    for transport in (*subscribers, sender):
-        transport.disconnect()
+    for client in (*subscribers, sender):
+        client.transport.disconnect()
     latencies = sorted(bench.latencies)
     complete = sorted(bench.last[i] for i in range(args.count) if bench.received[i] >= args.n)
     acks = sorted(bench.acks)
     return {
         "n": args.n,
+        "endpoint": args.endpoint,
         "rate_per_s": args.rate,
         "count": args.count,
         "connect_s": round(connect_s, 2),
@@ -357,11 +577,19 @@ def main() -> None:
     parser.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server (default %(default)s)")
     parser.add_argument(
         "--topic",
-        choices=("chat", "task"),
+        choices=ENDPOINTS,
         default="chat",
-        help="a conversation's messages or a task's progress (default %(default)s)",
+        help="a conversation's messages, a task's progress or a room's messages (default %(default)s)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        choices=("native", "000", "001", "002", "003", "004"),
+        default="native",
+        help="the subscribers' endpoint: /ws/ or a seed's compatibility endpoint (default %(default)s)",
     )
     args = parser.parse_args()
+    if args.endpoint not in ENDPOINTS[args.topic]:
+        parser.error(f"--topic {args.topic} is served by the endpoints {', '.join(ENDPOINTS[args.topic])}")
     if not 1 <= args.n <= MAX_CONNECTIONS or not 1 <= args.count <= 10_000 or not 0 < args.rate <= 1000:
         parser.error(f"bounds: 1 <= n <= {MAX_CONNECTIONS}, 1 <= count <= 10000, 0 < rate <= 1000")
     redis_url = os.environ.get("REDIS_URL")
@@ -374,14 +602,14 @@ def main() -> None:
         topic_id, tokens = prepare_database(env, args.n + 1, args.topic)
         server = SERVERS[args.server](env, cpus={0})
         try:
-            result = uvloop.run(measure(args, server.url, topic_id, tokens, server.proc.pid))
+            result = uvloop.run(measure(args, server.url.removesuffix("/ws/"), topic_id, tokens, server.proc.pid))
         finally:
             server.stop()
     result["server"] = args.server
     result["topic"] = args.topic
     print(json.dumps(result))
     print(
-        f"fan-out ({args.server}, {args.topic}) n={result['n']} rate={args.rate}/s: "
+        f"fan-out ({args.server}, {args.topic}, endpoint {args.endpoint}) n={result['n']} rate={args.rate}/s: "
         f"last-delivery p50 {result['last_p50_ms']} ms, "
         f"p99 {result['last_p99_ms']} ms; per-delivery p99 {result['p99_ms']} ms; "
         f"lost {result['lost_deliveries']}/{result['deliveries_expected']}, dup {result['dup_deliveries']}; "

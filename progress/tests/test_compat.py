@@ -4,14 +4,17 @@ process: the seed's envelope onto ``task.subscribe``/``unsubscribe`` and the tas
 error shape for bad input (no write, no close), and its camelCase stats from the native figures.
 """
 
+import asyncio
+import time
 from unittest import mock
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client as DjangoClient
 
 from progress import services
-from progress.compat import Request, Seed001Codec
+from progress.compat import SEED001, ProgressBatch, Request, Seed001Codec
 from progress.models import BatchTask
 from progress.reporter import ProgressReporter
 from realtime.envelope import Frame
@@ -285,3 +288,47 @@ async def test_batching_off_sends_each_update_as_its_own_message(connect, alice,
     messages = [await seed.receive() for _ in range(3)]
     assert [m["type"] for m in messages] == ["task_started", "task_progress", "task_progress"]
     assert [m["payload"]["current"] for m in messages[1:]] == [1, 2]
+
+
+class FakeWriter:
+    """A server's direct frame writer (realtime.servers.FrameWriter) that keeps what it is given."""
+
+    def __init__(self):
+        self.frames = []
+
+    def write(self, frame) -> bool:
+        self.frames.append(frame)
+        return True
+
+
+def progress_text(current: int) -> str:
+    snapshot = {
+        "task_id": 7,
+        "name": "letters",
+        "status": "running",
+        "progress": current * 10.0,
+        "current": current,
+        "total": 10,
+        "stage": "rendering",
+        "message": "",
+        "succeeded": current,
+        "failed": 0,
+        "eta_ms": None,
+    }
+    return SEED001.event("task.progress", snapshot)
+
+
+async def test_under_a_direct_writer_a_window_is_one_message_framed_once_for_every_connection():
+    asgi_sent = []
+    writers = [FakeWriter(), FakeWriter()]
+    batches = [ProgressBatch(asgi_sent.append, 10, 0.01, writer) for writer in writers]
+    for current in (1, 2):
+        text = progress_text(current)  # the hub hands every member the same event text
+        for batch in batches:
+            await batch.send({"type": "websocket.send", "text": text})
+    deadline = time.monotonic() + 5
+    while not all(writer.frames for writer in writers) and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    (first,), (second,) = (writer.frames for writer in writers)
+    assert first is second and not asgi_sent
+    assert [update["current"] for update in orjson.loads(first.text)["payload"]] == [1, 2]
