@@ -18,7 +18,6 @@ like fanout.py (about 30 s per run at N=1,000).
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.alternate import medians_of  # noqa: E402
 from bench.fanout import ENDPOINTS  # noqa: E402
 
 FIELDS = ("server_cpu_us_per_delivery", "last_p50_ms", "last_p99_ms", "p99_ms", "lost_deliveries", "generator_cpu_pct")
@@ -89,17 +89,7 @@ def main() -> None:
                 results[topic][endpoint].append(result)
                 figures = ", ".join(f"{field} {result.get(field)}" for field in FIELDS)
                 print(f"run {i + 1} {topic} {endpoint}: {figures}", file=sys.stderr, flush=True)
-    medians = {
-        topic: {
-            endpoint: {
-                field: statistics.median(r[field] for r in runs if r.get(field) is not None)
-                for field in FIELDS
-                if any(r.get(field) is not None for r in runs)
-            }
-            for endpoint, runs in by_endpoint.items()
-        }
-        for topic, by_endpoint in results.items()
-    }
+    medians = medians_of(results, FIELDS)
     print(table(args.n, args.runs, medians), file=sys.stderr)
     print(json.dumps({"n": args.n, "runs": args.runs, "medians": medians, "results": results}))
 

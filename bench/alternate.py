@@ -42,6 +42,21 @@ def run(tree: Path, n: int, topic: str) -> dict:
     return result
 
 
+def medians_of(results: dict[str, dict[str, list[dict]]], fields: tuple[str, ...]) -> dict:
+    """``{topic: {side: [run, ...]}}`` -> ``{topic: {side: {field: median}}}``, over the runs that report each field."""
+    return {
+        topic: {
+            side: {
+                field: statistics.median(r[field] for r in runs if r.get(field) is not None)
+                for field in fields
+                if any(r.get(field) is not None for r in runs)
+            }
+            for side, runs in by_side.items()
+        }
+        for topic, by_side in results.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", type=Path, required=True, help="a checkout of the earlier commit")
@@ -58,17 +73,7 @@ def main() -> None:
                 results[topic][side].append(result)
                 figures = ", ".join(f"{field} {result.get(field)}" for field in FIELDS)
                 print(f"run {i + 1} {topic} {side}: {figures}", file=sys.stderr, flush=True)
-    medians = {
-        topic: {
-            side: {
-                field: statistics.median(r[field] for r in runs if r.get(field) is not None)
-                for field in FIELDS
-                if any(r.get(field) is not None for r in runs)
-            }
-            for side, runs in by_side.items()
-        }
-        for topic, by_side in results.items()
-    }
+    medians = medians_of(results, FIELDS)
     for topic, by_side in medians.items():
         for side, figures in by_side.items():
             print(f"median {topic} {side} (n={args.n}, {args.runs} runs): {figures}", file=sys.stderr)

@@ -16,10 +16,10 @@ import time
 from realtime import registry
 from realtime.conf import realtime_settings
 from realtime.db import database_call
-from realtime.delivery import ConnectionRecord, close_message, connection_opened, send_to_layer
+from realtime.delivery import ConnectionRecord, connection_opened, replace_sessions
 from realtime.envelope import Frame, now_ms
-from realtime.errors import CloseCode, Forbidden, Invalid, SessionReplaced, Unauthorized, Unavailable
-from realtime.groups import core_session_groups, user_group
+from realtime.errors import CloseCode, Forbidden, Invalid, Unauthorized, Unavailable
+from realtime.groups import core_session_groups
 
 from .auth import TokenRefused, authenticate_token
 
@@ -144,15 +144,8 @@ class SessionMixin:
             self.process.stats.session_started()
             await self.subscribe(*core_session_groups(user.pk), *await database_call(registry.groups_for_session, user))
             if (scope := self.single_session()) is not SingleSession.OFF:
-                await send_to_layer(
-                    user_group(user.pk),
-                    close_message(
-                        user.pk,
-                        CloseCode.SESSION_REPLACED,
-                        SessionReplaced(),
-                        exclude_connection=self.connection_id,
-                        codec=self.codec.name if scope == SingleSession.ENDPOINT else None,
-                    ),
+                await replace_sessions(
+                    user.pk, self.connection_id, codec=self.codec.name if scope == SingleSession.ENDPOINT else None
                 )
         except Exception:
             logger.warning("session start failed on connection %s", self.connection_id, exc_info=True)

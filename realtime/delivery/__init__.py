@@ -23,6 +23,7 @@ from .outbox import (
     flush_collected,
     membership_message,
     multicast_message,
+    replace_sessions,
     send_hub_message,
     send_to_layer,
 )
@@ -53,5 +54,7 @@ __all__ = [
     "online_user_ids",
     "presence_of",
     "send_hub_message",
+    "replace_sessions",
+    "replace_sessions",
     "send_to_layer",
 ]

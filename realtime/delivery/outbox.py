@@ -21,7 +21,7 @@ from channels.layers import get_channel_layer
 
 from realtime import metrics
 from realtime.envelope import error_frame, event_frame
-from realtime.errors import ProtocolError
+from realtime.errors import CloseCode, ProtocolError, SessionReplaced
 from realtime.groups import user_group
 
 from . import resync
@@ -54,6 +54,20 @@ async def send_to_layer(group: str, message: dict) -> None:
     Hand one hub message (an event or a membership change) to the channel layer for ``group``; raise the layer's errors.
     """
     await get_channel_layer().group_send(group, message)
+
+
+async def replace_sessions(user_id: int, keep_connection: str, codec: str | None = None) -> None:
+    """
+    Close ``user_id``'s other connections on every process (all but ``keep_connection``; with
+    ``codec``, only those of that wire protocol) with ``session_replaced`` and 4409: single-session
+    mode (``REALTIME["SINGLE_SESSION"]``, seed 004's single sign-on). Raise the layer's errors.
+    """
+    await send_to_layer(
+        user_group(user_id),
+        close_message(
+            user_id, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=keep_connection, codec=codec
+        ),
+    )
 
 
 def _groups_of(message: dict) -> list[str]:

@@ -50,11 +50,10 @@ from realtime.consumer import (
 from realtime.db import database_call
 from realtime.delivery import (
     ConnectionRecord,
-    close_message,
     connection_closed,
     connection_opened,
     get_process,
-    send_to_layer,
+    replace_sessions,
 )
 from realtime.envelope import now_ms
 from realtime.errors import (
@@ -64,12 +63,11 @@ from realtime.errors import (
     LimitExceeded,
     ProtocolError,
     RateLimited,
-    SessionReplaced,
     Unauthorized,
     Unavailable,
     UnknownType,
 )
-from realtime.groups import core_session_groups, user_group
+from realtime.groups import core_session_groups
 from realtime.redis_client import socketio_redis_url
 from realtime.servers import writer_for
 
@@ -361,10 +359,7 @@ class Seed003Endpoint:
         try:
             await conn.subscribe(*core_session_groups(user.pk))
             if realtime_settings.SINGLE_SESSION:  # the native endpoint's rule: a user's new session closes the others
-                await send_to_layer(
-                    user_group(user.pk),
-                    close_message(user.pk, CloseCode.SESSION_REPLACED, SessionReplaced(), exclude_connection=sid),
-                )
+                await replace_sessions(user.pk, sid)
         except Exception:
             await self.disconnect(sid, "subscribe failed")
             raise _refused(Unavailable("The server cannot reach Redis for a moment; reconnect later")) from None
