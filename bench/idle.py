@@ -6,12 +6,17 @@ measure after each level has settled for 2 s:
 
 - the server's RSS over its baseline per open connection (KB), summed over ``--processes``
   Daphne (or uvicorn) processes sharing one Redis, the connections dealt round-robin;
-- the connect rate (handshake, authentication and ``welcome``, 50 in flight) and connect errors;
+- the connect rate (handshake, authentication and ``welcome``, 50 in flight), the servers' CPU time
+  per connect (ms; the figure that moves least with the machine's load) and connect errors;
 - Redis's ``used_memory`` growth per connection (registry records, presence, layer groups).
 
 The servers share CPU 0; the generator runs on CPU 1. Prints one JSON object.
 
-Usage: ``make bench-idle`` or ``BENCH_ARGS="--processes 2" make bench-idle``. Loopback only,
+With ``--profile``, py-spy samples the (first) server while the first level connects, and the
+steps of the connect path are printed with their share (bench/connect_profile.py).
+
+Usage: ``make bench-idle`` or ``BENCH_ARGS="--processes 2" make bench-idle``;
+``BENCH_ARGS="--levels 3000 --profile" make bench-idle``. Loopback only,
 bounded (at most 12,000 connections).
 """
 
@@ -32,7 +37,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.chat_rate import Listener, prepare_conversations  # noqa: E402
-from bench.fanout import SERVERS, rss_bytes, server_env  # noqa: E402
+from bench.connect_profile import Recording, table  # noqa: E402
+from bench.fanout import SERVERS, cpu_seconds, rss_bytes, server_env  # noqa: E402
 from bench.progress import prepare  # noqa: E402
 
 now = time.perf_counter
@@ -71,9 +77,17 @@ async def measure(args, servers: list, tokens: list[str], redis_url: str) -> dic
     out = {"processes": len(servers), "baseline_rss_mb": round(base_rss / 2**20, 1), "levels": []}
     transports: list = []
     for level in args.levels:
-        started = now()
+        recording = Recording(pids[0]) if args.profile and not transports else None
+        started, cpu_before = now(), sum(map(cpu_seconds, pids))
         opened, failed = await open_many([s.url for s in servers], tokens[len(transports) : level])
-        elapsed = now() - started
+        elapsed, cpu_used = now() - started, sum(map(cpu_seconds, pids)) - cpu_before
+        if recording is not None:
+            profile = table(*recording.stop(), ms_per_connect=cpu_used * 1000 / max(1, len(opened)) * len(pids))
+            print(
+                f"where the first {level} connects' server time went (samples: {recording.out}):\n{profile}",
+                file=sys.stderr,
+                flush=True,
+            )
         transports += opened
         await asyncio.sleep(2)
         alive = len(transports) - Listener.disconnects
@@ -84,13 +98,15 @@ async def measure(args, servers: list, tokens: list[str], redis_url: str) -> dic
             "open": alive,
             "connect_errors": failed,
             "connect_rate_per_s": round(len(opened) / elapsed, 1),
+            "server_cpu_ms_per_connect": round(cpu_used * 1000 / max(1, len(opened)), 2),
             "rss_mb": round(rss / 2**20, 1),
             "rss_per_conn_kb": round((rss - base_rss) / max(1, alive) / 1024, 2),
             "redis_mem_per_conn_kb": round((used - base_redis) / max(1, alive) / 1024, 2),
         }
         out["levels"].append(row)
         print(
-            f"idle {level}: open {alive}, {row['connect_rate_per_s']}/s, RSS {row['rss_mb']} MB, "
+            f"idle {level}: open {alive}, {row['connect_rate_per_s']}/s "
+            f"({row['server_cpu_ms_per_connect']} ms CPU each), RSS {row['rss_mb']} MB, "
             f"{row['rss_per_conn_kb']} KB/connection, Redis {row['redis_mem_per_conn_kb']} KB/connection, "
             f"errors {failed}",
             file=sys.stderr,
@@ -109,6 +125,9 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1000, 5000, 10_000], help="connections, cumulative")
     parser.add_argument("--processes", type=int, choices=(1, 2), default=1, help="server processes sharing Redis")
     parser.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server (default %(default)s)")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the first server while the first level connects (py-spy)"
+    )
     args = parser.parse_args()
     if sorted(args.levels) != args.levels or not all(ROOM_SIZE <= n <= MAX_CONNECTIONS for n in args.levels):
         parser.error(f"levels ascending, each {ROOM_SIZE} <= n <= {MAX_CONNECTIONS}")

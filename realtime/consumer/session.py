@@ -15,8 +15,7 @@ import time
 
 from realtime import registry
 from realtime.conf import realtime_settings
-from realtime.db import database_call
-from realtime.delivery import ConnectionRecord, connection_opened, replace_sessions
+from realtime.delivery import ConnectionRecord, open_connection, replace_sessions
 from realtime.envelope import Frame, now_ms
 from realtime.errors import CloseCode, Forbidden, Invalid, Unauthorized, Unavailable
 from realtime.groups import core_session_groups
@@ -137,12 +136,15 @@ class SessionMixin:
             process=self.process.id,
         )
         try:
-            if not await connection_opened(self.process.registry, record):
+            opened, session_groups = await open_connection(
+                self.process.registry, record, lambda: registry.groups_for_session(user)
+            )
+            if not opened:
                 await self.refuse_limit("MAX_CONNECTIONS_PER_USER", "Too many open connections for this user")
                 return
             self.record = record
             self.process.stats.session_started()
-            await self.subscribe(*core_session_groups(user.pk), *await database_call(registry.groups_for_session, user))
+            await self.subscribe(*core_session_groups(user.pk), *session_groups)
             if (scope := self.single_session()) is not SingleSession.OFF:
                 await replace_sessions(
                     user.pk, self.connection_id, codec=self.codec.name if scope == SingleSession.ENDPOINT else None

@@ -23,11 +23,19 @@ from .outbox import (
     flush_collected,
     membership_message,
     multicast_message,
+    publishing_call,
     replace_sessions,
     send_hub_message,
     send_to_layer,
 )
-from .presence import announce, connection_closed, connection_opened, online_user_ids, presence_of
+from .presence import (
+    announce,
+    connection_closed,
+    connection_opened,
+    online_user_ids,
+    open_connection,
+    presence_of,
+)
 from .process import ServerProcess, close_process, get_process
 from .stats import WINDOW_S, ProcessStats
 
@@ -52,9 +60,10 @@ __all__ = [
     "membership_message",
     "multicast_message",
     "online_user_ids",
+    "open_connection",
     "presence_of",
+    "publishing_call",
+    "replace_sessions",
     "send_hub_message",
-    "replace_sessions",
-    "replace_sessions",
     "send_to_layer",
 ]

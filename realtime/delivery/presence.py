@@ -6,16 +6,24 @@ announces them through the ``presence_changed`` signal (apps decide who is told)
 "who is online" for views and handlers.
 """
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from realtime.conf import realtime_settings
-from realtime.db import database_call
 from realtime.signals import presence_changed
 
 from .connection_registry import ConnectionRecord, get_registry
+from .outbox import publishing_call
+
+T = TypeVar("T")
 
 
 async def announce(user_id: int, *, online: bool, last_seen: int | None = None) -> None:
-    """Send ``presence_changed`` for ``user_id`` in a worker thread (``last_seen``: epoch ms, when going offline)."""
-    await database_call(presence_changed.send, sender=None, user_id=user_id, online=online, last_seen=last_seen)
+    """
+    Send ``presence_changed`` for ``user_id`` in a worker thread (``last_seen``: epoch ms, when
+    going offline); what its receivers publish leaves once they all returned.
+    """
+    await publishing_call(presence_changed.send, sender=None, user_id=user_id, online=online, last_seen=last_seen)
 
 
 def presence_of(user_ids: list[int]) -> dict[int, dict]:
@@ -37,17 +45,38 @@ async def connection_opened(registry, record: ConnectionRecord) -> bool:
 
     Raise the registry's errors (Redis away), leaving the record unregistered.
     """
+    opened, _ = await open_connection(registry, record, None)
+    return opened
+
+
+async def open_connection(
+    registry, record: ConnectionRecord, session_call: Callable[[], T] | None
+) -> tuple[bool, T | None]:
+    """
+    ``connection_opened``, with ``session_call`` (sync, database work of the new session) run in
+    the same worker-thread call as the presence announcement: one thread hop per connect instead
+    of two (bench/idle.py --profile). Return ``(False, None)`` when refused, else ``(True,
+    session_call's result)``; ``session_call``'s errors propagate, the record unregistered.
+    """
     registered = await registry.register(record)
     try:
         if registered.user_connections > realtime_settings.MAX_CONNECTIONS_PER_USER:
             await registry.unregister(record)
-            return False
-        if registered.came_online:
-            await announce(record.user_id, online=True)
+            return False, None
+        if registered.came_online or session_call is not None:
+            result = await publishing_call(_open_session, record.user_id, registered.came_online, session_call)
+        else:
+            result = None
     except BaseException:
         await registry.unregister(record)
         raise
-    return True
+    return True, result
+
+
+def _open_session(user_id: int, came_online: bool, session_call: Callable[[], T] | None) -> T | None:
+    if came_online:
+        presence_changed.send(sender=None, user_id=user_id, online=True, last_seen=None)
+    return session_call() if session_call is not None else None
 
 
 async def connection_closed(registry, record: ConnectionRecord) -> None:

@@ -37,8 +37,9 @@ from realtime.signals import presence_changed
 
 # The database calls of a WebSocket connect (realtime/tests/test_query_counts.py), by name.
 TOKEN_USER = "realtime.consumer.auth._authenticate_token_sync"  # the token's user (simplejwt's get_user)
-PRESENCE = "django.dispatch.dispatcher.Signal.send"  # realtime.delivery.presence.announce: presence_changed
-SESSION_GROUPS = "realtime.registry.groups_for_session"  # every registered session-group provider
+# The new session's one call: presence_changed when the user came online, then every registered
+# session-group provider (realtime.delivery.presence.open_connection).
+OPEN_SESSION = "realtime.delivery.presence._open_session"
 
 
 @dataclass

@@ -22,7 +22,7 @@ None of these calls opens a transaction, so SQLite and PostgreSQL count the same
 import pytest
 from asgiref.sync import sync_to_async
 
-from realtime.tests.query_capture import PRESENCE, SESSION_GROUPS, TOKEN_USER, only_app
+from realtime.tests.query_capture import OPEN_SESSION, TOKEN_USER, only_app
 from realtime.tests.testapp.models import Room, RoomMember
 
 
@@ -40,15 +40,16 @@ def rooms(alice, bob):
 
 
 async def test_connect_with_a_token_up_to_welcome(connect, alice, bob, database_queries):
-    """A user's first connection: three queries in three database calls, whatever the number of rooms."""
+    """A user's first connection: three queries in two database calls, whatever the number of rooms."""
     await sync_to_async(rooms)(alice, bob)
     with database_queries.recording():
         client = await connect(user=alice)
     assert client.welcome["data"]["user"]["id"] == alice.pk
     assert database_queries.counts() == [
         (TOKEN_USER, 1),  # the token's user (simplejwt's get_user)
-        (PRESENCE, 1),  # came online: the test app's receiver reads her rooms, tells them presence.changed
-        (SESSION_GROUPS, 1),  # the test app's provider: her room ids
+        # came online: the test app's receiver reads her rooms, tells them presence.changed (1);
+        # the test app's session-group provider: her room ids (1)
+        (OPEN_SESSION, 2),
     ], database_queries.report()
 
 
@@ -59,4 +60,4 @@ async def test_second_connection_of_a_user(connect, alice, bob, database_queries
     with database_queries.recording():
         client = await connect(user=alice)
     assert client.welcome["data"]["user"]["id"] == alice.pk
-    assert database_queries.counts() == [(TOKEN_USER, 1), (SESSION_GROUPS, 1)], database_queries.report()
+    assert database_queries.counts() == [(TOKEN_USER, 1), (OPEN_SESSION, 1)], database_queries.report()

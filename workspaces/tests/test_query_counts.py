@@ -16,7 +16,7 @@ as a statement (``transaction_mode`` IMMEDIATE), where psycopg opens it implicit
 
 from asgiref.sync import sync_to_async
 
-from realtime.tests.query_capture import PRESENCE, SESSION_GROUPS, TOKEN_USER, only_app, per_vendor
+from realtime.tests.query_capture import OPEN_SESSION, TOKEN_USER, only_app, per_vendor
 from workspaces import handlers, services
 
 REORDER = f"{handlers.reorder.__module__}.{handlers.reorder.__qualname__}"
@@ -48,6 +48,6 @@ async def test_connect_of_a_member_of_four_workspaces(connect, alice, shared_wor
     assert client.welcome["data"]["user"]["id"] == alice.pk
     assert database_queries.counts() == [
         (TOKEN_USER, 1),
-        (PRESENCE, 0),  # no receiver of presence_changed
-        (SESSION_GROUPS, 1),  # her workspace ids (workspaces.handlers.member_workspace_groups)
+        # no receiver of presence_changed; her workspace ids (workspaces.handlers.member_workspace_groups)
+        (OPEN_SESSION, 1),
     ], database_queries.report()

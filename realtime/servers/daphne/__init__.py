@@ -9,7 +9,8 @@ needs) and every project below is at a version in ``TESTED``:
 - ``cycles``: a closed connection's objects are freed at once, not at the next full collection;
 - ``send_buffer``: a client that stops reading is closed with 4413 past ``MAX_SEND_BUFFER_BYTES``;
 - ``receive_queue``: Daphne stops reading a client past ``MAX_RECEIVE_QUEUE_FRAMES`` queued frames;
-- ``writes``: eager socket writes, and ``writer_for``'s direct fan-out path (prepared frames).
+- ``writes``: eager socket writes, and ``writer_for``'s direct fan-out path (prepared frames);
+- ``debug_format``: Autobahn's per-connection debug line is formatted only if it is logged.
 
 Each patch module names the upstream code it works around, so it can go when upstream changes.
 """
@@ -21,6 +22,7 @@ from realtime.versions import Tested, untested
 
 from .close_codes import allow_rfc6455_close_codes
 from .cycles import free_closed_connections
+from .debug_format import format_lazily
 from .receive_queue import bound_receive_queues
 from .send_buffer import bound_send_buffers
 from .writes import DirectWriter, direct_writer, write_eagerly
@@ -59,6 +61,7 @@ def install() -> bool:
     bound_send_buffers()
     bound_receive_queues()
     write_eagerly()
+    format_lazily()
     _installed = True
     return True
 

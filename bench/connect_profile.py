@@ -1,0 +1,100 @@
+"""
+Where a connect's server time goes (issue 25): py-spy samples of the server process, every
+thread, while ``bench/idle.py --profile`` opens its connections, sorted into the steps of the
+connect path (docs/architecture.md, "One connection"). Samples of a thread that was waiting
+(the event loop's ``select``, an idle worker thread, a lock) are left out, so each share is of
+the time some thread of the server was running.
+
+``record(pid)`` starts py-spy; ``Recording.stop()`` returns the table. ``python bench/connect_profile.py
+FILE`` prints the table of a raw (folded) py-spy recording.
+"""
+
+import collections
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PY_SPY = Path(sys.executable).with_name("py-spy")
+RATE_HZ = 250
+# Leaf frames of a thread that is waiting, not running.
+WAITING = (
+    "EpollSelector.select",
+    "_worker (concurrent/futures/thread.py",
+    "Condition.wait",
+    "Lock.acquire",
+    "_closing_connections.<locals>.run",  # the SQLite turn (realtime/db.py)
+)
+# The step a sample belongs to: the first pattern found anywhere in its stack, in this order.
+STEPS = (
+    ("JWT validation (simplejwt)", "get_validated_token"),
+    ("user read (token's user)", "JWTAuthentication.get_user"),
+    ("session cookie and its user", "SessionAuthMiddleware.resolve_scope"),
+    ("session groups (database)", "groups_for_session"),
+    ("presence announcement (database, Redis)", "announce (realtime/delivery/presence"),
+    ("connection registry (Redis)", "RedisConnectionRegistry.register"),
+    ("connect-rate counter (Redis)", "count_connect"),
+    ("hub subscribe (Redis group add)", "Hub.subscribe"),
+    ("welcome frame", "send_frame"),
+    ("accept", "AsyncWebsocketConsumer.accept"),
+    ("Daphne access log", "AccessLogGenerator"),
+    ("autobahn's per-connection debug pformat", "pformat"),
+    ("worker-thread hops (asgiref, executor)", "SyncToAsync"),
+    ("worker-thread hops (asgiref, executor)", "run_in_executor"),
+    ("worker-thread hops (asgiref, executor)", "_chain_future"),
+    ("rest of the consumer's connect", "RealtimeConsumer.connect"),
+    ("Channels' ASGI stack (router, middleware)", "ASGIApp.__call__"),
+    ("Daphne: HTTP request and WebSocket handshake", "WebRequest.process"),
+    ("Daphne: HTTP request and WebSocket handshake", "autobahn"),
+    ("Twisted: TCP accept, reads, writes", "twisted"),
+    ("asyncio event loop", "asyncio"),
+)
+
+
+def categorize(lines) -> tuple[int, list[tuple[str, int]]]:
+    """(running samples, [(step, samples)] largest first) of py-spy's raw output lines."""
+    steps: collections.Counter = collections.Counter()
+    running = 0
+    for line in lines:
+        stack, _, count = line.rstrip().rpartition(" ")
+        frames = stack.split(";")[1:]  # the first is the thread
+        if not frames or frames[-1].startswith(WAITING) or "selectors.py" in frames[-1]:
+            continue
+        running += int(count)
+        step = next((name for name, pattern in STEPS if any(pattern in frame for frame in frames)), "other")
+        steps[step] += int(count)
+    return running, steps.most_common()
+
+
+def table(running: int, steps: list[tuple[str, int]], ms_per_connect: float | None = None) -> str:
+    """The steps as text lines: share of running samples, and of ``ms_per_connect`` when given."""
+    lines = [f"{running} running samples ({RATE_HZ} Hz, every thread)"]
+    for name, samples in steps:
+        share = samples / max(1, running)
+        cost = f"{share * ms_per_connect:6.2f} ms" if ms_per_connect else ""
+        lines.append(f"{100 * share:5.1f}% {cost}  {name}")
+    return "\n".join(lines)
+
+
+class Recording:
+    """A py-spy recording of process ``pid`` in progress."""
+
+    def __init__(self, pid: int):
+        self.out = Path(tempfile.mkstemp(prefix="connect-profile-", suffix=".folded")[1])
+        self.proc = subprocess.Popen(
+            [str(PY_SPY), "record", "-p", str(pid), "--threads", "--rate", str(RATE_HZ), "-f", "raw"]
+            + ["-o", str(self.out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> tuple[int, list[tuple[str, int]]]:
+        """Stop sampling; return ``categorize`` of what was recorded (the raw samples stay in ``self.out``)."""
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        return categorize(self.out.read_text().splitlines())
+
+
+if __name__ == "__main__":
+    print(table(*categorize(Path(sys.argv[1]).read_text().splitlines())))
