@@ -13,6 +13,7 @@ from realtime.validation import validate, validate_each
 from . import selectors, services
 from .events import conversation_group, conversation_summary, message_event, support_desk_group, viewers_group
 from .serializers import (
+    ChangeRoleIn,
     ConversationIdIn,
     CreateGroupIn,
     HistoryIn,
@@ -147,6 +148,20 @@ def add_member(ctx: HandlerContext, data: dict) -> dict:
     user = selectors.access_user(args["user_id"])
     services.add_member(actor=ctx.user, conversation=conversation, user=user, role=args["role"])
     return {"conversation": conversation_summary(conversation)}
+
+
+@handler("chat.change_role")
+def change_role(ctx: HandlerContext, data: dict) -> dict:
+    """
+    Make a group member an admin or a plain member (the owner only: services.change_role); the
+    members get ``chat.member_role_changed``. Ack ``{conversation_id, user_id, role}``.
+    """
+    args = validate(ChangeRoleIn, data)
+    conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
+    membership = services.change_role(
+        actor=ctx.user, conversation=conversation, user_id=args["user_id"], role=args["role"]
+    )
+    return {"conversation_id": conversation.pk, "user_id": membership.user_id, "role": membership.role}
 
 
 @handler("chat.remove_member")

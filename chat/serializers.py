@@ -11,6 +11,8 @@ from realtime.validation import IdField, StrictCharField, StrictChoiceField, Str
 from .models import Membership, Message
 
 ContentType = Message.ContentType
+# The roles a group member can be given; the owner's passes only when the owner leaves (services).
+ASSIGNABLE_ROLES = [Membership.Role.MEMBER, Membership.Role.ADMIN]
 
 
 class MessageContentIn(serializers.Serializer):
@@ -72,7 +74,18 @@ class MemberIn(serializers.Serializer):
 
     conversation_id = IdField()
     user_id = IdField()
-    role = StrictChoiceField(choices=[Membership.Role.MEMBER, Membership.Role.ADMIN], default=Membership.Role.MEMBER)
+    role = StrictChoiceField(choices=ASSIGNABLE_ROLES, default=Membership.Role.MEMBER)
+
+
+class ChangeRoleIn(serializers.Serializer):
+    """
+    ``chat.change_role`` / ``PATCH /api/chat/conversations/{id}/members/{user_id}/ {role}``: make
+    a group's member an ``admin`` or a plain ``member`` again (services.change_role has the rules).
+    """
+
+    conversation_id = IdField()
+    user_id = IdField()
+    role = StrictChoiceField(choices=ASSIGNABLE_ROLES)
 
 
 class RemoveMemberIn(serializers.Serializer):

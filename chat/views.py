@@ -24,7 +24,9 @@ from realtime.validation import validate
 from . import selectors, services
 from .events import attachment_data, conversation_summary, message_event
 from .serializers import (
+    ASSIGNABLE_ROLES,
     AttachmentIn,
+    ChangeRoleIn,
     CreateGroupIn,
     HistoryIn,
     MemberIn,
@@ -82,8 +84,36 @@ class MemberListView(APIView):
 
 class MemberDetailView(APIView):
     """
-    ``DELETE /api/chat/conversations/{id}/members/{user_id}/``: remove a member (owner/admins), or leave (oneself).
+    ``/api/chat/conversations/{id}/members/{user_id}/``: PATCH ``{role}`` makes the member an admin
+    or a plain member (the owner only; ``chat.change_role``); DELETE removes a member
+    (owner/admins), or leaves (oneself).
     """
+
+    @extend_schema(
+        # drf-spectacular documents every PATCH body as partial (each field optional); role is required.
+        request={
+            "application/json": {
+                "type": "object",
+                "properties": {"role": {"type": "string", "enum": [role.value for role in ASSIGNABLE_ROLES]}},
+                "required": ["role"],
+            }
+        },
+        responses=inline_serializer(
+            "MemberRole",
+            {
+                "conversation_id": serializers.IntegerField(),
+                "user_id": serializers.IntegerField(),
+                "role": serializers.ChoiceField(choices=ASSIGNABLE_ROLES),
+            },
+        ),
+    )
+    def patch(self, request, pk: int, user_id: int):
+        args = validate(ChangeRoleIn, body_with(request, conversation_id=pk, user_id=user_id))
+        conversation = selectors.access_conversation(request.user, pk)
+        membership = services.change_role(
+            actor=request.user, conversation=conversation, user_id=user_id, role=args["role"]
+        )
+        return Response({"conversation_id": pk, "user_id": membership.user_id, "role": membership.role})
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk: int, user_id: int):

@@ -242,6 +242,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Chat's assignable roles (member, admin) are used by several components; without a name of its
+    # own the enum's would depend on which came first. The name it had when add_member alone used it.
+    "ENUM_NAME_OVERRIDES": {"MemberInRoleEnum": "chat.serializers.ASSIGNABLE_ROLES"},
 }
 
 # The real-time core's settings, merged over realtime.conf.DEFAULTS (units in the names);

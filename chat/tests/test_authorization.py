@@ -23,6 +23,7 @@ COMMANDS = {
     "chat.typing": lambda cid: {"conversation_id": cid},
     "chat.add_member": lambda cid: {"conversation_id": cid, "user_id": 1},
     "chat.remove_member": lambda cid: {"conversation_id": cid, "user_id": 10**9},
+    "chat.change_role": lambda cid: {"conversation_id": cid, "user_id": 10**9, "role": "admin"},
 }
 
 
@@ -92,6 +93,9 @@ def test_rest_paths(world, alice, carol, make_user, kind, who):
             "send": client.post(f"{base}/messages/", {"content": "x"}, content_type="application/json"),
             "read": client.post(f"{base}/read", {"seq": 1}, content_type="application/json"),
             "add_member": client.post(f"{base}/members/", {"user_id": carol.pk}, content_type="application/json"),
+            "member_role": client.patch(
+                f"{base}/members/{alice.pk}/", {"role": "admin"}, content_type="application/json"
+            ),
             "remove_member": client.delete(f"{base}/members/{alice.pk}/"),
         }
 
@@ -111,7 +115,8 @@ def test_rest_paths(world, alice, carol, make_user, kind, who):
                 == {"error": {"code": "not_found", "message": "Conversation not found"}}
             ), name
     else:
-        # Past the access check, the group rules answer add and remove (direct, support: invalid).
+        # Past the access check, the group rules answer the member changes (direct, support: invalid;
+        # the owner's own role: invalid).
         assert {k: v for k, v in statuses.items() if "member" not in k} == {
             "detail": 200,
             "history": 200,
@@ -119,6 +124,7 @@ def test_rest_paths(world, alice, carol, make_user, kind, who):
             "read": 200,
         }
         assert statuses["add_member"] in (201, 400) and statuses["remove_member"] in (204, 400)
+        assert statuses["member_role"] == 400
     assert client.get("/api/chat/conversations/999999999/messages/").status_code in (
         (401, 403) if who in ("anonymous", "deactivated") else (404,)
     )

@@ -83,6 +83,70 @@ async def test_the_owner_changes_a_members_role_and_every_member_is_told(connect
     assert roles == {alice.pk: "owner", bob.pk: "admin", carol.pk: "member"}
 
 
+async def test_the_owner_makes_a_member_admin_over_the_socket_and_every_member_sees_it(connect, alice, bob, carol):
+    """chat.change_role: the ack names the new role; every member's connections (the promoted
+    one's and the owner's other tab included) get chat.member_role_changed; the role is stored;
+    the promoted admin may then add people."""
+    group = await sync_to_async(services.create_group)(owner=alice, title="roles", member_ids=[bob.pk, carol.pk])
+    owner = await connect(user=alice)
+    owner_other_tab = await connect(user=alice)
+    bob_socket, carol_socket = await connect(user=bob), await connect(user=carol)
+
+    reply = await owner.request("chat.change_role", {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin"})
+    assert reply["type"] == "ack" and reply["data"] == {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin"}
+    event = {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin", "by": alice.pk}
+    for socket in (owner_other_tab, bob_socket, carol_socket):
+        assert (await socket.receive_type("chat.member_role_changed"))["data"] == event
+    assert await sync_to_async(lambda: group.memberships.get(user=bob).role)() == "admin"
+    summary = (await bob_socket.request("chat.join", {"conversation_id": group.pk}, ref="j"))["data"]["conversation"]
+    assert {m["user_id"]: m["role"] for m in summary["members"]}[bob.pk] == "admin"
+
+    # Back to a plain member: told the same way; the same role again tells nobody.
+    demoted = {"conversation_id": group.pk, "user_id": bob.pk, "role": "member"}
+    assert (await owner.request("chat.change_role", demoted, ref="2"))["data"] == demoted
+    assert (await carol_socket.receive_type("chat.member_role_changed"))["data"] == {**demoted, "by": alice.pk}
+    assert (await owner.request("chat.change_role", demoted, ref="3"))["data"] == demoted
+    await carol_socket.assert_nothing()
+
+
+async def test_a_refused_role_change_says_why_and_changes_nothing(connect, alice, bob, carol, make_user):
+    """Only the owner changes roles (forbidden for admins and members, who see the group);
+    not_found for a group one may not see and for someone not in it; invalid for the owner's own
+    role, for "owner" and for a direct conversation. Nobody is told anything."""
+    dave = await sync_to_async(make_user)("dave")
+    group = await sync_to_async(services.create_group)(owner=alice, title="roles", member_ids=[bob.pk, carol.pk])
+    await sync_to_async(services.change_role)(actor=alice, conversation=group, user_id=bob.pk, role="admin")
+    direct, _ = await sync_to_async(services.send_as)(alice, recipient_id=bob.pk, content="hi")
+    sockets = {user.username: await connect(user=user) for user in (alice, bob, carol, dave)}
+    watcher = await connect(user=carol)
+
+    def change(user_id: int, role: str, conversation_id: int = group.pk) -> dict:
+        return {"conversation_id": conversation_id, "user_id": user_id, "role": role}
+
+    refusals = [
+        ("bob", change(carol.pk, "admin"), "forbidden"),  # an admin does not name admins
+        ("bob", change(bob.pk, "member"), "forbidden"),  # nor steps down by this frame
+        ("carol", change(carol.pk, "admin"), "forbidden"),  # a plain member promotes nobody
+        ("alice", change(alice.pk, "member"), "invalid"),  # the owner stays owner
+        ("alice", change(bob.pk, "owner"), "invalid"),
+        ("alice", change(dave.pk, "admin"), "not_found"),  # not a member of the group
+        ("dave", change(bob.pk, "member"), "not_found"),  # a group dave may not see
+        ("alice", change(bob.pk, "admin", direct.conversation_id), "invalid"),
+    ]
+    for n, (who, data, code) in enumerate(refusals):
+        reply = await sockets[who].request("chat.change_role", data, ref=str(n))
+        assert reply["type"] == "error" and reply["error"]["code"] == code, (who, data, reply)
+    hidden = await sockets["dave"].request("chat.change_role", change(bob.pk, "member"), ref="hidden")
+    unknown = await sockets["dave"].request("chat.change_role", change(bob.pk, "member", 10**9), ref="unknown")
+    assert hidden["error"] == unknown["error"] == {"code": "not_found", "message": "Conversation not found"}
+    owner_role = await sockets["alice"].request("chat.change_role", change(bob.pk, "owner"), ref="owner")
+    assert owner_role["error"]["details"] == {"role": ['"owner" is not a valid choice.']}
+
+    roles = await sync_to_async(lambda: dict(group.memberships.values_list("user_id", "role")))()
+    assert roles == {alice.pk: "owner", bob.pk: "admin", carol.pk: "member"}
+    await watcher.assert_nothing()
+
+
 async def test_removed_member_is_told_and_stops_receiving(connect, alice, bob, carol):
     group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk, carol.pk])
     owner = await connect(user=alice)

@@ -243,3 +243,44 @@ async def test_an_admin_role_change_goes_through_the_service_and_is_pushed(conne
     response = await sync_to_async(set_bobs_role)("owner")
     assert await sync_to_async(lambda: group.memberships.get(user=bob).role)() == "admin"
     assert response.status_code == 302
+
+
+async def test_a_role_change_is_pushed_alike_from_the_socket_rest_and_the_admin(connect, make_user, alice, bob, carol):
+    """The three ways to change a role call services.change_role: each stores the role and pushes
+    one chat.member_role_changed of the same shape (``by`` the owner, null from the admin site)."""
+    superuser = await sync_to_async(make_user)("root", is_staff=True, is_superuser=True)
+    group = await sync_to_async(services.create_group)(owner=alice, title="g", member_ids=[bob.pk, carol.pk])
+    owner = await connect(user=alice)
+    carol_socket = await connect(user=carol)
+
+    def rest_patch(role: str):
+        return logged_in(alice).patch(
+            f"/api/chat/conversations/{group.pk}/members/{bob.pk}/", {"role": role}, content_type="application/json"
+        )
+
+    def admin_form(role: str):
+        form = members_form(group, roles={bob.pk: role})
+        return logged_in(superuser).post(f"/admin/chat/conversation/{group.pk}/change/", form)
+
+    async def bobs_role() -> str:
+        return await sync_to_async(lambda: group.memberships.get(user=bob).role)()
+
+    reply = await owner.request("chat.change_role", {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin"})
+    assert reply["type"] == "ack"
+    socket_event = (await carol_socket.receive_type("chat.member_role_changed"))["data"]
+    assert await bobs_role() == "admin"
+
+    response = await sync_to_async(rest_patch)("member")
+    assert response.status_code == 200
+    assert response.json() == {"conversation_id": group.pk, "user_id": bob.pk, "role": "member"}
+    rest_event = (await carol_socket.receive_type("chat.member_role_changed"))["data"]
+    assert await bobs_role() == "member"
+
+    assert (await sync_to_async(admin_form)("admin")).status_code == 302
+    admin_event = (await carol_socket.receive_type("chat.member_role_changed"))["data"]
+    assert await bobs_role() == "admin"
+
+    assert socket_event == {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin", "by": alice.pk}
+    assert rest_event == {**socket_event, "role": "member"}
+    assert admin_event == {**socket_event, "by": None}
+    await carol_socket.assert_nothing()

@@ -94,6 +94,43 @@ def test_mark_read_and_members_over_rest(alice, bob, carol):
     assert owner.delete(f"/api/chat/conversations/{group.pk}/members/{bob.pk}/").status_code == 404
 
 
+def test_the_owner_changes_a_role_over_rest_and_refusals_keep_the_roles(alice, bob, carol, make_user):
+    """PATCH .../members/{user_id}/ {role}: 200 with the new role for the owner; 403 forbidden for
+    an admin or a member; 404 for a group one may not see (as an unknown id) and for a non-member;
+    400 invalid for the owner's role, "owner" or a non-group. Refused, nothing changes."""
+    dave = make_user("dave")
+    group = services.create_group(owner=alice, title="g", member_ids=[bob.pk, carol.pk])
+    direct = services.send_as(alice, recipient_id=bob.pk, content="hi")[0].conversation
+
+    def patch(user, user_id: int, body, conversation_id: int = group.pk):
+        return logged_in(user).patch(
+            f"/api/chat/conversations/{conversation_id}/members/{user_id}/", body, content_type="application/json"
+        )
+
+    promoted = patch(alice, bob.pk, {"role": "admin"})
+    assert promoted.status_code == 200
+    assert promoted.json() == {"conversation_id": group.pk, "user_id": bob.pk, "role": "admin"}
+    refusals = [
+        (patch(bob, carol.pk, {"role": "admin"}), 403, "forbidden"),  # an admin does not name admins
+        (patch(carol, bob.pk, {"role": "member"}), 403, "forbidden"),
+        (patch(alice, dave.pk, {"role": "admin"}), 404, "not_found"),  # not a member
+        (patch(alice, alice.pk, {"role": "member"}), 400, "invalid"),  # the owner stays owner
+        (patch(alice, bob.pk, {"role": "owner"}), 400, "invalid"),
+        (patch(alice, bob.pk, {}), 400, "invalid"),
+        (patch(alice, bob.pk, ["admin"]), 400, "invalid"),
+        (patch(alice, bob.pk, {"role": "admin"}, direct.pk), 400, "invalid"),
+    ]
+    for response, status, code in refusals:
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.json()
+    hidden, unknown = patch(dave, bob.pk, {"role": "member"}), patch(dave, bob.pk, {"role": "member"}, 10**9)
+    assert hidden.status_code == unknown.status_code == 404 and hidden.json() == unknown.json()
+    assert dict(group.memberships.values_list("user_id", "role")) == {
+        alice.pk: "owner",
+        bob.pk: "admin",
+        carol.pk: "member",
+    }
+
+
 def test_uploads_are_checked_and_readable_only_by_those_who_may(alice, bob, carol, conversation, media_root, settings):
     api = logged_in(alice)
     image = api.post("/api/chat/attachments/", {"file": SimpleUploadedFile("a.png", png_bytes()), "kind": "image"})
@@ -148,3 +185,6 @@ def test_openapi_schema_lists_the_chat_endpoints(client):
         "/api/chat/conversations/{id}/members/{user_id}/",
     ):
         assert path in paths
+    change_role = paths["/api/chat/conversations/{id}/members/{user_id}/"]["patch"]
+    body = change_role["requestBody"]["content"]["application/json"]["schema"]
+    assert (body["required"], body["properties"]["role"]["enum"]) == (["role"], ["member", "admin"])

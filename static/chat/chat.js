@@ -5,7 +5,7 @@
  * history scroll-back) and its composer (Enter sends, Shift+Enter is a newline, a draft per
  * conversation kept in localStorage, a counter near CHAT_MAX_MESSAGE_CHARS, paste or drop a file).
  * A members panel beside the thread (names, roles, presence; a group's owner and admins add and
- * remove people) follows chat.member_added/removed/role_changed live.
+ * remove people, the owner makes members admins) follows chat.member_added/removed/role_changed live.
  * Under 720 px wide the page shows the list, the thread or the members (data-view), with a back
  * control. "Seen by ..." comes from chat.read events and, after a (re)load, from chat.join's
  * read_positions.
@@ -910,13 +910,15 @@
   // -- the members panel --------------------------------------------------------------------
 
   // The open conversation's members with their roles and presence; a group's owner and admins add
-  // people (the people search) and remove them. The page offers only what chat.services allows
-  // (remove_member: the owner removes anyone, an admin plain members; add_member: owner and
-  // admins); the server decides, and a refusal is shown in words. Roles change only in the admin
-  // site (chat.services.change_role has no frame): the panel follows chat.member_role_changed.
+  // people (the people search) and remove them, and the owner sets each member's role. The page
+  // offers only what chat.services allows (remove_member: the owner removes anyone, an admin plain
+  // members; add_member: owner and admins; change_role: the owner, to member or admin, never the
+  // owner's own); the server decides, and a refusal is shown in words. Roles changed anywhere (this
+  // page, another, REST, the admin site) arrive as chat.member_role_changed.
   const panel = $("members-panel");
   const ROLE_NAMES = { owner: "Owner", admin: "Admin", member: "Member" };
   const ROLE_ORDER = { owner: 0, admin: 1, member: 2 };
+  const ASSIGNABLE_ROLES = ["member", "admin"]; // chat.serializers.ASSIGNABLE_ROLES
 
   function roleOf(conversation, userId) {
     const member = conversation.members.find((m) => m.user_id === userId);
@@ -934,6 +936,26 @@
     return role === "owner" || (role === "admin" && member.role === "member");
   }
 
+  function canChangeRole(conversation, member) {
+    return conversation.kind === "group" && roleOf(conversation, me) === "owner" && member.role !== "owner";
+  }
+
+  // The owner's control for one member's role: a select labelled with their name; choosing applies it.
+  function roleSelect(conversation, member, name) {
+    const select = el("select", "member-role");
+    select.id = `member-role-${member.user_id}`;
+    select.dataset.key = `role:${member.user_id}`;
+    select.setAttribute("aria-label", `Role of ${name}`);
+    for (const role of ASSIGNABLE_ROLES) {
+      const option = el("option", "", ROLE_NAMES[role]);
+      option.value = role;
+      option.selected = member.role === role;
+      select.append(option);
+    }
+    select.addEventListener("change", () => changeRole(conversation.id, member.user_id, name, select.value));
+    return select;
+  }
+
   function memberRow(conversation, member) {
     const li = el("li");
     li.dataset.userId = member.user_id;
@@ -944,21 +966,26 @@
     dot.setAttribute("aria-hidden", "true");
     const main = el("span", "member-main");
     main.append(el("span", "member-name", member.user_id === me ? `${name} (you)` : name));
+    const changeable = canChangeRole(conversation, member);
     const detail = [];
-    if (conversation.kind === "group") detail.push(ROLE_NAMES[member.role] || member.role);
+    // Where the owner's select shows the role, the line does not say it twice.
+    if (conversation.kind === "group" && !changeable) detail.push(ROLE_NAMES[member.role] || member.role);
     if (member.is_staff) detail.push("Support");
     detail.push(isOnline ? "online" : "offline");
     main.append(el("span", "member-detail", detail.join(" · ")));
     li.append(dot, main);
+    if (changeable) li.append(roleSelect(conversation, member, name));
     if (canRemove(conversation, member)) {
       const remove = el("button", "danger", "Remove");
       remove.type = "button";
+      remove.dataset.key = `remove:${member.user_id}`;
       remove.setAttribute("aria-label", `Remove ${name}`);
       remove.addEventListener("click", () => removeMember(conversation.id, member.user_id, name));
       li.append(remove);
     } else if (conversation.kind === "group" && member.user_id === me) {
       const leave = el("button", "danger", "Leave group");
       leave.type = "button";
+      leave.dataset.key = "leave";
       leave.addEventListener("click", () => removeMember(conversation.id, me, name));
       li.append(leave);
     }
@@ -974,7 +1001,11 @@
     );
     $("members-heading").textContent = `Members (${members.length})`;
     $("member-add").hidden = !canAdd(conversation);
+    // Rows are redrawn on every change (presence, roles): the focused control keeps the focus.
+    const focused = $("members").contains(document.activeElement) ? document.activeElement.dataset.key : null;
     $("members").replaceChildren(...members.map((member) => memberRow(conversation, member)));
+    const again = focused && $("members").querySelector(`[data-key="${focused}"]`);
+    if (again) again.focus();
   }
 
   function openMembers() {
@@ -1049,6 +1080,27 @@
     } catch (error) {
       showError("members-error", describe(error));
     }
+  }
+
+  async function changeRole(conversationId, userId, name, role) {
+    showError("members-error", "");
+    try {
+      const ack = await client.request("chat.change_role", { conversation_id: conversationId, user_id: userId, role });
+      // The chat.member_role_changed event says the same; shown at once.
+      roleChanged(ack);
+      $("members-status").textContent = `${name} is now ${role === "admin" ? "an admin" : "a member"}.`;
+    } catch (error) {
+      showError("members-error", `Could not change ${name}'s role: ${describe(error)}`);
+      renderMembers(); // the select shows the role the page knows again
+    }
+  }
+
+  // A member's role changed (chat.member_role_changed, or this page's own change).
+  function roleChanged(data) {
+    const conversation = conversations.get(data.conversation_id);
+    if (!conversation) return;
+    conversation.members = conversation.members.map((m) => (m.user_id === data.user_id ? { ...m, role: data.role } : m));
+    membersChanged(data.conversation_id);
   }
 
   // Someone left or was removed (chat.member_removed, or this page's own remove): oneself, and the
@@ -1157,12 +1209,7 @@
 
   client.on("chat.member_removed", memberRemoved);
 
-  client.on("chat.member_role_changed", (data) => {
-    const conversation = conversations.get(data.conversation_id);
-    if (!conversation) return;
-    conversation.members = conversation.members.map((m) => (m.user_id === data.user_id ? { ...m, role: data.role } : m));
-    membersChanged(data.conversation_id);
-  });
+  client.on("chat.member_role_changed", roleChanged);
 
   client.on("support.closed", (data) => {
     const conversation = conversations.get(data.conversation_id);

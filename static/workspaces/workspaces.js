@@ -5,9 +5,9 @@
  * After every (re)connect and on a resync event (events may have been lost) it loads the list again.
  *
  * Per row: rename in place (click the name; Enter saves, Escape cancels), reorder by dragging the
- * handle, by the ↑/↓ buttons or with Alt+↑/Alt+↓, share by picking a person by name (GET
- * /api/users/?search=, the people search every client uses) and a role, members listed with
- * their roles (the owner removes them), delete after an in-place confirmation.
+ * handle (a mouse, a finger or a pen), by the ↑/↓ buttons or with Alt+↑/Alt+↓, share by picking a
+ * person by name (GET /api/users/?search=, the people search every client uses) and a role,
+ * members listed with their roles (the owner removes them), delete after an in-place confirmation.
  *
  * An edit that someone else's change overtook (the server answers `conflict` with the current
  * workspace) keeps the user's draft and shows their version beside it: "Use mine" saves the
@@ -33,7 +33,9 @@
   // baseVersion (the version the draft started from), conflict (their workspace), confirmDelete,
   // sharing, query, results, chosen (a person), role, error}.
   const ui = new Map();
-  let dragged = null; // the id of the workspace being dragged
+  // The handle being dragged: {id, pointerId, startX, startY, started, target: {id, after} | null}.
+  let drag = null;
+  const DRAG_START_PX = 4; // a press that moves less is a click or a tap on the handle, not a drag
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   const dateFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
@@ -183,7 +185,6 @@
     const main = el("div", "card-main");
     const handle = el("button", "handle", "⠿");
     handle.type = "button";
-    handle.draggable = true;
     handle.dataset.key = `${id}:handle`;
     handle.setAttribute("aria-label", `Reorder “${workspace.name}”: Alt+↑ or Alt+↓`);
     handle.title = "Drag to reorder";
@@ -248,7 +249,7 @@
       event.preventDefault();
       move(id, event.key === "ArrowUp" ? -1 : 1);
     });
-    dragAndDrop(row, handle, id);
+    dragByHandle(row, handle, id);
     return row;
   }
 
@@ -414,39 +415,68 @@
     moveTo(id, workspaces.findIndex((w) => w.id === id) + delta);
   }
 
-  function dragAndDrop(row, handle, id) {
-    handle.addEventListener("dragstart", (event) => {
-      dragged = id;
-      event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer.setData("text/plain", String(id));
-      event.dataTransfer.setDragImage(row, 16, 16);
-      row.classList.add("dragging");
+  // Dragging by the handle, with Pointer Events: one path for a mouse, a finger and a pen (HTML5
+  // drag and drop never fires on touch). The handle captures the pointer, so its moves and its
+  // release come to it wherever the pointer goes; the row under the pointer shows where the
+  // workspace would land. Only the handle has touch-action: none (base.css): a finger anywhere
+  // else still scrolls the page. Escape, or the browser taking the pointer back, cancels.
+  function dragByHandle(row, handle, id) {
+    handle.addEventListener("pointerdown", (event) => {
+      if (event.button !== 0) return; // the main button; a touch or a pen contact is button 0 too
+      handle.setPointerCapture(event.pointerId);
+      drag = { id, pointerId: event.pointerId, startX: event.clientX, startY: event.clientY, started: false, target: null };
     });
-    handle.addEventListener("dragend", () => {
-      dragged = null;
-      list.querySelectorAll(".drop-before, .drop-after, .dragging").forEach((node) => {
-        node.classList.remove("drop-before", "drop-after", "dragging");
-      });
+    handle.addEventListener("pointermove", (event) => {
+      if (!drag || drag.pointerId !== event.pointerId) return;
+      if (!drag.started) {
+        if (Math.hypot(event.clientX - drag.startX, event.clientY - drag.startY) < DRAG_START_PX) return;
+        drag.started = true;
+        row.classList.add("dragging");
+      }
+      drag.target = dropTarget(event.clientX, event.clientY);
     });
-    row.addEventListener("dragover", (event) => {
-      if (dragged === null || dragged === id) return;
-      event.preventDefault();
-      const box = row.getBoundingClientRect();
-      const after = event.clientY > box.top + box.height / 2;
-      row.classList.toggle("drop-after", after);
-      row.classList.toggle("drop-before", !after);
-    });
-    row.addEventListener("dragleave", () => row.classList.remove("drop-before", "drop-after"));
-    row.addEventListener("drop", (event) => {
-      if (dragged === null || dragged === id) return;
-      event.preventDefault();
-      const after = row.classList.contains("drop-after");
+    handle.addEventListener("pointerup", (event) => {
+      if (!drag || drag.pointerId !== event.pointerId) return;
+      const { started, target } = drag;
+      endDrag();
+      if (!started || !target) return;
       const ids = workspaces.map((w) => w.id);
-      const from = ids.indexOf(dragged);
-      let target = ids.indexOf(id) + (after ? 1 : 0);
-      if (from < target) target -= 1; // the dragged row leaves its place first
-      moveTo(dragged, target);
+      const from = ids.indexOf(id);
+      let index = ids.indexOf(target.id) + (target.after ? 1 : 0);
+      if (from < index) index -= 1; // the dragged row leaves its place first
+      moveTo(id, index);
     });
+    const cancel = (event) => {
+      if (drag && drag.pointerId === event.pointerId) endDrag();
+    };
+    handle.addEventListener("pointercancel", cancel);
+    handle.addEventListener("lostpointercapture", cancel); // also after pointerup: endDrag already ran
+    handle.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && drag && drag.started) endDrag();
+    });
+  }
+
+  // The row under the pointer and its half (the dragged workspace lands before or after it),
+  // marked on the page; null over the dragged row itself or outside the list.
+  function dropTarget(x, y) {
+    clearDropMarks();
+    const hit = document.elementFromPoint(x, y);
+    const over = hit && hit.closest("#workspaces > li");
+    if (!over || Number(over.dataset.id) === drag.id) return null;
+    const box = over.getBoundingClientRect();
+    const after = y > box.top + box.height / 2;
+    over.classList.add(after ? "drop-after" : "drop-before");
+    return { id: Number(over.dataset.id), after };
+  }
+
+  function clearDropMarks() {
+    list.querySelectorAll(".drop-before, .drop-after").forEach((node) => node.classList.remove("drop-before", "drop-after"));
+  }
+
+  function endDrag() {
+    drag = null;
+    clearDropMarks();
+    list.querySelectorAll(".dragging").forEach((node) => node.classList.remove("dragging"));
   }
 
   // -- share: members with roles, a person picked by name ---------------------------------------------

@@ -10,7 +10,7 @@ clickable without ``force`` and nothing overlaps, a screenshot of each state is 
 finds no critical or serious violation, in light and dark mode. People are found by name, Enter
 sends, drafts survive switching and reloading, a refused upload says why in words and the next
 upload clears it. The members panel lists names, roles and presence; the owner adds and removes
-people by name, live on the others' pages; "Seen by" survives a reload. One browser for the
+people by name and makes members admins, live on the others' pages; "Seen by" survives a reload. One browser for the
 module; only the restart test starts a server of its own.
 """
 
@@ -493,9 +493,14 @@ def test_members_panel_add_remove_roles_and_seen_after_a_reload(browser, daphnes
     # The owner's panel, beside the thread: names, roles, presence; add people; remove.
     page.click("#members-toggle")
     expect(page.locator(MEMBERS)).to_have_text(["Alice Moreau (you)", "Bob Stone"])
-    expect(page.locator("#members li .member-detail")).to_have_text(["Owner · online", "Member · online"])
+    # Bob's role is in the owner's select (below), not said twice.
+    expect(page.locator("#members li .member-detail")).to_have_text(["Owner · online", "online"])
+    expect(page.locator(f"#member-role-{bob.pk}")).to_have_value("member")
     remove_bob = f"#members li[data-user-id='{bob.pk}'] button"
-    clickable(page, ["#members-toggle", "#members-close", "#member-search", remove_bob, *THREAD_CONTROLS])
+    clickable(
+        page,
+        ["#members-toggle", "#members-close", "#member-search", f"#member-role-{bob.pk}", remove_bob, *THREAD_CONTROLS],
+    )
     no_overlap(page, [".sidebar", ".thread-head", ".scroller", "#composer", "#members-panel"])
     page.locator("#member-search").press_sequentially("diaz")
     page.click("#member-results .person:has-text('Carol Diaz')")
@@ -518,7 +523,7 @@ def test_members_panel_add_remove_roles_and_seen_after_a_reload(browser, daphnes
 
     # A role changed in the admin site shows live; bob, now an admin, may remove plain members.
     in_thread(services.change_role, actor=None, conversation=group, user_id=bob.pk, role="admin")
-    expect(page.locator("#members li .member-detail").nth(1)).to_have_text("Admin · online")
+    expect(page.locator(f"#member-role-{bob.pk}")).to_have_value("admin")
     expect(bob_page.locator("#members li button")).to_have_text(["Leave group", "Remove"])  # carol, a member
     # Carol became an admin too, but bob's page missed the event: the server refuses, in words.
     stored_unpublished(services.change_role, actor=None, conversation=group, user_id=carol.pk, role="admin")
@@ -534,3 +539,61 @@ def test_members_panel_add_remove_roles_and_seen_after_a_reload(browser, daphnes
     expect(bob_page.locator("#conversations li")).to_have_count(0)
     expect(bob_page.locator("#thread")).to_be_hidden()
     assert not Membership.objects.filter(conversation=group, user=bob).exists()
+
+
+@pytest.mark.parametrize(
+    "viewport,size",
+    [pytest.param(DESKTOP, "desktop", id="1280x800"), pytest.param(PHONE, "phone", id="390x844")],
+)
+def test_the_owner_makes_a_member_admin_and_the_members_open_page_shows_it(browser, daphnes, make_user, viewport, size):
+    """Issue 24's role control: the owner's panel has a select per member (labelled with their
+    name, keyboard usable: arrows choose, the focus stays); the choice is stored and bob's open
+    page (on the other Daphne) shows him as an admin who may now add people; a refusal is said in
+    words beside the members and the select shows the stored role again."""
+    alice = make_user("alice", first_name="Alice", last_name="Moreau")
+    bob = make_user("bob", first_name="Bob", last_name="Stone")
+    carol = make_user("carol", first_name="Carol", last_name="Diaz")
+    group = in_thread(services.create_group, owner=alice, title="Team", member_ids=[bob.pk, carol.pk])
+    in_thread(services.send_message, sender=alice, conversation=group, content="Who runs the launch?")
+    page = open_chat(browser, daphnes[0], "alice", group.pk, viewport=viewport)
+    bob_page = open_chat(browser, daphnes[1], "bob", group.pk, viewport=viewport)
+    bob_page.click("#members-toggle")
+    expect(bob_page.locator(f"#members li[data-user-id='{bob.pk}'] .member-detail")).to_have_text("Member · online")
+    expect(bob_page.locator("#member-add")).to_be_hidden()
+    expect(bob_page.locator("#members select")).to_have_count(0)  # only the owner sets roles
+
+    page.click("#members-toggle")
+    bobs_role = page.get_by_role("combobox", name="Role of Bob Stone")
+    expect(bobs_role).to_have_value("member")
+    expect(page.get_by_role("combobox", name="Role of Carol Diaz")).to_have_value("member")
+    expect(page.get_by_role("combobox", name=re.compile("Alice"))).to_have_count(0)  # the owner stays owner
+    clickable(page, ["#members-close" if size == "desktop" else "#members-back", f"#member-role-{bob.pk}"])
+    no_overlap(page, [".members-head", "#member-add", "#members"])
+    screenshot(page, f"chat-{size}-roles")
+    audit(page, f"{size}: the owner's role controls")
+
+    # By keyboard: the select takes the focus, an arrow chooses Admin, the focus stays on it.
+    bobs_role.focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#members-status")).to_have_text("Bob Stone is now an admin.")
+    expect(bobs_role).to_have_value("admin")
+    expect(bobs_role).to_be_focused()
+    screenshot(page, f"chat-{size}-roles-changed")
+    assert Membership.objects.get(conversation=group, user=bob).role == "admin"
+
+    # Bob's open page, live: he is an admin now, and admins add people.
+    expect(bob_page.locator(f"#members li[data-user-id='{bob.pk}'] .member-detail")).to_have_text("Admin · online")
+    expect(bob_page.locator("#member-add")).to_be_visible()
+    expect(bob_page.locator("#members li button")).to_have_text(["Leave group", "Remove"])  # carol, a member
+    screenshot(bob_page, f"chat-{size}-roles-promoted")
+    audit(bob_page, f"{size}: a member made admin")
+
+    # Carol left, and alice's page missed it: the server refuses, in words; her select goes back.
+    stored_unpublished(services.remove_member, actor=carol, conversation=group, user_id=carol.pk)
+    page.get_by_role("combobox", name="Role of Carol Diaz").select_option("admin")
+    expect(page.locator("#members-error")).to_have_text(
+        "Could not change Carol Diaz's role: Not a member of this conversation"
+    )
+    expect(page.get_by_role("combobox", name="Role of Carol Diaz")).to_have_value("member")
+    screenshot(page, f"chat-{size}-roles-refused")
+    assert not Membership.objects.filter(conversation=group, user=carol).exists()

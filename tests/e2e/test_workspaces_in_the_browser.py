@@ -1,11 +1,12 @@
 """
 The workspaces page in Debian's Chromium through Playwright (tests/e2e/browser.py): two tabs of
 one user stay in sync; an edit overtaken by another member keeps the draft and shows theirs
-beside it to choose; rename in place, reorder by keyboard and by dragging, share by picking a
-person by name and a role, delete after confirming. At 1280x800 and 390x844 every control is
-clickable without ``force``, nothing overlaps, screenshots go to ``test-output/screenshots/``
-(``workspaces-{desktop,phone}-{list,share}.png``, ``workspaces-desktop-conflict.png``) and axe-core
-finds no critical or serious violation. One Chromium for the module, on the session's Daphnes.
+beside it to choose; rename in place, reorder by keyboard and by dragging the handle (a mouse,
+and a finger on a touch screen), share by picking a person by name and a role, delete after
+confirming. At 1280x800 and 390x844 every control is clickable without ``force``, nothing
+overlaps, screenshots go to ``test-output/screenshots/`` (``workspaces-{desktop,phone}-{list,share}.png``,
+``workspaces-desktop-conflict.png``, ``workspaces-phone-touch-drag.png``) and axe-core finds no
+critical or serious violation. One Chromium for the module, on the session's Daphnes.
 """
 
 from unittest.mock import patch
@@ -180,3 +181,70 @@ def test_reorder_share_and_delete_at_desktop_and_phone_widths(browser, daphnes, 
     row(page, budget, ".confirm button.danger-solid").click()
     expect(row(page, budget)).to_have_count(0)
     assert not Workspace.objects.filter(pk=budget.pk).exists()
+
+
+def touch_drag(page: Page, start: dict, end: dict, steps: int = 8, before_lifting=None) -> None:
+    """A finger pressed at ``start``, moved to ``end`` in ``steps`` moves and lifted (``{"x", "y"}`` in
+    CSS pixels of the window; ``before_lifting()`` runs before it lifts): real touch input through
+    the DevTools protocol, so Chromium makes the pointer events of a touch (pointerType "touch") and
+    applies touch-action as a phone does."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [start]})
+        for n in range(1, steps + 1):
+            point = {axis: start[axis] + (end[axis] - start[axis]) * n / steps for axis in ("x", "y")}
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+        if before_lifting:
+            before_lifting()
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()
+
+
+def centre(box: dict, y_fraction: float = 0.5) -> dict:
+    return {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] * y_fraction}
+
+
+def test_a_finger_drags_a_workspace_by_its_handle_on_a_phone(browser, daphnes, alice):
+    """On a touch screen (390x844) a finger drags a workspace by its handle below the next one: the
+    order is stored (it is there after a reload) and reaches the user's other open page (on the
+    other Daphne). Elsewhere on a row a finger still scrolls the page (touch-action: none on the
+    handle only)."""
+    names = [f"Project {n:02}" for n in range(1, 13)]  # enough rows for the page to scroll on a phone
+    made = in_thread(lambda: [services.create_workspace(owner=alice, name=name) for name in names])
+    other = open_page(browser, daphnes[1], "alice", "/workspaces/", viewport=DESKTOP)
+    phone = open_page(browser, daphnes[0], "alice", "/workspaces/", viewport=PHONE, has_touch=True, is_mobile=True)
+    expect(phone.locator(NAMES)).to_have_text(names)
+    phone.evaluate(
+        "window.pointerTypes = []; document.addEventListener('pointerdown', (e) => pointerTypes.push(e.pointerType))"
+    )
+    touch_actions = phone.evaluate(
+        """(id) => [".handle", ".card-body"].map(
+            (css) => getComputedStyle(document.querySelector(`#workspaces li[data-id="${id}"] ${css}`)).touchAction)""",
+        made[0].pk,
+    )
+    assert touch_actions == ["none", "auto"]
+
+    # Project 01's handle, dragged into the lower half of Project 02's row: it lands below it.
+    touch_drag(
+        phone,
+        centre(row(phone, made[0], ".handle").bounding_box()),
+        centre(row(phone, made[1]).bounding_box(), 0.8),
+        before_lifting=lambda: screenshot(phone, "workspaces-phone-touch-drag"),  # the drop mark, for review
+    )
+    moved = [names[1], names[0], *names[2:]]
+    expect(phone.locator(NAMES)).to_have_text(moved)
+    assert phone.evaluate("pointerTypes") == ["touch"]
+    expect(phone.locator("#announcer")).to_have_text("Moved “Project 01” to position 2 of 12.")
+    expect(other.locator(NAMES)).to_have_text(moved)  # live, on the other page
+    phone.reload()
+    expect(phone.locator("#status")).to_have_text("live")
+    expect(phone.locator(NAMES)).to_have_text(moved)  # stored
+
+    # A finger on a row's text (not its handle) scrolls the page and moves nothing.
+    assert phone.evaluate("window.scrollY") == 0
+    start = centre(row(phone, made[4], ".meta").bounding_box())
+    touch_drag(phone, start, {"x": start["x"], "y": start["y"] - 300})
+    phone.wait_for_function("window.scrollY > 0")
+    expect(phone.locator(NAMES)).to_have_text(moved)
+    audit(phone, "phone: after a touch drag")
