@@ -13,16 +13,25 @@ and this script to CPU 1), logs the reader in through the form, then measures in
   ``/chat/#conversation-<id>`` from the navigation's start until the same: HTML, scripts, the
   socket, the conversation list, the newest history page;
 - **scroll-back** (``--pages`` pages): the scroller put at its top, as a reader reaching it,
-  until the next history page is shown above it (50 messages a page); ms per page, how far the
+  until the next history page is shown above it (50 messages a page: a message older than the
+  one at the top is in the document, whether the list keeps every row or a window of them);
+  ms per page, how far the
   message the reader was looking at moved on screen (px, 0 when the place is kept), and over
   the whole phase the long tasks (``PerformanceObserver`` ``longtask``: main-thread tasks over
   50 ms) and the frame intervals (``requestAnimationFrame``; 16.7 ms at 60 Hz);
-- **live message**: with every page of the scroll-back loaded, a message sent by another member
-  (chat.services.send_message, from this process) until the page shows it.
+  With ``--profile``, the scroll-back is traced (Chromium's tracing) and the main thread's self
+  time a page is reported by event (script, style, layout, pre-paint, paint, GC);
+- **live message**: with every page of the scroll-back loaded and the reader back at the
+  bottom, a message sent by another member (chat.services.send_message, from this process)
+  until the page shows it.
 
-Prints one JSON object, then a summary line on stderr.
+``--baseline DIR`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/before-chat
+<commit>`` with ``.venv`` linked into it) serves that checkout's page from a Daphne started in
+it and measures it first, the same way, on the same conversation. Prints a summary line a side
+on stderr, then one JSON object: ``{"messages", "baseline"?, "current"}``.
 
-Usage: ``make bench-chat-page`` (``BENCH_ARGS="--messages 10000 --pages 200"``, the defaults). Loopback only,
+Usage: ``make bench-chat-page`` (``BENCH_ARGS="--messages 10000 --pages 200"``, the defaults;
+``BENCH_ARGS="--baseline /tmp/before-chat"``). Loopback only,
 bounded (at most 100,000 messages, 1,000 pages, 20 opens). Needs Redis (``REDIS_URL``; make
 starts a throwaway one) and Debian's ``chromium``.
 """
