@@ -471,7 +471,8 @@
   function renderThread({ bottom = false, toSeq = null } = {}) {
     if (openId === null) return;
     const data = thread(openId);
-    if (rowsOf !== openId) {
+    const switched = rowsOf !== openId; // the rows in the document are another conversation's
+    if (switched) {
       rowCache = new Map();
       rowsOf = openId;
     }
@@ -498,7 +499,7 @@
     const atBottom = bottom || (toSeq === null && scroller.scrollTop + height >= scroller.scrollHeight - 8);
     // The reader's place: the first row at least partly in view, and where it is on screen.
     let anchor = null;
-    if (!atBottom && toSeq === null) {
+    if (!atBottom && toSeq === null && !switched) {
       for (const row of messagesEl.children) {
         if (!row.dataset.seq && !row.dataset.pending) continue;
         const box = row.getBoundingClientRect();
