@@ -48,14 +48,22 @@ def database_url(settings_dict: dict) -> str:
 class Daphne:
     """
     ``daphne config.asgi:application`` on a free port of 127.0.0.1, with ``env`` over ours;
-    pinned to the CPU numbers in ``cpus`` when given (benchmarks keep server and load apart).
+    pinned to the CPU numbers in ``cpus`` when given (benchmarks keep server and load apart); run
+    from the checkout ``cwd`` when given (a benchmark's baseline), else from this one.
     """
 
     # A server whose process starts others (runserver's autoreloader) is stopped as a process group.
     own_process_group = False
 
-    def __init__(self, env: dict[str, str], extra_args: list[str] | None = None, cpus: set[int] | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        extra_args: list[str] | None = None,
+        cpus: set[int] | None = None,
+        cwd: Path | None = None,
+    ):
         self.env = env
+        self.cwd = cwd or BASE_DIR
         self.extra_args = extra_args or []
         self.cpus = cpus
         self.port = free_port()
@@ -68,7 +76,7 @@ class Daphne:
         cpus = self.cpus
         self.proc = subprocess.Popen(
             self.command(),
-            cwd=BASE_DIR,
+            cwd=self.cwd,
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **self.env},
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -2,7 +2,7 @@
  * The chat page (docs/protocol.md, "Chat"): a conversation list (title, last message, time, unread
  * count, presence, support/group marker, filter) beside one open thread (names, times, day
  * separators, grouped messages, per-message state, thumbnails and file cards, typing line,
- * history scroll-back) and its composer (Enter sends, Shift+Enter is a newline, a draft per
+ * history scroll-back, only the rows near the view in the document) and its composer (Enter sends, Shift+Enter is a newline, a draft per
  * conversation kept in localStorage, a counter near CHAT_MAX_MESSAGE_CHARS, paste or drop a file).
  * A members panel beside the thread (names, roles, presence; a group's owner and admins add and
  * remove people, the owner makes members admins) follows chat.member_added/removed/role_changed live.
@@ -45,7 +45,8 @@
   const DRAFT_KEY = (id) => `switchboard.chat.draft.${me}.${id}`;
 
   const conversations = new Map(); // id -> summary from chat.conversations / events
-  // id -> {messages: Map(seq -> message shown), hasOlder, loaded, tracker, catchingUp, again}:
+  // id -> {messages: Map(seq -> message shown), list: the same in seq order, heights, hasOlder,
+  // loaded, tracker, catchingUp, again}:
   // tracker.synced is the seq up to which the thread has every message; messages above a gap
   // wait in the tracker, so a message that arrived out of order (a lost event, an ack racing an
   // event) is never shown before the ones below it, and resuming never skips a hole.
@@ -181,7 +182,10 @@
 
   function thread(id) {
     if (!threads.has(id)) {
-      const data = { messages: new Map(), hasOlder: true, loaded: false, catchingUp: null, again: false };
+      const data = {
+        messages: new Map(), list: [], heights: new Map(), heightSum: 0,
+        hasOlder: true, loaded: false, catchingUp: null, again: false,
+      };
       data.tracker = new SeqTracker((message) => show(data, message));
       threads.set(id, data);
     }
@@ -189,14 +193,28 @@
   }
 
   function lastSeq(id) {
-    const seqs = [...thread(id).messages.keys()];
-    return seqs.length ? Math.max(...seqs) : 0;
+    const list = thread(id).list;
+    return list.length ? list[list.length - 1].seq : 0;
+  }
+
+  // The index in ``list`` (messages in seq order) of the first message whose seq is at least ``seq``.
+  function seqIndex(list, seq) {
+    let low = 0;
+    let high = list.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (list[middle].seq < seq) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   // -- phone layout: the list or the thread --------------------------------------------------
 
   function setView(view) {
     root.dataset.view = view;
+    // A hidden thread is not measured (see renderThread): shown again, it is rendered.
+    if (view === "thread") renderThread();
   }
 
   $("back").addEventListener("click", () => {
@@ -336,6 +354,55 @@
     return li;
   }
 
+  // -- the thread's window ------------------------------------------------------------------
+
+  // Only the rows near the view are in the document. With every loaded row kept, Chromium's
+  // layout, pre-paint and paint grew with the rows: a page of history cost 150 ms at the median
+  // and 290 ms with 10,000 loaded (bench/chat_page.py --profile: 65 of 112 ms a page were
+  // pre-paint and layout). The thread is a run of blocks, one per message (its day separator or
+  // "New messages" divider, then the message) and one per pending send; the blocks above and
+  // below the window are stood in for by two spacers as tall as those blocks were measured (or,
+  // never shown yet, the mean of the measured ones). The list's content is kept where the reader
+  // sees it by the first row in view; a ResizeObserver re-measures rows that change size (an
+  // image loading, the window's width).
+  const OVERSCAN = 1; // viewports of rows kept above and below the one in view
+  const FIRST_ESTIMATE_PX = 48; // a block's height before any is measured
+  const topSpacer = spacer();
+  const bottomSpacer = spacer();
+  let rowCache = new Map(); // key -> row, the rows in the window
+  let rowsOf = null; // the conversation they belong to
+  const rowHeights = new WeakMap(); // message row -> its height when measured
+  const resized = new ResizeObserver((entries) => {
+    const changed = entries.some((entry) => {
+      const was = rowHeights.get(entry.target);
+      return was !== undefined && Math.abs(entry.borderBoxSize[0].blockSize - was) > 0.5;
+    });
+    if (changed) renderThread();
+  });
+  window.addEventListener("resize", () => renderThread());
+
+  function spacer() {
+    const li = el("li", "spacer");
+    li.setAttribute("aria-hidden", "true");
+    return li;
+  }
+
+  function heightOf(data, id) {
+    const px = data.heights.get(id);
+    if (px !== undefined) return px;
+    return data.heights.size ? data.heightSum / data.heights.size : FIRST_ESTIMATE_PX;
+  }
+
+  function setHeight(data, id, px) {
+    data.heightSum += px - (data.heights.get(id) || 0);
+    data.heights.set(id, px);
+  }
+
+  function forgetHeight(data, id) {
+    data.heightSum -= data.heights.get(id) || 0;
+    data.heights.delete(id);
+  }
+
   // Others' read marks on the open conversation: user id -> seq (chat.read events).
   function readers() {
     const conversation = conversations.get(openId);
@@ -344,101 +411,194 @@
       .filter(([userId]) => userId !== me);
   }
 
-  // The open thread's rows by key (see renderThread), and the conversation they belong to.
-  let rowCache = new Map();
-  let rowsOf = null;
-
-  // The open thread as rows: day separators, the "new messages" divider, messages (grouped,
-  // with their state or receipt), then pending sends. Each row has a key naming everything it
-  // shows; a row whose key was shown before is reused as it is, and the list is changed only where
-  // keys differ. So a page of history prepends its rows and a new message appends one, whatever
-  // the number loaded: rebuilding every row made each page of a 10,000-message scroll-back cost
-  // more than the one before (bench/chat_page.py).
-  function renderThread() {
-    if (openId === null) return;
-    const data = thread(openId);
-    if (rowsOf !== openId) {
-      rowCache = new Map();
-      rowsOf = openId;
-    }
-    const atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 8;
-    const messages = [...data.messages.values()].sort((a, b) => a.seq - b.seq);
-    const marks = readers();
-    // The newest of my messages someone has read carries "Seen by ..."; mine before it are seen.
-    let seenSeq = 0;
-    for (const m of messages) {
-      if (m.sender_id === me && m.seq > seenSeq && marks.some(([, seq]) => seq >= m.seq)) seenSeq = m.seq;
-    }
-    const wanted = []; // [key, make()] in order
-    let previous = null;
-    for (const message of messages) {
-      const date = new Date(message.created_at);
-      if (!previous || !sameDay(new Date(previous.created_at), date)) {
-        const label = dayLabel(date);
-        wanted.push([`day ${message.seq} ${label}`, () => {
-          const day = el("li", "day");
-          day.append(el("span", "", label));
-          return day;
-        }]);
-        previous = null;
-      }
-      if (firstUnreadSeq !== null && message.seq === firstUnreadSeq) {
-        wanted.push([`new ${message.seq}`, () => {
-          const divider = el("li", "new-divider");
-          divider.append(el("span", "", "New messages"));
-          return divider;
-        }]);
-        previous = null;
-      }
-      let state = "";
-      if (message.sender_id === me) {
-        state = message.seq === seenSeq
-          ? `Seen by ${marks.filter(([, seq]) => seq >= message.seq).map(([userId]) => nameOf(userId)).join(", ")}`
-          : message.seq < seenSeq ? "Seen" : "Sent";
-      }
-      const before = previous;
-      const continued = isContinued(message, before);
-      wanted.push([`m ${message.seq} ${continued} ${senderLabel(message)} ${state}`, () => {
-        const row = renderMessage(message, before);
-        if (state) row.append(el("span", state.startsWith("Seen by") ? "receipt" : "state", state));
-        return row;
-      }]);
-      previous = message;
-    }
-    for (const [id, item] of pending) {
-      if (item.conversationId !== openId) continue;
-      const before = previous;
-      wanted.push([`pending ${id} ${isContinued({ sender_id: me, created_at: Date.now() }, before)}`, () => {
+  // The rows of block ``i`` as [key, make()]: a key names everything the row shows, so a row
+  // whose key was shown before is reused as it is. ``view`` holds the thread's messages and
+  // pending sends, the read marks and the newest of my messages someone has read (``seenSeq``).
+  function blockRows(view, i) {
+    const { list, sends, marks, seenSeq } = view;
+    if (i >= list.length) {
+      const [id, item] = sends[i - list.length];
+      const before = i === 0 ? null : i === list.length ? list[i - 1] : { sender_id: me, created_at: Date.now() };
+      return [[`pending ${id} ${isContinued({ sender_id: me, created_at: Date.now() }, before)}`, () => {
         const row = renderMessage({ sender_id: me, conversation_id: openId, content: item.content, content_type: "text", created_at: Date.now() }, before);
         row.dataset.pending = id;
         row.append(el("span", "state", "Sending…"));
         return row;
-      }]);
-      previous = { sender_id: me, created_at: Date.now() };
+      }]];
     }
-    const cache = new Map();
-    const rows = wanted.map(([key, make]) => {
-      const row = rowCache.get(key) || make();
-      cache.set(key, row);
+    const message = list[i];
+    let previous = i > 0 ? list[i - 1] : null;
+    const rows = [];
+    const date = new Date(message.created_at);
+    if (!previous || !sameDay(new Date(previous.created_at), date)) {
+      const label = dayLabel(date);
+      rows.push([`day ${message.seq} ${label}`, () => {
+        const day = el("li", "day");
+        day.append(el("span", "", label));
+        return day;
+      }]);
+      previous = null;
+    }
+    if (firstUnreadSeq !== null && message.seq === firstUnreadSeq) {
+      rows.push([`new ${message.seq}`, () => {
+        const divider = el("li", "new-divider");
+        divider.append(el("span", "", "New messages"));
+        return divider;
+      }]);
+      previous = null;
+    }
+    let state = "";
+    if (message.sender_id === me) {
+      state = message.seq === seenSeq
+        ? `Seen by ${marks.filter(([, seq]) => seq >= message.seq).map(([userId]) => nameOf(userId)).join(", ")}`
+        : message.seq < seenSeq ? "Seen" : "Sent";
+    }
+    const before = previous;
+    const continued = isContinued(message, before);
+    rows.push([`m ${message.seq} ${continued} ${senderLabel(message)} ${state}`, () => {
+      const row = renderMessage(message, before);
+      if (state) row.append(el("span", state.startsWith("Seen by") ? "receipt" : "state", state));
       return row;
-    });
+    }]);
+    return rows;
+  }
+
+  // The open thread's window: the blocks around the reader's place rendered between the two
+  // spacers, the reader's place kept. ``bottom``: show the newest (a send of one's own; a reader
+  // at the bottom stays there anyway); ``toSeq``: put that message's block at the top (the
+  // "New messages" divider on opening). Work a call: the blocks' heights summed, the window's
+  // rows made or reused, measured once; whatever the number of messages loaded.
+  function renderThread({ bottom = false, toSeq = null } = {}) {
+    if (openId === null) return;
+    const data = thread(openId);
+    const switched = rowsOf !== openId; // the rows in the document are another conversation's
+    if (switched) {
+      rowCache = new Map();
+      rowsOf = openId;
+    }
+    // Hidden (the list or the members on a phone), nothing can be measured: rendered when shown.
+    if (!scroller.clientHeight) return;
+    const list = data.list;
+    const sends = [...pending].filter(([, item]) => item.conversationId === openId);
+    const count = list.length + sends.length;
+    const idOf = (i) => (i < list.length ? list[i].seq : `p${sends[i - list.length][0]}`);
+    const marks = readers();
+    // The newest of my messages someone has read carries "Seen by ..."; mine before it are seen.
+    const readTo = Math.max(0, ...marks.map(([, seq]) => seq));
+    let seenSeq = 0;
+    for (let i = seqIndex(list, readTo + 1) - 1; i >= 0; i--) {
+      if (list[i].sender_id === me) {
+        seenSeq = list[i].seq;
+        break;
+      }
+    }
+    const view = { list, sends, marks, seenSeq };
+
+    const viewport = scroller.getBoundingClientRect();
+    const height = scroller.clientHeight;
+    const atBottom = bottom || (toSeq === null && scroller.scrollTop + height >= scroller.scrollHeight - 8);
+    // The reader's place: the first row at least partly in view, and where it is on screen.
+    let anchor = null;
+    if (!atBottom && toSeq === null && !switched) {
+      for (const row of messagesEl.children) {
+        if (!row.dataset.seq && !row.dataset.pending) continue;
+        const box = row.getBoundingClientRect();
+        if (box.top >= viewport.bottom) break; // none in view: the reader jumped past the window
+        if (box.bottom > viewport.top) {
+          anchor = { seq: row.dataset.seq, pending: row.dataset.pending, offset: box.top - viewport.top };
+          break;
+        }
+      }
+    }
+    const anchorIndex = !anchor ? -1 : anchor.seq
+      ? seqIndex(list, Number(anchor.seq))
+      : list.length + sends.findIndex(([id]) => id === anchor.pending);
+
+    // Where each block starts, from the list's top.
+    const tops = new Float64Array(count + 1);
+    for (let i = 0; i < count; i++) tops[i + 1] = tops[i] + heightOf(data, idOf(i));
+    const total = tops[count];
+    let from;
+    if (atBottom) from = total - height;
+    else if (toSeq !== null) from = tops[seqIndex(list, toSeq)];
+    else if (anchorIndex >= 0) from = tops[anchorIndex] - anchor.offset;
+    else from = viewport.top - messagesEl.getBoundingClientRect().top;
+    let start = 0;
+    while (start < count - 1 && tops[start + 1] <= from - OVERSCAN * height) start++;
+    let end = start;
+    while (end < count && tops[end] < from + (1 + OVERSCAN) * height) end++;
+
+    const cache = new Map();
+    const rows = [];
+    const firsts = []; // each block's first row (a separator, or its message)
+    const ends = []; // each block's last row: its message
+    for (let i = start; i < end; i++) {
+      firsts.push(null);
+      for (const [key, make] of blockRows(view, i)) {
+        const row = rowCache.get(key) || make();
+        cache.set(key, row);
+        rows.push(row);
+        firsts[firsts.length - 1] ||= row;
+      }
+      ends.push(rows[rows.length - 1]);
+    }
+    topSpacer.style.height = `${tops[start]}px`;
+    bottomSpacer.style.height = `${total - tops[end]}px`;
+    if (start > 0) rows.unshift(topSpacer);
+    if (end < count) rows.push(bottomSpacer);
     // Rows no longer wanted go first: left in place, each row after them would be moved in turn.
     const keep = new Set(rows);
-    for (const child of [...messagesEl.children]) if (!keep.has(child)) child.remove();
+    for (const child of [...messagesEl.children]) {
+      if (keep.has(child)) continue;
+      resized.unobserve(child);
+      child.remove();
+    }
     const children = messagesEl.children; // live
     rows.forEach((row, index) => {
       if (children[index] !== row) messagesEl.insertBefore(row, children[index] || null);
     });
     rowCache = cache;
     $("older").hidden = !data.hasOlder;
-    if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+
+    // Each block measured from the end of the one before it (separators and margins included).
+    let above = (start > 0 ? topSpacer : messagesEl).getBoundingClientRect()[start > 0 ? "bottom" : "top"];
+    ends.forEach((row, offset) => {
+      const box = row.getBoundingClientRect();
+      setHeight(data, idOf(start + offset), box.bottom - above);
+      above = box.bottom;
+      if (!rowHeights.has(row)) resized.observe(row);
+      rowHeights.set(row, box.height);
+    });
+
+    if (atBottom) {
+      scroller.scrollTop = scroller.scrollHeight;
+    } else if (toSeq !== null) {
+      const first = firsts[seqIndex(list, toSeq) - start];
+      if (first) first.scrollIntoView({ block: "start" });
+    } else if (anchor) {
+      const row = messagesEl.querySelector(anchor.seq ? `li[data-seq='${anchor.seq}']` : `li[data-pending='${anchor.pending}']`);
+      if (row) scroller.scrollTop += row.getBoundingClientRect().top - viewport.top - anchor.offset;
+    }
+  }
+
+  // Whether the rows rendered reach far enough past the view (half the overscan) on both sides;
+  // if not, the reader scrolled towards an edge of the window and it is rendered again there.
+  function windowCovers() {
+    const viewport = scroller.getBoundingClientRect();
+    const margin = (OVERSCAN * scroller.clientHeight) / 2;
+    return (!topSpacer.isConnected || topSpacer.getBoundingClientRect().bottom <= viewport.top - margin)
+      && (!bottomSpacer.isConnected || bottomSpacer.getBoundingClientRect().top >= viewport.bottom + margin);
   }
 
   // A message the thread shows: released by its tracker in seq order, or from a history page.
   function show(data, message) {
     if (message.sender) remember(message.sender.id, message.sender.name);
+    const list = data.list;
+    if (data.messages.has(message.seq)) list[seqIndex(list, message.seq)] = message;
+    else if (!list.length || list[list.length - 1].seq < message.seq) list.push(message);
+    else list.splice(seqIndex(list, message.seq), 0, message);
     data.messages.set(message.seq, message);
-    if (message.client_msg_id) pending.delete(message.client_msg_id);
+    if (message.client_msg_id && pending.delete(message.client_msg_id)) forgetHeight(data, `p${message.client_msg_id}`);
   }
 
   // Fetch every message after the last one we have without a gap (docs/protocol.md, "Resume"),
@@ -551,10 +711,9 @@
       await catchUp(id);
       renderList();
       renderThreadHead();
-      renderThread();
-      const divider = messagesEl.querySelector(".new-divider");
-      if (divider) divider.scrollIntoView({ block: "start" });
-      else scroller.scrollTop = scroller.scrollHeight;
+      const data = thread(id);
+      if (firstUnreadSeq !== null && data.messages.has(firstUnreadSeq)) renderThread({ toSeq: firstUnreadSeq });
+      else renderThread({ bottom: true });
       await markRead(id);
     } catch (error) {
       showError("thread-error", describe(error));
@@ -563,34 +722,50 @@
     }
   }
 
+  // How long to wait before asking for an older page again after a refusal worth retrying: the
+  // server's retry_after_ms when it says, doubling from 0.5 s, at most 30 s.
+  const OLDER_RETRY_FIRST_MS = 500;
+  const OLDER_RETRY_MAX_MS = 30_000;
+
+  // The page of history before the oldest message loaded, shown above it (renderThread keeps the
+  // reader's place). Refused for a passing reason (rate_limited: a reader scrolling fast, or a
+  // server busy for a moment), it is asked again after a pause, quietly, for as long as the
+  // conversation stays open and the connection up: the reader sees older messages arrive late,
+  // never an error for it.
   async function loadOlder() {
     if (loadingOlder || openId === null) return;
     loadingOlder = true;
+    const id = openId;
+    const data = thread(id);
     try {
-      const data = thread(openId);
-      const seqs = [...data.messages.keys()];
-      const before = seqs.length ? Math.min(...seqs) : undefined;
-      const page = await client.request("chat.history", { conversation_id: openId, before_seq: before, limit: 50 });
-      // The reader's place: where the oldest message shown is on screen now. The rows above it
-      // change (a page, a day separator that moves up, the button going), so that one row is
-      // kept where it was, not the height below.
-      const anchor = messagesEl.querySelector("li[data-seq]");
-      const anchorSeq = anchor && anchor.dataset.seq;
-      const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
+      let page;
+      for (let attempt = 0; !page; attempt++) {
+        const before = data.list.length ? data.list[0].seq : undefined;
+        try {
+          page = await client.request("chat.history", { conversation_id: id, before_seq: before, limit: 50 });
+        } catch (error) {
+          if (!RETRYABLE.has(error.code)) throw error;
+          const backoff = Math.min(OLDER_RETRY_FIRST_MS * 2 ** attempt, OLDER_RETRY_MAX_MS);
+          await new Promise((resolve) => setTimeout(resolve, Math.max(backoff, (error.details && error.details.retry_after_ms) || 0)));
+          if (openId !== id) return;
+        }
+      }
       page.messages.forEach((message) => show(data, message)); // older than any shown: no gap below
       data.hasOlder = page.has_more;
-      renderThread();
-      const moved = anchorSeq && messagesEl.querySelector(`li[data-seq='${anchorSeq}']`);
-      if (moved) scroller.scrollTop += moved.getBoundingClientRect().top - anchorTop;
+      if (openId === id) renderThread();
     } finally {
       loadingOlder = false;
     }
   }
 
   $("older").addEventListener("click", () => loadOlder().catch((error) => showError("thread-error", describe(error))));
-  // History loads as the reader scrolls up to its top.
+  // The window follows the reader; history loads as they reach the top.
   scroller.addEventListener("scroll", () => {
-    if (scroller.scrollTop < 40 && openId !== null && thread(openId).hasOlder && thread(openId).loaded) {
+    if (openId === null) return;
+    // Read before the window moves: rows measured taller than estimated may move the top away.
+    const atTop = scroller.scrollTop < 40;
+    if (!windowCovers()) renderThread();
+    if (atTop && thread(openId).hasOlder && thread(openId).loaded) {
       loadOlder().catch((error) => showError("thread-error", describe(error)));
     }
   });
@@ -639,8 +814,7 @@
   function send(data, shownAs) {
     const clientMsgId = newClientMsgId();
     pending.set(clientMsgId, { conversationId: data.conversation_id, content: shownAs });
-    renderThread();
-    scroller.scrollTop = scroller.scrollHeight;
+    renderThread({ bottom: true });
     client.enqueue("chat.send", { ...data, client_msg_id: clientMsgId })
       .then((ack) => {
         onMessage(ack.message);

@@ -10,13 +10,17 @@ clickable without ``force`` and nothing overlaps, a screenshot of each state is 
 finds no critical or serious violation, in light and dark mode. People are found by name, Enter
 sends, drafts survive switching and reloading, a refused upload says why in words and the next
 upload clears it. The members panel lists names, roles and presence; the owner adds and removes
-people by name and makes members admins, live on the others' pages; "Seen by" survives a reload. One browser for the
-module; only the restart test starts a server of its own.
+people by name and makes members admins, live on the others' pages; "Seen by" survives a
+reload. A long conversation scrolls back to its first message, every message once and in order,
+through a window of rows (the document never holds them all); an older page refused as
+rate-limited is asked again and arrives. One browser for the module; only the restart and
+rate-limit tests start servers of their own.
 """
 
 import json
 import os
 import re
+import time
 from unittest.mock import patch
 
 import pytest
@@ -36,24 +40,29 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transa
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-@pytest.fixture
-def server(django_db_setup, tmp_path):
-    """A Daphne of its own (this test restarts it) on the test database and Redis."""
+def own_daphne(tmp_path, **realtime) -> Daphne:
+    """A Daphne of its own on the test database and Redis, with ``realtime`` over its REALTIME settings."""
     from django.db import connection
 
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         raise RuntimeError("Browser tests need Redis: set REDIS_URL or run them with `make test`.")
-    daphne = Daphne(
+    return Daphne(
         {
             "DATABASE_URL": database_url(connection.settings_dict),
             "REDIS_URL": redis_url,
             "REALTIME_OVERRIDES": json.dumps(
-                {"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000}
+                {"CONNECTIONS_PER_IP_PER_MIN": 10_000, "CONNECTIONS_PER_IP_PER_S": 10_000, **realtime}
             ),
             "MEDIA_ROOT": str(tmp_path / "media"),
         }
     )
+
+
+@pytest.fixture
+def server(django_db_setup, tmp_path):
+    """A Daphne of its own (this test restarts it) on the test database and Redis."""
+    daphne = own_daphne(tmp_path)
     yield daphne
     daphne.stop()
 
@@ -231,12 +240,101 @@ def test_history_loads_as_the_reader_scrolls_up(browser, daphnes, alice, bob):
         in_thread(services.send_message, sender=bob, conversation=group, content=f"old {n}")
     page = open_chat(browser, server, "alice", group.pk)
     rows = page.locator("#messages li[data-seq] .content")
-    expect(rows).to_have_count(50)  # the newest page
-    expect(rows.first).to_have_text("old 11")
+    expect(rows.last).to_have_text("old 60")  # the newest page, at its newest message
     page.locator("#scroller").evaluate("scroller => { scroller.scrollTop = 0; }")  # the reader scrolls up
-    expect(rows).to_have_count(60)
-    expect(rows.first).to_have_text("old 1")
+    expect(rows.first).to_have_text("old 1")  # the next page, above the reader's place
     expect(page.locator("#older")).to_be_hidden()  # nothing older
+
+
+def send_numbered(*, sender, conversation, count: int) -> None:
+    """``count`` messages "message 1" ... "message <count>" through the service, one after another."""
+    for n in range(1, count + 1):
+        services.send_message(sender=sender, conversation=conversation, content=f"message {n}")
+
+
+def rows_shown(page: Page) -> list[tuple[int, str]]:
+    """The stored messages in the document now, in document order, as (seq, text)."""
+    return [
+        (int(seq), text)
+        for seq, text in page.eval_on_selector_all(
+            "#messages li[data-seq]", "els => els.map(e => [e.dataset.seq, e.querySelector('.content').textContent])"
+        )
+    ]
+
+
+def test_a_long_history_scrolls_back_to_its_first_message_through_a_window_of_rows(browser, daphnes, alice, bob):
+    """
+    Scrolling up half a screen at a time loads older pages until the first message is in view;
+    every message passes by, and at every step the rows are in order, each once, without a gap,
+    and the document holds only a window of them; a message arriving meanwhile is still read out.
+    """
+    server = daphnes[0]  # the shared servers: this test restarts nothing
+    count = 320
+    group = in_thread(services.create_group, owner=alice, title="Long history", member_ids=[bob.pk])
+    in_thread(send_numbered, sender=bob, conversation=group, count=count)
+    page = open_chat(browser, server, "alice", group.pk)
+    expect(page.locator(f"#messages li[data-seq='{count}']")).to_be_in_viewport()
+
+    seen, most_in_document = set(), 0
+    deadline = time.monotonic() + 120  # ~50 steps and 6 pages; generous for a loaded machine
+    while True:
+        rows = rows_shown(page)
+        seqs = [seq for seq, _ in rows]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"out of order, twice or a gap: {seqs}"
+        assert all(text == f"message {seq}" for seq, text in rows)
+        seen.update(seqs)
+        most_in_document = max(most_in_document, len(rows))
+        at_top = page.locator("#scroller").evaluate("scroller => scroller.scrollTop === 0")
+        if seqs[0] == 1 and at_top and page.locator("#older").is_hidden():
+            break
+        assert time.monotonic() < deadline, f"still scrolling back at {seqs[0]}"
+        # The reader scrolls up by half a screen; the snapshot is taken once a frame has been drawn.
+        page.locator("#scroller").evaluate(
+            """scroller => new Promise((resolve) => {
+                scroller.scrollTop = Math.max(0, scroller.scrollTop - scroller.clientHeight / 2);
+                requestAnimationFrame(() => requestAnimationFrame(resolve));
+            })"""
+        )
+    expect(page.locator("#messages li[data-seq='1']")).to_be_in_viewport()
+    assert seen == set(range(1, count + 1))
+    assert most_in_document < count / 2, f"{most_in_document} of {count} rows in the document"
+
+    # Far from the newest, a new message is not drawn but is still read out, and the reader stays.
+    in_thread(services.send_message, sender=bob, conversation=group, content="a new one")
+    expect(page.locator("#announcer")).to_have_text("bob: a new one")
+    expect(page.locator("#messages li[data-seq='1']")).to_be_in_viewport()
+    page.context.close()  # its socket would stay on the shared server
+
+
+def test_an_older_page_refused_as_rate_limited_is_asked_again_and_arrives(browser, alice, bob, tmp_path):
+    """
+    ``chat.history`` limited to one frame every 6 s: the first older page, asked right after the
+    newest, is refused with rate_limited; the page asks again after the wait, the history
+    arrives, and no error is shown.
+    """
+    server = own_daphne(tmp_path, TYPE_RATE_LIMITS={"chat.history": {"per_min": 10, "burst": 1}})
+    try:
+        group = in_thread(services.create_group, owner=alice, title="Busy history", member_ids=[bob.pk])
+        in_thread(send_numbered, sender=bob, conversation=group, count=70)
+        page = browser.new_context().new_page()
+        frames = Frames(page)
+        open_chat(browser, server, "alice", group.pk, page=page)
+        rows = page.locator("#messages li[data-seq] .content")
+        expect(page.locator("#messages li[data-seq='70']")).to_be_in_viewport()
+        page.locator("#scroller").evaluate("scroller => { scroller.scrollTop = 0; }")  # at once: refused
+
+        expect(rows.first).to_have_text("message 1")  # above the reader's place, kept
+        page.locator("#scroller").evaluate("scroller => { scroller.scrollTop = 0; }")
+        expect(page.locator("#messages li[data-seq='1']")).to_be_in_viewport()
+        received = [frame for way, frame in frames.log if way == "received" and frame["type"] == "error"]
+        assert received and {frame["error"]["code"] for frame in received} == {"rate_limited"}
+        asked = [f["data"].get("before_seq") for way, f in frames.log if way == "sent" and f["type"] == "chat.history"]
+        # The newest page, then the older one: refused, asked again (the same page) until it came.
+        assert asked[0] is None and asked[1:] == [21] * (len(received) + 1), asked
+        expect(page.locator("#thread-error")).to_have_text("")
+        expect(page.locator("#older")).to_be_hidden()
+    finally:
+        server.stop()
 
 
 def open_watched(browser, server, username: str, conversation: int) -> tuple[Page, Frames]:
