@@ -127,6 +127,7 @@ class Bench:
         self.join_errors: Counter = Counter()
         self.resyncs = 0
         self.stopped = 0  # clients that stopped (a stop code), as client.js does
+        self.initial_errors = 0  # failed connects before the SIGTERM (retried)
         self.last_closed = 0.0  # when the last connection open at the SIGTERM closed
 
 
@@ -208,6 +209,7 @@ class Client:
     async def open(self) -> int | None:
         """Connect and wait for welcome; None when welcomed, else the close code to react to."""
         bench = self.bench
+        errors = bench.errors if bench.storm else Counter()  # before the SIGTERM: initial_errors
         if bench.storm:
             self.attempts += 1
             bench.attempts += 1
@@ -229,18 +231,18 @@ class Client:
                     raise Closed(1006)
                 await made[0].welcome
         except Closed as exc:
-            bench.errors[f"closed_{exc.code}"] += 1
+            errors[f"closed_{exc.code}"] += 1
             return exc.code
         except TimeoutError:
-            bench.errors["timeout"] += 1
+            errors["timeout"] += 1
             if made and made[0].transport is not None:
                 made[0].transport.disconnect()
             return 1006
         except ConnectionRefusedError:
-            bench.errors["refused"] += 1
+            errors["refused"] += 1
             return 1006
         except (OSError, WSError) as exc:
-            bench.errors[type(exc).__name__] += 1
+            errors[type(exc).__name__] += 1
             return 1006
         self.listener = made[0]
         self.backoff = MIN_BACKOFF_S  # client.js: welcome resets the backoff
@@ -259,10 +261,15 @@ class Client:
 
     async def run(self, gate: asyncio.Semaphore, ready: asyncio.Future) -> None:
         """Connect and join (``gate`` bounds handshakes in flight), then follow the storm until the bench ends."""
-        async with gate:
-            code = await self.open()
-        if code is not None:
-            raise RuntimeError(f"initial connect failed (close {code})")
+        for _ in range(5):  # a busy machine can time a handshake out: try again, counted
+            async with gate:
+                code = await self.open()
+            if code is None:
+                break
+            self.bench.initial_errors += 1
+            await asyncio.sleep(1)
+        else:
+            raise RuntimeError(f"initial connect failed 5 times (close {code})")
         await self.resume_all()
         ready.set_result(None)
         bench = self.bench
@@ -428,7 +435,10 @@ def sender_main(plan_path: str) -> None:
     plan = json.loads(Path(plan_path).read_text())
     users = get_user_model().objects.in_bulk({sender for _, sender, _, _ in plan})
     print("ready", flush=True)
-    t0 = float(sys.stdin.readline().split()[1])
+    go = sys.stdin.readline().split()
+    if not go:  # the bench ended before the SIGTERM
+        return
+    t0 = float(go[1])
 
     async def send_all() -> dict:
         stats = Counter()
@@ -580,6 +590,7 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
             "room_size": args.room_size,
             "database": args.database,
             "initial_connect_s": seconds(connect_s),
+            "initial_connect_errors": bench.initial_errors,
             "messages_planned": args.messages,
             "send_window_s": args.send_window,
             "messages_stored": sum(len(v) for v in stored.values()),
