@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
 
-.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-adapters bench-chat bench-idle bench-footprint bench-chat-page clean
+.PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-adapters bench-chat bench-idle bench-storm bench-footprint bench-chat-page clean
 
 $(VENV)/.installed: requirements.txt
 	@echo "== install requirements.txt into $(VENV)"
@@ -97,6 +97,10 @@ bench-chat: $(VENV)/.installed-bench
 ## bench-idle: 1,000 / 5,000 / 10,000 idle connections: RSS per connection, connect rate; not part of `make test`
 bench-idle: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/idle.py $(BENCH_ARGS)
+
+## bench-storm: 5,000 clients in conversations of 10, the server SIGTERMed and restarted: reconnects, resumes, messages sent meanwhile; not part of `make test`
+bench-storm: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/storm.py $(BENCH_ARGS)
 
 ## bench-footprint: Redis keys, bytes and commands, database rows, bytes and transactions per connection and per chat message; not part of `make test`
 bench-footprint: $(VENV)/.installed-bench
