@@ -245,6 +245,40 @@ async def test_sigterm_drains_with_1001_and_presence_follows_at_once(pair, alice
         assert [m["content"] for m in ack["data"]["messages"]] == ["after restart"]
 
 
+async def test_a_draining_process_stops_listening_at_once(tmp_path, alice):
+    """
+    SIGTERM closes the listening socket before the drain waits for its connections: a client
+    reconnecting at once after 1001 (client.js) meets a refused connect (nginx tries the next
+    process) instead of this process, which would accept and refuse it again, in a loop.
+    """
+    server = Daphne(server_env(tmp_path, DRAIN_TIMEOUT_S=10))
+    try:
+        token = await asyncio.to_thread(login, server, "alice", "alice-pass")
+        # A client that completed its handshake and reads nothing more: the drain waits for it.
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            f"GET /ws/?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        assert (await reader.readline()).startswith(b"HTTP/1.1 101")
+        server.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                _, probe = await asyncio.open_connection("127.0.0.1", server.port)
+            except ConnectionRefusedError:
+                break
+            probe.close()
+            assert time.monotonic() < deadline, "still accepting connections 10 s after SIGTERM"
+            await asyncio.sleep(0.05)
+        assert server.proc.poll() is None  # refused while the process was still draining
+        writer.close()
+        assert await asyncio.to_thread(server.proc.wait, 15) == 0
+    finally:
+        server.stop()
+
+
 async def test_subscriptions_outlive_the_layer_group_expiry(tmp_path, alice, bob, conversation):
     env = {**server_env(tmp_path, HUB_REFRESH_S=0.5), "CHANNEL_GROUP_EXPIRY_S": "2"}
     servers = [Daphne(env), Daphne(env)]
