@@ -45,12 +45,14 @@ def redis_configured() -> bool:
 
 
 def redis_client(
-    *, asynchronous: bool, socket_timeout: float, socket_connect_timeout: float
+    *, asynchronous: bool, socket_timeout: float, socket_connect_timeout: float, max_connections: int | None = None
 ) -> redis.Redis | redis.asyncio.Redis:
     """
     A redis-py client (``redis.asyncio.Redis`` when ``asynchronous``, else ``redis.Redis``) on the
     configured Redis: Sentinel's current master when ``REDIS_SENTINELS`` is set, else ``REDIS_URL``.
-    Timeouts in seconds, for the connections to Redis itself (sentinels get ``SENTINEL_TIMEOUT_S``).
+    Timeouts in seconds, for the connections to Redis itself (sentinels get ``SENTINEL_TIMEOUT_S``);
+    ``max_connections``, the pool's bound (redis-py's default, 100, raises ``MaxConnectionsError``
+    for the 101st command in flight).
 
     An asyncio client belongs to the event loop that first uses it. Raise ``ValueError`` when
     neither setting is given (check ``redis_configured()`` first); connection errors surface on
@@ -58,6 +60,8 @@ def redis_client(
     reachable master).
     """
     options = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
+    if max_connections is not None:
+        options["max_connections"] = max_connections
     if realtime_settings.REDIS_SENTINELS:
         retry = (redis.asyncio.retry.Retry if asynchronous else redis.retry.Retry)(NoBackoff(), 0)
         sentinel_options = {
