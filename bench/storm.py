@@ -68,6 +68,7 @@ from picows import WSError, WSListener, WSMsgType, ws_connect
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.connect_profile import Recording, table  # noqa: E402
 from bench.fanout import cpu_seconds, percentile, server_env  # noqa: E402
 from tests.servers import Daphne  # noqa: E402
 
@@ -551,6 +552,7 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
     t_listening = now()
     new_pid = server.proc.pid
     startup_cpu = cpu_seconds(new_pid)
+    recording = Recording(new_pid) if args.profile else None
 
     deadline = t0 + args.deadline
     while now() < deadline:
@@ -559,6 +561,9 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
         await asyncio.sleep(0.1)
     t_end = now()
     storm_cpu = cpu_seconds(new_pid) - startup_cpu
+    if recording is not None:
+        print(f"where the storm's server time went (samples: {recording.out}):", file=sys.stderr)
+        print(table(*recording.stop()), file=sys.stderr, flush=True)
     generator_cpu = time.process_time() - generator_before
     bench.finished = True
     stuck = [describe(client, task) for client, task in zip(clients, tasks, strict=True) if client.resumed_at is None]
@@ -808,6 +813,9 @@ def main() -> None:
         help="SIGKILL the old process this long after its SIGTERM (default %(default)s)",
     )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite", help="(default %(default)s)")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the restarted server with py-spy (bench/connect_profile.py)"
+    )
     parser.add_argument(
         "--postgres-url",
         default="postgres://postgres@127.0.0.1:5432/postgres",
