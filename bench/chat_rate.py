@@ -3,7 +3,8 @@ Chat throughput (issue 7, ``../shared/wsbench`` measure m2): ``--clients`` authe
 (200) in group conversations of ``--room-size`` (10), each with one connection; the offered rate of
 ``chat.send`` frames is stepped up (``--rates``, ``--step-s`` seconds each), every message
 persisted before its ack. The server (Daphne or uvicorn, ``--server``) runs on CPU 0 with Redis and
-SQLite; the generator runs on CPU 1.
+SQLite, or a throwaway database on the machine's PostgreSQL (``--database postgres``,
+bench/databases.py); the generator runs on CPU 1.
 
 Per step, with m2's definitions: achieved send rate, deliveries (each message reaches all 10
 members' connections, its sender's included), per-delivery p50/p99/max (send to arrival), lost
@@ -12,7 +13,8 @@ under ``--p99-limit-ms`` (100) and at least 98 % of the offered messages went ou
 after a step that loses deliveries or has a p99 over 1 s. ``max_clean_rate`` is the highest step
 with every lower step clean. At the end the database is counted: every acked message stored once.
 
-Usage: ``make bench-chat`` or ``BENCH_ARGS="--server uvicorn" make bench-chat``. Loopback only,
+Usage: ``make bench-chat``, ``BENCH_ARGS="--server uvicorn" make bench-chat`` or
+``BENCH_ARGS="--database postgres" make bench-chat``. Loopback only,
 bounded (at most 1,000 clients, 20,000 msgs/s offered, 30 s per step).
 """
 
@@ -32,6 +34,8 @@ from picows import WSListener, WSMsgType, ws_connect
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench import databases  # noqa: E402
+from bench.connect_profile import Recording, table  # noqa: E402
 from bench.fanout import SERVERS, cpu_seconds, delivery_counts, ms, server_env  # noqa: E402
 from bench.progress import prepare  # noqa: E402
 
@@ -228,6 +232,8 @@ def main() -> None:
     parser.add_argument("--step-s", type=float, default=6.0, help="seconds per step (default %(default)s)")
     parser.add_argument("--p99-limit-ms", type=float, default=100.0, help="clean-step p99 bound (default %(default)s)")
     parser.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server (default %(default)s)")
+    databases.add_arguments(parser)
+    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy throughout")
     args = parser.parse_args()
     if not (
         1 <= args.clients <= 1000
@@ -242,24 +248,33 @@ def main() -> None:
 
     os.sched_setaffinity(0, {1})
     with tempfile.TemporaryDirectory(prefix="switchboard-chat-") as workdir:
-        env = server_env(os.environ["REDIS_URL"], f"sqlite:///{workdir}/bench.sqlite3")
-        prepare(env)
-        conversations, tokens = prepare_conversations(args.clients, args.room_size)
-        server = SERVERS[args.server](env, cpus={0})
+        database_url, drop = databases.throwaway_database(args, workdir, "switchboard_chat")
         try:
-            result = uvloop.run(measure(args, server.url, conversations, tokens, server.proc.pid))
-        finally:
-            server.stop()
-        from chat.models import Message
+            env = server_env(os.environ["REDIS_URL"], database_url)
+            prepare(env)
+            conversations, tokens = prepare_conversations(args.clients, args.room_size)
+            server = SERVERS[args.server](env, cpus={0})
+            recording = Recording(server.proc.pid) if args.profile else None
+            try:
+                result = uvloop.run(measure(args, server.url, conversations, tokens, server.proc.pid))
+            finally:
+                if recording is not None:
+                    print(f"where the server's time went (samples: {recording.out}):", file=sys.stderr)
+                    print(table(*recording.stop()), file=sys.stderr, flush=True)
+                server.stop()
+            from chat.models import Message
 
-        # Acked means stored: the database must hold at least every acked message (at most one per
-        # client_msg_id, which its unique constraint guarantees).
-        result["acked"] = sum(step["acked"] for step in result["steps"])
-        result["stored_messages"] = Message.objects.filter(conversation_id__in=conversations).count()
+            # Acked means stored: the database must hold at least every acked message (at most one
+            # per client_msg_id, which its unique constraint guarantees).
+            result["acked"] = sum(step["acked"] for step in result["steps"])
+            result["stored_messages"] = Message.objects.filter(conversation_id__in=conversations).count()
+        finally:
+            drop()
     result["server"] = args.server
+    result["database"] = args.database
     print(json.dumps(result))
     print(
-        f"chat ({args.server}): max clean rate {result['max_clean_rate']} msgs/s; "
+        f"chat ({args.server}, {args.database}): max clean rate {result['max_clean_rate']} msgs/s; "
         f"{result['stored_messages']} stored, {result['acked']} acked",
         file=sys.stderr,
     )

@@ -68,6 +68,7 @@ from picows import WSError, WSListener, WSMsgType, ws_connect
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench import databases  # noqa: E402
 from bench.connect_profile import Recording, table  # noqa: E402
 from bench.fanout import cpu_seconds, percentile, server_env  # noqa: E402
 from tests.servers import Daphne  # noqa: E402
@@ -758,38 +759,6 @@ def tally(bench: Bench, clients: list[Client], stored: dict, t0: float) -> dict:
     }
 
 
-# Databases.
-
-
-def postgres_database(base_url: str) -> tuple[str, callable]:
-    """Create ``switchboard_storm_<pid>`` on ``base_url``'s server; its URL and a function dropping it."""
-    import environ
-    import psycopg
-
-    config = environ.Env.db_url_config(base_url)
-    name = f"switchboard_storm_{os.getpid()}"
-    params = {
-        "dbname": "postgres",
-        "user": config["USER"],
-        "password": config["PASSWORD"] or None,
-        "host": config["HOST"] or "127.0.0.1",
-        "port": config["PORT"] or 5432,
-        "autocommit": True,
-    }
-    with psycopg.connect(**params) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(**params) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    auth = config["USER"] + (f":{config['PASSWORD']}" if config["PASSWORD"] else "")
-    return f"postgres://{auth}@{params['host']}:{params['port']}/{name}", drop
-
-
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--sender":
         sender_main(sys.argv[2])
@@ -812,14 +781,9 @@ def main() -> None:
         default=10.0,
         help="SIGKILL the old process this long after its SIGTERM (default %(default)s)",
     )
-    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite", help="(default %(default)s)")
+    databases.add_arguments(parser)
     parser.add_argument(
         "--profile", action="store_true", help="sample the restarted server with py-spy (bench/connect_profile.py)"
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default="postgres://postgres@127.0.0.1:5432/postgres",
-        help="the PostgreSQL server for --database postgres (default %(default)s)",
     )
     args = parser.parse_args()
     if args.messages is None:
@@ -841,12 +805,8 @@ def main() -> None:
         parser.error("REDIS_URL is required (make bench-storm starts a throwaway Redis)")
 
     os.sched_setaffinity(0, {1})
-    drop = None
     with tempfile.TemporaryDirectory(prefix="switchboard-storm-") as workdir:
-        if args.database == "postgres":
-            database_url, drop = postgres_database(args.postgres_url)
-        else:
-            database_url = f"sqlite:///{workdir}/bench.sqlite3"
+        database_url, drop = databases.throwaway_database(args, workdir, "switchboard_storm")
         server = None
         try:
             env = server_env(redis_url, database_url)
@@ -867,8 +827,7 @@ def main() -> None:
         finally:
             if server is not None:
                 server.stop()
-            if drop is not None:
-                drop()
+            drop()
     print(json.dumps(result))
     print(
         f"storm ({result['database']}) clients={result['clients']} in {result['conversations']} conversations, "
