@@ -33,7 +33,7 @@ WAITING = (
 STEPS = (
     ("JWT validation (simplejwt)", "get_validated_token"),
     ("user read (token's user)", "JWTAuthentication.get_user"),
-    ("session cookie and its user", "SessionAuthMiddleware.resolve_scope"),
+    ("session cookie and its user", "auth.get_user"),
     ("presence and session groups (database)", "_open_session"),
     ("presence announcement (Redis)", "flush_collected"),
     ("connection registry (Redis)", "RedisConnectionRegistry.register"),

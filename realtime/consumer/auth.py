@@ -1,7 +1,7 @@
 """
 WebSocket authentication: simplejwt access tokens from the query string, the Authorization
 header (or seed 004's ``websocket`` header), or a first ``auth`` frame; the Django session
-cookie through Channels' AuthMiddleware.
+cookie, read with Django's session store and ``auth.get_user`` (``RealtimeAuthMiddleware``).
 
 Token checks are simplejwt's own (``JWTAuthentication.get_validated_token`` and ``get_user``):
 no JWT is decoded here. A refused token never becomes a 403 at the handshake, because browsers
@@ -14,12 +14,10 @@ from importlib import import_module
 from types import SimpleNamespace
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddleware
-from channels.middleware import BaseMiddleware
-from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import parse_cookie
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -90,62 +88,53 @@ def token_from_scope(scope: dict) -> str | None:
     return websocket_header
 
 
-class TokenAuthMiddleware(BaseMiddleware):
+class RealtimeAuthMiddleware:
     """
-    Put a token's user in ``scope["user"]`` (over any session user) and its expiry in
-    ``scope["auth_expires_at"]``; on a refused token, put the reason in ``scope["auth_error"]``.
+    Put in the scope who the connection is, in one step: ``scope["cookies"]`` (Django's
+    ``parse_cookie``), ``scope["session"]`` (the session the cookie names, read-only and loaded
+    lazily) and ``scope["user"]``: a token's user (``?token=``, ``Authorization: Bearer``, seed
+    004's ``websocket`` header; its expiry in ``scope["auth_expires_at"]``, a refusal's reason in
+    ``scope["auth_error"]``), else the session's user by Django's ``auth.get_user`` (session key,
+    backend, session hash), else ``AnonymousUser``. A token wins over a session, whose user is
+    then not read.
+
+    Channels' stack (``CookieMiddleware``, ``SessionMiddleware``, ``AuthMiddleware``) and a token
+    middleware on top did the same in seven coroutines, each holding a copy of the scope for the
+    connection's whole life: about 4 KB per idle connection (bench/idle.py). Channels'
+    ``SessionMiddleware`` also wrapped ``send`` to save modified sessions, which cost every
+    outgoing frame a lazy-object lookup and two session checks (about 15 % of the server's CPU per
+    fan-out delivery, bench/fanout.py); a WebSocket never writes the session.
     """
 
+    def __init__(self, inner):
+        self.inner = inner
+
     async def __call__(self, scope, receive, send):
+        cookies = {}
+        for name, value in scope["headers"]:
+            if name == b"cookie":
+                cookies = parse_cookie(value.decode("latin1"))
+                break
+        session = import_module(settings.SESSION_ENGINE).SessionStore(cookies.get(settings.SESSION_COOKIE_NAME))
+        scope = dict(scope, cookies=cookies, session=session)
         raw_token = token_from_scope(scope)
         if raw_token is not None:
-            scope = dict(scope)
             try:
                 result = await authenticate_token(raw_token)
             except TokenRefused as exc:
-                scope["auth_error"] = str(exc)
+                scope["user"], scope["auth_error"] = AnonymousUser(), str(exc)
             else:
-                scope["user"] = result.user
-                scope["auth_expires_at"] = result.expires_at
-        return await super().__call__(scope, receive, send)
-
-
-class SessionReadMiddleware(BaseMiddleware):
-    """
-    Put the Django session named by the session cookie in ``scope["session"]``, read-only.
-
-    Channels' ``SessionMiddleware`` wraps ``send`` to save modified sessions, which costs every
-    outgoing frame a lazy-object lookup and two session checks (about 15 % of the server's CPU per
-    fan-out delivery, measured with bench/fanout.py). A WebSocket never writes the session: it
-    only reads who is logged in, so ``send`` is passed through untouched. The store loads lazily,
-    on first access, inside ``SessionAuthMiddleware``'s worker-thread call.
-    """
-
-    async def __call__(self, scope, receive, send):
-        store = import_module(settings.SESSION_ENGINE).SessionStore
-        session_key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
-        return await super().__call__(dict(scope, session=store(session_key)), receive, send)
-
-
-class SessionAuthMiddleware(AuthMiddleware):
-    """
-    Channels' ``AuthMiddleware`` with the session user loaded through ``database_call``
-    (realtime/db.py), by Django's own ``auth.get_user`` (session key, backend, session hash).
-    """
-
-    async def resolve_scope(self, scope):
-        if scope["session"].session_key is None:
-            # No session cookie (token clients): nobody to look up, so no worker-thread call.
-            scope["user"]._wrapped = AnonymousUser()
-            return
-        scope["user"]._wrapped = await database_call(auth.get_user, SimpleNamespace(session=scope["session"]))
+                scope["user"], scope["auth_expires_at"] = result.user, result.expires_at
+        elif session.session_key is not None:
+            scope["user"] = await database_call(auth.get_user, SimpleNamespace(session=session))
+        else:
+            scope["user"] = AnonymousUser()  # no credentials: nothing to look up
+        return await self.inner(scope, receive, send)
 
 
 def RealtimeAuthMiddlewareStack(inner):
     """
     The per-address connection budget first (over it, ``inner`` is called unauthenticated to
-    refuse it: realtime/consumer/connect_rate.py), then cookies, session, session user, and token auth on
-    top (a token wins over a session).
+    refuse it: realtime/consumer/connect_rate.py), then ``RealtimeAuthMiddleware``.
     """
-    authenticated = CookieMiddleware(SessionReadMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(inner))))
-    return ConnectRateMiddleware(authenticated, refuse=inner)
+    return ConnectRateMiddleware(RealtimeAuthMiddleware(inner), refuse=inner)

@@ -9,7 +9,7 @@ query_capture.py). The consumer and its middleware run their database work in wo
 (``realtime.db.database_call``), whose connections ``django_assert_num_queries`` cannot see; the
 fixture counts on the connection each call really uses, call by call. Calling the functions
 alone would miss the database calls the stack makes around them (the presence announcement). A
-token connection with no session cookie makes no session lookup at all (SessionAuthMiddleware).
+token connection makes no session lookup at all, even with a session cookie (RealtimeAuthMiddleware).
 
 The session groups and the presence receivers are the apps'; here the test app's alone are
 registered (``only_app``), one query each whatever the number of rooms, so every other query is
