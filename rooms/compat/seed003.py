@@ -74,6 +74,8 @@ from realtime.servers import writer_for
 from .. import services
 from ..policy import check_join, check_publish, room_group, rule_for
 from ..serializers import EVENT_NAME
+from . import engineio_upgrade
+from .engineio_upgrade import TrackedPacket
 
 logger = logging.getLogger(__name__)
 connection_log = logging.getLogger("realtime.connections")
@@ -172,10 +174,14 @@ class SocketIOConnection:
         # A socket that connected straight over WebSocket: the hub writes events to it through the
         # server's direct writer (realtime.servers), as to a native connection, instead of one
         # python-engineio packet, queue put and writer-task wake-up per socket per event (3.6x
-        # native's CPU per delivery, ``make bench-adapters``). Every event takes that one path, so
-        # events stay in order; acks, errors and pings keep engine.io's queue (the seed's server
-        # emitted a room event before its handler's ack too). Long-polling and upgraded sockets: None.
+        # native's CPU per delivery, ``make bench-adapters``). Acks, errors and pings keep
+        # engine.io's queue (the seed's server emitted a room event before its handler's ack too).
+        # A long-polling socket: None until it upgrades and engine.io has written every packet it
+        # queued (``write_directly``), so events stay in order.
         self.frame_writer = frame_writer
+        # The last packet this connection put in engine.io's queue (tracked when the endpoint's
+        # upgrades switch to direct writes, rooms/compat/engineio_upgrade.py).
+        self.last_queued: TrackedPacket | None = None
         self.sid = self.connection_id = sid
         self.eio_sid = endpoint.server.manager.eio_sid_from_sid(sid, NAMESPACE)
         self.user = user
@@ -190,7 +196,32 @@ class SocketIOConnection:
 
     async def base_send(self, message: dict) -> None:
         """Write one hub message (an Engine.IO MESSAGE, ``_packet``'s text) through python-engineio's queue."""
-        await self.endpoint.server.eio.send(self.eio_sid, message["text"].removeprefix(ENGINEIO_MESSAGE))
+        data = message["text"].removeprefix(ENGINEIO_MESSAGE)
+        engine = self.endpoint.server.eio
+        if not self.endpoint.direct_upgrades:
+            await engine.send(self.eio_sid, data)
+            return
+        try:
+            socket = engine._get_socket(self.eio_sid)
+        except KeyError:  # gone: engine.send ignores it too
+            return
+        self.last_queued = TrackedPacket(data)
+        await socket.send(self.last_queued)
+
+    def write_directly(self, send) -> bool:
+        """
+        Switch an upgraded socket's events to the direct writer for its WebSocket's ASGI ``send``,
+        once every packet this connection queued has been taken by engine.io's writer (called by
+        ``DirectUpgradeWebSocket`` right after each of its writes, so a taken packet is a written
+        one). Return whether the question is settled: switched, or no direct writer for ``send``
+        (another server, patches off); False while a queued packet waits.
+        """
+        if self.frame_writer is None:
+            if self.last_queued is not None and not self.last_queued.taken:
+                return False
+            self.frame_writer = writer_for(send)
+            self.last_queued = None
+        return True
 
     async def subscribe(self, *groups: str) -> None:
         """Follow ``groups`` in the process hub; raise the layer's error."""
@@ -287,6 +318,9 @@ class Seed003Endpoint:
         # admin address a socket by them (rooms.serializers.CONNECTION_ID).
         self.server.eio.generate_id = lambda: uuid.uuid4().hex
         self.connections: dict[str, SocketIOConnection] = {}
+        # The same sockets by Engine.IO sid, for the switch of upgraded ones to direct writes.
+        self.by_eio_sid: dict[str, SocketIOConnection] = {}
+        self.direct_upgrades = engineio_upgrade.install(self.server.eio, self.by_eio_sid)
         self.events = {"joinRoom": self.join_room, "leaveRoom": self.leave_room, "sendToRoom": self.send_to_room}
         self.server.on("connect", self.connect, namespace=NAMESPACE)
         self.server.on("disconnect", self.disconnect, namespace=NAMESPACE)
@@ -353,6 +387,7 @@ class Seed003Endpoint:
         direct = writer_for(environ["asgi.send"]) if scope["type"] == "websocket" else None
         conn = SocketIOConnection(self, sid, user, record, process, frame_writer=direct)
         self.connections[sid] = conn
+        self.by_eio_sid[conn.eio_sid] = conn
         process.connections[sid] = conn
         process.stats.opened()
         process.stats.session_started()
@@ -374,6 +409,7 @@ class Seed003Endpoint:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
+        self.by_eio_sid.pop(conn.eio_sid, None)
         conn.closing = True
         if conn.expiry is not None and conn.expiry is not asyncio.current_task():
             conn.expiry.cancel()
