@@ -38,6 +38,7 @@ import socketio
 from django.conf import settings
 from socketio import packet
 
+from realtime import metrics
 from realtime.codec import AdapterCodec
 from realtime.conf import realtime_settings
 from realtime.consumer import (
@@ -45,6 +46,7 @@ from realtime.consumer import (
     FrameRateLimiter,
     TokenRefused,
     authenticate_token,
+    over_connect_budget,
     token_from_scope,
 )
 from realtime.db import database_call
@@ -93,6 +95,9 @@ RESERVED_EVENTS = frozenset(
 )
 # Longest unknown event name echoed in an error.
 MAX_EVENT_NAME_CHARS = 100
+# Each client event as the native frame type it stands for: its TYPE_RATE_LIMITS bucket and its
+# label in the per-type frame counts (stats, switchboard_ws_frames_received); any other: "unknown".
+NATIVE_TYPES = {"joinRoom": "room.join", "leaveRoom": "room.leave", "sendToRoom": "room.publish"}
 
 
 # Engine.IO's MESSAGE packet type: over WebSocket, a text frame "4<Socket.IO packet>".
@@ -239,8 +244,23 @@ class SocketIOConnection:
     async def send_error(self, exc: ProtocolError) -> dict:
         """Emit ``exc`` as the ``exception`` event; return its body (for the event's acknowledgement)."""
         error = exc.as_dict()
+        metrics.ERRORS.labels(error["code"]).inc()
+        self.process.stats.frames_out("error")
         await self.base_send({"text": CODEC.error(error["code"], error["message"], error.get("details"), None)})
         return error_body(error["code"], error["message"], error.get("details"))
+
+    async def rate_limited(self, verdict) -> dict | None:
+        """
+        Refuse an event over a rate bucket (``FrameRateLimiter``'s ``Verdict``): ``rate_limited``
+        with ``retry_after_ms`` and the bucket (``limit``: "connection" or the native type), as
+        /ws/'s gate does; the error body, or None when sustained abuse disconnected the socket.
+        """
+        metrics.RATE_LIMIT_HITS.labels(verdict.scope).inc()
+        error = RateLimited(details={"retry_after_ms": verdict.retry_after_ms, "limit": verdict.scope})
+        if verdict.abusive:  # RATE_ABUSE_FRAMES refused within RATE_ABUSE_WINDOW_S: as /ws/'s 4429
+            await self.refuse(error, CloseCode.RATE_LIMITED)
+            return None
+        return await self.send_error(error)
 
     async def close_with(self, text: str, code: int) -> None:
         """
@@ -347,6 +367,15 @@ class Seed003Endpoint:
             # python-socketio hands a connected client's event named "connect" to this handler.
             return await self.dispatch("connect", sid)
         scope = environ["asgi.scope"]
+        ip = (scope.get("client") or ("", 0))[0] or ""
+        # The per-address budget of /ws/ (realtime.consumer.connect_rate), shared with it and
+        # counted before the token is checked, so a reconnect loop costs no database read.
+        if limit := await over_connect_budget(ip):
+            metrics.LIMIT_REFUSALS.labels(limit).inc()
+            connection_log.warning("socket.io limit sid=%s ip=%s limit=%s", sid, ip, limit)
+            # As /ws/: a client reconnecting in a loop is slowed to the refusal's pace.
+            await asyncio.sleep(realtime_settings.CONNECT_REFUSAL_DELAY_S)
+            raise _refused(LimitExceeded("Too many new connections from this address", details={"limit": limit}))
         try:
             process = await get_process()
         except Exception:
@@ -370,7 +399,7 @@ class Seed003Endpoint:
             connection_id=sid,
             user_id=user.pk,
             username=user.get_username(),
-            ip=(scope.get("client") or ("", 0))[0] or "",
+            ip=ip,
             user_agent=headers.get(b"user-agent", b"").decode("latin1")[:200],
             connected_at=now_ms(),
             process=process.id,
@@ -430,18 +459,23 @@ class Seed003Endpoint:
         Run one client event; return its acknowledgement (``{"status": "ok", ...}``, or the error
         body when it failed, which is also emitted as ``exception``). The first argument is the
         event's payload; an unknown event is ``unknown_type``; a bug is ``server_error``, logged.
-        Over the native frame rate: ``rate_limited``; sustained, the socket is disconnected.
+        The native gate's limits, in its order (realtime/consumer/gate.py): the connection's
+        frame rate, then the native type's own (``TYPE_RATE_LIMITS``, ``NATIVE_TYPES``), each
+        ``rate_limited``; sustained, the socket is disconnected. Counted in the process stats and
+        ``switchboard_ws_frames_received`` as /ws/'s frames: by native type, "unknown", "refused".
         """
         conn = self.connections.get(sid)
         if conn is None or conn.closing:
             return None
+        stats = conn.process.stats
         verdict = conn.limiter.check_frame()
         if verdict.retry_after_ms:
-            error = RateLimited(details={"retry_after_ms": verdict.retry_after_ms, "limit": verdict.scope})
-            if verdict.abusive:  # RATE_ABUSE_FRAMES refused within RATE_ABUSE_WINDOW_S: as /ws/'s 4429
-                await conn.refuse(error, CloseCode.RATE_LIMITED)
-                return None
-            return await conn.send_error(error)
+            stats.frame_in("refused")
+            return await conn.rate_limited(verdict)
+        frame_type = NATIVE_TYPES.get(event) if isinstance(event, str) else None
+        stats.frame_in(frame_type or "unknown")
+        if frame_type is not None and (verdict := conn.limiter.check_type(frame_type)).retry_after_ms:
+            return await conn.rate_limited(verdict)
         handler = self.events.get(event) if isinstance(event, str) else None
         try:
             if handler is None:
