@@ -18,13 +18,19 @@ is a connection of the core like any other:
   it (a Socket.IO ``sendToRoom``, a native ``room.publish``, a back-end service), is one
   ``room.message`` on the room's group through ``rooms.services.publish_to_room``: the hub fans it
   out once per process and this codec turns it into one Socket.IO packet per process, written to
-  each local socket; ``server.message`` (to a user, a connection, everyone) likewise.
+  each local socket; ``server.message`` (to a user, a connection, everyone) likewise. A socket on
+  WebSocket is written to by the server's direct writer (from the start, or once it upgraded from
+  long-polling and engine.io wrote what it held: ``engineio_upgrade``); a polling one through
+  engine.io's queue.
   python-socketio's own manager (``AsyncRedisManager`` with Redis) is not on that path, so no
   event arrives twice; it shares python-socketio's own state (a ``disconnect`` or ``emit`` to a
   socket id from another process).
 - **Events.** ``joinRoom``, ``leaveRoom``, ``sendToRoom`` (the seed's ``MessageService`` names),
   authorised on every call by ``rooms.policy``; errors in the seed's NestJS shape (``exception``
   event ``{status: "error", message}``, plus ``code`` and ``details``), never a dropped socket.
+- **Limits.** /ws/'s: the per-address connection budget (one for both), the connection caps, the
+  frame rate and each event's native type's ``TYPE_RATE_LIMITS`` bucket; events are counted
+  with native frames by type.
 """
 
 import asyncio
@@ -438,7 +444,8 @@ class Seed003Endpoint:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
-        self.by_eio_sid.pop(conn.eio_sid, None)
+        if self.by_eio_sid.get(conn.eio_sid) is conn:  # not a later /game connect of the same Engine.IO session
+            del self.by_eio_sid[conn.eio_sid]
         conn.closing = True
         if conn.expiry is not None and conn.expiry is not asyncio.current_task():
             conn.expiry.cancel()
