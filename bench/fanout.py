@@ -35,7 +35,9 @@ progress through seed 001 (``subscribe`` with ``taskIds``; ``task_progress``, ba
 endpoint's default ``PROGRESS_SEED001_BATCH_*``: each update of a batch counts as a delivery),
 the workspace through seed 000 (flat ``workspace.updated``), the room through seed 003's
 Socket.IO (Engine.IO 4 over a WebSocket, as socket.io-client with ``transports: ["websocket"]``,
-spoken by the same picows client so the generator's cost per frame stays the native one). Each
+spoken by the same picows client so the generator's cost per frame stays the native one) or,
+``003-polling``, as socket.io-client connects by default: long-polling first (handshake, CONNECT,
+``joinRoom``), then the upgrade to WebSocket, over which every delivery measured arrives. Each
 message's ref leads its text (``content``, the room message's ``data``, the workspace's
 ``name``) on every endpoint, so the bytes sent are alike. ``bench/adapters.py`` compares them.
 
@@ -72,7 +74,7 @@ ROOM = "game:bench"  # a room of the default ROOMS rule "game:*": any user joins
 ENDPOINTS = {
     "chat": ("native", "002", "004"),
     "task": ("native", "001"),
-    "room": ("native", "003"),
+    "room": ("native", "003", "003-polling"),
     "workspace": ("native", "000"),
 }
 
@@ -237,6 +239,10 @@ class Native:
     def url(self, base: str, token: str) -> str:
         return f"{base}{self.path}?token={token}"
 
+    async def prepare(self, base: str, token: str) -> str:
+        """What is done before the WebSocket opens (nothing but its URL here); the URL."""
+        return self.url(base, token)
+
     def read(self, payload: bytes) -> tuple[str, object]:
         message = orjson.loads(payload)
         kind = message["type"]
@@ -376,7 +382,70 @@ class Seed003(Native):
         await client.request("joined", b'42/game,1["joinRoom",' + orjson.dumps({"roomId": topic_id}) + b"]")
 
 
-CLIENTS = {"native": Native(), "000": Seed000(), "002": Seed002(), "004": Seed004(), "001": Seed001(), "003": Seed003()}
+async def http_request(base: str, method: str, path: str, body: bytes = b"") -> bytes:
+    """One HTTP/1.0 request to the server at ``base`` (``ws://host:port``); the body of its 200 response."""
+    host, port = base.removeprefix("ws://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"{method} {path} HTTP/1.0\r\nHost: {host}:{port}\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    response = await reader.read()
+    writer.close()
+    head, _, payload = response.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.0 200") and not head.startswith(b"HTTP/1.1 200"):
+        raise ConnectionError(head.decode("latin1"))
+    return payload
+
+
+class Seed003Polling(Seed003):
+    """
+    Seed 003's Socket.IO as socket.io-client connects by default: Engine.IO's handshake, the
+    ``/game`` CONNECT and ``joinRoom`` over HTTP long-polling, then the upgrade (a WebSocket with
+    the session's sid: ``2probe``/``3probe`` while a poll is pending, which engine.io ends with a
+    NOOP, then ``5``). Every delivery measured arrives over the upgraded WebSocket.
+    """
+
+    opening = None  # the upgrade's WebSocket gets no Engine.IO open packet
+
+    def __init__(self):
+        self.polls: dict[str, asyncio.Task] = {}  # token -> the GET pending when the probe is sent
+
+    async def prepare(self, base: str, token: str) -> str:
+        path = self.path.removesuffix("websocket") + "polling"
+        sid = orjson.loads((await http_request(base, "GET", path))[1:])["sid"]
+        path += f"&sid={sid}"
+        await http_request(base, "POST", path, b"40/game," + orjson.dumps({"token": token}))
+        if not (await http_request(base, "GET", path)).startswith(b"40/game,"):
+            raise ConnectionError("connect refused")
+        await http_request(base, "POST", path, b'42/game,1["joinRoom",' + orjson.dumps({"roomId": ROOM}) + b"]")
+        if not (await http_request(base, "GET", path)).startswith(b"43/game,1["):
+            raise ConnectionError("joinRoom refused")
+        self.polls[token] = asyncio.create_task(http_request(base, "GET", path))
+        return f"{base}{self.path}&sid={sid}"
+
+    def read(self, payload: bytes) -> tuple[str, object]:
+        if payload == b"3probe":
+            return "probe", None
+        return super().read(payload)
+
+    async def subscribe(self, client, topic: str, topic_id, token: str) -> None:
+        await client.request("probe", b"2probe")
+        if b"6" not in (await asyncio.wait_for(self.polls.pop(token), 30)).split(b"\x1e"):  # ended by a NOOP
+            raise ConnectionError("the upgrade did not end the pending poll")
+        client.transport.send(WSMsgType.TEXT, b"5")
+
+
+CLIENTS = {
+    "native": Native(),
+    "000": Seed000(),
+    "002": Seed002(),
+    "004": Seed004(),
+    "001": Seed001(),
+    "003": Seed003(),
+    "003-polling": Seed003Polling(),
+}
 
 
 class Listener(WSListener):
@@ -452,7 +521,7 @@ async def open_connection(
     """Connect through ``endpoint`` and wait for its opening frame; the listener."""
     _, client = await ws_connect(
         lambda: Listener(bench, endpoint, subscriber),
-        endpoint.url(base, token),
+        await endpoint.prepare(base, token),
         websocket_handshake_timeout=timeout,
         enable_auto_pong=True,
     )
@@ -583,7 +652,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--endpoint",
-        choices=("native", "000", "001", "002", "003", "004"),
+        choices=tuple(CLIENTS),
         default="native",
         help="the subscribers' endpoint: /ws/ or a seed's compatibility endpoint (default %(default)s)",
     )

@@ -7,4 +7,4 @@ class RoomsConfig(AppConfig):
     name = "rooms"
 
     def ready(self):
-        from . import handlers  # noqa: F401  register the room.* frame handlers
+        from . import checks, handlers  # noqa: F401  register the system check and the room.* frame handlers

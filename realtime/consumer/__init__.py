@@ -3,7 +3,8 @@ The WebSocket endpoint ``/ws/``: what ``config/asgi.py`` mounts.
 
 - ``security``: the Origin check (``ALLOWED_HOSTS``, ``REALTIME["ALLOWED_ORIGINS"]``) before anything else;
 - ``auth`` and ``connect_rate``: the session cookie or ``?token=``, and the per-IP connection budget
-  (``authenticate_token`` and ``token_from_scope`` serve endpoints outside Channels too: Socket.IO's);
+  (``authenticate_token``, ``token_from_scope`` and ``over_connect_budget`` serve endpoints outside
+  Channels too: Socket.IO's);
 - ``consumer``: ``RealtimeConsumer``, split by job into ``gate`` (frame size, rate, parse),
   ``session`` (authentication, token expiry and refresh, single sign-on) and ``dispatch`` (handler,
   reply, events);
@@ -11,6 +12,7 @@ The WebSocket endpoint ``/ws/``: what ``config/asgi.py`` mounts.
 """
 
 from .auth import RealtimeAuthMiddlewareStack, TokenRefused, authenticate_token, token_from_scope
+from .connect_rate import over_connect_budget
 from .consumer import RealtimeConsumer
 from .limits import FrameRateLimiter
 from .routing import websocket_urlpatterns
@@ -25,6 +27,7 @@ __all__ = [
     "SingleSession",
     "TokenRefused",
     "authenticate_token",
+    "over_connect_budget",
     "token_from_scope",
     "websocket_urlpatterns",
 ]

@@ -24,6 +24,24 @@ logger = logging.getLogger(__name__)
 OVER_BUDGET_KEY = "connect_budget_exceeded"
 
 
+async def over_connect_budget(ip: str) -> str | None:
+    """
+    Count a new connection from client address ``ip``; return the name of the limit it is over
+    (``"CONNECTIONS_PER_IP_PER_S"`` or ``"CONNECTIONS_PER_IP_PER_MIN"``), else None. Also None
+    when the registry's Redis is unreachable (logged): nobody is refused for Redis being away.
+    Used by this middleware and by seed 003's Socket.IO handshake (rooms/compat/seed003.py).
+    """
+    try:
+        this_second, this_minute = await get_registry().count_connect(ip)
+    except Exception:
+        logger.warning("connection rate per IP not checked: registry unreachable", exc_info=True)
+        return None
+    for limit, count in (("CONNECTIONS_PER_IP_PER_S", this_second), ("CONNECTIONS_PER_IP_PER_MIN", this_minute)):
+        if count > getattr(realtime_settings, limit):
+            return limit
+    return None
+
+
 class ConnectRateMiddleware:
     """
     ASGI middleware for WebSocket scopes: count the connection against its client address
@@ -38,13 +56,7 @@ class ConnectRateMiddleware:
         self.refuse = refuse
 
     async def __call__(self, scope, receive, send):
-        ip = (scope.get("client") or ("", 0))[0] or ""
-        try:
-            this_second, this_minute = await get_registry().count_connect(ip)
-        except Exception:
-            logger.warning("connection rate per IP not checked: registry unreachable", exc_info=True)
-            this_second = this_minute = 0
-        for limit, count in (("CONNECTIONS_PER_IP_PER_S", this_second), ("CONNECTIONS_PER_IP_PER_MIN", this_minute)):
-            if count > getattr(realtime_settings, limit):
-                return await self.refuse({**scope, OVER_BUDGET_KEY: limit}, receive, send)
+        limit = await over_connect_budget((scope.get("client") or ("", 0))[0] or "")
+        if limit is not None:
+            return await self.refuse({**scope, OVER_BUDGET_KEY: limit}, receive, send)
         return await self.inner(scope, receive, send)

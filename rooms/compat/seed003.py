@@ -18,13 +18,19 @@ is a connection of the core like any other:
   it (a Socket.IO ``sendToRoom``, a native ``room.publish``, a back-end service), is one
   ``room.message`` on the room's group through ``rooms.services.publish_to_room``: the hub fans it
   out once per process and this codec turns it into one Socket.IO packet per process, written to
-  each local socket; ``server.message`` (to a user, a connection, everyone) likewise.
+  each local socket; ``server.message`` (to a user, a connection, everyone) likewise. A socket on
+  WebSocket is written to by the server's direct writer (from the start, or once it upgraded from
+  long-polling and engine.io wrote what it held: ``engineio_upgrade``); a polling one through
+  engine.io's queue.
   python-socketio's own manager (``AsyncRedisManager`` with Redis) is not on that path, so no
   event arrives twice; it shares python-socketio's own state (a ``disconnect`` or ``emit`` to a
   socket id from another process).
 - **Events.** ``joinRoom``, ``leaveRoom``, ``sendToRoom`` (the seed's ``MessageService`` names),
   authorised on every call by ``rooms.policy``; errors in the seed's NestJS shape (``exception``
   event ``{status: "error", message}``, plus ``code`` and ``details``), never a dropped socket.
+- **Limits.** /ws/'s: the per-address connection budget (one for both), the connection caps, the
+  frame rate and each event's native type's ``TYPE_RATE_LIMITS`` bucket; events are counted
+  with native frames by type.
 """
 
 import asyncio
@@ -38,6 +44,7 @@ import socketio
 from django.conf import settings
 from socketio import packet
 
+from realtime import metrics
 from realtime.codec import AdapterCodec
 from realtime.conf import realtime_settings
 from realtime.consumer import (
@@ -45,6 +52,7 @@ from realtime.consumer import (
     FrameRateLimiter,
     TokenRefused,
     authenticate_token,
+    over_connect_budget,
     token_from_scope,
 )
 from realtime.db import database_call
@@ -74,6 +82,8 @@ from realtime.servers import writer_for
 from .. import services
 from ..policy import check_join, check_publish, room_group, rule_for
 from ..serializers import EVENT_NAME
+from . import engineio_upgrade
+from .engineio_upgrade import TrackedPacket
 
 logger = logging.getLogger(__name__)
 connection_log = logging.getLogger("realtime.connections")
@@ -91,6 +101,9 @@ RESERVED_EVENTS = frozenset(
 )
 # Longest unknown event name echoed in an error.
 MAX_EVENT_NAME_CHARS = 100
+# Each client event as the native frame type it stands for: its TYPE_RATE_LIMITS bucket and its
+# label in the per-type frame counts (stats, switchboard_ws_frames_received); any other: "unknown".
+NATIVE_TYPES = {"joinRoom": "room.join", "leaveRoom": "room.leave", "sendToRoom": "room.publish"}
 
 
 # Engine.IO's MESSAGE packet type: over WebSocket, a text frame "4<Socket.IO packet>".
@@ -172,10 +185,14 @@ class SocketIOConnection:
         # A socket that connected straight over WebSocket: the hub writes events to it through the
         # server's direct writer (realtime.servers), as to a native connection, instead of one
         # python-engineio packet, queue put and writer-task wake-up per socket per event (3.6x
-        # native's CPU per delivery, ``make bench-adapters``). Every event takes that one path, so
-        # events stay in order; acks, errors and pings keep engine.io's queue (the seed's server
-        # emitted a room event before its handler's ack too). Long-polling and upgraded sockets: None.
+        # native's CPU per delivery, ``make bench-adapters``). Acks, errors and pings keep
+        # engine.io's queue (the seed's server emitted a room event before its handler's ack too).
+        # A long-polling socket: None until it upgrades and engine.io has written every packet it
+        # queued (``write_directly``), so events stay in order.
         self.frame_writer = frame_writer
+        # The last packet this connection put in engine.io's queue (tracked when the endpoint's
+        # upgrades switch to direct writes, rooms/compat/engineio_upgrade.py).
+        self.last_queued: TrackedPacket | None = None
         self.sid = self.connection_id = sid
         self.eio_sid = endpoint.server.manager.eio_sid_from_sid(sid, NAMESPACE)
         self.user = user
@@ -190,7 +207,32 @@ class SocketIOConnection:
 
     async def base_send(self, message: dict) -> None:
         """Write one hub message (an Engine.IO MESSAGE, ``_packet``'s text) through python-engineio's queue."""
-        await self.endpoint.server.eio.send(self.eio_sid, message["text"].removeprefix(ENGINEIO_MESSAGE))
+        data = message["text"].removeprefix(ENGINEIO_MESSAGE)
+        engine = self.endpoint.server.eio
+        if not self.endpoint.direct_upgrades:
+            await engine.send(self.eio_sid, data)
+            return
+        try:
+            socket = engine._get_socket(self.eio_sid)
+        except KeyError:  # gone: engine.send ignores it too
+            return
+        self.last_queued = TrackedPacket(data)
+        await socket.send(self.last_queued)
+
+    def write_directly(self, send) -> bool:
+        """
+        Switch an upgraded socket's events to the direct writer for its WebSocket's ASGI ``send``,
+        once every packet this connection queued has been taken by engine.io's writer (called by
+        ``DirectUpgradeWebSocket`` right after each of its writes, so a taken packet is a written
+        one). Return whether the question is settled: switched, or no direct writer for ``send``
+        (another server, patches off); False while a queued packet waits.
+        """
+        if self.frame_writer is None:
+            if self.last_queued is not None and not self.last_queued.taken:
+                return False
+            self.frame_writer = writer_for(send)
+            self.last_queued = None
+        return True
 
     async def subscribe(self, *groups: str) -> None:
         """Follow ``groups`` in the process hub; raise the layer's error."""
@@ -208,8 +250,23 @@ class SocketIOConnection:
     async def send_error(self, exc: ProtocolError) -> dict:
         """Emit ``exc`` as the ``exception`` event; return its body (for the event's acknowledgement)."""
         error = exc.as_dict()
+        metrics.ERRORS.labels(error["code"]).inc()
+        self.process.stats.frames_out("error")
         await self.base_send({"text": CODEC.error(error["code"], error["message"], error.get("details"), None)})
         return error_body(error["code"], error["message"], error.get("details"))
+
+    async def rate_limited(self, verdict) -> dict | None:
+        """
+        Refuse an event over a rate bucket (``FrameRateLimiter``'s ``Verdict``): ``rate_limited``
+        with ``retry_after_ms`` and the bucket (``limit``: "connection" or the native type), as
+        /ws/'s gate does; the error body, or None when sustained abuse disconnected the socket.
+        """
+        metrics.RATE_LIMIT_HITS.labels(verdict.scope).inc()
+        error = RateLimited(details={"retry_after_ms": verdict.retry_after_ms, "limit": verdict.scope})
+        if verdict.abusive:  # RATE_ABUSE_FRAMES refused within RATE_ABUSE_WINDOW_S: as /ws/'s 4429
+            await self.refuse(error, CloseCode.RATE_LIMITED)
+            return None
+        return await self.send_error(error)
 
     async def close_with(self, text: str, code: int) -> None:
         """
@@ -287,6 +344,9 @@ class Seed003Endpoint:
         # admin address a socket by them (rooms.serializers.CONNECTION_ID).
         self.server.eio.generate_id = lambda: uuid.uuid4().hex
         self.connections: dict[str, SocketIOConnection] = {}
+        # The same sockets by Engine.IO sid, for the switch of upgraded ones to direct writes.
+        self.by_eio_sid: dict[str, SocketIOConnection] = {}
+        self.direct_upgrades = engineio_upgrade.install(self.server.eio, self.by_eio_sid)
         self.events = {"joinRoom": self.join_room, "leaveRoom": self.leave_room, "sendToRoom": self.send_to_room}
         self.server.on("connect", self.connect, namespace=NAMESPACE)
         self.server.on("disconnect", self.disconnect, namespace=NAMESPACE)
@@ -313,6 +373,15 @@ class Seed003Endpoint:
             # python-socketio hands a connected client's event named "connect" to this handler.
             return await self.dispatch("connect", sid)
         scope = environ["asgi.scope"]
+        ip = (scope.get("client") or ("", 0))[0] or ""
+        # The per-address budget of /ws/ (realtime.consumer.connect_rate), shared with it and
+        # counted before the token is checked, so a reconnect loop costs no database read.
+        if limit := await over_connect_budget(ip):
+            metrics.LIMIT_REFUSALS.labels(limit).inc()
+            connection_log.warning("socket.io limit sid=%s ip=%s limit=%s", sid, ip, limit)
+            # As /ws/: a client reconnecting in a loop is slowed to the refusal's pace.
+            await asyncio.sleep(realtime_settings.CONNECT_REFUSAL_DELAY_S)
+            raise _refused(LimitExceeded("Too many new connections from this address", details={"limit": limit}))
         try:
             process = await get_process()
         except Exception:
@@ -336,7 +405,7 @@ class Seed003Endpoint:
             connection_id=sid,
             user_id=user.pk,
             username=user.get_username(),
-            ip=(scope.get("client") or ("", 0))[0] or "",
+            ip=ip,
             user_agent=headers.get(b"user-agent", b"").decode("latin1")[:200],
             connected_at=now_ms(),
             process=process.id,
@@ -353,6 +422,7 @@ class Seed003Endpoint:
         direct = writer_for(environ["asgi.send"]) if scope["type"] == "websocket" else None
         conn = SocketIOConnection(self, sid, user, record, process, frame_writer=direct)
         self.connections[sid] = conn
+        self.by_eio_sid[conn.eio_sid] = conn
         process.connections[sid] = conn
         process.stats.opened()
         process.stats.session_started()
@@ -374,6 +444,8 @@ class Seed003Endpoint:
         conn = self.connections.pop(sid, None)
         if conn is None:
             return
+        if self.by_eio_sid.get(conn.eio_sid) is conn:  # not a later /game connect of the same Engine.IO session
+            del self.by_eio_sid[conn.eio_sid]
         conn.closing = True
         if conn.expiry is not None and conn.expiry is not asyncio.current_task():
             conn.expiry.cancel()
@@ -394,18 +466,23 @@ class Seed003Endpoint:
         Run one client event; return its acknowledgement (``{"status": "ok", ...}``, or the error
         body when it failed, which is also emitted as ``exception``). The first argument is the
         event's payload; an unknown event is ``unknown_type``; a bug is ``server_error``, logged.
-        Over the native frame rate: ``rate_limited``; sustained, the socket is disconnected.
+        The native gate's limits, in its order (realtime/consumer/gate.py): the connection's
+        frame rate, then the native type's own (``TYPE_RATE_LIMITS``, ``NATIVE_TYPES``), each
+        ``rate_limited``; sustained, the socket is disconnected. Counted in the process stats and
+        ``switchboard_ws_frames_received`` as /ws/'s frames: by native type, "unknown", "refused".
         """
         conn = self.connections.get(sid)
         if conn is None or conn.closing:
             return None
+        stats = conn.process.stats
         verdict = conn.limiter.check_frame()
         if verdict.retry_after_ms:
-            error = RateLimited(details={"retry_after_ms": verdict.retry_after_ms, "limit": verdict.scope})
-            if verdict.abusive:  # RATE_ABUSE_FRAMES refused within RATE_ABUSE_WINDOW_S: as /ws/'s 4429
-                await conn.refuse(error, CloseCode.RATE_LIMITED)
-                return None
-            return await conn.send_error(error)
+            stats.frame_in("refused")
+            return await conn.rate_limited(verdict)
+        frame_type = NATIVE_TYPES.get(event) if isinstance(event, str) else None
+        stats.frame_in(frame_type or "unknown")
+        if frame_type is not None and (verdict := conn.limiter.check_type(frame_type)).retry_after_ms:
+            return await conn.rate_limited(verdict)
         handler = self.events.get(event) if isinstance(event, str) else None
         try:
             if handler is None:

@@ -1,15 +1,17 @@
 """
 Seed 003's Socket.IO endpoint in process (rooms/compat/seed003.py), over the in-memory layer and
 Redis: the handshake's token order and refusals, room events with rooms.policy on each, delivery
-between Socket.IO and native connections through the core, and one registry for both.
+between Socket.IO and native connections through the core, one registry for both, and the native
+limits (connections per address, event rates by type) and frame counts applied to Socket.IO too.
 """
 
 import pytest
 import socketio
 from asgiref.sync import sync_to_async
+from prometheus_client import REGISTRY
 
 from conftest import access_token
-from realtime.delivery import get_registry
+from realtime.delivery import get_process, get_registry
 from realtime.groups import user_group
 from realtime.publish import publish
 from rooms import services
@@ -244,3 +246,46 @@ async def test_single_session_closes_the_other_protocols_connections(sio, connec
     await connect(user=alice)
     assert (await socket.next_event("exception"))[1]["code"] == "session_replaced"
     assert await socket.disconnected()
+
+
+async def test_the_per_address_connection_budget_counts_and_refuses_socketio_handshakes(sio, connect, alice, settings):
+    settings.REALTIME = {**settings.REALTIME, "CONNECTIONS_PER_IP_PER_MIN": 2, "CONNECT_REFUSAL_DELAY_S": 0}
+    await connect(user=alice)
+    await sio(user=alice)
+    # One budget for both protocols: the native connection and the socket spent it.
+    over = await sio(user=alice, expect_connected=False)
+    assert over.connect_error["message"] == "Too many new connections from this address"
+    assert over.connect_error["data"] == {
+        "code": "limit_exceeded",
+        "message": "Too many new connections from this address",
+        "details": {"limit": "CONNECTIONS_PER_IP_PER_MIN"},
+    }
+    native = await connect(user=alice, expect_welcome=False)
+    assert (await native.receive())["error"]["details"] == {"limit": "CONNECTIONS_PER_IP_PER_MIN"}
+
+
+def frames_received(frame_type: str) -> float:
+    return REGISTRY.get_sample_value("switchboard_ws_frames_received_total", {"type": frame_type}) or 0
+
+
+async def test_type_rate_limits_and_the_frame_counts_cover_socketio_events(sio, alice, settings):
+    settings.REALTIME = {**settings.REALTIME, "TYPE_RATE_LIMITS": {"room.publish": {"per_min": 1, "burst": 1}}}
+    client = await sio(user=alice)
+    stats = (await get_process()).stats
+    received = stats.received
+    counted = {kind: frames_received(kind) for kind in ("room.join", "room.publish", "unknown")}
+    assert (await client.call("joinRoom", {"roomId": "game:2"}))["status"] == "ok"
+    assert (await client.call("sendToRoom", {"roomId": "game:2", "event": "vote", "data": 1}))["status"] == "ok"
+    refused = await client.call("sendToRoom", {"roomId": "game:2", "event": "vote", "data": 2})
+    assert (refused["status"], refused["code"]) == ("error", "rate_limited")
+    assert refused["details"]["limit"] == "room.publish" and refused["details"]["retry_after_ms"] > 0
+    assert (await client.next_event("exception"))[1] == refused
+    # Only that type's bucket: joining is not held back.
+    assert (await client.call("joinRoom", {"roomId": "game:3"}))["status"] == "ok"
+    assert (await client.call("chat.send", {"content": "hi"}))["code"] == "unknown_type"
+    assert stats.received - received == 5
+    assert {kind: frames_received(kind) - before for kind, before in counted.items()} == {
+        "room.join": 2,
+        "room.publish": 2,
+        "unknown": 1,
+    }

@@ -3,7 +3,9 @@ Seed 003's clients with the real socket.io-client (4.8, from npm: tests/e2e/sock
 against the two shared Daphne processes on one Redis: clients on each process join one game room
 and each one's message reaches every member once (``except`` skips the sender); the token order
 (auth, ?token=, Bearer); a forged and a missing token refused with a connect error; a message over
-1 MB drops only its socket; a forbidden room publish answered in the seed's error shape.
+1 MB drops only its socket; a forbidden room publish answered in the seed's error shape; a socket
+that polls, then upgrades, gets every room message once and in order across its switch to the
+server's direct writer.
 """
 
 import json
@@ -57,6 +59,14 @@ def test_seed003_clients_over_two_processes(daphnes, socketio_client, alice, bob
     assert seen["moves"] == [sorted([bob.pk, carol.pk]), [carol.pk], [bob.pk]]
     assert seen["forbidden"]["status"] == "error" and seen["forbidden"]["code"] == "forbidden"
     assert seen["exceptions"] == [seen["forbidden"]]
+    # The socket that polled, then upgraded: every room message once, in order, whether it came
+    # over polling, during the upgrade (engine.io's queue, then the server's direct writer) or after.
+    assert seen["connect_d"].get("id") and seen["join_d"]["status"] == "ok"
+    assert seen["upgraded_to"] == "websocket"
+    numbers = [n for n, _ in seen["sequence"]]
+    assert numbers == list(range(seen["published"])), numbers
+    transports = [transport for _, transport in seen["sequence"]]
+    assert set(transports[:11]) == {"polling"} and set(transports[-6:]) == {"websocket"}, transports
     forged, anonymous = seen["refused"]
     assert forged["data"]["code"] == anonymous["data"]["code"] == "unauthorized"
     assert anonymous["error"].startswith("Send an access token")

@@ -61,6 +61,41 @@ result.forbidden = await c.emitWithAck("sendToRoom", { roomId: "announcements", 
 await settle([c], "exception", 1);
 result.exceptions = names(c, "exception").map((e) => e.data);
 
+// A socket that polls, then upgrades: socket.io-client's default path, with its upgrade probe
+// started by hand (engine.io-client's own _probe, `upgrade: false` holding it back) so that the
+// room's messages come over polling, during the upgrade, then over the WebSocket. Each message
+// is numbered; the test wants every one once, in order, and notes the transport it came over.
+// One publisher, so that the room's order is its; 29 events, within the native burst (RATE_BURST 30).
+const p = open(s.urls[1], { auth: { token: s.tokens.carol }, transports: ["websocket"] });
+const d = open(s.urls[0], { auth: { token: s.tokens.bob }, upgrade: false });
+await connected(p);
+await p.emitWithAck("joinRoom", { roomId: s.room });
+const sequence = [];
+d.on("seq", (n) => sequence.push([n, d.io.engine.transport.name]));
+result.connect_d = await connected(d);
+result.join_d = await d.emitWithAck("joinRoom", { roomId: s.room });
+let next = 0;
+const burst = (count) => {
+  for (let i = 0; i < count; i++) p.emit("sendToRoom", { roomId: s.room, event: "seq", data: next++, except: true });
+};
+const received = async (count) => {
+  const end = Date.now() + 5000;
+  while (sequence.length < count && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+};
+burst(8);
+await received(8);
+const upgraded = new Promise((resolve) => d.io.engine.once("upgrade", (transport) => resolve(transport.name)));
+burst(14);
+await received(11); // the probe while the rest of the burst is on its way
+d.io.engine._probe("websocket");
+result.upgraded_to = await upgraded;
+await received(22);
+burst(6);
+await received(28);
+await new Promise((r) => setTimeout(r, 200)); // room for a duplicate to show
+result.sequence = sequence;
+result.published = next;
+
 // Refused handshakes: a forged token, none at all.
 const forged = open(s.urls[0], { auth: { token: s.tokens.alice.slice(0, -4) + "AAAA" }, transports: ["websocket"] });
 const anonymous = open(s.urls[1], {});
@@ -75,6 +110,6 @@ await settle([c], "after", 1);
 result.big_seen = [b, c].map((x) => names(x, "big").length);
 result.after_seen = names(c, "after").length;
 
-for (const x of [a, b, c, forged, anonymous]) x.close();
+for (const x of [a, b, c, d, p, forged, anonymous]) x.close();
 clearTimeout(deadline);
 console.log(JSON.stringify(result));
