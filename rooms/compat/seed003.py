@@ -55,12 +55,12 @@ from realtime.consumer import (
     over_connect_budget,
     token_from_scope,
 )
-from realtime.db import database_call
 from realtime.delivery import (
     ConnectionRecord,
     connection_closed,
     connection_opened,
     get_process,
+    publishing_call,
     replace_sessions,
 )
 from realtime.envelope import now_ms
@@ -532,7 +532,9 @@ class Seed003Endpoint:
         if not (excepted is True or excepted is False or excepted == conn.sid):
             raise Invalid("except is true or your own socket id", details={"except": ["true, false or socket.id"]})
         check_publish(conn.user, room, member=room in conn.rooms)
-        await database_call(
+        # Its event leaves from the event loop once the call returns, not from the worker thread
+        # while it holds the process's SQLite turn (realtime.delivery.publishing_call).
+        await publishing_call(
             services.publish_to_room,
             room=room,
             event=event,
