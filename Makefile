@@ -98,6 +98,10 @@ bench-chat: $(VENV)/.installed-bench
 bench-idle: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/idle.py $(BENCH_ARGS)
 
+## bench-heap: the Python heap of an idle connection under tracemalloc, by package and by Switchboard module; not part of `make test`
+bench-heap: $(VENV)/.installed-bench
+	scripts/with-redis.sh $(PY) bench/heap.py $(BENCH_ARGS)
+
 ## bench-storm: 5,000 clients in conversations of 10, the server SIGTERMed and restarted: reconnects, resumes, messages sent meanwhile; not part of `make test`
 bench-storm: $(VENV)/.installed-bench
 	scripts/with-redis.sh $(PY) bench/storm.py $(BENCH_ARGS)
