@@ -12,12 +12,15 @@ Measures (``--measures``, all by default):
 
 1. ``fanout`` (m1; ``bench/fanout.py``): one room of N (100 / 1,000 / 3,000), 20 events/s for 5 s:
    per-delivery and last-delivery p50/p99, lost deliveries; ratios of last-delivery p99 over the
-   bare-ASGI reference's and Node's. Switchboard also with N subscribers of one batch task and
-   20 progress reports/s (``-task`` rows, ``--topic task``).
+   bare-ASGI reference's and Node's; server CPU per delivery (us) for every server. Switchboard
+   also with N subscribers of one batch task and 20 progress reports/s (``-task`` rows,
+   ``--topic task``).
 2. ``chat`` (m2; ``bench/chat_rate.py``): 200 clients in rooms of 10, offered rate stepped: the
-   highest clean rate (p99 < 100 ms, nothing lost), with ratios.
+   highest clean rate (p99 < 100 ms, nothing lost), with ratios; Switchboard on SQLite, and under
+   Daphne also on a throwaway database of the machine's PostgreSQL.
 3. ``idle`` (m3; ``bench/idle.py``): 1,000 / 5,000 / 10,000 idle connections: RSS per connection
-   and connect rate, Switchboard also as two Daphne processes sharing Redis; ratios over Node.
+   and connect rate (Switchboard: and server CPU per connect), Switchboard also as two Daphne
+   processes sharing Redis; ratios over Node and bare ASGI.
 
 Prints the tables on stderr and one JSON object on stdout.
 
@@ -49,6 +52,7 @@ REFERENCES = (("node-ws", "node-ws"), ("asgi-raw-daphne", "asgi-raw"))
 # Set from the command line: the Switchboard servers measured, and the --baseline checkout.
 SERVERS: tuple[str, ...] = ("daphne", "uvicorn")
 BASELINE: Path | None = None
+IDLE_FIELDS = ("open", "rss_per_conn_kb", "connect_rate_per_s", "server_cpu_ms_per_connect")
 FANOUT_FIELDS = ("p50_ms", "p99_ms", "last_p50_ms", "last_p99_ms", "lost_deliveries", "server_cpu_us_per_delivery")
 
 
@@ -134,10 +138,24 @@ def ratio(value: float | None, reference: float | None) -> str:
     return f"{value / reference:.2f}x" if value and reference else "-"
 
 
+def reference_cpu_us_per_delivery(run: dict) -> float | None:
+    """
+    A reference's server CPU per delivery (us) from loadgen's m1 run: its ``server_cpu_pct`` is
+    over the window from the first send until the last delivery (``send_span_s`` + ``drain_s``).
+    """
+    if run.get("server_cpu_pct") is None or not run.get("deliveries"):
+        return None
+    seconds = run["server_cpu_pct"] / 100 * (run["send_span_s"] + run["drain_s"])
+    return round(seconds * 1e6 / run["deliveries"], 1)
+
+
 def fanout(ns: list[int]) -> dict[str, dict[int, dict]]:
     """Measure 1: last-delivery latency of one room of N, every server; and of one task's N subscribers."""
     options = ["--n", *map(str, ns), "--count", str(COUNT), "--interval", str(INTERVAL_S)]
     results = {name: {run["n"]: run for run in reference(ref, "m1", options)["runs"]} for name, ref in REFERENCES}
+    for runs in results.values():
+        for run in runs.values():
+            run["server_cpu_us_per_delivery"] = reference_cpu_us_per_delivery(run)
     for topic in ("chat", "task"):
         for server, (suffix, tree) in ((server, t) for server in SERVERS for t in trees()):
             name = f"switchboard-{server}" + ("-task" if topic == "task" else "") + suffix
@@ -184,6 +202,11 @@ def chat() -> dict[str, dict]:
     for server in SERVERS:
         for suffix, tree in trees():
             results[f"switchboard-{server}{suffix}"] = product("chat_rate.py", "--server", server, tree=tree)
+    if "daphne" in SERVERS:  # production's database too (bench/databases.py: a throwaway one)
+        for suffix, tree in trees():
+            results[f"switchboard-daphne-postgres{suffix}"] = product(
+                "chat_rate.py", "--server", "daphne", "--database", "postgres", tree=tree
+            )
     table = {
         server: {
             "max_clean_rate": run.get("max_clean_rate"),
@@ -215,21 +238,24 @@ def idle(levels: list[int]) -> dict[str, dict]:
             for suffix, tree in trees():
                 results[label + suffix] = product("idle.py", *args, *options, tree=tree)
     table = {
-        server: {
-            row["target"]: {key: row.get(key) for key in ("open", "rss_per_conn_kb", "connect_rate_per_s")}
-            for row in run["levels"]
-        }
+        server: {row["target"]: {key: row.get(key) for key in IDLE_FIELDS} for row in run["levels"]}
         for server, run in results.items()
     }
-    log(f"{'idle':32} {'N':>6} {'open':>6} {'KB/conn':>8} {'conn/s':>8} {'/ node':>8}  (ratio of KB per connection)")
+    log(
+        f"{'idle':32} {'N':>6} {'open':>6} {'KB/conn':>8} {'conn/s':>8} {'/ node':>8} {'/ asgi-raw':>11}"
+        f" {'CPU ms':>7}  (ratios of KB per connection; server CPU per connect)"
+    )
     for level in levels:
         for server, rows in table.items():
             row = rows.get(level) or {}
             node = table["node-ws"].get(level) or {}
+            bare = table["asgi-raw-daphne"].get(level) or {}
             log(
                 f"{server:32} {level:>6} {row.get('open')!s:>6} {row.get('rss_per_conn_kb')!s:>8}"
                 f" {row.get('connect_rate_per_s')!s:>8}"
                 f" {ratio(row.get('rss_per_conn_kb'), node.get('rss_per_conn_kb')):>8}"
+                f" {ratio(row.get('rss_per_conn_kb'), bare.get('rss_per_conn_kb')):>11}"
+                f" {row.get('server_cpu_ms_per_connect')!s:>7}"
             )
     return table
 
