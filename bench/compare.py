@@ -202,11 +202,8 @@ def chat() -> dict[str, dict]:
     for server in SERVERS:
         for suffix, tree in trees():
             results[f"switchboard-{server}{suffix}"] = product("chat_rate.py", "--server", server, tree=tree)
-    if "daphne" in SERVERS:  # production's database too (bench/databases.py: a throwaway one)
-        for suffix, tree in trees():
-            results[f"switchboard-daphne-postgres{suffix}"] = product(
-                "chat_rate.py", "--server", "daphne", "--database", "postgres", tree=tree
-            )
+    if "daphne" in SERVERS:  # production's database too (bench/databases.py: a throwaway one; this tree only)
+        results["switchboard-daphne-postgres"] = product("chat_rate.py", "--server", "daphne", "--database", "postgres")
     table = {
         server: {
             "max_clean_rate": run.get("max_clean_rate"),
