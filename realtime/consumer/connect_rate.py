@@ -1,6 +1,7 @@
 """
 The per-address connection budget (``REALTIME["CONNECTIONS_PER_IP_PER_MIN"]`` and
-``["CONNECTIONS_PER_IP_PER_S"]``), counted before authentication.
+``["CONNECTIONS_PER_IP_PER_S"]``) and the process's bound on handshakes in progress
+(``["MAX_HANDSHAKES_IN_PROGRESS"]``), both checked before authentication.
 
 Authenticating a connection costs a JWT check and a database read (the token's or the
 session's user). Counted in the consumer, after the auth middleware, a client opening
@@ -10,6 +11,12 @@ connection over the budget goes straight to the consumer, which refuses it (erro
 ``limit_exceeded``, close 1013) without a database read. The per-second cap spreads what the
 per-minute one allows: a loop's first 60 connections in one burst, each authenticated and
 announced, took the server for a few hundred milliseconds.
+
+The handshake bound is for many addresses at once: 5,000 clients reconnecting together after a
+restart (``make bench-storm``) were all authenticated, registered and welcomed side by side, each
+waiting on the others, and 8,734 of their attempts outlived Daphne's 5 s handshake timeout and
+were dropped (1006) after costing the server most of a connect. Beyond the bound a connection is
+refused at once (1013, ``limit_exceeded``); clients wait and come back (client.js: at least 5 s).
 """
 
 import logging
@@ -22,6 +29,32 @@ logger = logging.getLogger(__name__)
 # Set in the scope of a connection over its address's budget, to the name of the limit; the
 # consumer refuses it.
 OVER_BUDGET_KEY = "connect_budget_exceeded"
+# In the scope of every connection the middleware admits: its ``Handshake``, which the consumer
+# finishes once its session has started (or been refused).
+HANDSHAKE_KEY = "realtime_handshake"
+HANDSHAKES_LIMIT = "MAX_HANDSHAKES_IN_PROGRESS"
+
+
+class Handshake:
+    """One admitted handshake, counted in ``Handshake.in_progress`` (this process) until ``finish()``."""
+
+    in_progress = 0
+
+    def __init__(self):
+        Handshake.in_progress += 1
+        self.finished = False
+
+    def finish(self) -> None:
+        """Stop counting it (idempotent)."""
+        if not self.finished:
+            self.finished = True
+            Handshake.in_progress -= 1
+
+    @staticmethod
+    def admissible() -> bool:
+        """Whether a new handshake is within ``MAX_HANDSHAKES_IN_PROGRESS`` (0: no bound)."""
+        bound = realtime_settings.MAX_HANDSHAKES_IN_PROGRESS
+        return not bound or Handshake.in_progress < bound
 
 
 async def over_connect_budget(ip: str) -> str | None:
@@ -44,10 +77,11 @@ async def over_connect_budget(ip: str) -> str | None:
 
 class ConnectRateMiddleware:
     """
-    ASGI middleware for WebSocket scopes: count the connection against its client address
-    (``scope["client"]``, the forwarded one under ``daphne --proxy-headers``); within the budget,
-    call ``inner`` (the auth stack); over it, call ``refuse`` (the consumer, unauthenticated)
-    with ``scope[OVER_BUDGET_KEY]`` naming the limit. When the registry's Redis is unreachable the connection
+    ASGI middleware for WebSocket scopes: beyond ``MAX_HANDSHAKES_IN_PROGRESS``, or over the
+    budget of its client address (``scope["client"]``, the forwarded one under ``daphne
+    --proxy-headers``), call ``refuse`` (the consumer, unauthenticated) with
+    ``scope[OVER_BUDGET_KEY]`` naming the limit; else call ``inner`` (the auth stack) with the
+    connection's ``Handshake`` in ``scope[HANDSHAKE_KEY]``. When the registry's Redis is unreachable the connection
     is not counted: the other limits still hold, and nobody is refused for Redis being away.
     """
 
@@ -56,7 +90,14 @@ class ConnectRateMiddleware:
         self.refuse = refuse
 
     async def __call__(self, scope, receive, send):
-        limit = await over_connect_budget((scope.get("client") or ("", 0))[0] or "")
-        if limit is not None:
-            return await self.refuse({**scope, OVER_BUDGET_KEY: limit}, receive, send)
-        return await self.inner(scope, receive, send)
+        if not Handshake.admissible():
+            return await self.refuse({**scope, OVER_BUDGET_KEY: HANDSHAKES_LIMIT}, receive, send)
+        handshake = Handshake()
+        try:
+            limit = await over_connect_budget((scope.get("client") or ("", 0))[0] or "")
+            if limit is not None:
+                handshake.finish()
+                return await self.refuse({**scope, OVER_BUDGET_KEY: limit}, receive, send)
+            return await self.inner({**scope, HANDSHAKE_KEY: handshake}, receive, send)
+        finally:
+            handshake.finish()  # the client left before the consumer finished it

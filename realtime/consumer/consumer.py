@@ -24,7 +24,7 @@ from realtime.delivery import ConnectionRecord, connection_closed, get_process
 from realtime.errors import CloseCode, GoingAway, LimitExceeded, ProtocolError, Unavailable
 from realtime.servers import writer_for
 
-from .connect_rate import OVER_BUDGET_KEY
+from .connect_rate import HANDSHAKE_KEY, HANDSHAKES_LIMIT, OVER_BUDGET_KEY
 from .dispatch import DispatchMixin
 from .gate import FrameGate, Refusal
 from .session import SessionMixin, header, layer_unavailable
@@ -134,6 +134,14 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
     # -- lifecycle ------------------------------------------------------------------------
 
     async def connect(self):
+        try:
+            await self._open()
+        finally:
+            # Its session started (welcome sent) or was refused: no longer a handshake in progress.
+            if (handshake := self.scope.get(HANDSHAKE_KEY)) is not None:
+                handshake.finish()
+
+    async def _open(self) -> None:
         self.connection_id = uuid.uuid4().hex
         self.user = None
         self.record: ConnectionRecord | None = None  # set while registered (authenticated)
@@ -189,7 +197,10 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
         if len(self.process.connections) > realtime_settings.MAX_CONNECTIONS_PER_PROCESS:
             await self.refuse_limit("MAX_CONNECTIONS_PER_PROCESS", "This server is full; try another or retry later")
             return False
-        if limit := self.scope.get(OVER_BUDGET_KEY):  # counted before authentication (connect_rate.py)
+        if (limit := self.scope.get(OVER_BUDGET_KEY)) == HANDSHAKES_LIMIT:  # checked before authentication
+            await self.refuse_limit(limit, "This server is busy with other connections; retry in a few seconds")
+            return False
+        if limit:  # counted before authentication (connect_rate.py)
             # A client reconnecting in a loop waits for each refusal: it is slowed to this pace
             # instead of keeping the server busy with handshakes (make bench-floods).
             await asyncio.sleep(realtime_settings.CONNECT_REFUSAL_DELAY_S)

@@ -1,5 +1,7 @@
 """Per-connection limits of /ws/ (docs/protocol.md, "Limits"), over the in-memory layer and Redis."""
 
+import asyncio
+import threading
 import time
 
 from realtime.consumer.limits import TokenBucket
@@ -148,3 +150,38 @@ async def test_a_member_of_more_rooms_than_the_cap_follows_them_all_and_can_stil
     assert (await client.request("lobby.join", {"room_id": rooms[4].pk}))["type"] == "ack"
     refused = await client.request("lobby.join", {"room_id": rooms[3].pk})
     assert refused["error"]["details"] == {"limit": "MAX_SUBSCRIPTIONS"}
+
+
+async def test_handshakes_beyond_the_bound_are_refused_at_once_until_one_finishes(connect, alice, bob, settings):
+    from realtime import registry
+    from realtime.consumer.connect_rate import Handshake
+
+    override(settings, MAX_HANDSHAKES_IN_PROGRESS=1, CONNECT_REFUSAL_DELAY_S=5)
+    release = threading.Event()
+    read_groups = registry.groups_for_session
+
+    def held_groups(user):  # alice's session start waits here: her handshake stays in progress
+        if user.pk == alice.pk:
+            release.wait(10)
+        return read_groups(user)
+
+    registry.groups_for_session = held_groups
+    try:
+        held = await connect(user=alice, expect_welcome=False)
+        deadline = time.monotonic() + 5
+        while Handshake.in_progress == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        refused = await connect(user=bob, expect_welcome=False)
+        assert (await refused.receive())["error"]["details"] == {"limit": "MAX_HANDSHAKES_IN_PROGRESS"}
+        assert await refused.receive_close() == CloseCode.TRY_AGAIN_LATER
+        assert time.monotonic() - started < 5  # not held back like a reconnect loop's refusal
+        release.set()
+        assert (await held.receive_type("welcome", timeout=5))["data"]["user"]["id"] == alice.pk
+        # Finished handshakes are no longer counted: the next client gets in.
+        again = await connect(user=bob)
+        assert again.welcome["data"]["user"]["id"] == bob.pk
+        assert Handshake.in_progress == 0
+    finally:
+        registry.groups_for_session = read_groups
+        release.set()
