@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-__all__ = ["Tested", "untested"]
+__all__ = ["Tested", "describe_untested", "untested"]
 
 
 @dataclass(frozen=True)
@@ -43,3 +43,8 @@ def untested(tested: tuple[Tested, ...]) -> list[tuple[Tested, str]]:
         if not within:
             outside.append((requirement, installed))
     return outside
+
+
+def describe_untested(outside: list[tuple[Tested, str]]) -> str:
+    """``untested``'s answer as one log phrase: "daphne 4.3.0 (tested >=4.2.3,<4.3), ..."."""
+    return ", ".join(f"{req.distribution} {found} (tested {req.specifier})" for req, found in outside)

@@ -31,7 +31,7 @@ from websockets.protocol import State
 from realtime import metrics
 from realtime.conf import realtime_settings
 from realtime.errors import CloseCode
-from realtime.versions import Tested, untested
+from realtime.versions import Tested, describe_untested, untested
 
 from .frames import PreparedFrame
 
@@ -49,10 +49,7 @@ def install() -> bool:
     global _installed
     outside = untested(TESTED)
     if outside:
-        logging.getLogger(__name__).error(
-            "uvicorn direct writes off: %s",
-            ", ".join(f"{req.distribution} {found} (tested {req.specifier})" for req, found in outside),
-        )
+        logging.getLogger(__name__).error("uvicorn direct writes off: %s", describe_untested(outside))
     _installed = not outside
     return _installed
 

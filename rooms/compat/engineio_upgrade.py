@@ -47,7 +47,7 @@ from engineio import packet
 from engineio.async_drivers.asgi import WebSocket
 
 from realtime.conf import realtime_settings
-from realtime.versions import Tested, untested
+from realtime.versions import Tested, describe_untested, untested
 
 __all__ = ["TESTED", "DirectUpgradeWebSocket", "TrackedPacket", "install"]
 
@@ -103,10 +103,7 @@ def install(engine, connections: dict) -> bool:
         return False
     outside = untested(TESTED)
     if outside:
-        logger.error(
-            "seed 003's upgraded sockets keep engine.io's queue: %s",
-            ", ".join(f"{req.distribution} {found} (tested {req.specifier})" for req, found in outside),
-        )
+        logger.error("seed 003's upgraded sockets keep engine.io's queue: %s", describe_untested(outside))
         return False
     engine._async = {**engine._async, "websocket": functools.partial(DirectUpgradeWebSocket, connections)}
     return True

@@ -54,6 +54,18 @@ def pair(tmp_path):
         server.stop()
 
 
+async def silent_client(server, token) -> asyncio.StreamWriter:
+    """A raw TCP client that completes a WebSocket handshake to ``/ws/`` and then reads and answers nothing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        f"GET /ws/?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert (await reader.readline()).startswith(b"HTTP/1.1 101")
+    return writer
+
+
 async def connect(server, token, **kwargs):
     ws = await websockets.connect(f"{server.url}?token={token}", **kwargs)
     await next_of_type(ws, "welcome")
@@ -255,13 +267,7 @@ async def test_a_draining_process_stops_listening_at_once(tmp_path, alice):
     try:
         token = await asyncio.to_thread(login, server, "alice", "alice-pass")
         # A client that completed its handshake and reads nothing more: the drain waits for it.
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(
-            f"GET /ws/?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        assert (await reader.readline()).startswith(b"HTTP/1.1 101")
+        writer = await silent_client(server, token)
         server.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10
         while True:
@@ -310,13 +316,7 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_forgotten(tmp_
         alice_token = await asyncio.to_thread(login, server, "alice", "alice-pass")
         async with await connect(server, bob_token) as bob_ws:  # websockets answers pings by itself
             # Alice's client completes the handshake, then never reads or answers again.
-            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            writer.write(
-                f"GET /ws/?token={alice_token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-            )
-            assert (await reader.readline()).startswith(b"HTTP/1.1 101")
+            writer = await silent_client(server, alice_token)
             online = await next_of_type(bob_ws, "presence.changed")
             assert online["data"]["user_id"] == alice.pk and online["data"]["online"] is True
             offline = await next_of_type(bob_ws, "presence.changed", timeout=6)

@@ -18,7 +18,7 @@ Each patch module names the upstream code it works around, so it can go when ups
 import logging
 import sys
 
-from realtime.versions import Tested, untested
+from realtime.versions import Tested, describe_untested, untested
 
 from .close_codes import allow_rfc6455_close_codes
 from .cycles import free_closed_connections
@@ -51,10 +51,7 @@ def install() -> bool:
         return _installed
     outside = untested(TESTED)
     if outside:
-        logger.error(
-            "Daphne patches not applied: %s",
-            ", ".join(f"{req.distribution} {found} (tested {req.specifier})" for req, found in outside),
-        )
+        logger.error("Daphne patches not applied: %s", describe_untested(outside))
         return False
     allow_rfc6455_close_codes()
     free_closed_connections()
