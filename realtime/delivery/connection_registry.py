@@ -39,6 +39,8 @@ from django.core.signals import setting_changed
 from realtime.conf import realtime_settings
 from realtime.redis_client import redis_client, redis_configured
 
+from .coalesce import Coalescer
+
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -215,6 +217,16 @@ return gone
 """
 
 
+# KEYS: this second's and this minute's counters of one address. Returns both counts.
+_COUNT_CONNECT = """
+local this_second = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 2)
+local this_minute = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], 60)
+return {this_second, this_minute}
+"""
+
+
 # Extend the TTL of one process's records; restore any that Redis lost (a restart without
 # persistence). One script per REFRESH_CHUNK records: as a pipeline of five commands per record,
 # redis-py spent 136 ms of the event loop on 1,000 connections (bench/maintenance.py).
@@ -236,6 +248,8 @@ end
 """
 # Records per refresh script: Redis runs one script at a time, so a chunk blocks it ~3 ms.
 REFRESH_CHUNK = 1000
+# Commands per coalesced pipeline: a hundred connects' (MAX_HANDSHAKES_IN_PROGRESS) fit in one.
+COMMANDS_PER_PIPELINE = 200
 
 
 def _record(fields: dict[bytes, bytes]) -> ConnectionRecord:
@@ -257,6 +271,11 @@ class RedisConnectionRegistry:
         # redis.asyncio clients belong to one event loop; tests run several loops in turn.
         self._async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._sync_client: redis.Redis | None = None
+        # The connects' and disconnects' commands (register, unregister, count_connect), one
+        # pipeline for those issued while the previous one is in flight (realtime.delivery.coalesce).
+        self._commands: Coalescer[tuple, Any] = Coalescer(
+            self._pipeline, name="registry", max_batch=COMMANDS_PER_PIPELINE
+        )
 
     def _key(self, *parts: Any) -> str:
         return ":".join([self.prefix, *map(str, parts)])
@@ -277,6 +296,12 @@ class RedisConnectionRegistry:
             self._sync_client = redis_client(asynchronous=False, socket_timeout=5, socket_connect_timeout=2)
         return self._sync_client
 
+    async def _pipeline(self, commands: list[tuple]) -> list:
+        async with self._aclient().pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)
+
     def _record_args(self, record: ConnectionRecord) -> list:
         """The record as HSET's field, value, ... (``vars``: ``asdict`` deep-copies, 17 us a record)."""
         return [x for name, value in vars(record).items() for x in (name, value)]
@@ -284,33 +309,39 @@ class RedisConnectionRegistry:
     async def register(self, record: ConnectionRecord) -> Registered:
         now = _now_ms()
         ttl = realtime_settings.REGISTRY_TTL_S
-        count, came_online = await self._aclient().eval(
-            _REGISTER,
-            3,
-            self._key("conn", record.connection_id),
-            self._key("user", record.user_id, "conns"),
-            self._key("online"),
-            now,
-            now + ttl * 1000,
-            ttl,
-            record.connection_id,
-            record.user_id,
-            *self._record_args(record),
+        count, came_online = await self._commands.submit(
+            (
+                "EVAL",
+                _REGISTER,
+                3,
+                self._key("conn", record.connection_id),
+                self._key("user", record.user_id, "conns"),
+                self._key("online"),
+                now,
+                now + ttl * 1000,
+                ttl,
+                record.connection_id,
+                record.user_id,
+                *self._record_args(record),
+            )
         )
         return Registered(int(count), bool(came_online))
 
     async def unregister(self, record: ConnectionRecord) -> int | None:
         now = _now_ms()
-        went_offline = await self._aclient().eval(
-            _UNREGISTER,
-            4,
-            self._key("conn", record.connection_id),
-            self._key("user", record.user_id, "conns"),
-            self._key("online"),
-            self._key("lastseen"),
-            now,
-            record.connection_id,
-            record.user_id,
+        went_offline = await self._commands.submit(
+            (
+                "EVAL",
+                _UNREGISTER,
+                4,
+                self._key("conn", record.connection_id),
+                self._key("user", record.user_id, "conns"),
+                self._key("online"),
+                self._key("lastseen"),
+                now,
+                record.connection_id,
+                record.user_id,
+            )
         )
         return now if went_offline else None
 
@@ -332,12 +363,7 @@ class RedisConnectionRegistry:
     async def count_connect(self, ip: str) -> tuple[int, int]:
         now = time.time()
         per_second, per_minute = self._key("connect", ip, "s", int(now)), self._key("connect", ip, int(now // 60))
-        async with self._aclient().pipeline(transaction=True) as pipe:
-            pipe.incr(per_second)
-            pipe.expire(per_second, 2)
-            pipe.incr(per_minute)
-            pipe.expire(per_minute, 60)
-            this_second, _, this_minute, _ = await pipe.execute()
+        this_second, this_minute = await self._commands.submit(("EVAL", _COUNT_CONNECT, 2, per_second, per_minute))
         return int(this_second), int(this_minute)
 
     async def publish_process(self, process_id: str, snapshot: dict, ttl_s: float) -> None:

@@ -29,6 +29,7 @@ from realtime.conf import realtime_settings
 from realtime.groups import HUBS_GROUP
 from realtime.servers import FrameWriter, PreparedFrame
 
+from .coalesce import Coalescer
 from .layers import RedisChannelLayer
 from .ordering import StreamOrder
 from .outbox import LAYER_CLOSE_TYPE, LAYER_EVENT_TYPE, LAYER_MEMBERSHIP_TYPE, LAYER_MULTICAST_TYPE
@@ -91,6 +92,10 @@ class Hub:
         self.groups: dict[str, set[Connection]] = {}
         # Group add/discard in the layer must not reorder for one group; striping bounds the locks.
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
+        # Groups whose layer add is in flight: a subscriber to one waits for it (under its lock).
+        self._adding: set[str] = set()
+        # The layer adds of subscribes in flight together go out as one (realtime.delivery.coalesce).
+        self._layer_adds: Coalescer[list[str], None] = Coalescer(self._layer_add_batch, name="hub-add", max_batch=100)
         self._tasks: list[asyncio.Task] = []
         self._resyncing: set[asyncio.Task] = set()
         self._refresh_slots = asyncio.Semaphore(_REFRESH_CONCURRENCY)
@@ -144,10 +149,14 @@ class Hub:
         if not groups:
             return
         if isinstance(self.layer, RedisChannelLayer):
-            await self.layer.group_add_many(groups, self.channel)
+            await self._layer_adds.submit(groups)
             return
         for group in groups:  # other layers (in-memory in tests) have no batch operation
             await self.layer.group_add(group, self.channel)
+
+    async def _layer_add_batch(self, adds: list[list[str]]) -> list[None]:
+        await self.layer.group_add_many(list(dict.fromkeys(group for groups in adds for group in groups)), self.channel)
+        return [None] * len(adds)
 
     async def _layer_discard(self, groups: list[str]) -> None:
         if not groups:
@@ -166,19 +175,36 @@ class Hub:
         Raise the layer's error (and leave nothing half-registered) if the layer is unreachable.
         """
         groups = list(dict.fromkeys(groups))
-        async with self._locked(groups):
-            first = [group for group in groups if not self.groups.get(group)]
+        # A group this process already follows (members, no add in flight) is joined in one step
+        # of the loop, without its lock: an unsubscribe that empties it removes it in one step
+        # too. So only groups that may need a layer add take locks, and connects that share a
+        # group (everyone's) do not queue behind each other's round trips to Redis.
+        followed = [group for group in groups if self.groups.get(group) and group not in self._adding]
+        for group in followed:
+            self.groups[group].add(conn)
+        rest = [group for group in groups if group not in followed]
+        if not rest:
+            return
+        try:
+            async with self._locked(rest):
+                first = [group for group in rest if not self.groups.get(group)]
+                for group in rest:
+                    self.groups.setdefault(group, set()).add(conn)
+                self._adding.update(first)
+                try:
+                    await self._layer_add(first)
+                finally:
+                    self._adding.difference_update(first)
+        except BaseException:
             for group in groups:
-                self.groups.setdefault(group, set()).add(conn)
-            try:
-                await self._layer_add(first)
-            except BaseException:
-                for group in groups:
-                    self.groups[group].discard(conn)
-                    if not self.groups[group]:
-                        del self.groups[group]
-                        self.order.forget(group)
-                raise
+                members = self.groups.get(group)
+                if members is None:
+                    continue
+                members.discard(conn)
+                if not members:
+                    del self.groups[group]
+                    self.order.forget(group)
+            raise
 
     async def unsubscribe(self, groups: Iterable[str], conn: Connection) -> None:
         """

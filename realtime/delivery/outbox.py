@@ -26,6 +26,7 @@ from realtime.errors import CloseCode, ProtocolError, SessionReplaced
 from realtime.groups import user_group
 
 from . import resync
+from .coalesce import Coalescer
 from .layers import RedisChannelLayer
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,8 @@ async def flush_collected(collected: list[tuple[str, dict]]) -> None:
     """
     Send what ``collecting_publishes`` gathered, in order; log (never raise) layer failures.
 
-    On Redis, one ``group_send_many`` for the lot (realtime.delivery.layers); a process channel's
+    On Redis, one ``group_send_many`` for the lot and for the other flushes made while the
+    previous one was in flight (realtime.delivery.layers, .coalesce); a process channel's
     deliveries refused over capacity count as failed deliveries (``/metrics``).
     """
     if not collected:
@@ -163,15 +165,25 @@ async def flush_collected(collected: list[tuple[str, dict]]) -> None:
     if resync.has_lost():
         await announce_lost()
     try:
-        refused = await layer.group_send_many(collected)
+        await _layer_sends.submit(collected)
     except Exception:
-        refused = None
-        logger.exception("send of %d events failed; their members are told to resync", len(collected))
-    if refused is None or refused:
-        # Refused over a channel's capacity: some process missed them, which one is not known.
         resync.note_lost(group for _, message in collected for group in _groups_of(message))
+        logger.exception("send of %d events failed; their members are told to resync", len(collected))
+
+
+async def _send_many(collections: list[list[tuple[str, dict]]]) -> list[None]:
+    sends = [send for collected in collections for send in collected]
+    refused = await get_channel_layer().group_send_many(sends)
     if refused:
+        # Refused over a channel's capacity: some process missed them, which one is not known.
+        resync.note_lost(group for _, message in sends for group in _groups_of(message))
         metrics.DELIVERY_FAILURES.inc(refused)
+    return [None] * len(collections)
+
+
+# The flushes made while one ``group_send_many`` is in flight go out together, in order: the
+# connects of a reconnect storm each announce their user online (realtime.delivery.coalesce).
+_layer_sends: Coalescer[list[tuple[str, dict]], None] = Coalescer(_send_many, name="layer-send", max_batch=100)
 
 
 def event_message(
