@@ -96,6 +96,9 @@ DEFAULTS = {
     "SESSION_RECHECK_S": 60,
     # On SIGTERM, connections are closed with 1001 and the process waits this long for them to go.
     "DRAIN_TIMEOUT_S": 5,
+    # A user whose last connection a draining process closed stays online this long: reconnected
+    # meanwhile, nobody is told offline-then-online; not, the sweep says offline after it.
+    "PRESENCE_DRAIN_GRACE_S": 15,
     # Freeze what survives each full garbage collection so the next ones stay short; frozen
     # garbage cycles are collected at the latest this often (realtime/delivery/gc_pauses.py).
     "GC_FREEZE": True,

@@ -225,7 +225,7 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
             if self.record is not None:
                 record, self.record = self.record, None
                 try:
-                    await connection_closed(self.process.registry, record)
+                    await connection_closed(self.process.registry, record, draining=self.process.draining)
                 except Exception:
                     logger.warning("could not unregister %s; its record expires", record.connection_id, exc_info=True)
         finally:

@@ -61,7 +61,9 @@ class ConnectionRecord:
 
 # The operations both stores implement (async writes from the event loop, sync reads):
 #   register(record) -> Registered
-#   unregister(record) -> last_seen epoch ms when it was the user's last connection, else None
+#   unregister(record, grace_s=0) -> last_seen epoch ms when it was the user's last connection,
+#   else None; with ``grace_s``, the user's last connection leaves them online that many seconds
+#   more (a restart's reconnect then announces nothing; the sweep says offline if none came)
 #   refresh(records): extend the records' expiry (their process is alive)
 #   sweep() -> [(user_id, last_seen)] whose connections all expired, each reported once
 #   count_connect(ip) -> (new connections from ``ip`` in the current second, in the current
@@ -98,7 +100,8 @@ class LocalConnectionRegistry:
             self._records[record.connection_id] = (record, now + realtime_settings.REGISTRY_TTL_S * 1000)
         return Registered(before + 1, before == 0)
 
-    async def unregister(self, record: ConnectionRecord) -> int | None:
+    async def unregister(self, record: ConnectionRecord, grace_s: float = 0) -> int | None:
+        # No grace here: this store dies with its process, the one that drains.
         now = _now_ms()
         with self._lock:
             if self._records.pop(record.connection_id, None) is None or self._live(record.user_id, now):
@@ -175,24 +178,33 @@ class LocalConnectionRegistry:
 
 
 # KEYS: conn, user conns, online. ARGV: now, expiry, ttl_s, connection_id, user_id, field, value, ...
+# Came online: no other live connection, and not online by a drain's grace (unregister).
 _REGISTER = """
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 local before = redis.call('ZCARD', KEYS[2])
+local online_until = redis.call('ZSCORE', KEYS[3], ARGV[5])
+local graced = online_until and tonumber(online_until) > tonumber(ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[5])
-return {before + 1, before == 0 and 1 or 0}
+return {before + 1, (before == 0 and not graced) and 1 or 0}
 """
 
-# KEYS: conn, user conns, online, lastseen. ARGV: now, connection_id, user_id.
-# Returns 1 exactly once per offline transition (whoever removes the user from `online`).
+# KEYS: conn, user conns, online, lastseen. ARGV: now, connection_id, user_id, online until (epoch
+# ms; 0: no grace). Returns 1 exactly once per offline transition (whoever removes the user from
+# `online`); with a grace, the user's score in `online` is set to its end instead (the sweep
+# removes them then, unless a connection registered meanwhile).
 _UNREGISTER = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
+if tonumber(ARGV[4]) > 0 then
+  redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[3])
+  return 0
+end
 local removed = redis.call('ZREM', KEYS[3], ARGV[3])
 if removed == 1 then redis.call('HSET', KEYS[4], ARGV[3], ARGV[1]) end
 return removed
@@ -327,7 +339,7 @@ class RedisConnectionRegistry:
         )
         return Registered(int(count), bool(came_online))
 
-    async def unregister(self, record: ConnectionRecord) -> int | None:
+    async def unregister(self, record: ConnectionRecord, grace_s: float = 0) -> int | None:
         now = _now_ms()
         went_offline = await self._commands.submit(
             (
@@ -341,6 +353,7 @@ class RedisConnectionRegistry:
                 now,
                 record.connection_id,
                 record.user_id,
+                now + int(grace_s * 1000) if grace_s > 0 else 0,
             )
         )
         return now if went_offline else None

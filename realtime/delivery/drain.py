@@ -8,7 +8,8 @@ connections go to another process, or are refused by the kernel until this one's
 binds the port), a handshake already under way is refused with 1001, open connections get a
 ``going_away`` error frame and close 1001 (clients reconnect elsewhere),
 the process waits up to ``REALTIME["DRAIN_TIMEOUT_S"]`` for their disconnects (which remove them
-from the registry, so presence is right at once), leaves the channel layer and stops Twisted's
+from the registry; a user whose last connection it was stays online ``PRESENCE_DRAIN_GRACE_S``
+more, realtime.delivery.presence.connection_closed), leaves the channel layer and stops Twisted's
 reactor, which lets Daphne exit as usual. Other servers (uvicorn) keep their own SIGTERM handling,
 and so does ``manage.py runserver`` with its autoreloader (``install_drain_on_sigterm``).
 """

@@ -94,8 +94,14 @@ class Hub:
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         # Groups whose layer add is in flight: a subscriber to one waits for it (under its lock).
         self._adding: set[str] = set()
-        # The layer adds of subscribes in flight together go out as one (realtime.delivery.coalesce).
-        self._layer_adds: Coalescer[list[str], None] = Coalescer(self._layer_add_batch, name="hub-add", max_batch=100)
+        # The layer adds (discards) of subscribes (unsubscribes) in flight together go out as one
+        # (realtime.delivery.coalesce): a storm's connects, a drain's disconnects.
+        self._layer_adds: Coalescer[list[str], None] = Coalescer(
+            self._batch(RedisChannelLayer.group_add_many), name="hub-add", max_batch=100
+        )
+        self._layer_discards: Coalescer[list[str], None] = Coalescer(
+            self._batch(RedisChannelLayer.group_discard_many), name="hub-discard", max_batch=100
+        )
         self._tasks: list[asyncio.Task] = []
         self._resyncing: set[asyncio.Task] = set()
         self._refresh_slots = asyncio.Semaphore(_REFRESH_CONCURRENCY)
@@ -154,15 +160,20 @@ class Hub:
         for group in groups:  # other layers (in-memory in tests) have no batch operation
             await self.layer.group_add(group, self.channel)
 
-    async def _layer_add_batch(self, adds: list[list[str]]) -> list[None]:
-        await self.layer.group_add_many(list(dict.fromkeys(group for groups in adds for group in groups)), self.channel)
-        return [None] * len(adds)
+    def _batch(self, many):
+        """A coalesced batch: ``many`` (the layer's ``group_add_many`` or ``_discard_many``) for every call's groups."""
+
+        async def run(calls: list[list[str]]) -> list[None]:
+            await many(self.layer, list(dict.fromkeys(group for groups in calls for group in groups)), self.channel)
+            return [None] * len(calls)
+
+        return run
 
     async def _layer_discard(self, groups: list[str]) -> None:
         if not groups:
             return
         if isinstance(self.layer, RedisChannelLayer):
-            await self.layer.group_discard_many(groups, self.channel)
+            await self._layer_discards.submit(groups)
             return
         for group in groups:
             await self.layer.group_discard(group, self.channel)

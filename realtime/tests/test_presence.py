@@ -146,3 +146,53 @@ async def test_typing_reaches_other_viewers_not_the_sender(connect, alice, bob, 
     await alice_client.assert_nothing()
     await bob_elsewhere.receive_type("presence.changed")  # alice came online; then nothing more
     await bob_elsewhere.assert_nothing()
+
+
+@pytest.mark.parametrize("channel_layer", ["redis"], indirect=True)
+async def test_a_user_drained_and_back_within_the_grace_is_never_announced_offline(connect, alice, bob, carol):
+    await room_of(alice, bob, carol)
+    bob_client = await connect(user=bob)
+    alice_client = await connect(user=alice)
+    assert (await bob_client.receive_type("presence.changed"))["data"] == {
+        "user_id": alice.pk,
+        "online": True,
+        "last_seen": None,
+    }
+    process = await get_process()
+    process.draining = True  # SIGTERM: the drain closes alice's connection (1001)
+    await alice_client.communicator.disconnect()
+    process.draining = False  # alice reconnects to the successor
+    assert (await sync_to_async(presence_of)([alice.pk]))[alice.pk]["online"] is True
+    await connect(user=alice)
+    await connect(user=carol)
+    # Had alice been announced offline and online again, those would reach bob before carol's.
+    assert (await bob_client.receive_type("presence.changed"))["data"]["user_id"] == carol.pk
+
+
+@pytest.mark.parametrize("channel_layer", ["redis"], indirect=True)
+async def test_a_user_drained_and_not_back_goes_offline_when_the_grace_ends(channel_layer):
+    registry = get_registry()
+    await registry.register(record("c1", 31))
+    assert await registry.unregister(record("c1", 31), grace_s=0.3) is None
+    assert (await sync_to_async(registry.presence)([31]))[31]["online"] is True
+    assert await registry.sweep() == []
+    deadline = time.monotonic() + 5
+    while not (gone := await registry.sweep()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert [user_id for user_id, _ in gone] == [31]
+    assert await registry.sweep() == []
+    assert (await sync_to_async(registry.presence)([31]))[31]["online"] is False
+    # A later connection of theirs is a new "came online".
+    assert (await registry.register(record("c2", 31))).came_online
+    await registry.aclose()
+
+
+@pytest.mark.parametrize("channel_layer", ["redis"], indirect=True)
+async def test_a_connection_within_the_grace_is_not_a_new_came_online(channel_layer):
+    registry = get_registry()
+    await registry.register(record("c1", 32))
+    await registry.unregister(record("c1", 32), grace_s=30)
+    back = await registry.register(record("c2", 32))
+    assert (back.user_connections, back.came_online) == (1, False)
+    assert await registry.unregister(record("c2", 32)) is not None  # an ordinary close: offline at once
+    await registry.aclose()

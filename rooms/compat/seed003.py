@@ -454,7 +454,7 @@ class Seed003Endpoint:
         try:
             await conn.unsubscribe(*conn.subscriptions)
             try:
-                await connection_closed(process.registry, conn.record)
+                await connection_closed(process.registry, conn.record, draining=process.draining)
             except Exception:
                 logger.warning("could not unregister %s; its record expires", sid, exc_info=True)
         finally:
