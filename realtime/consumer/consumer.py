@@ -126,6 +126,12 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
                 )
             await self.websocket_disconnect(message)
 
+    async def websocket_disconnect(self, message):
+        # Channels' version also runs close_old_connections in a worker thread: a thread hop for
+        # each of a drain's thousands of disconnects, for connections database_call has closed.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     async def _finish_in_flight(self) -> None:
         in_flight, self.in_flight = self.in_flight, None
         if in_flight is not None:

@@ -40,6 +40,9 @@ class StreamOrder:
         self._next: dict[_Key, int] = {}
         self._held: dict[_Key, dict[int, dict]] = {}
         self._timers: dict[_Key, asyncio.TimerHandle] = {}
+        # The streams of each group with a position: ``forget`` looks up one group's, not every
+        # key (a drain forgets every group, which made it quadratic in the groups).
+        self._streams: dict[str, set[str]] = {}
         self._tasks: set[asyncio.Task] = set()
         # Writes of one stream never interleave: an expired wait and a new event run one at a time.
         self._lock = asyncio.Lock()
@@ -58,6 +61,8 @@ class StreamOrder:
                 return
             await self._deliver(message)
             if expected is None or seq >= expected:
+                if expected is None:
+                    self._streams.setdefault(key[0], set()).add(stream)
                 self._next[key] = seq + 1
                 await self._release(key, give_up=False)
 
@@ -91,7 +96,8 @@ class StreamOrder:
 
     def forget(self, group: str) -> None:
         """Drop ``group``'s positions and held events (its last local member left): a later member starts afresh."""
-        for key in [key for key in (*self._next, *self._held) if key[0] == group]:
+        # Every held key has a position (only an event past a known position is held).
+        for key in [(group, stream) for stream in self._streams.pop(group, ())]:
             self._next.pop(key, None)
             self._held.pop(key, None)
             timer = self._timers.pop(key, None)
@@ -107,6 +113,7 @@ class StreamOrder:
         self._timers.clear()
         self._held.clear()
         self._next.clear()
+        self._streams.clear()
 
     async def reset(self) -> None:
         """Write everything held, in order, and forget every position (the layer lost events)."""
@@ -114,3 +121,4 @@ class StreamOrder:
             for key in list(self._held):
                 await self._release(key, give_up=True)
             self._next.clear()
+            self._streams.clear()
