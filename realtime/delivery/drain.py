@@ -12,10 +12,17 @@ from the registry; a user whose last connection it was stays online ``PRESENCE_D
 more, realtime.delivery.presence.connection_closed), leaves the channel layer and stops Twisted's
 reactor, which lets Daphne exit as usual. Other servers (uvicorn) keep their own SIGTERM handling,
 and so does ``manage.py runserver`` with its autoreloader (``install_drain_on_sigterm``).
+
+Once drained, the process ends as soon as Daphne returns, without CPython's finalization: with
+2,000 connections drained, tearing down the heap took 2.1-2.5 s of CPU after the last disconnect
+(``make bench-storm``), while a process manager waits for the exit to start the successor that
+the clients are reconnecting to. Logs are flushed first.
 """
 
 import asyncio
+import atexit
 import logging
+import os
 import signal
 import sys
 import threading
@@ -88,4 +95,16 @@ async def drain(process: "ServerProcess", reactor) -> None:
         )
     await process.close()
     mark_this_process_dead()
+    atexit.register(_exit_at_once)
     reactor.stop()
+
+
+def _exit_at_once() -> None:
+    # Registered last, so it runs first among atexit handlers; os._exit skips the rest of them
+    # (logging's flush, done here) and the finalization (module teardown, freeing every object).
+    # Database sockets close with the process, as on any exit: nothing is left uncommitted, the
+    # drain waited for every connection's last command.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
