@@ -36,9 +36,13 @@ STEPS = (
     ("session cookie and its user", "auth.get_user"),
     ("presence and session groups (database)", "_open_session"),
     ("presence announcement (Redis)", "flush_collected"),
+    # The coalesced round trips (realtime/delivery/coalesce.py) run in tasks of their own.
+    ("presence announcement (Redis)", "outbox.py:"),
     ("connection registry (Redis)", "RedisConnectionRegistry.register"),
     ("connect-rate counter (Redis)", "count_connect"),
+    ("connection registry and connect-rate counter (Redis, coalesced)", "RedisConnectionRegistry._pipeline"),
     ("hub subscribe (Redis group add)", "Hub.subscribe"),
+    ("hub subscribe (Redis group add)", "Hub._batch"),
     ("frame handlers (chat.join's resume pages, ...)", "DispatchMixin.handle_frame"),
     ("frame handlers (chat.join's resume pages, ...)", "handlers.py:"),  # their worker-thread part
     ("welcome frame", "send_frame"),
