@@ -196,3 +196,19 @@ async def test_a_connection_within_the_grace_is_not_a_new_came_online(channel_la
     assert (back.user_connections, back.came_online) == (1, False)
     assert await registry.unregister(record("c2", 32)) is not None  # an ordinary close: offline at once
     await registry.aclose()
+
+
+@pytest.mark.parametrize("channel_layer", ["redis"], indirect=True)
+async def test_connects_registered_together_come_online_once_per_user(channel_layer):
+    # Registered at once, their commands share pipelines (realtime.delivery.coalesce): each
+    # still gets its own answer, and each user comes online exactly once.
+    registry = get_registry()
+    records = [record(f"c{i}", 40 + i % 4) for i in range(40)]
+    answers = await asyncio.gather(*(registry.register(r) for r in records))
+    for user_id in range(40, 44):
+        mine = [a for r, a in zip(records, answers, strict=True) if r.user_id == user_id]
+        assert [a.came_online for a in mine] == [True] + [False] * 9
+        assert sorted(a.user_connections for a in mine) == list(range(1, 11))
+    gone = await asyncio.gather(*(registry.unregister(r) for r in records))
+    assert sum(last_seen is not None for last_seen in gone) == 4
+    await registry.aclose()
