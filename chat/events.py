@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from realtime.users import member_entry, user_fields, user_ref
+from realtime.users import member_entry_from_values, user_fields, user_ref
 
 from .models import Attachment, Conversation, Membership, Message
 
@@ -63,20 +63,26 @@ def message_event(message: Message) -> dict:
     }
 
 
-def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
+def member_rows(memberships: QuerySet) -> list[tuple[int, int, dict]]:
     """
-    ``{conversation_id: [member entry...]}`` for many conversations in one query, by user id: the
-    one place chat builds member lists (realtime.users.member_entry, the shape of every domain).
+    ``(conversation_id, last_read_seq, member entry)`` of each of ``memberships``, by user id, in
+    one query: the one place chat builds member entries (realtime.users.member_entry_from_values,
+    the shape of every domain, read as values: no model instances).
     """
-    members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
-    rows = (
-        Membership.objects.filter(conversation_id__in=conversation_ids)
-        .select_related("user")
-        .only("conversation_id", "role", "user_id", *user_fields("user__"))
-        .order_by("user_id")
+    rows = memberships.order_by("user_id").values_list(
+        "conversation_id", "last_read_seq", "user_id", "role", *user_fields("user__")
     )
-    for membership in rows:
-        members[membership.conversation_id].append(member_entry(membership.user, membership.role))
+    return [
+        (conversation_id, last_read_seq, member_entry_from_values(user_id, role, display))
+        for conversation_id, last_read_seq, user_id, role, *display in rows
+    ]
+
+
+def members_of_conversations(conversation_ids: list[int]) -> dict[int, list[dict]]:
+    """``{conversation_id: [member entry...]}`` for many conversations in one query, by user id (``member_rows``)."""
+    members: dict[int, list[dict]] = {cid: [] for cid in conversation_ids}
+    for conversation_id, _, entry in member_rows(Membership.objects.filter(conversation_id__in=conversation_ids)):
+        members[conversation_id].append(entry)
     return members
 
 

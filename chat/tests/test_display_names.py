@@ -58,7 +58,7 @@ def test_members_carry_name_and_staff_flag(alice, bob, ann, conversation):
         {"user_id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
         {"user_id": ann.pk, "username": "ann", "name": "Ann Lee", "is_staff": True, "role": "member"},
     ]
-    summary = handlers.join(HandlerContext(user=alice, connection_id="c1"), {"conversation_id": conversation.pk})
+    (summary,) = handlers.join([(HandlerContext(user=alice, connection_id="c1"), {"conversation_id": conversation.pk})])
     assert summary["conversation"]["members"] == expected
     (listed,) = selectors.conversations_for(alice)
     assert [{k: v for k, v in m.items() if k != "online"} for m in listed["members"]] == expected
@@ -101,8 +101,8 @@ def test_history_of_many_senders_costs_three_queries(alice, ann, busy_group, dja
 
 def test_join_resume_loads_senders_in_the_page_query(alice, busy_group, django_assert_num_queries):
     ctx = HandlerContext(user=alice, connection_id="c1")
-    with django_assert_num_queries(5):  # access (2), the members, their read positions, the page with its senders
-        reply = handlers.join(ctx, {"conversation_id": busy_group.pk, "after_seq": 0})
+    with django_assert_num_queries(3):  # the conversation, its members with their read positions, the page
+        (reply,) = handlers.join([(ctx, {"conversation_id": busy_group.pk, "after_seq": 0})])
     assert [m["sender"]["name"] for m in reply["messages"][:3]] == ["alice", "bob", "Ann Lee"]
 
 

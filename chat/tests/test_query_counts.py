@@ -143,10 +143,10 @@ async def test_join_resuming_after_seq(connect, alice, bob, carol, database_quer
     with database_queries.recording():
         reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 2}, ref="j")
     assert [m["seq"] for m in reply["data"]["messages"]] == [3, 4, 5]
-    # No transaction: the conversation and the caller's membership (access), the members with
-    # their users (the summary), their read positions, the messages after seq 2 with their
-    # senders and attachments.
-    assert database_queries.counts() == [(JOIN, 5)], database_queries.report()
+    # One call of the batch handler, no transaction: the conversation, its members with their
+    # users and read positions (where the caller is one: access), the messages after seq 2 with
+    # their senders and attachments.
+    assert database_queries.counts() == [(JOIN, 3)], database_queries.report()
 
 
 async def test_connect_of_a_member_of_three_conversations(connect, alice, bob, database_queries, monkeypatch):
