@@ -297,7 +297,8 @@ def join_replies(requests: list[JoinRequest]) -> list[dict | ProtocolError]:
 
     Three queries whatever the number of requests (the conversations; the members, with their
     users and read positions, of those a caller may see; the messages of every resume,
-    ``_resume_pages``), and one more per resume over deleted messages. What requests share (a
+    ``_resume_pages``; none when every resume is up to date), and one more per resume over
+    deleted messages. What requests share (a
     conversation's summary, a message's event) is built once: a reconnect storm's joins come in
     batches (chat.handlers.join).
     """
@@ -398,9 +399,14 @@ def _resume_pages(resumes: list[tuple[Conversation, int, int]]) -> list[tuple[li
     after ``after_seq``, however many. Deleted messages (their sender's account deleted: CASCADE)
     leave holes in the seqs: a range that is not whole and does not reach the conversation's
     ``last_seq`` is read again with ``LIMIT``, one query more.
+
+    A resume from the conversation's ``last_seq`` (as read with ``conversation``) or later reads
+    nothing: an empty page. A message stored since then is the caller's as a live ``chat.message``
+    (members follow their conversations from their session's start; docs/protocol.md, "Resume").
     """
     spans: dict[int, list[list[int]]] = {}  # conversation id -> merged [after, last seq] ranges
-    for conversation, after_seq, limit in sorted(resumes, key=lambda r: (r[0].pk, r[1])):
+    behind = [resume for resume in resumes if resume[1] < resume[0].last_seq]
+    for conversation, after_seq, limit in sorted(behind, key=lambda r: (r[0].pk, r[1])):
         merged = spans.setdefault(conversation.pk, [])
         last = min(after_seq + limit + 1, MAX_ID)
         if merged and after_seq <= merged[-1][1]:
@@ -408,7 +414,7 @@ def _resume_pages(resumes: list[tuple[Conversation, int, int]]) -> list[tuple[li
         else:
             merged.append([after_seq, last])
     if not spans:
-        return []
+        return [([], False)] * len(resumes)
     ranges = functools.reduce(
         operator.or_,
         (
@@ -423,6 +429,9 @@ def _resume_pages(resumes: list[tuple[Conversation, int, int]]) -> list[tuple[li
     seqs = {conversation_id: [m.seq for m in messages] for conversation_id, messages in read.items()}
     pages = []
     for conversation, after_seq, limit in resumes:
+        if after_seq >= conversation.last_seq:
+            pages.append(([], False))
+            continue
         found = seqs.get(conversation.pk, [])
         start = bisect.bisect_right(found, after_seq)
         rows = read.get(conversation.pk, [])[start : bisect.bisect_right(found, after_seq + limit + 1, lo=start)]
