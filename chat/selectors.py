@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, F, Q
 from django.db.models.functions import Lower
 
 from realtime.delivery import presence_of
@@ -358,20 +358,12 @@ def _members_of_visible(
     conversation: one that a caller may not see costs no more than one that does not exist (ids
     reveal nothing, not even by time).
     """
-    if not conversations:
-        return {}
-    a_caller_is_member = Exists(
-        Membership.objects.filter(
-            conversation_id=OuterRef("conversation_id"), user_id__in={request.user.pk for request in requests}
-        )
-    )
-    support = {r.conversation_id for r in requests if _staff_opens_support(r, conversations)}
-    visible = Membership.objects.filter(
-        (a_caller_is_member | Q(conversation_id__in=support)) if support else a_caller_is_member,
-        conversation_id__in=conversations,
-    )
     members: dict[int, list[tuple[int, dict]]] = {}
-    for conversation_id, last_read_seq, entry in member_rows(visible):
+    for conversation_id, last_read_seq, entry in member_rows(
+        list(conversations),
+        seen_by={request.user.pk for request in requests},
+        support_ids={r.conversation_id for r in requests if _staff_opens_support(r, conversations)},
+    ):
         members.setdefault(conversation_id, []).append((last_read_seq, entry))
     return members
 
