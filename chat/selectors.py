@@ -296,11 +296,10 @@ def join_replies(requests: list[JoinRequest]) -> list[dict | ProtocolError]:
     so a page that (re)loads shows "Seen by ..." without having seen those events (issue 24).
 
     Three queries whatever the number of requests (the conversations; the members, with their
-    users and read positions, of those a caller may see; the messages of every resume,
-    ``_resume_pages``; none when every resume is up to date), and one more per resume over
-    deleted messages. What requests share (a
-    conversation's summary, a message's event) is built once: a reconnect storm's joins come in
-    batches (chat.handlers.join).
+    users and read positions, of those a caller may see: events.member_rows; the messages of every
+    resume, ``_resume_pages``, none when every resume is up to date), and one more per resume over
+    deleted messages. What requests share (a conversation's summary, a message's event) is built
+    once: a reconnect storm's joins come in batches (chat.handlers.join).
     """
     conversations = Conversation.objects.in_bulk({request.conversation_id for request in requests})
     members = _members_of_visible(requests, conversations)
@@ -405,19 +404,18 @@ def _resume_pages(resumes: list[tuple[Conversation, int, int]]) -> list[tuple[li
             merged[-1][1] = max(merged[-1][1], last)
         else:
             merged.append([after_seq, last])
-    if not spans:
-        return [([], False)] * len(resumes)
-    ranges = functools.reduce(
-        operator.or_,
-        (
-            Q(conversation_id=conversation_id, seq__gt=after_seq, seq__lte=last)
-            for conversation_id, merged in spans.items()
-            for after_seq, last in merged
-        ),
-    )
     read: dict[int, list[Message]] = {}
-    for message in for_message_events(Message.objects.filter(ranges)).order_by("conversation_id", "seq"):
-        read.setdefault(message.conversation_id, []).append(message)
+    if spans:
+        ranges = functools.reduce(
+            operator.or_,
+            (
+                Q(conversation_id=conversation_id, seq__gt=after_seq, seq__lte=last)
+                for conversation_id, merged in spans.items()
+                for after_seq, last in merged
+            ),
+        )
+        for message in for_message_events(Message.objects.filter(ranges)).order_by("conversation_id", "seq"):
+            read.setdefault(message.conversation_id, []).append(message)
     seqs = {conversation_id: [m.seq for m in messages] for conversation_id, messages in read.items()}
     pages = []
     for conversation, after_seq, limit in resumes:
