@@ -1,7 +1,5 @@
 """Chat WebSocket handlers: parse, authorise, call a service or selector, return the ack data."""
 
-import orjson
-
 from realtime.context import HandlerContext
 from realtime.errors import ProtocolError
 from realtime.paging import CursorIn, PageIn
@@ -37,27 +35,33 @@ def member_conversation_groups(user) -> list[str]:
     return groups
 
 
-@handler("chat.join")
-def join(ctx: HandlerContext, data: dict) -> dict:
+@batch_handler("chat.join")
+def join(calls: list[tuple[HandlerContext, dict]]) -> list[dict | Exception]:
     """
-    View the conversation: its summary and every member's read position (``read_positions``);
-    with ``after_seq``, the messages after it (docs/protocol.md, "chat.join", "Resume").
+    View the conversation: its summary and every member's read position; with ``after_seq``, the
+    messages after it (docs/protocol.md, "chat.join", "Resume"). Each call is answered on its own
+    (``invalid``, ``not_found``, or its ack data) and subscribes its own connection.
+
+    A batch handler (realtime.delivery.group_commit): the joins of the connections whose frames
+    arrived together are read together, in a few queries for all (selectors.join_replies). A
+    reconnect storm sends one per conversation of each returning client (``make bench-storm``).
     """
-    args = validate(JoinIn, data)
-    conversation = selectors.access_conversation(ctx.user, args["conversation_id"])
-    ctx.subscribe(conversation_group(conversation.pk))
-    ctx.subscribe(viewers_group(conversation.pk))
-    reply = {
-        "conversation": conversation_summary(conversation),
-        "read_positions": selectors.read_positions(conversation),
-    }
-    if "after_seq" in args:
-        # The page of messages is cut to fit in one frame along with the summary.
-        messages, has_more = selectors.resume_page(
-            conversation, args["after_seq"], args["limit"], reserved_bytes=len(orjson.dumps(reply))
-        )
-        reply.update(messages=messages, has_more=has_more)
-    return reply
+    outcomes: list[dict | Exception | None] = [None] * len(calls)
+    requests: list[tuple[int, selectors.JoinRequest]] = []
+    for i, ((ctx, _), args) in enumerate(zip(calls, validate_each(JoinIn, [data for _, data in calls]), strict=True)):
+        if isinstance(args, ProtocolError):
+            outcomes[i] = args
+        else:
+            requests.append(
+                (i, selectors.JoinRequest(ctx.user, args["conversation_id"], args.get("after_seq"), args["limit"]))
+            )
+    for (i, request), reply in zip(requests, selectors.join_replies([r for _, r in requests]), strict=True):
+        if not isinstance(reply, Exception):
+            ctx = calls[i][0]
+            ctx.subscribe(conversation_group(request.conversation_id))
+            ctx.subscribe(viewers_group(request.conversation_id))
+        outcomes[i] = reply
+    return outcomes
 
 
 @handler("chat.leave")

@@ -1,5 +1,11 @@
 """Chat read paths and access checks."""
 
+import bisect
+import functools
+import operator
+from typing import Any, NamedTuple
+
+import orjson
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
 from django.db.models.functions import Lower
@@ -8,8 +14,15 @@ from realtime.delivery import presence_of
 from realtime.errors import Invalid, NotFound, ProtocolError
 from realtime.paging import Page, decode_cursor, encode_cursor, fitting, paged
 from realtime.users import display_name, user_fields, user_ref
+from realtime.validation import MAX_ID
 
-from .events import conversation_summary, for_message_events, members_of_conversations, message_event
+from .events import (
+    conversation_summary,
+    for_message_events,
+    member_rows,
+    members_of_conversations,
+    message_event,
+)
 from .models import Attachment, Conversation, Membership, Message
 
 
@@ -239,24 +252,6 @@ def _conversation_entries(memberships: list[Membership]) -> list[dict]:
     ]
 
 
-def read_positions(conversation: Conversation) -> list[dict]:
-    """
-    How far each member has read ``conversation``: ``[{"user_id", "seq"}...]`` by user id, ``seq``
-    their ``last_read_seq`` (0: nothing read); a support conversation adds the desk's shared mark
-    as ``{"user_id": None, "seq": support_read_seq}``. The state ``chat.read`` events change, so a
-    page that (re)loads shows "Seen by ..." without having seen those events (issue 24). One query.
-    """
-    positions = [
-        {"user_id": user_id, "seq": seq}
-        for user_id, seq in Membership.objects.filter(conversation=conversation)
-        .order_by("user_id")
-        .values_list("user_id", "last_read_seq")
-    ]
-    if conversation.kind == Conversation.Kind.SUPPORT:
-        positions.append({"user_id": None, "seq": conversation.support_read_seq})
-    return positions
-
-
 def small_conversation_ids(user_id: int, max_members: int) -> list[int]:
     """Ids of ``user_id``'s conversations that have at most ``max_members`` members."""
     # Annotate before filtering on memberships: after it, Count would see the filtered join (1 row).
@@ -265,12 +260,6 @@ def small_conversation_ids(user_id: int, max_members: int) -> list[int]:
         .filter(size__lte=max_members, memberships__user_id=user_id)
         .values_list("pk", flat=True)
     )
-
-
-def messages_after(conversation: Conversation, after_seq: int, limit: int) -> tuple[list[Message], bool]:
-    """Return up to ``limit`` messages with ``seq > after_seq`` in seq order, and whether more follow."""
-    rows = list(for_message_events(conversation.messages.filter(seq__gt=after_seq)).order_by("seq")[: limit + 1])
-    return rows[:limit], len(rows) > limit
 
 
 def messages_before(conversation: Conversation, before_seq: int | None, limit: int) -> tuple[list[Message], bool]:
@@ -284,17 +273,164 @@ def messages_before(conversation: Conversation, before_seq: int | None, limit: i
     return rows[:limit][::-1], len(rows) > limit
 
 
-def resume_page(
-    conversation: Conversation, after_seq: int, limit: int, *, reserved_bytes: int = 0
-) -> tuple[list[dict], bool]:
+class JoinRequest(NamedTuple):
+    """One ``chat.join``: the caller, the conversation, and the resume asked for (``after_seq`` None: none)."""
+
+    user: Any
+    conversation_id: int
+    after_seq: int | None
+    limit: int
+
+
+def join_replies(requests: list[JoinRequest]) -> list[dict | ProtocolError]:
     """
-    ``messages_after`` as message events, cut to a page's byte budget less ``reserved_bytes``
-    (realtime/paging.py): the oldest that fit, and whether more follow.
+    ``chat.join``'s ack data for each of ``requests`` (docs/protocol.md, "chat.join"), or the
+    ``NotFound`` to answer it with (``access_conversation``'s rule): ``{"conversation": <summary>,
+    "read_positions"}``, and for a resume (``after_seq``) ``"messages"`` (those after ``after_seq``
+    in seq order, at most ``limit``, the oldest that fit the page's byte budget less the rest of the
+    reply: realtime/paging.py) and ``"has_more"``.
+
+    ``read_positions``: how far each member has read, ``[{"user_id", "seq"}...]`` by user id,
+    ``seq`` their ``last_read_seq`` (0: nothing read); a support conversation adds the desk's shared
+    mark as ``{"user_id": None, "seq": support_read_seq}``. The state ``chat.read`` events change,
+    so a page that (re)loads shows "Seen by ..." without having seen those events (issue 24).
+
+    Three queries whatever the number of requests (the conversations; the members, with their
+    users and read positions, of those a caller may see: events.member_rows; the messages of every
+    resume, ``_resume_pages``, none when every resume is up to date), and one more per resume over
+    deleted messages. What requests share (a conversation's summary, a message's event) is built
+    once: a reconnect storm's joins come in batches (chat.handlers.join).
     """
-    messages, has_more = messages_after(conversation, after_seq, limit)
-    events = [message_event(m) for m in messages]
-    kept = fitting(events, reserved_bytes=reserved_bytes)
-    return events[:kept], has_more or kept < len(events)
+    conversations = Conversation.objects.in_bulk({request.conversation_id for request in requests})
+    members = _members_of_visible(requests, conversations)
+    pairs = {(conversation_id, entry["user_id"]) for conversation_id, listed in members.items() for _, entry in listed}
+    allowed = [
+        (request.conversation_id, request.user.pk) in pairs or _staff_opens_support(request, conversations)
+        for request in requests
+    ]
+    resumed = iter(
+        _resume_pages(
+            [
+                (conversations[request.conversation_id], request.after_seq, request.limit)
+                for request, ok in zip(requests, allowed, strict=True)
+                if ok and request.after_seq is not None
+            ]
+        )
+    )
+    views: dict[int, tuple[dict, int]] = {}  # conversation id -> (reply without messages, its encoded size)
+    events: dict[int, dict] = {}  # message id -> its event
+    replies: list[dict | ProtocolError] = []
+    for request, ok in zip(requests, allowed, strict=True):
+        if not ok:
+            # Unknown and not visible answer alike (docs/protocol.md, "not_found or forbidden").
+            replies.append(conversation_not_found())
+            continue
+        if request.conversation_id not in views:
+            view = _join_view(conversations[request.conversation_id], members.get(request.conversation_id, []))
+            views[request.conversation_id] = view, len(orjson.dumps(view))
+        view, size = views[request.conversation_id]
+        if request.after_seq is None:
+            replies.append(dict(view))
+            continue
+        messages, has_more = next(resumed)
+        for message in messages:
+            if message.pk not in events:
+                events[message.pk] = message_event(message)
+        page = [events[message.pk] for message in messages]
+        # The page of messages is cut to fit in one frame along with the summary.
+        kept = fitting(page, reserved_bytes=size)
+        replies.append({**view, "messages": page[:kept], "has_more": has_more or kept < len(page)})
+    return replies
+
+
+def _staff_opens_support(request: JoinRequest, conversations: dict[int, Conversation]) -> bool:
+    conversation = conversations.get(request.conversation_id)
+    return conversation is not None and conversation.kind == Conversation.Kind.SUPPORT and request.user.is_staff
+
+
+def _members_of_visible(
+    requests: list[JoinRequest], conversations: dict[int, Conversation]
+) -> dict[int, list[tuple[int, dict]]]:
+    """
+    ``{conversation_id: [(last_read_seq, member entry)...]}`` (events.member_rows) of the requested
+    ``conversations`` that some caller is a member of, or that a staff caller asks for as a support
+    conversation: one that a caller may not see costs no more than one that does not exist (ids
+    reveal nothing, not even by time).
+    """
+    members: dict[int, list[tuple[int, dict]]] = {}
+    for conversation_id, last_read_seq, entry in member_rows(
+        list(conversations),
+        seen_by={request.user.pk for request in requests},
+        support_ids={r.conversation_id for r in requests if _staff_opens_support(r, conversations)},
+    ):
+        members.setdefault(conversation_id, []).append((last_read_seq, entry))
+    return members
+
+
+def _join_view(conversation: Conversation, members: list[tuple[int, dict]]) -> dict:
+    positions = [{"user_id": entry["user_id"], "seq": last_read_seq} for last_read_seq, entry in members]
+    if conversation.kind == Conversation.Kind.SUPPORT:
+        positions.append({"user_id": None, "seq": conversation.support_read_seq})
+    return {
+        "conversation": conversation_summary(conversation, [entry for _, entry in members]),
+        "read_positions": positions,
+    }
+
+
+def _resume_pages(resumes: list[tuple[Conversation, int, int]]) -> list[tuple[list[Message], bool]]:
+    """
+    For each ``(conversation, after_seq, limit)``: up to ``limit`` messages with ``seq > after_seq``
+    in seq order (loaded with ``for_message_events``), and whether more follow. One query for all.
+
+    A conversation's seqs are 1, 2, 3... (services), so its messages after ``after_seq`` are those
+    of seq ``after_seq + 1 .. after_seq + limit + 1`` (the last only says that more follow): a range
+    of the (conversation, seq) index for each resume (those of one conversation that overlap read
+    as one), all in one query, where ``ORDER BY seq LIMIT`` would take a query each. A window
+    function (ROW_NUMBER per conversation) would also be one query, but it reads every message
+    after ``after_seq``, however many. Deleted messages (their sender's account deleted: CASCADE)
+    leave holes in the seqs: a range that is not whole and does not reach the conversation's
+    ``last_seq`` is read again with ``LIMIT``, one query more.
+
+    A resume from the conversation's ``last_seq`` (as read with ``conversation``) or later reads
+    nothing: an empty page. A message stored since then is the caller's as a live ``chat.message``
+    (members follow their conversations from their session's start; docs/protocol.md, "Resume").
+    """
+    spans: dict[int, list[list[int]]] = {}  # conversation id -> merged [after, last seq] ranges
+    behind = [resume for resume in resumes if resume[1] < resume[0].last_seq]
+    for conversation, after_seq, limit in sorted(behind, key=lambda r: (r[0].pk, r[1])):
+        merged = spans.setdefault(conversation.pk, [])
+        last = min(after_seq + limit + 1, MAX_ID)
+        if merged and after_seq <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([after_seq, last])
+    read: dict[int, list[Message]] = {}
+    if spans:
+        ranges = functools.reduce(
+            operator.or_,
+            (
+                Q(conversation_id=conversation_id, seq__gt=after_seq, seq__lte=last)
+                for conversation_id, merged in spans.items()
+                for after_seq, last in merged
+            ),
+        )
+        for message in for_message_events(Message.objects.filter(ranges)).order_by("conversation_id", "seq"):
+            read.setdefault(message.conversation_id, []).append(message)
+    seqs = {conversation_id: [m.seq for m in messages] for conversation_id, messages in read.items()}
+    pages = []
+    for conversation, after_seq, limit in resumes:
+        if after_seq >= conversation.last_seq:
+            pages.append(([], False))
+            continue
+        found = seqs.get(conversation.pk, [])
+        start = bisect.bisect_right(found, after_seq)
+        rows = read.get(conversation.pk, [])[start : bisect.bisect_right(found, after_seq + limit + 1, lo=start)]
+        whole = not rows or rows[-1].seq - after_seq == len(rows)
+        if not (whole and (len(rows) > limit or after_seq + len(rows) >= conversation.last_seq)):
+            after = conversation.messages.filter(seq__gt=after_seq)
+            rows = list(for_message_events(after).order_by("seq")[: limit + 1])
+        pages.append((rows[:limit], len(rows) > limit))
+    return pages
 
 
 def history_page(

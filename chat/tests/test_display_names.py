@@ -7,13 +7,14 @@ import re
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.test import Client as DjangoClient
 
 from chat import handlers, selectors, services
 from chat.events import message_event
 from chat.models import Conversation, Membership, Message
 from realtime.context import HandlerContext
-from realtime.users import display_name, user_ref
+from realtime.users import display_name, member_entry, member_entry_from_values, user_fields, user_ref
 
 
 @pytest.fixture
@@ -28,6 +29,18 @@ def test_display_name_is_the_full_name_else_the_username(make_user):
     assert display_name(make_user("u3", first_name="  ", last_name="")) == "u3"
     staff = make_user("u4", is_staff=True)
     assert user_ref(staff) == {"id": staff.pk, "name": "u4", "is_staff": True}
+
+
+def test_member_entries_read_as_values_name_users_as_display_name_does(make_user):
+    users = [
+        make_user("v1", first_name="Ann", last_name="Lee"),
+        make_user("v2", last_name="Lee"),
+        make_user("v3", first_name=" ", last_name=" "),
+        make_user("v4", is_staff=True),
+    ]
+    values = get_user_model().objects.filter(pk__in=[u.pk for u in users]).order_by("pk")
+    for user, (pk, *display) in zip(users, values.values_list("pk", *user_fields()), strict=True):
+        assert member_entry_from_values(pk, "admin", display) == member_entry(user, "admin")
 
 
 def test_message_event_carries_the_sender(alice, ann):
@@ -58,7 +71,7 @@ def test_members_carry_name_and_staff_flag(alice, bob, ann, conversation):
         {"user_id": bob.pk, "username": "bob", "name": "bob", "is_staff": False, "role": "member"},
         {"user_id": ann.pk, "username": "ann", "name": "Ann Lee", "is_staff": True, "role": "member"},
     ]
-    summary = handlers.join(HandlerContext(user=alice, connection_id="c1"), {"conversation_id": conversation.pk})
+    (summary,) = handlers.join([(HandlerContext(user=alice, connection_id="c1"), {"conversation_id": conversation.pk})])
     assert summary["conversation"]["members"] == expected
     (listed,) = selectors.conversations_for(alice)
     assert [{k: v for k, v in m.items() if k != "online"} for m in listed["members"]] == expected
@@ -101,8 +114,8 @@ def test_history_of_many_senders_costs_three_queries(alice, ann, busy_group, dja
 
 def test_join_resume_loads_senders_in_the_page_query(alice, busy_group, django_assert_num_queries):
     ctx = HandlerContext(user=alice, connection_id="c1")
-    with django_assert_num_queries(5):  # access (2), the members, their read positions, the page with its senders
-        reply = handlers.join(ctx, {"conversation_id": busy_group.pk, "after_seq": 0})
+    with django_assert_num_queries(3):  # the conversation, its members with their read positions, the page
+        (reply,) = handlers.join([(ctx, {"conversation_id": busy_group.pk, "after_seq": 0})])
     assert [m["sender"]["name"] for m in reply["messages"][:3]] == ["alice", "bob", "Ann Lee"]
 
 

@@ -1,7 +1,7 @@
 """
 The database queries of chat's hot paths over /ws/, pinned: ``chat.send`` of one message, a
-group commit of 20 sends that arrive together, ``chat.join`` resuming with ``after_seq``, and
-what chat reads when a member connects. A change that adds a query per message (or per send,
+group commit of 20 sends that arrive together, ``chat.join`` resuming with ``after_seq``, 20 of
+them arriving together, and what chat reads when a member connects. A change that adds a query per message (or per send,
 per member, per conversation) fails here.
 
 How they are counted: through the real consumer (``WebsocketCommunicator`` on the ASGI
@@ -23,7 +23,7 @@ import threading
 
 from asgiref.sync import sync_to_async
 
-from chat import handlers, services
+from chat import handlers, selectors, services
 from chat.models import Conversation, Membership
 from realtime.delivery.group_commit import GroupCommit
 from realtime.tests.query_capture import OPEN_SESSION, TOKEN_USER, only_app, per_vendor
@@ -143,10 +143,73 @@ async def test_join_resuming_after_seq(connect, alice, bob, carol, database_quer
     with database_queries.recording():
         reply = await client.request("chat.join", {"conversation_id": conversation.pk, "after_seq": 2}, ref="j")
     assert [m["seq"] for m in reply["data"]["messages"]] == [3, 4, 5]
-    # No transaction: the conversation and the caller's membership (access), the members with
-    # their users (the summary), their read positions, the messages after seq 2 with their
-    # senders and attachments.
-    assert database_queries.counts() == [(JOIN, 5)], database_queries.report()
+    # One call of the batch handler, no transaction: the conversation, its members with their
+    # users and read positions (where the caller is one: access), the messages after seq 2 with
+    # their senders and attachments.
+    assert database_queries.counts() == [(JOIN, 3)], database_queries.report()
+
+
+async def test_twenty_joins_that_arrive_together_are_one_call(
+    connect, alice, bob, carol, database_queries, monkeypatch
+):
+    """
+    20 connections of three users resume two conversations at once, as after a reconnect: one
+    batch, one call of the batch handler, and the same queries as one join (each statement
+    carries every conversation and resume). Held like the twenty sends above.
+    """
+
+    def setup():
+        team, pair = group("team", alice, bob, carol), group("pair", alice, bob)
+        for n in range(3):
+            services.send_message(sender=bob, conversation=team, content=f"t{n}")
+            services.send_message(sender=alice, conversation=pair, content=f"p{n}")
+        return team, pair
+
+    team, pair = await sync_to_async(setup)()
+    plan = [(alice, team, 0), (bob, team, 1), (carol, team, 2), (alice, pair, 0), (bob, pair, 2)] * 4
+    first = await connect(user=alice)
+    joiners = [await connect(user=user) for user, _, _ in plan]
+
+    first_running, release = threading.Event(), threading.Event()
+    join = selectors.join_replies
+
+    def first_batch_held(requests):
+        if not first_running.is_set():
+            first_running.set()
+            release.wait(60)
+        return join(requests)
+
+    monkeypatch.setattr(selectors, "join_replies", first_batch_held)
+    submitted, all_queued = 0, asyncio.Event()
+    submit = GroupCommit.submit
+
+    def counted_submit(self, fn, ctx, data):
+        nonlocal submitted
+        call = submit(self, fn, ctx, data)
+        submitted += 1
+        if submitted == 1 + len(plan):
+            all_queued.set()
+        return call
+
+    monkeypatch.setattr(GroupCommit, "submit", counted_submit)
+
+    with database_queries.recording():
+        try:
+            await first.send({"type": "chat.join", "ref": "first", "data": {"conversation_id": team.pk}})
+            assert await asyncio.to_thread(first_running.wait, 60)
+            for n, (client, (_, conversation, after)) in enumerate(zip(joiners, plan, strict=True)):
+                data = {"conversation_id": conversation.pk, "after_seq": after}
+                await client.send({"type": "chat.join", "ref": f"j{n}", "data": data})
+            await asyncio.wait_for(all_queued.wait(), 60)
+        finally:
+            release.set()
+        replies = [await answer(client, f"j{n}") for n, client in enumerate(joiners)]
+        assert (await answer(first, "first"))["type"] == "ack"
+    assert [[m["seq"] for m in reply["data"]["messages"]] for reply in replies] == [
+        list(range(after + 1, 4)) for _, _, after in plan
+    ]
+    assert [len(call.args[0]) for call in database_queries.calls] == [1, 20]
+    assert database_queries.counts() == [(JOIN, 2), (JOIN, 3)], database_queries.report()
 
 
 async def test_connect_of_a_member_of_three_conversations(connect, alice, bob, database_queries, monkeypatch):
