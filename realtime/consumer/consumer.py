@@ -73,6 +73,35 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
 
     codec: Codec = NATIVE
 
+    # A connection's state, in slots: CPython 3.11 keeps instance attributes in a compact array
+    # only for names its class registered early, and every new instance shrinks the room for
+    # more (Objects/dictobject.c, init_inline_values). With many connections opening at once, the
+    # names set after the first await came too late and each consumer got a dict of its own
+    # (832 bytes, make bench-heap).
+    __slots__ = (
+        "scope",
+        "channel_layer",
+        "base_send",
+        "frame_writer",
+        "in_flight",
+        "connection_id",
+        "user",
+        "record",
+        "session_key",
+        "token_expires_at",
+        "closing",
+        "opened_at",
+        "subscriptions",
+        "server_groups",
+        "membership_changes",
+        "held",
+        "gate",
+        "_timers",
+        "ip",
+        "process",
+        "hub",
+    )
+
     def __init__(self, *args, codec: Codec | None = None, **kwargs):
         # Channels' as_asgi passes its keyword arguments here; its consumers' __init__ drops them.
         super().__init__(*args, **kwargs)
