@@ -110,6 +110,14 @@ class RealtimeAuthMiddleware:
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
+        # This frame lives as long as the connection: the token, its parse and the lookup's result
+        # stay in _identified's, which ends here (about 370 bytes per connection, bench/heap.py).
+        scope = await self._identified(scope)
+        return await self.inner(scope, receive, send)
+
+    @staticmethod
+    async def _identified(scope: dict) -> dict:
+        """A copy of ``scope`` with ``cookies``, ``session``, ``user`` and the token's outcome."""
         cookies = {}
         for name, value in scope["headers"]:
             if name == b"cookie":
@@ -129,7 +137,7 @@ class RealtimeAuthMiddleware:
             scope["user"] = await database_call(auth.get_user, SimpleNamespace(session=session))
         else:
             scope["user"] = AnonymousUser()  # no credentials: nothing to look up
-        return await self.inner(scope, receive, send)
+        return scope
 
 
 def RealtimeAuthMiddlewareStack(inner):

@@ -11,11 +11,16 @@ putters) and an ``asyncio.Event`` with a deque of its own. An empty deque holds 
 (``put_nowait``, ``get``, ``get_nowait``, ``qsize``, ``empty``), with the same order and the same
 hand-over between several waiting ``get``s, cancelled ones included: an item is never taken by a
 ``get`` that was cancelled. Its items and waiters exist only while there are some.
-``lean_application_queues`` has Daphne create one per application instance.
+``lean_application_queues`` has Daphne create one per application instance, and give every scope
+the same ``scope["asgi"]`` dict (Daphne made one per scope, 248 bytes; nothing here reads or
+writes it).
 """
 
 import asyncio
 import collections
+
+# Every scope's "asgi" key (ASGI's version of the interface), one dict for all.
+ASGI = {"version": "3.0"}
 
 
 class ApplicationQueue:
@@ -98,7 +103,7 @@ def lean_application_queues() -> None:
         # Make sure the protocol has not had another application made for it
         assert "application_instance" not in self.connections[protocol]
         input_queue = ApplicationQueue()
-        scope.setdefault("asgi", {"version": "3.0"})
+        scope.setdefault("asgi", ASGI)
         application_instance = self.application(
             scope=scope,
             receive=input_queue.get,
