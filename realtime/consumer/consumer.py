@@ -73,6 +73,8 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
     """
 
     codec: Codec = NATIVE
+    # Channels' groups to join at connect: none (the hub does it), and no list per consumer.
+    groups = ()
 
     # A connection's state, in slots: CPython 3.11 keeps instance attributes in a compact array
     # only for names its class registered early, and every new instance shrinks the room for

@@ -86,3 +86,26 @@ def test_protocols_take_the_factorys_options_of_the_moment_they_connect():
     newer = _options_class(factory)
     assert newer is not cls and newer().autoPingInterval == 9
     assert protocol.autoPingInterval == 7  # an open connection keeps its options, as with the copy
+
+
+async def test_the_routers_hand_over_the_routed_application():
+    from django.urls import path, re_path
+
+    from realtime.consumer import ProtocolTypeRouter, URLRouter
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+
+    router = ProtocolTypeRouter({"websocket": URLRouter([path("ws/", app), re_path(r"^rooms/(?P<room>\w+)$", app)])})
+    handed_over = router({"type": "websocket", "path": "/rooms/lobby"}, None, None)
+    assert handed_over.cr_code is app.__code__  # the route's own coroutine: no router frame in between
+    await handed_over
+    assert seen[-1]["url_route"] == {"args": (), "kwargs": {"room": "lobby"}}
+    await router({"type": "websocket", "path": "/ws/"}, None, None)
+    assert seen[-1]["path_remaining"] == ""
+    with pytest.raises(ValueError, match="No route found for path 'nowhere'"):
+        router({"type": "websocket", "path": "/nowhere"}, None, None)
+    with pytest.raises(ValueError, match="No application configured for scope type 'http'"):
+        router({"type": "http", "path": "/ws/"}, None, None)
