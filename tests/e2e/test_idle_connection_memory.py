@@ -44,10 +44,9 @@ def heap_bytes(server: Daphne, out: str, number: int) -> int:
     server.proc.send_signal(signal.SIGUSR2)
     target = Path(f"{out}.{number}")
     deadline = time.monotonic() + 60
-    while not target.exists() or target.stat().st_size == 0:
+    while not target.exists():  # renamed into place once written whole
         assert time.monotonic() < deadline, "the server's heap probe did not answer"
         time.sleep(0.1)
-    time.sleep(1)  # written whole
     snapshot = tracemalloc.Snapshot.load(str(target))
     snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
     return sum(stat.size for stat in snapshot.statistics("filename"))
