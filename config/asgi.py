@@ -18,7 +18,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # (the consumer and the auth middleware do).
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat.routing import websocket_urlpatterns as chat_compat_urlpatterns  # noqa: E402
@@ -27,7 +26,9 @@ from progress.routing import websocket_urlpatterns as progress_compat_urlpattern
 from realtime.checks import log_channel_layer_mode  # noqa: E402
 from realtime.consumer import (  # noqa: E402
     AllowedHostsBrowserOriginValidator,
+    ProtocolTypeRouter,
     RealtimeAuthMiddlewareStack,
+    URLRouter,
     websocket_urlpatterns,
 )
 from rooms.compat.seed003 import socketio_application  # noqa: E402

@@ -110,6 +110,17 @@ class RealtimeAuthMiddleware:
         self.inner = inner
 
     async def __call__(self, scope, receive, send):
+        # This frame lives as long as the connection, so it keeps nothing it no longer needs: the
+        # token, its parse and the lookup's result stay in _identified's frame, which ends here,
+        # and neither scope (the inner application has its own: URLRouter copies it). About 840
+        # bytes per idle connection (bench/heap.py).
+        application = self.inner(await self._identified(scope), receive, send)
+        del scope
+        return await application
+
+    @staticmethod
+    async def _identified(scope: dict) -> dict:
+        """A copy of ``scope`` with ``cookies``, ``session``, ``user`` and the token's outcome."""
         cookies = {}
         for name, value in scope["headers"]:
             if name == b"cookie":
@@ -129,7 +140,7 @@ class RealtimeAuthMiddleware:
             scope["user"] = await database_call(auth.get_user, SimpleNamespace(session=session))
         else:
             scope["user"] = AnonymousUser()  # no credentials: nothing to look up
-        return await self.inner(scope, receive, send)
+        return scope
 
 
 def RealtimeAuthMiddlewareStack(inner):

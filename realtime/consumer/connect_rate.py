@@ -38,6 +38,8 @@ HANDSHAKES_LIMIT = "MAX_HANDSHAKES_IN_PROGRESS"
 class Handshake:
     """One admitted handshake, counted in ``Handshake.in_progress`` (this process) until ``finish()``."""
 
+    __slots__ = ("finished",)
+
     in_progress = 0
 
     def __init__(self):

@@ -9,6 +9,7 @@ code never touches ``websocket_*`` messages or the channel layer.
 """
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -72,6 +73,53 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
     """
 
     codec: Codec = NATIVE
+    # Channels' groups to join at connect: none (the hub does it), and no list per consumer.
+    groups = ()
+
+    # A connection's state, in slots: CPython 3.11 keeps instance attributes in a compact array
+    # only for names its class registered early, and every new instance shrinks the room for
+    # more (Objects/dictobject.c, init_inline_values). With many connections opening at once, the
+    # names set after the first await came too late and each consumer got a dict of its own
+    # (832 bytes, make bench-heap).
+    __slots__ = (
+        "scope",
+        "channel_layer",
+        "base_send",
+        "frame_writer",
+        "in_flight",
+        "connection_id",
+        "user",
+        "record",
+        "session_key",
+        "token_expires_at",
+        "closing",
+        "opened_at",
+        "subscriptions",
+        "server_groups",
+        "membership_changes",
+        "held",
+        "gate",
+        "_timers",
+        "ip",
+        "process",
+        "hub",
+    )
+
+    @classmethod
+    def as_asgi(cls, **initkwargs):
+        """
+        Channels' ``as_asgi``, except that the application hands over the new consumer's
+        coroutine instead of awaiting it: Channels' ``app`` coroutine stayed suspended for each
+        connection's whole life (about 250 bytes, bench/heap.py).
+        """
+        channels_app = super().as_asgi(**initkwargs)
+
+        def app(scope, receive, send):
+            return cls(**initkwargs)(scope, receive, send)
+
+        functools.update_wrapper(app, channels_app)  # consumer_class, consumer_initkwargs, name, doc
+        app._asgi_single_callable = True  # an ASGI 3 application, for asgiref's guarantee_single_callable
+        return app
 
     def __init__(self, *args, codec: Codec | None = None, **kwargs):
         # Channels' as_asgi passes its keyword arguments here; its consumers' __init__ drops them.

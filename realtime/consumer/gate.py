@@ -58,6 +58,8 @@ def _rate_limited(verdict: Verdict, ref, stat: str | None) -> Refusal:
 class FrameGate:
     """Size, rate and envelope checks for one connection's incoming frames, read with ``codec``."""
 
+    __slots__ = ("codec", "limiter")
+
     def __init__(self, codec: Codec):
         self.codec = codec
         self.limiter = FrameRateLimiter()

@@ -18,6 +18,8 @@ class TokenBucket:
     ``take()`` returns 0 when a token was taken, else the milliseconds until one is available.
     """
 
+    __slots__ = ("capacity", "clock", "rate_per_s", "tokens", "updated")
+
     def __init__(self, per_min: float, capacity: float, clock: Callable[[], float] = time.monotonic):
         self.rate_per_s = per_min / 60.0
         self.capacity = capacity
@@ -44,22 +46,21 @@ class Verdict:
     scope: str = "connection"
 
 
-@dataclass
+@dataclass(slots=True)
 class FrameRateLimiter:
-    """Rate limits of one connection, built from ``REALTIME`` settings at connect time."""
+    """
+    Rate limits of one connection, from ``REALTIME`` settings: the general bucket made at connect
+    time, a frame type's own bucket at the first frame of that type (it starts full, as one made
+    at connect would still be: nothing took from it), so an idle connection holds one bucket.
+    """
 
     clock: Callable[[], float] = time.monotonic
     general: TokenBucket = field(init=False)
-    by_type: dict[str, TokenBucket] = field(init=False)
+    by_type: dict[str, TokenBucket] | None = field(init=False, default=None)
     refused: list[float] = field(init=False, default_factory=list)
 
     def __post_init__(self):
-        s = realtime_settings
-        self.general = TokenBucket(s.RATE_PER_MIN, s.RATE_BURST, self.clock)
-        self.by_type = {
-            frame_type: TokenBucket(limit["per_min"], limit["burst"], self.clock)
-            for frame_type, limit in s.TYPE_RATE_LIMITS.items()
-        }
+        self.general = TokenBucket(realtime_settings.RATE_PER_MIN, realtime_settings.RATE_BURST, self.clock)
 
     def check_frame(self) -> Verdict:
         """Take a token for any incoming frame (before it is even parsed)."""
@@ -67,9 +68,15 @@ class FrameRateLimiter:
 
     def check_type(self, frame_type: str) -> Verdict:
         """Take a token from ``frame_type``'s own bucket, if it has one."""
-        bucket = self.by_type.get(frame_type)
+        bucket = self.by_type.get(frame_type) if self.by_type else None
         if bucket is None:
-            return Verdict()
+            limit = realtime_settings.TYPE_RATE_LIMITS.get(frame_type)
+            if limit is None:
+                return Verdict()
+            bucket = TokenBucket(limit["per_min"], limit["burst"], self.clock)
+            if self.by_type is None:
+                self.by_type = {}
+            self.by_type[frame_type] = bucket
         return self._verdict(bucket.take(), frame_type)
 
     def _verdict(self, retry_after_ms: int, scope: str) -> Verdict:

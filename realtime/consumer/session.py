@@ -103,13 +103,13 @@ class SessionMixin:
         Run coroutine function ``close`` in a task ``delay_s`` seconds from now, kept in
         ``_timers[name]`` (a timer handle, then the task; both cancel). Not a task sleeping the
         whole while: its coroutine frame, the sleep's future and callbacks cost each idle
-        connection about 1 KB more (bench/idle.py).
+        connection about 1 KB more (bench/idle.py). The handle's arguments rather than a closure:
+        a function and its cells cost about 200 bytes more (bench/heap.py).
         """
+        self._timers[name] = asyncio.get_running_loop().call_later(max(0.0, delay_s), self._fire, name, close)
 
-        def fire() -> None:
-            self._timers[name] = asyncio.ensure_future(close())
-
-        self._timers[name] = asyncio.get_running_loop().call_later(max(0.0, delay_s), fire)
+    def _fire(self, name: str, close) -> None:
+        self._timers[name] = asyncio.ensure_future(close())
 
     async def _close_if_not_authenticated(self) -> None:
         if self.user is None and not self.closing:

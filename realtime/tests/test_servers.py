@@ -52,7 +52,14 @@ def test_an_untested_channels_redis_is_an_error(installed_versions, settings):
 
 def test_an_untested_daphne_is_left_alone_and_written_through_asgi(installed_versions, monkeypatch, caplog):
     applied = []
-    for patch in ("allow_rfc6455_close_codes", "free_closed_connections", "bound_send_buffers", "write_eagerly"):
+    for patch in (
+        "allow_rfc6455_close_codes",
+        "free_closed_connections",
+        "bound_send_buffers",
+        "write_eagerly",
+        "lean_application_queues",
+        "trim_protocol_state",
+    ):
         monkeypatch.setattr(daphne, patch, functools.partial(applied.append, patch))
     monkeypatch.setattr(daphne, "_installed", False)
     installed_versions(twisted="27.0.0")

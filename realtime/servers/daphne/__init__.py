@@ -10,7 +10,10 @@ needs) and every project below is at a version in ``TESTED``:
 - ``send_buffer``: a client that stops reading is closed with 4413 past ``MAX_SEND_BUFFER_BYTES``;
 - ``receive_queue``: Daphne stops reading a client past ``MAX_RECEIVE_QUEUE_FRAMES`` queued frames;
 - ``writes``: eager socket writes, and ``writer_for``'s direct fan-out path (prepared frames);
-- ``debug_format``: Autobahn's per-connection debug line is formatted only if it is logged.
+- ``debug_format``: Autobahn's per-connection debug line is formatted only if it is logged;
+- ``application_queue``: each application instance's queue without ``asyncio.Queue``'s idle 3 KB;
+- ``protocol_state``: a protocol without its own copy of the factory's options, nor the handshake
+  once open, nor an empty deque.
 
 Each patch module names the upstream code it works around, so it can go when upstream changes.
 """
@@ -20,9 +23,11 @@ import sys
 
 from realtime.versions import Tested, describe_untested, untested
 
+from .application_queue import lean_application_queues
 from .close_codes import allow_rfc6455_close_codes
 from .cycles import free_closed_connections
 from .debug_format import format_lazily
+from .protocol_state import trim_protocol_state
 from .receive_queue import bound_receive_queues
 from .send_buffer import bound_send_buffers
 from .writes import DirectWriter, direct_writer, write_eagerly
@@ -59,6 +64,8 @@ def install() -> bool:
     bound_receive_queues()
     write_eagerly()
     format_lazily()
+    lean_application_queues()
+    trim_protocol_state()
     _installed = True
     return True
 

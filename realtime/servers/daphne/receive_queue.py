@@ -32,6 +32,8 @@ RESUME_POLL_S = 0.005
 class ReceiveGate:
     """Pauses and resumes reading one WebSocket transport by the length of its application queue."""
 
+    __slots__ = ("_protocol", "paused")
+
     def __init__(self, protocol):
         # Weak: the protocol holds this gate (no cycle to wait for a full garbage collection).
         self._protocol = weakref.ref(protocol)

@@ -39,6 +39,8 @@ class SendBuffer:
     buffer is over its ``bufferSize`` and how much was written since it went over.
     """
 
+    __slots__ = ("_protocol", "bytes_while_paused", "frames_while_paused", "over_limit", "paused")
+
     def __init__(self, protocol):
         # Weak: the protocol holds this buffer, and a cycle would keep a closed connection's
         # objects until a full garbage collection (realtime/delivery/gc_pauses.py).

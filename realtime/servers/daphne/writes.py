@@ -15,12 +15,12 @@ one core), each frame written through ASGI cost, beyond the ``send`` syscall its
 
 What this module changes, each guarded so that anything unusual takes Daphne's own path:
 
-1. ``write_eagerly``: a WebSocket transport's ``write`` tries the socket at once when nothing is
-   buffered (asyncio's transports do the same), with Twisted's own ``writeSomeData`` (EAGAIN is
-   0 bytes, a dead peer an error). What the kernel does not take, and any write while bytes are
-   still buffered, goes through the original ``write``: order is kept, and a client that stops
-   reading fills Twisted's buffer as before, which ``send_buffer`` bounds (4413). TLS transports
-   are left alone.
+1. ``write_eagerly``: the TCP transport of a WebSocket connection tries the socket at once when
+   nothing is buffered (asyncio's transports do the same), with Twisted's own ``writeSomeData``
+   (EAGAIN is 0 bytes, a dead peer an error). What the kernel does not take, and any write while
+   bytes are still buffered, goes through the original ``write``: order is kept, and a client
+   that stops reading fills Twisted's buffer as before, which ``send_buffer`` bounds (4413). TLS
+   transports and HTTP connections are left alone.
 2. ``sendData`` without the debug line, when the frame is written at once (Autobahn's
    ``send_queue`` empty, no ``sync``/``chopsize``); the traffic counters are kept.
 3. ``direct_writer(send)``: the hub writes an event's frame, built once per process with
@@ -30,7 +30,6 @@ Together (``make bench-compare``, same machine, same run): see the README's perf
 """
 
 import functools
-import weakref
 
 from realtime.servers.frames import PreparedFrame
 
@@ -85,55 +84,52 @@ def direct_writer(send) -> DirectWriter | None:
     return DirectWriter(send.args[0])
 
 
-def _eager(transport):
-    """Return a ``write(data)`` for ``transport`` that sends at once when its buffer is empty."""
-    # Weak, and the class's write rather than the bound method: this function is set on the
-    # transport, and a cycle would keep a closed connection until a full garbage collection.
-    transport_ref = weakref.ref(transport)
-    buffered_write = type(transport).write
+def _eager(buffered_write, websocket_protocol):
+    """
+    Return a ``write(self, data)`` for Twisted's TCP server transports that sends at once when
+    the transport carries a ``websocket_protocol`` and nothing is buffered, else calls
+    ``buffered_write``. One function on the class, not one per connection: a closure per
+    transport cost each connection about 280 bytes, and an attribute Twisted's transports do not
+    otherwise have (bench/heap.py).
+    """
 
-    def write(data: bytes) -> None:
-        transport = transport_ref()
-        if transport is None:
-            return
+    def write(self, data: bytes) -> None:
         if (
             data
-            and transport.connected
-            and not transport.disconnecting
-            and not transport._writeDisconnected
-            and not transport._tempDataLen
-            and not transport.dataBuffer
+            and not self.TLS
+            and isinstance(self.protocol, websocket_protocol)
+            and self.connected
+            and not self.disconnecting
+            and not self._writeDisconnected
+            and not self._tempDataLen
+            and not self.dataBuffer
         ):
-            sent = transport.writeSomeData(data)
+            sent = self.writeSomeData(data)
             if not isinstance(sent, int):
                 # The peer is gone: the buffered path reports it through doWrite as usual.
                 sent = 0
             if sent == len(data):
                 return
             data = data[sent:]
-        buffered_write(transport, data)
+        buffered_write(self, data)
 
     return write
 
 
 def write_eagerly() -> None:
     """
-    Patch Daphne's ``WebSocketProtocol.onOpen`` and ``sendData`` (points 1 and 2 above): Twisted's
-    ``FileDescriptor.write`` (twisted/internet/abstract.py, Twisted 26) buffers every write for the
-    next loop turn, and Autobahn's ``sendData`` (autobahn/websocket/protocol.py, Autobahn 25 and
-    26) formats a debug line per frame. Drop each when upstream stops doing it (``make bench``).
+    Patch Twisted's ``tcp.Server.write`` and Autobahn's ``sendData`` as Daphne's
+    ``WebSocketProtocol`` has it (points 1 and 2 above): Twisted's ``FileDescriptor.write``
+    (twisted/internet/abstract.py, Twisted 26) buffers every write for the next loop turn, and
+    Autobahn's ``sendData`` (autobahn/websocket/protocol.py, Autobahn 25 and 26) formats a debug
+    line per frame. Only WebSocket connections write eagerly: over TLS (Twisted's TLS wraps the
+    TCP transport in a protocol of its own) and for HTTP, writes are Twisted's own. Drop each
+    when upstream stops doing it (``make bench``).
     """
     from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import tcp
 
-    original_on_open = WebSocketProtocol.onOpen
     original_send_data = WebSocketProtocol.sendData
-
-    def onOpen(self):  # noqa: N802 (Daphne's name)
-        transport = self.transport
-        # Only a plain TCP transport has the buffer attributes _eager relies on.
-        if not getattr(transport, "TLS", False) and hasattr(transport, "writeSomeData"):
-            transport.write = _eager(transport)
-        original_on_open(self)
 
     def sendData(self, data, sync=False, chopsize=None):  # noqa: N802 (Autobahn's name)
         if sync or chopsize or self.send_queue or self.logOctets or self.state != self.STATE_OPEN:
@@ -142,5 +138,5 @@ def write_eagerly() -> None:
         self.trafficStats.outgoingOctetsWireLevel += len(data)
         return None
 
-    WebSocketProtocol.onOpen = onOpen
+    tcp.Server.write = _eager(tcp.Server.write, WebSocketProtocol)
     WebSocketProtocol.sendData = sendData
