@@ -4,7 +4,7 @@ publishes after its transaction commits.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -80,7 +80,7 @@ class _Draft:
     """An authorised message about to be stored, and the groups its ``chat.message`` goes to."""
 
     sender: Any
-    conversation: Conversation
+    target: selectors.SendTarget
     content: str
     content_type: str
     client_msg_id: str | None
@@ -88,29 +88,29 @@ class _Draft:
     groups: list[str]
 
 
-def _draft(sender, conversation: Conversation, *, new_direct: bool = False, **fields) -> _Draft:
-    # The first message of a new direct conversation goes to both users' groups: their processes
-    # are not in the new conversation's group until the subscription sent just before it is
-    # applied, and the user groups carry both in order.
-    groups = (
-        [user_group(m.user_id) for m in conversation.memberships.all()]
-        if new_direct
-        else [conversation_group(conversation.pk)]
-    )
-    return _Draft(sender=sender, conversation=conversation, groups=groups, **fields)
-
-
 def _stored_by_key(drafts: list[_Draft]) -> dict[tuple[int, str], Message]:
     keyed = [d for d in drafts if d.client_msg_id]
     if not keyed:
         return {}
+    senders, keys = list({d.sender.pk for d in keyed}), list({d.client_msg_id for d in keyed})
+    with connection.cursor() as cursor:
+        cursor.execute(_stored_keys_sql(len(senders), len(keys)), [*senders, *keys])
+        found_ids = [pk for (pk,) in cursor.fetchall()]
+    if not found_ids:
+        return {}  # the usual answer, from one plain statement; repeats load their messages below
     # A repeat is answered with the stored message's event: its sender comes in the same query.
-    found = for_message_events(
-        Message.objects.filter(
-            sender_id__in={d.sender.pk for d in keyed}, client_msg_id__in={d.client_msg_id for d in keyed}
-        )
-    )
+    found = for_message_events(Message.objects.filter(pk__in=found_ids))
     return {(m.sender_id, m.client_msg_id): m for m in found}
+
+
+def _stored_keys_sql(senders: int, keys: int) -> str:
+    quote = connection.ops.quote_name
+    meta = Message._meta
+    return (
+        f"SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)} "
+        f"WHERE {quote(meta.get_field('sender').column)} IN ({', '.join(['%s'] * senders)}) "
+        f"AND {quote(meta.get_field('client_msg_id').column)} IN ({', '.join(['%s'] * keys)})"
+    )
 
 
 def _store_drafts(drafts: list[_Draft]) -> list[Outcome]:
@@ -140,16 +140,9 @@ def _store_alone(draft: _Draft) -> Outcome:
 
 
 def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
-    # Row locks in id order (PostgreSQL; SQLite's IMMEDIATE transaction locks the whole database):
-    # seq is gap-free and strictly increasing per conversation, and two batches never wait on
-    # each other in a cycle.
-    locked = {
-        c.pk: c
-        for c in Conversation.objects.select_for_update()
-        .filter(pk__in={d.conversation.pk for d in drafts})
-        .order_by("pk")
-        .only("last_seq", "closed_at")
-    }
+    # The drafts' conversations are locked (selectors.lock_send_targets): seq is gap-free and
+    # strictly increasing per conversation. Their last_seq moves only once the rows are written,
+    # so a batch rolled back to its savepoint leaves them as the database has them.
     stored = _stored_by_key(drafts)
     used_attachments = set()
     if with_attachment := [d.attachment.pk for d in drafts if d.attachment is not None]:
@@ -158,29 +151,28 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
         )
     outcomes: list[Outcome] = []
     new: list[tuple[_Draft, Message]] = []
+    last_seq: dict[int, int] = {}
     for draft in drafts:
         key = (draft.sender.pk, draft.client_msg_id)
-        row = locked.get(draft.conversation.pk)
+        target = draft.target
         if draft.client_msg_id and key in stored:
             outcomes.append((stored[key], False))  # the idempotency key's first message
-        elif row is None:
-            outcomes.append(selectors.conversation_not_found())  # deleted since it was checked
-        elif row.closed_at is not None:
+        elif target.closed:
             outcomes.append(Conflict("This support conversation is closed; open a new one"))
         elif draft.attachment is not None and draft.attachment.pk in used_attachments:
             outcomes.append(
                 Conflict("This attachment is already in a message", details={"attachment_id": ["Already sent."]})
             )
         else:
-            row.last_seq += 1
+            seq = last_seq[target.id] = last_seq.get(target.id, target.last_seq) + 1
             message = Message(
-                conversation_id=row.pk,
+                conversation_id=target.id,
                 sender=draft.sender,
                 content=draft.content,
                 content_type=draft.content_type,
                 attachment=draft.attachment,
                 client_msg_id=draft.client_msg_id or None,
-                seq=row.last_seq,
+                seq=seq,
             )
             new.append((draft, message))
             outcomes.append((message, True))
@@ -190,35 +182,57 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
                 used_attachments.add(draft.attachment.pk)
     if new:
         _insert(new)
+        for draft, message in new:
+            draft.target.last_seq = message.seq
     return outcomes
 
 
 def _insert(new: list[tuple[_Draft, Message]]) -> None:
-    Message.objects.bulk_create([message for _, message in new])
+    """
+    Write ``new``'s messages, their conversations' ``last_seq`` and their senders' read positions,
+    and publish each ``chat.message`` after commit.
+
+    Three plain statements from the models' table and column names: one multi-row INSERT
+    returning the ids, two UPDATEs run for many rows (executemany). Building the ORM's
+    ``bulk_create`` and the CASE form of the updates cost more CPU than running them
+    (py-spy, ``make bench-chat``).
+    """
+    created_at = timezone.now()
+    stored_at = connection.ops.adapt_datetimefield_value(created_at)
+    rows = []
+    for _, message in new:
+        message.created_at = created_at
+        rows.extend(
+            (
+                message.conversation_id,
+                message.sender_id,
+                message.content,
+                str(message.content_type),  # a TextChoices member is a str the drivers may not take as one
+                message.attachment_id,
+                message.seq,
+                message.client_msg_id,
+                stored_at,
+            )
+        )
     last_seq = {message.conversation_id: message.seq for _, message in new}
     # A sender has read the conversation up to their own message (never backwards).
     read = {(message.conversation_id, message.sender_id): message.seq for _, message in new}
-    # One statement run for many rows (executemany): the ORM's CASE form of these updates cost
-    # more to build than the insert (py-spy, ``make bench-chat``).
-    conversations, memberships = Conversation._meta, Membership._meta
-    quote = connection.ops.quote_name
+    sql = _write_sql()
     with connection.cursor() as cursor:
+        cursor.execute(sql.insert + ", ".join([sql.values] * len(new)) + sql.returning, rows)
+        ids = {(conversation_id, seq): pk for pk, conversation_id, seq in cursor.fetchall()}
+        cursor.executemany(sql.last_seq, [(seq, pk) for pk, seq in last_seq.items()])
         cursor.executemany(
-            f"UPDATE {quote(conversations.db_table)} SET {quote(conversations.get_field('last_seq').column)} = %s "
-            f"WHERE {quote(conversations.pk.column)} = %s",
-            [(seq, pk) for pk, seq in last_seq.items()],
-        )
-        read_column = quote(memberships.get_field("last_read_seq").column)
-        cursor.executemany(
-            f"UPDATE {quote(memberships.db_table)} SET {read_column} = %s "
-            f"WHERE {quote(memberships.get_field('conversation').column)} = %s "
-            f"AND {quote(memberships.get_field('user').column)} = %s AND {read_column} < %s",
+            sql.last_read_seq,
             [(seq, conversation_id, user_id, seq) for (conversation_id, user_id), seq in read.items()],
         )
     for draft, message in new:
-        draft.conversation.last_seq = message.seq
-        if draft.conversation.kind == Conversation.Kind.SUPPORT:
-            _support_message_stored(draft.conversation, message)
+        # Matched by (conversation, seq), unique: RETURNING's row order is not promised.
+        message.pk = ids[(message.conversation_id, message.seq)]
+        message._state.adding = False
+        message._state.db = connection.alias
+        if draft.target.kind == Conversation.Kind.SUPPORT:
+            _support_message_stored(draft.target, message)
         event = message_event(message)
         # In seq order on every process, seed clients included (they cannot reorder by seq).
         order = (conversation_group(message.conversation_id), message.seq)
@@ -226,15 +240,41 @@ def _insert(new: list[tuple[_Draft, Message]]) -> None:
             publish_on_commit(group, "chat.message", event, order=order)
 
 
-def _support_message_stored(conversation: Conversation, message: Message) -> None:
+class _WriteSql(NamedTuple):
+    insert: str  # then ", ".join of one ``values`` per row, then ``returning``
+    values: str
+    returning: str
+    last_seq: str  # params: last_seq, conversation id
+    last_read_seq: str  # params: seq, conversation id, user id, seq
+
+
+def _write_sql() -> _WriteSql:
+    quote = connection.ops.quote_name
+    message, conversation, membership = Message._meta, Conversation._meta, Membership._meta
+
+    def column(meta, field: str) -> str:
+        return quote(meta.get_field(field).column)
+
+    fields = ("conversation", "sender", "content", "content_type", "attachment", "seq", "client_msg_id", "created_at")
+    read = column(membership, "last_read_seq")
+    return _WriteSql(
+        insert=f"INSERT INTO {quote(message.db_table)} ({', '.join(column(message, f) for f in fields)}) VALUES ",
+        values=f"({', '.join(['%s'] * len(fields))})",
+        returning=f" RETURNING {quote(message.pk.column)}, {column(message, 'conversation')}, {column(message, 'seq')}",
+        last_seq=f"UPDATE {quote(conversation.db_table)} SET {column(conversation, 'last_seq')} = %s "
+        f"WHERE {quote(conversation.pk.column)} = %s",
+        last_read_seq=f"UPDATE {quote(membership.db_table)} SET {read} = %s "
+        f"WHERE {column(membership, 'conversation')} = %s AND {column(membership, 'user')} = %s AND {read} < %s",
+    )
+
+
+def _support_message_stored(target: selectors.SendTarget, message: Message) -> None:
     # The user's message starts (or continues) the wait; a staff reply ends it and marks the desk read.
-    if message.sender_id == conversation.support_user_id:
-        Conversation.objects.filter(pk=conversation.pk, waiting_since__isnull=True).update(
-            waiting_since=message.created_at
-        )
+    if message.sender_id == target.support_user_id:
+        Conversation.objects.filter(pk=target.id, waiting_since__isnull=True).update(waiting_since=message.created_at)
     else:
-        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None, support_read_seq=message.seq)
-    _publish_support_update(conversation.pk)
+        Conversation.objects.filter(pk=target.id).update(waiting_since=None, support_read_seq=message.seq)
+    _publish_support_update(target.id)
 
 
 def _publish_support_update(conversation_id: int) -> None:
@@ -295,25 +335,37 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
     sender may not see; ``Invalid``; ``Conflict``; it stores nothing). An image or file without
     a caption is captioned with its file name. Raise the database's error if the transaction
     fails: then nothing is stored.
+
+    Statements, whatever the number of requests: the conversations locked with the senders'
+    memberships (selectors.lock_send_targets), the idempotency keys already stored, the insert
+    and two updates (``_insert``); attachments and direct conversations add their own.
     """
     if not requests:
         return []
     outcomes: list[Outcome | None] = [None] * len(requests)
     with transaction.atomic():
-        to_conversations = [(i, r) for i, r in enumerate(requests) if r.recipient_id is None]
-        accessed = dict(
-            zip(
-                (i for i, _ in to_conversations),
-                selectors.access_conversations([(r.sender, r.conversation_id) for _, r in to_conversations]),
-                strict=True,
-            )
-        )
-        drafts: list[tuple[int, _Draft]] = []
+        resolved: list[tuple[int, SendRequest, int, Attachment | None, list[str] | None]] = []
         for i, request in enumerate(requests):
             try:
-                drafts.append((i, _authorised_draft(request, accessed.get(i))))
+                resolved.append((i, request, *_resolve(request)))
             except ProtocolError as exc:
                 outcomes[i] = exc
+        targets = selectors.lock_send_targets([(request.sender, cid) for _, request, cid, _, _ in resolved])
+        drafts: list[tuple[int, _Draft]] = []
+        for (i, request, conversation_id, attachment, groups), target in zip(resolved, targets, strict=True):
+            if isinstance(target, ProtocolError):
+                outcomes[i] = target
+                continue
+            draft = _Draft(
+                sender=request.sender,
+                target=target,
+                content=request.content or (attachment.name if attachment else ""),
+                content_type=request.content_type,
+                client_msg_id=request.client_msg_id,
+                attachment=attachment,
+                groups=groups or [conversation_group(conversation_id)],
+            )
+            drafts.append((i, draft))
         for (i, _), outcome in zip(
             drafts, _store_drafts([draft for _, draft in drafts]) if drafts else [], strict=True
         ):
@@ -321,26 +373,25 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
     return outcomes
 
 
-def _authorised_draft(request: SendRequest, conversation: Conversation | ProtocolError | None) -> _Draft:
-    # Raise the ProtocolError refusing the request.
+def _resolve(request: SendRequest) -> tuple[int, Attachment | None, list[str] | None]:
+    """
+    The request's conversation id, its attachment, and the groups its message goes to when not
+    the conversation's; raise the ProtocolError refusing it (the attachment's first).
+    """
     attachment = (
         selectors.usable_attachment(request.sender, request.attachment_id, request.content_type)
         if request.attachment_id
         else None
     )
-    fields = {
-        "content": request.content or (attachment.name if attachment else ""),
-        "content_type": request.content_type,
-        "attachment": attachment,
-        "client_msg_id": request.client_msg_id,
-    }
-    if request.recipient_id is not None:
-        recipient = selectors.access_recipient(request.sender, request.recipient_id)
-        conversation, new_direct = get_or_create_direct_conversation(user=request.sender, other=recipient)
-        return _draft(request.sender, conversation, new_direct=new_direct, **fields)
-    if isinstance(conversation, ProtocolError):
-        raise conversation
-    return _draft(request.sender, conversation, **fields)
+    if request.recipient_id is None:
+        return request.conversation_id, attachment, None
+    recipient = selectors.access_recipient(request.sender, request.recipient_id)
+    conversation, new_direct = get_or_create_direct_conversation(user=request.sender, other=recipient)
+    # The first message of a new direct conversation goes to both users' groups: their processes
+    # are not in the new conversation's group until the subscription sent just before it is
+    # applied, and the user groups carry both in order.
+    groups = [user_group(request.sender.pk), user_group(recipient.pk)] if new_direct else None
+    return conversation.pk, attachment, groups
 
 
 def send_as(user, **fields) -> tuple[Message, bool]:

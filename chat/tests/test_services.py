@@ -1,7 +1,7 @@
 """chat.services: the one write path, its transactions and what it publishes."""
 
 import pytest
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 
 from chat import services
 from chat.models import Conversation, Message
@@ -102,12 +102,13 @@ def test_send_many_answers_each_request_and_stores_the_accepted_in_order(
     assert sorted(groups[3:]) == sorted([f"realtime.user.{carol.pk}", f"realtime.user.{bob.pk}"])
 
 
-def test_send_many_stores_nothing_when_its_transaction_fails(published, alice, bob, conversation, monkeypatch):
-    def fail(*args, **kwargs):
-        raise OperationalError("database is locked")
+def test_send_many_stores_nothing_when_its_transaction_fails(published, alice, bob, conversation):
+    def fail_the_insert(execute, sql, params, many, context):
+        if sql.startswith(f'INSERT INTO "{Message._meta.db_table}"'):
+            raise OperationalError("database is locked")
+        return execute(sql, params, many, context)
 
-    monkeypatch.setattr(Message.objects, "bulk_create", fail)
-    with pytest.raises(OperationalError):
+    with connection.execute_wrapper(fail_the_insert), pytest.raises(OperationalError):
         services.send_many(
             [services.SendRequest(sender=user, content="x", conversation_id=conversation.pk) for user in (alice, bob)]
         )
