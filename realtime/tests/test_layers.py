@@ -77,3 +77,18 @@ async def test_group_send_many_skips_members_past_the_group_expiry(layer):
     await layer.group_send_many([("room", {"type": "realtime.event"})])
     assert len(await layer.receive_many("realtime.hub.new", 10)) == 1
     assert await layer.connection(0).zcard(layer.prefix + "realtime.hub.old") == 0
+
+
+async def test_receive_many_falls_back_to_two_pops_on_a_redis_without_bzmpop(layer, monkeypatch):
+    from redis.exceptions import ResponseError
+
+    async def unknown(*args, **kwargs):
+        raise ResponseError("unknown command 'BZMPOP', with args beginning with: ")
+
+    await layer.group_add("room", "realtime.hub.old")
+    monkeypatch.setattr(layer.connection(0), "bzmpop", unknown)
+    await layer.group_send_many([("room", {"type": "realtime.event", "n": 1})])
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.old", 10)] == [1]
+    await layer.group_send_many([("room", {"type": "realtime.event", "n": 2})])
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.old", 10)] == [2]
+    assert layer._blocking_pop_many is False
