@@ -3,6 +3,7 @@ Chat write paths: every write, whether from a socket, REST or the admin, goes th
 publishes after its transaction commits.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -88,13 +89,13 @@ class _Draft:
     groups: list[str]
 
 
-def _stored_by_key(drafts: list[_Draft]) -> dict[tuple[int, str], Message]:
-    keyed = [d for d in drafts if d.client_msg_id]
-    if not keyed:
+def _stored_by_key(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Message]:
+    """The messages already stored under ``keys`` (sender id, ``client_msg_id``), by key."""
+    if not keys:
         return {}
-    senders, keys = list({d.sender.pk for d in keyed}), list({d.client_msg_id for d in keyed})
+    senders, ids = list({sender for sender, _ in keys}), list({key for _, key in keys})
     with connection.cursor() as cursor:
-        cursor.execute(_stored_keys_sql(len(senders), len(keys)), [*senders, *keys])
+        cursor.execute(_stored_keys_sql(len(senders), len(ids)), [*senders, *ids])
         found_ids = [pk for (pk,) in cursor.fetchall()]
     if not found_ids:
         return {}  # the usual answer, from one plain statement; repeats load their messages below
@@ -113,37 +114,10 @@ def _stored_keys_sql(senders: int, keys: int) -> str:
     )
 
 
-def _store_drafts(drafts: list[_Draft]) -> list[Outcome]:
-    """
-    Store ``drafts`` in order in one transaction (a savepoint inside the caller's) and publish
-    each new message after commit. One outcome per draft. A concurrent retry from another
-    process that stored an idempotency key first (the unique constraint) rolls the lot back;
-    each is then stored alone and the repeat answered with the stored message.
-    """
-    try:
-        with transaction.atomic():
-            return _store_locked(drafts)
-    except IntegrityError:
-        if len(drafts) > 1:
-            return [_store_alone(draft) for draft in drafts]
-        existing = _stored_by_key(drafts).get((drafts[0].sender.pk, drafts[0].client_msg_id))
-        if existing is None:
-            raise
-        return [(existing, False)]
-
-
-def _store_alone(draft: _Draft) -> Outcome:
-    try:
-        return _store_drafts([draft])[0]
-    except IntegrityError as exc:
-        return exc
-
-
-def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
+def _store(drafts: list[_Draft]) -> list[Outcome]:
     # The drafts' conversations are locked (selectors.lock_send_targets): seq is gap-free and
-    # strictly increasing per conversation. Their last_seq moves only once the rows are written,
-    # so a batch rolled back to its savepoint leaves them as the database has them.
-    stored = _stored_by_key(drafts)
+    # strictly increasing per conversation.
+    stored = _stored_by_key([(d.sender.pk, d.client_msg_id) for d in drafts if d.client_msg_id])
     used_attachments = set()
     if with_attachment := [d.attachment.pk for d in drafts if d.attachment is not None]:
         used_attachments = set(
@@ -151,7 +125,6 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
         )
     outcomes: list[Outcome] = []
     new: list[tuple[_Draft, Message]] = []
-    last_seq: dict[int, int] = {}
     for draft in drafts:
         key = (draft.sender.pk, draft.client_msg_id)
         target = draft.target
@@ -164,7 +137,7 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
                 Conflict("This attachment is already in a message", details={"attachment_id": ["Already sent."]})
             )
         else:
-            seq = last_seq[target.id] = last_seq.get(target.id, target.last_seq) + 1
+            target.last_seq += 1
             message = Message(
                 conversation_id=target.id,
                 sender=draft.sender,
@@ -172,7 +145,7 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
                 content_type=draft.content_type,
                 attachment=draft.attachment,
                 client_msg_id=draft.client_msg_id or None,
-                seq=seq,
+                seq=target.last_seq,
             )
             new.append((draft, message))
             outcomes.append((message, True))
@@ -182,8 +155,6 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
                 used_attachments.add(draft.attachment.pk)
     if new:
         _insert(new)
-        for draft, message in new:
-            draft.target.last_seq = message.seq
     return outcomes
 
 
@@ -192,17 +163,20 @@ def _insert(new: list[tuple[_Draft, Message]]) -> None:
     Write ``new``'s messages, their conversations' ``last_seq`` and their senders' read positions,
     and publish each ``chat.message`` after commit.
 
-    Three plain statements from the models' table and column names: one multi-row INSERT
-    returning the ids, two UPDATEs run for many rows (executemany). Building the ORM's
-    ``bulk_create`` and the CASE form of the updates cost more CPU than running them
-    (py-spy, ``make bench-chat``).
+    Plain SQL from the models' table, column and type names: building the ORM's ``bulk_create``
+    and the CASE form of the updates cost more CPU than running them (py-spy, ``make
+    bench-chat``). SQLite: the INSERT returning the ids, then the two UPDATEs (executemany).
+    PostgreSQL: one statement, the UPDATEs as data-modifying CTEs of the INSERT (each statement
+    cost the worker thread about 0.3 ms of psycopg, bench/send_batch.py's batches), taking one
+    array per column (``unnest``): the same text whatever the batch's size, where a row of
+    placeholders per message made psycopg parse a new query each time.
     """
     created_at = timezone.now()
     stored_at = connection.ops.adapt_datetimefield_value(created_at)
-    rows = []
+    rows = []  # in _MESSAGE_FIELDS order
     for _, message in new:
         message.created_at = created_at
-        rows.extend(
+        rows.append(
             (
                 message.conversation_id,
                 message.sender_id,
@@ -217,15 +191,30 @@ def _insert(new: list[tuple[_Draft, Message]]) -> None:
     last_seq = {message.conversation_id: message.seq for _, message in new}
     # A sender has read the conversation up to their own message (never backwards).
     read = {(message.conversation_id, message.sender_id): message.seq for _, message in new}
-    sql = _write_sql()
+    sql = _write_sql(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(sql.insert + ", ".join([sql.values] * len(new)) + sql.returning, rows)
-        ids = {(conversation_id, seq): pk for pk, conversation_id, seq in cursor.fetchall()}
-        cursor.executemany(sql.last_seq, [(seq, pk) for pk, seq in last_seq.items()])
-        cursor.executemany(
-            sql.last_read_seq,
-            [(seq, conversation_id, user_id, seq) for (conversation_id, user_id), seq in read.items()],
-        )
+        if sql.arrays:
+            # One statement: the updates as data-modifying CTEs of the INSERT.
+            cursor.execute(
+                sql.insert,
+                [
+                    list(last_seq),
+                    list(last_seq.values()),
+                    [conversation_id for conversation_id, _ in read],
+                    [user_id for _, user_id in read],
+                    list(read.values()),
+                    *(list(column) for column in zip(*rows, strict=True)),
+                ],
+            )
+            ids = {(conversation_id, seq): pk for pk, conversation_id, seq in cursor.fetchall()}
+        else:
+            cursor.execute(sql.insert.format(values=", ".join([sql.row] * len(rows))), [v for row in rows for v in row])
+            ids = {(conversation_id, seq): pk for pk, conversation_id, seq in cursor.fetchall()}
+            cursor.executemany(sql.last_seq, [(seq, pk) for pk, seq in last_seq.items()])
+            cursor.executemany(
+                sql.last_read_seq,
+                [(seq, conversation_id, user_id, seq) for (conversation_id, user_id), seq in read.items()],
+            )
     for draft, message in new:
         # Matched by (conversation, seq), unique: RETURNING's row order is not promised.
         message.pk = ids[(message.conversation_id, message.seq)]
@@ -240,30 +229,70 @@ def _insert(new: list[tuple[_Draft, Message]]) -> None:
             publish_on_commit(group, "chat.message", event, order=order)
 
 
+# The message columns ``_insert`` writes, in its order.
+_MESSAGE_FIELDS = (
+    "conversation",
+    "sender",
+    "content",
+    "content_type",
+    "attachment",
+    "seq",
+    "client_msg_id",
+    "created_at",
+)
+
+
 class _WriteSql(NamedTuple):
-    insert: str  # then ", ".join of one ``values`` per row, then ``returning``
-    values: str
-    returning: str
-    last_seq: str  # params: last_seq, conversation id
-    last_read_seq: str  # params: seq, conversation id, user id, seq
+    arrays: bool  # PostgreSQL: one statement, one array parameter per column
+    # Arrays: the conversation ids and their last_seq, the read positions' conversation ids, user
+    # ids and seqs, then one array per _MESSAGE_FIELDS. Rows: ``{values}`` is one ``row`` per message.
+    insert: str
+    # Rows only:
+    row: str = ""
+    last_seq: str = ""  # last_seq, conversation id (executemany)
+    last_read_seq: str = ""  # seq, conversation id, user id, seq (executemany)
 
 
-def _write_sql() -> _WriteSql:
+@functools.cache
+def _write_sql(vendor: str) -> _WriteSql:
     quote = connection.ops.quote_name
     message, conversation, membership = Message._meta, Conversation._meta, Membership._meta
 
     def column(meta, field: str) -> str:
         return quote(meta.get_field(field).column)
 
-    fields = ("conversation", "sender", "content", "content_type", "attachment", "seq", "client_msg_id", "created_at")
+    def array(meta, field: str) -> str:
+        return f"%s::{meta.get_field(field).db_type(connection)}[]"
+
+    table = quote(message.db_table)
+    insert = f"INSERT INTO {table} ({', '.join(column(message, f) for f in _MESSAGE_FIELDS)}) "
+    returning = f" RETURNING {quote(message.pk.column)}, {column(message, 'conversation')}, {column(message, 'seq')}"
+    conversations, memberships = quote(conversation.db_table), quote(membership.db_table)
     read = column(membership, "last_read_seq")
+    if vendor == "postgresql":
+        last_seq = (
+            f"UPDATE {conversations} SET {column(conversation, 'last_seq')} = v.seq "
+            f"FROM unnest({array(conversation, 'id')}, {array(conversation, 'last_seq')}) AS v(id, seq) "
+            f"WHERE {conversations}.{quote(conversation.pk.column)} = v.id"
+        )
+        last_read_seq = (
+            f"UPDATE {memberships} SET {read} = v.seq FROM unnest({array(membership, 'conversation')}, "
+            f"{array(membership, 'user')}, {array(membership, 'last_read_seq')}) AS v(conversation, member, seq) "
+            f"WHERE {memberships}.{column(membership, 'conversation')} = v.conversation "
+            f"AND {memberships}.{column(membership, 'user')} = v.member AND {memberships}.{read} < v.seq"
+        )
+        return _WriteSql(
+            arrays=True,
+            insert=f"WITH last_seq AS ({last_seq}), last_read_seq AS ({last_read_seq}) "
+            f"{insert}SELECT * FROM unnest({', '.join(array(message, f) for f in _MESSAGE_FIELDS)}){returning}",
+        )
     return _WriteSql(
-        insert=f"INSERT INTO {quote(message.db_table)} ({', '.join(column(message, f) for f in fields)}) VALUES ",
-        values=f"({', '.join(['%s'] * len(fields))})",
-        returning=f" RETURNING {quote(message.pk.column)}, {column(message, 'conversation')}, {column(message, 'seq')}",
-        last_seq=f"UPDATE {quote(conversation.db_table)} SET {column(conversation, 'last_seq')} = %s "
+        arrays=False,
+        insert=f"{insert}VALUES {{values}}{returning}",
+        row=f"({', '.join(['%s'] * len(_MESSAGE_FIELDS))})",
+        last_seq=f"UPDATE {conversations} SET {column(conversation, 'last_seq')} = %s "
         f"WHERE {quote(conversation.pk.column)} = %s",
-        last_read_seq=f"UPDATE {quote(membership.db_table)} SET {read} = %s "
+        last_read_seq=f"UPDATE {memberships} SET {read} = %s "
         f"WHERE {column(membership, 'conversation')} = %s AND {column(membership, 'user')} = %s AND {read} < %s",
     )
 
@@ -336,40 +365,68 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
     a caption is captioned with its file name. Raise the database's error if the transaction
     fails: then nothing is stored.
 
+    A concurrent retry from another process that stored an idempotency key first (the unique
+    constraint) rolls the lot back; each request is then sent alone, the repeat answered with
+    the stored message (an integrity error that is not a repeat is that request's outcome).
+
     Statements, whatever the number of requests: the conversations locked with the senders'
     memberships (selectors.lock_send_targets), the idempotency keys already stored, the insert
-    and two updates (``_insert``); attachments and direct conversations add their own.
+    and two updates (``_insert``); attachments and direct conversations add their own. No
+    savepoint: the rare rollback retries the whole transaction instead.
     """
     if not requests:
         return []
+    try:
+        with transaction.atomic():
+            return _send_all(requests)
+    except IntegrityError:
+        if len(requests) > 1:
+            return [_send_alone(request) for request in requests]
+        (request,) = requests
+        existing = (
+            _stored_by_key([(request.sender.pk, request.client_msg_id)]).get((request.sender.pk, request.client_msg_id))
+            if request.client_msg_id
+            else None
+        )
+        if existing is None:
+            raise
+        return [(existing, False)]
+
+
+def _send_alone(request: SendRequest) -> Outcome:
+    try:
+        return send_many([request])[0]
+    except IntegrityError as exc:
+        return exc
+
+
+def _send_all(requests: list[SendRequest]) -> list[Outcome]:
+    # send_many's work inside its transaction.
     outcomes: list[Outcome | None] = [None] * len(requests)
-    with transaction.atomic():
-        resolved: list[tuple[int, SendRequest, int, Attachment | None, list[str] | None]] = []
-        for i, request in enumerate(requests):
-            try:
-                resolved.append((i, request, *_resolve(request)))
-            except ProtocolError as exc:
-                outcomes[i] = exc
-        targets = selectors.lock_send_targets([(request.sender, cid) for _, request, cid, _, _ in resolved])
-        drafts: list[tuple[int, _Draft]] = []
-        for (i, request, conversation_id, attachment, groups), target in zip(resolved, targets, strict=True):
-            if isinstance(target, ProtocolError):
-                outcomes[i] = target
-                continue
-            draft = _Draft(
-                sender=request.sender,
-                target=target,
-                content=request.content or (attachment.name if attachment else ""),
-                content_type=request.content_type,
-                client_msg_id=request.client_msg_id,
-                attachment=attachment,
-                groups=groups or [conversation_group(conversation_id)],
-            )
-            drafts.append((i, draft))
-        for (i, _), outcome in zip(
-            drafts, _store_drafts([draft for _, draft in drafts]) if drafts else [], strict=True
-        ):
-            outcomes[i] = outcome
+    resolved: list[tuple[int, SendRequest, int, Attachment | None, list[str] | None]] = []
+    for i, request in enumerate(requests):
+        try:
+            resolved.append((i, request, *_resolve(request)))
+        except ProtocolError as exc:
+            outcomes[i] = exc
+    targets = selectors.lock_send_targets([(request.sender, cid) for _, request, cid, _, _ in resolved])
+    drafts: list[tuple[int, _Draft]] = []
+    for (i, request, conversation_id, attachment, groups), target in zip(resolved, targets, strict=True):
+        if isinstance(target, ProtocolError):
+            outcomes[i] = target
+            continue
+        draft = _Draft(
+            sender=request.sender,
+            target=target,
+            content=request.content or (attachment.name if attachment else ""),
+            content_type=request.content_type,
+            client_msg_id=request.client_msg_id,
+            attachment=attachment,
+            groups=groups or [conversation_group(conversation_id)],
+        )
+        drafts.append((i, draft))
+    for (i, _), outcome in zip(drafts, _store([draft for _, draft in drafts]) if drafts else [], strict=True):
+        outcomes[i] = outcome
     return outcomes
 
 
