@@ -93,7 +93,9 @@ def lock_send_targets(requests: list[tuple]) -> list[SendTarget | ProtocolError]
     ids = list({conversation_id for _, conversation_id in requests})
     user_ids = list({user.pk for user, _ in requests})
     with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(len(ids), len(user_ids)), [*user_ids, *ids])
+        users_in, user_params = in_list(user_ids)
+        ids_in, id_params = in_list(ids)
+        cursor.execute(_lock_sql(users_in, ids_in), [*user_params, *id_params])
         rows = cursor.fetchall()
     targets: dict[int, SendTarget] = {}
     members = set()
@@ -111,7 +113,7 @@ def lock_send_targets(requests: list[tuple]) -> list[SendTarget | ProtocolError]
     return outcomes
 
 
-def _lock_sql(conversations: int, users: int) -> str:
+def _lock_sql(users_in: str, ids_in: str) -> str:
     # Each conversation, with each requesting user who is a member of it (NULL for none).
     quote = connection.ops.quote_name
 
@@ -125,9 +127,20 @@ def _lock_sql(conversations: int, users: int) -> str:
     return (
         f"SELECT {c('id')}, {c('kind')}, {c('last_seq')}, {c('support_user')}, {c('closed_at')} IS NOT NULL, "
         f"{m('user')} FROM {quote(Conversation._meta.db_table)} c LEFT JOIN {quote(Membership._meta.db_table)} m "
-        f"ON {m('conversation')} = {c('id')} AND {m('user')} IN ({', '.join(['%s'] * users)}) "
-        f"WHERE {c('id')} IN ({', '.join(['%s'] * conversations)}) ORDER BY {c('id')}{lock}"
+        f"ON {m('conversation')} = {c('id')} AND {m('user')} {users_in} "
+        f"WHERE {c('id')} {ids_in} ORDER BY {c('id')}{lock}"
     )
+
+
+def in_list(values: list) -> tuple[str, list]:
+    """
+    ``IN (...)`` for ``values`` in plain SQL, and its parameters: on PostgreSQL ``= ANY(%s)`` with
+    one array, so that the statement's text does not depend on how many (psycopg parses again a
+    statement of more than 50 parameters each time it runs); one placeholder per value elsewhere.
+    """
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)", [list(values)]
+    return f"IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def conversation_not_found() -> NotFound:

@@ -95,7 +95,9 @@ def _stored_by_key(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Message
         return {}
     senders, ids = list({sender for sender, _ in keys}), list({key for _, key in keys})
     with connection.cursor() as cursor:
-        cursor.execute(_stored_keys_sql(len(senders), len(ids)), [*senders, *ids])
+        senders_in, sender_params = selectors.in_list(senders)
+        ids_in, id_params = selectors.in_list(ids)
+        cursor.execute(_stored_keys_sql(senders_in, ids_in), [*sender_params, *id_params])
         found_ids = [pk for (pk,) in cursor.fetchall()]
     if not found_ids:
         return {}  # the usual answer, from one plain statement; repeats load their messages below
@@ -104,13 +106,13 @@ def _stored_by_key(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Message
     return {(m.sender_id, m.client_msg_id): m for m in found}
 
 
-def _stored_keys_sql(senders: int, keys: int) -> str:
+def _stored_keys_sql(senders_in: str, keys_in: str) -> str:
     quote = connection.ops.quote_name
     meta = Message._meta
     return (
         f"SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)} "
-        f"WHERE {quote(meta.get_field('sender').column)} IN ({', '.join(['%s'] * senders)}) "
-        f"AND {quote(meta.get_field('client_msg_id').column)} IN ({', '.join(['%s'] * keys)})"
+        f"WHERE {quote(meta.get_field('sender').column)} {senders_in} "
+        f"AND {quote(meta.get_field('client_msg_id').column)} {keys_in}"
     )
 
 
