@@ -3,8 +3,9 @@ Chat write paths: every write, whether from a socket, REST or the admin, goes th
 publishes after its transaction commits.
 """
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -80,7 +81,7 @@ class _Draft:
     """An authorised message about to be stored, and the groups its ``chat.message`` goes to."""
 
     sender: Any
-    conversation: Conversation
+    target: selectors.SendTarget
     content: str
     content_type: str
     client_msg_id: str | None
@@ -88,69 +89,37 @@ class _Draft:
     groups: list[str]
 
 
-def _draft(sender, conversation: Conversation, *, new_direct: bool = False, **fields) -> _Draft:
-    # The first message of a new direct conversation goes to both users' groups: their processes
-    # are not in the new conversation's group until the subscription sent just before it is
-    # applied, and the user groups carry both in order.
-    groups = (
-        [user_group(m.user_id) for m in conversation.memberships.all()]
-        if new_direct
-        else [conversation_group(conversation.pk)]
-    )
-    return _Draft(sender=sender, conversation=conversation, groups=groups, **fields)
-
-
-def _stored_by_key(drafts: list[_Draft]) -> dict[tuple[int, str], Message]:
-    keyed = [d for d in drafts if d.client_msg_id]
-    if not keyed:
+def _stored_by_key(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Message]:
+    """The messages already stored under ``keys`` (sender id, ``client_msg_id``), by key."""
+    if not keys:
         return {}
+    senders, ids = list({sender for sender, _ in keys}), list({key for _, key in keys})
+    with connection.cursor() as cursor:
+        senders_in, sender_params = selectors.in_list(senders)
+        ids_in, id_params = selectors.in_list(ids)
+        cursor.execute(_stored_keys_sql(senders_in, ids_in), [*sender_params, *id_params])
+        found_ids = [pk for (pk,) in cursor.fetchall()]
+    if not found_ids:
+        return {}  # the usual answer, from one plain statement; repeats load their messages below
     # A repeat is answered with the stored message's event: its sender comes in the same query.
-    found = for_message_events(
-        Message.objects.filter(
-            sender_id__in={d.sender.pk for d in keyed}, client_msg_id__in={d.client_msg_id for d in keyed}
-        )
-    )
+    found = for_message_events(Message.objects.filter(pk__in=found_ids))
     return {(m.sender_id, m.client_msg_id): m for m in found}
 
 
-def _store_drafts(drafts: list[_Draft]) -> list[Outcome]:
-    """
-    Store ``drafts`` in order in one transaction (a savepoint inside the caller's) and publish
-    each new message after commit. One outcome per draft. A concurrent retry from another
-    process that stored an idempotency key first (the unique constraint) rolls the lot back;
-    each is then stored alone and the repeat answered with the stored message.
-    """
-    try:
-        with transaction.atomic():
-            return _store_locked(drafts)
-    except IntegrityError:
-        if len(drafts) > 1:
-            return [_store_alone(draft) for draft in drafts]
-        existing = _stored_by_key(drafts).get((drafts[0].sender.pk, drafts[0].client_msg_id))
-        if existing is None:
-            raise
-        return [(existing, False)]
+def _stored_keys_sql(senders_in: str, keys_in: str) -> str:
+    quote = connection.ops.quote_name
+    meta = Message._meta
+    return (
+        f"SELECT {quote(meta.pk.column)} FROM {quote(meta.db_table)} "
+        f"WHERE {quote(meta.get_field('sender').column)} {senders_in} "
+        f"AND {quote(meta.get_field('client_msg_id').column)} {keys_in}"
+    )
 
 
-def _store_alone(draft: _Draft) -> Outcome:
-    try:
-        return _store_drafts([draft])[0]
-    except IntegrityError as exc:
-        return exc
-
-
-def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
-    # Row locks in id order (PostgreSQL; SQLite's IMMEDIATE transaction locks the whole database):
-    # seq is gap-free and strictly increasing per conversation, and two batches never wait on
-    # each other in a cycle.
-    locked = {
-        c.pk: c
-        for c in Conversation.objects.select_for_update()
-        .filter(pk__in={d.conversation.pk for d in drafts})
-        .order_by("pk")
-        .only("last_seq", "closed_at")
-    }
-    stored = _stored_by_key(drafts)
+def _store(drafts: list[_Draft]) -> list[Outcome]:
+    # The drafts' conversations are locked (selectors.lock_send_targets): seq is gap-free and
+    # strictly increasing per conversation.
+    stored = _stored_by_key([(d.sender.pk, d.client_msg_id) for d in drafts if d.client_msg_id])
     used_attachments = set()
     if with_attachment := [d.attachment.pk for d in drafts if d.attachment is not None]:
         used_attachments = set(
@@ -160,27 +129,25 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
     new: list[tuple[_Draft, Message]] = []
     for draft in drafts:
         key = (draft.sender.pk, draft.client_msg_id)
-        row = locked.get(draft.conversation.pk)
+        target = draft.target
         if draft.client_msg_id and key in stored:
             outcomes.append((stored[key], False))  # the idempotency key's first message
-        elif row is None:
-            outcomes.append(selectors.conversation_not_found())  # deleted since it was checked
-        elif row.closed_at is not None:
+        elif target.closed:
             outcomes.append(Conflict("This support conversation is closed; open a new one"))
         elif draft.attachment is not None and draft.attachment.pk in used_attachments:
             outcomes.append(
                 Conflict("This attachment is already in a message", details={"attachment_id": ["Already sent."]})
             )
         else:
-            row.last_seq += 1
+            target.last_seq += 1
             message = Message(
-                conversation_id=row.pk,
+                conversation_id=target.id,
                 sender=draft.sender,
                 content=draft.content,
                 content_type=draft.content_type,
                 attachment=draft.attachment,
                 client_msg_id=draft.client_msg_id or None,
-                seq=row.last_seq,
+                seq=target.last_seq,
             )
             new.append((draft, message))
             outcomes.append((message, True))
@@ -194,31 +161,69 @@ def _store_locked(drafts: list[_Draft]) -> list[Outcome]:
 
 
 def _insert(new: list[tuple[_Draft, Message]]) -> None:
-    Message.objects.bulk_create([message for _, message in new])
+    """
+    Write ``new``'s messages, their conversations' ``last_seq`` and their senders' read positions,
+    and publish each ``chat.message`` after commit.
+
+    Plain SQL from the models' table, column and type names: building the ORM's ``bulk_create``
+    and the CASE form of the updates cost more CPU than running them (py-spy, ``make
+    bench-chat``). SQLite: the INSERT returning the ids, then the two UPDATEs (executemany).
+    PostgreSQL: one statement, the UPDATEs as data-modifying CTEs of the INSERT (each statement
+    cost the worker thread about 0.3 ms of psycopg, bench/send_batch.py's batches), taking one
+    array per column (``unnest``): the same text whatever the batch's size, where a row of
+    placeholders per message made psycopg parse a new query each time.
+    """
+    created_at = timezone.now()
+    stored_at = connection.ops.adapt_datetimefield_value(created_at)
+    rows = []  # in _MESSAGE_FIELDS order
+    for _, message in new:
+        message.created_at = created_at
+        rows.append(
+            (
+                message.conversation_id,
+                message.sender_id,
+                message.content,
+                str(message.content_type),  # a TextChoices member is a str the drivers may not take as one
+                message.attachment_id,
+                message.seq,
+                message.client_msg_id,
+                stored_at,
+            )
+        )
     last_seq = {message.conversation_id: message.seq for _, message in new}
     # A sender has read the conversation up to their own message (never backwards).
     read = {(message.conversation_id, message.sender_id): message.seq for _, message in new}
-    # One statement run for many rows (executemany): the ORM's CASE form of these updates cost
-    # more to build than the insert (py-spy, ``make bench-chat``).
-    conversations, memberships = Conversation._meta, Membership._meta
-    quote = connection.ops.quote_name
+    sql = _write_sql(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {quote(conversations.db_table)} SET {quote(conversations.get_field('last_seq').column)} = %s "
-            f"WHERE {quote(conversations.pk.column)} = %s",
-            [(seq, pk) for pk, seq in last_seq.items()],
-        )
-        read_column = quote(memberships.get_field("last_read_seq").column)
-        cursor.executemany(
-            f"UPDATE {quote(memberships.db_table)} SET {read_column} = %s "
-            f"WHERE {quote(memberships.get_field('conversation').column)} = %s "
-            f"AND {quote(memberships.get_field('user').column)} = %s AND {read_column} < %s",
-            [(seq, conversation_id, user_id, seq) for (conversation_id, user_id), seq in read.items()],
-        )
+        if sql.arrays:
+            # One statement: the updates as data-modifying CTEs of the INSERT.
+            cursor.execute(
+                sql.insert,
+                [
+                    list(last_seq),
+                    list(last_seq.values()),
+                    [conversation_id for conversation_id, _ in read],
+                    [user_id for _, user_id in read],
+                    list(read.values()),
+                    *(list(column) for column in zip(*rows, strict=True)),
+                ],
+            )
+            ids = {(conversation_id, seq): pk for pk, conversation_id, seq in cursor.fetchall()}
+        else:
+            cursor.execute(sql.insert.format(values=", ".join([sql.row] * len(rows))), [v for row in rows for v in row])
+            ids = {(conversation_id, seq): pk for pk, conversation_id, seq in cursor.fetchall()}
+            cursor.executemany(sql.last_seq, [(seq, pk) for pk, seq in last_seq.items()])
+            cursor.executemany(
+                sql.last_read_seq,
+                [(seq, conversation_id, user_id, seq) for (conversation_id, user_id), seq in read.items()],
+            )
     for draft, message in new:
-        draft.conversation.last_seq = message.seq
-        if draft.conversation.kind == Conversation.Kind.SUPPORT:
-            _support_message_stored(draft.conversation, message)
+        # Matched by (conversation, seq), unique: RETURNING's row order is not promised.
+        message.pk = ids[(message.conversation_id, message.seq)]
+        message._state.adding = False
+        message._state.db = connection.alias
+        if draft.target.kind == Conversation.Kind.SUPPORT:
+            _support_message_stored(draft.target, message)
         event = message_event(message)
         # In seq order on every process, seed clients included (they cannot reorder by seq).
         order = (conversation_group(message.conversation_id), message.seq)
@@ -226,15 +231,81 @@ def _insert(new: list[tuple[_Draft, Message]]) -> None:
             publish_on_commit(group, "chat.message", event, order=order)
 
 
-def _support_message_stored(conversation: Conversation, message: Message) -> None:
-    # The user's message starts (or continues) the wait; a staff reply ends it and marks the desk read.
-    if message.sender_id == conversation.support_user_id:
-        Conversation.objects.filter(pk=conversation.pk, waiting_since__isnull=True).update(
-            waiting_since=message.created_at
+# The message columns ``_insert`` writes, in its order.
+_MESSAGE_FIELDS = (
+    "conversation",
+    "sender",
+    "content",
+    "content_type",
+    "attachment",
+    "seq",
+    "client_msg_id",
+    "created_at",
+)
+
+
+class _WriteSql(NamedTuple):
+    arrays: bool  # PostgreSQL: one statement, one array parameter per column
+    # Arrays: the conversation ids and their last_seq, the read positions' conversation ids, user
+    # ids and seqs, then one array per _MESSAGE_FIELDS. Rows: ``{values}`` is one ``row`` per message.
+    insert: str
+    # Rows only:
+    row: str = ""
+    last_seq: str = ""  # last_seq, conversation id (executemany)
+    last_read_seq: str = ""  # seq, conversation id, user id, seq (executemany)
+
+
+@functools.cache
+def _write_sql(vendor: str) -> _WriteSql:
+    quote = connection.ops.quote_name
+    message, conversation, membership = Message._meta, Conversation._meta, Membership._meta
+
+    def column(meta, field: str) -> str:
+        return quote(meta.get_field(field).column)
+
+    def array(meta, field: str) -> str:
+        return f"%s::{meta.get_field(field).db_type(connection)}[]"
+
+    table = quote(message.db_table)
+    insert = f"INSERT INTO {table} ({', '.join(column(message, f) for f in _MESSAGE_FIELDS)}) "
+    returning = f" RETURNING {quote(message.pk.column)}, {column(message, 'conversation')}, {column(message, 'seq')}"
+    conversations, memberships = quote(conversation.db_table), quote(membership.db_table)
+    read = column(membership, "last_read_seq")
+    if vendor == "postgresql":
+        last_seq = (
+            f"UPDATE {conversations} SET {column(conversation, 'last_seq')} = v.seq "
+            f"FROM unnest({array(conversation, 'id')}, {array(conversation, 'last_seq')}) AS v(id, seq) "
+            f"WHERE {conversations}.{quote(conversation.pk.column)} = v.id"
         )
+        last_read_seq = (
+            f"UPDATE {memberships} SET {read} = v.seq FROM unnest({array(membership, 'conversation')}, "
+            f"{array(membership, 'user')}, {array(membership, 'last_read_seq')}) AS v(conversation, member, seq) "
+            f"WHERE {memberships}.{column(membership, 'conversation')} = v.conversation "
+            f"AND {memberships}.{column(membership, 'user')} = v.member AND {memberships}.{read} < v.seq"
+        )
+        return _WriteSql(
+            arrays=True,
+            insert=f"WITH last_seq AS ({last_seq}), last_read_seq AS ({last_read_seq}) "
+            f"{insert}SELECT * FROM unnest({', '.join(array(message, f) for f in _MESSAGE_FIELDS)}){returning}",
+        )
+    return _WriteSql(
+        arrays=False,
+        insert=f"{insert}VALUES {{values}}{returning}",
+        row=f"({', '.join(['%s'] * len(_MESSAGE_FIELDS))})",
+        last_seq=f"UPDATE {conversations} SET {column(conversation, 'last_seq')} = %s "
+        f"WHERE {quote(conversation.pk.column)} = %s",
+        last_read_seq=f"UPDATE {memberships} SET {read} = %s "
+        f"WHERE {column(membership, 'conversation')} = %s AND {column(membership, 'user')} = %s AND {read} < %s",
+    )
+
+
+def _support_message_stored(target: selectors.SendTarget, message: Message) -> None:
+    # The user's message starts (or continues) the wait; a staff reply ends it and marks the desk read.
+    if message.sender_id == target.support_user_id:
+        Conversation.objects.filter(pk=target.id, waiting_since__isnull=True).update(waiting_since=message.created_at)
     else:
-        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None, support_read_seq=message.seq)
-    _publish_support_update(conversation.pk)
+        Conversation.objects.filter(pk=target.id).update(waiting_since=None, support_read_seq=message.seq)
+    _publish_support_update(target.id)
 
 
 def _publish_support_update(conversation_id: int) -> None:
@@ -295,52 +366,91 @@ def send_many(requests: list[SendRequest]) -> list[Outcome]:
     sender may not see; ``Invalid``; ``Conflict``; it stores nothing). An image or file without
     a caption is captioned with its file name. Raise the database's error if the transaction
     fails: then nothing is stored.
+
+    A concurrent retry from another process that stored an idempotency key first (the unique
+    constraint) rolls the lot back; each request is then sent alone, the repeat answered with
+    the stored message (an integrity error that is not a repeat is that request's outcome).
+
+    Statements, whatever the number of requests: the conversations locked with the senders'
+    memberships (selectors.lock_send_targets), the idempotency keys already stored, the insert
+    and two updates (``_insert``); attachments and direct conversations add their own. No
+    savepoint: the rare rollback retries the whole transaction instead.
     """
     if not requests:
         return []
-    outcomes: list[Outcome | None] = [None] * len(requests)
-    with transaction.atomic():
-        to_conversations = [(i, r) for i, r in enumerate(requests) if r.recipient_id is None]
-        accessed = dict(
-            zip(
-                (i for i, _ in to_conversations),
-                selectors.access_conversations([(r.sender, r.conversation_id) for _, r in to_conversations]),
-                strict=True,
-            )
+    try:
+        with transaction.atomic():
+            return _send_all(requests)
+    except IntegrityError:
+        if len(requests) > 1:
+            return [_send_alone(request) for request in requests]
+        (request,) = requests
+        existing = (
+            _stored_by_key([(request.sender.pk, request.client_msg_id)]).get((request.sender.pk, request.client_msg_id))
+            if request.client_msg_id
+            else None
         )
-        drafts: list[tuple[int, _Draft]] = []
-        for i, request in enumerate(requests):
-            try:
-                drafts.append((i, _authorised_draft(request, accessed.get(i))))
-            except ProtocolError as exc:
-                outcomes[i] = exc
-        for (i, _), outcome in zip(
-            drafts, _store_drafts([draft for _, draft in drafts]) if drafts else [], strict=True
-        ):
-            outcomes[i] = outcome
+        if existing is None:
+            raise
+        return [(existing, False)]
+
+
+def _send_alone(request: SendRequest) -> Outcome:
+    try:
+        return send_many([request])[0]
+    except IntegrityError as exc:
+        return exc
+
+
+def _send_all(requests: list[SendRequest]) -> list[Outcome]:
+    # send_many's work inside its transaction.
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    resolved: list[tuple[int, SendRequest, int, Attachment | None, list[str] | None]] = []
+    for i, request in enumerate(requests):
+        try:
+            resolved.append((i, request, *_resolve(request)))
+        except ProtocolError as exc:
+            outcomes[i] = exc
+    targets = selectors.lock_send_targets([(request.sender, cid) for _, request, cid, _, _ in resolved])
+    drafts: list[tuple[int, _Draft]] = []
+    for (i, request, conversation_id, attachment, groups), target in zip(resolved, targets, strict=True):
+        if isinstance(target, ProtocolError):
+            outcomes[i] = target
+            continue
+        draft = _Draft(
+            sender=request.sender,
+            target=target,
+            content=request.content or (attachment.name if attachment else ""),
+            content_type=request.content_type,
+            client_msg_id=request.client_msg_id,
+            attachment=attachment,
+            groups=groups or [conversation_group(conversation_id)],
+        )
+        drafts.append((i, draft))
+    for (i, _), outcome in zip(drafts, _store([draft for _, draft in drafts]) if drafts else [], strict=True):
+        outcomes[i] = outcome
     return outcomes
 
 
-def _authorised_draft(request: SendRequest, conversation: Conversation | ProtocolError | None) -> _Draft:
-    # Raise the ProtocolError refusing the request.
+def _resolve(request: SendRequest) -> tuple[int, Attachment | None, list[str] | None]:
+    """
+    The request's conversation id, its attachment, and the groups its message goes to when not
+    the conversation's; raise the ProtocolError refusing it (the attachment's first).
+    """
     attachment = (
         selectors.usable_attachment(request.sender, request.attachment_id, request.content_type)
         if request.attachment_id
         else None
     )
-    fields = {
-        "content": request.content or (attachment.name if attachment else ""),
-        "content_type": request.content_type,
-        "attachment": attachment,
-        "client_msg_id": request.client_msg_id,
-    }
-    if request.recipient_id is not None:
-        recipient = selectors.access_recipient(request.sender, request.recipient_id)
-        conversation, new_direct = get_or_create_direct_conversation(user=request.sender, other=recipient)
-        return _draft(request.sender, conversation, new_direct=new_direct, **fields)
-    if isinstance(conversation, ProtocolError):
-        raise conversation
-    return _draft(request.sender, conversation, **fields)
+    if request.recipient_id is None:
+        return request.conversation_id, attachment, None
+    recipient = selectors.access_recipient(request.sender, request.recipient_id)
+    conversation, new_direct = get_or_create_direct_conversation(user=request.sender, other=recipient)
+    # The first message of a new direct conversation goes to both users' groups: their processes
+    # are not in the new conversation's group until the subscription sent just before it is
+    # applied, and the user groups carry both in order.
+    groups = [user_group(request.sender.pk), user_group(recipient.pk)] if new_direct else None
+    return conversation.pk, attachment, groups
 
 
 def send_as(user, **fields) -> tuple[Message, bool]:

@@ -185,7 +185,8 @@ if REDIS_URL or REDIS_SENTINELS:
                     }
                 ],
                 # Only per-process hub channels live in this layer (realtime.delivery.hub), so each
-                # carries a whole process's share of the traffic: give it room.
+                # carries a whole process's share of the traffic: give it room. Counted in entries:
+                # the events one send gives a process are one (realtime/delivery/layers.py).
                 "capacity": 5000,
                 # Hubs re-add their groups every REALTIME["HUB_REFRESH_S"] (< group_expiry), so a
                 # crashed process's channel leaves every group within this many seconds.

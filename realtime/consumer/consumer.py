@@ -23,7 +23,7 @@ from realtime.codec import NATIVE, Codec
 from realtime.conf import realtime_settings
 from realtime.delivery import ConnectionRecord, connection_closed, get_process
 from realtime.errors import CloseCode, GoingAway, LimitExceeded, ProtocolError, Unavailable
-from realtime.servers import writer_for
+from realtime.servers import PreparedFrame, writer_for
 
 from .connect_rate import HANDSHAKE_KEY, HANDSHAKES_LIMIT, OVER_BUDGET_KEY
 from .dispatch import DispatchMixin
@@ -296,6 +296,12 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
     async def send_frame(self, text: str, frame_type: str) -> None:
         """Write one encoded frame of ``frame_type`` to this connection (counted in stats)."""
         self.process.stats.frames_out(frame_type)
+        # Straight to the socket when the server's write path is installed, as the hub writes
+        # events (an ack per chat.send: Channels' send and Daphne's handle_reply cost more than
+        # the write); through ASGI when that path did not write it (not open yet, closing,
+        # over the send buffer), which then does what it always did.
+        if self.frame_writer is not None and self.frame_writer.write(PreparedFrame(text)):
+            return
         await self.send(text)
 
     async def send_error(self, exc: ProtocolError, ref=None) -> None:

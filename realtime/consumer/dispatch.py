@@ -61,7 +61,9 @@ class DispatchMixin:
 
     async def _reply(self, frame: Frame, ctx: HandlerContext, result) -> None:
         """Apply the handler's group changes and send its ``ack`` carrying ``result``."""
-        await self.unsubscribe(*ctx.unsubscribes)
+        # Most frames change no group: skip the hub's locks for them (chat.send's hot path).
+        if ctx.unsubscribes:
+            await self.unsubscribe(*ctx.unsubscribes)
         requested = (self.subscriptions | set(ctx.subscribes)) - self.server_groups
         if len(requested) > realtime_settings.MAX_SUBSCRIPTIONS:
             metrics.LIMIT_REFUSALS.labels("MAX_SUBSCRIPTIONS").inc()
@@ -71,7 +73,8 @@ class DispatchMixin:
             )
         reply = self.codec.ack(frame, result)
         if reply is None:  # the endpoint's protocol has no reply to this frame (realtime.codec)
-            await self.follow(*ctx.subscribes)
+            if ctx.subscribes:
+                await self.follow(*ctx.subscribes)
             return
         limit = realtime_settings.MAX_FRAME_BYTES
         # The limit is on UTF-8 bytes (so is Daphne's 1 MiB): a str's length undercounts them.
@@ -79,5 +82,6 @@ class DispatchMixin:
             # Daphne refuses to send it (docs/platform-facts.md): answer instead of going silent. List
             # replies are cut to fit (realtime/paging.py); only one item too big alone gets here.
             raise MessageTooBig(f"The reply would be over {limit} bytes; ask for fewer items (limit)")
-        await self.follow(*ctx.subscribes)
+        if ctx.subscribes:
+            await self.follow(*ctx.subscribes)
         await self.send_frame(reply, "ack")

@@ -40,7 +40,9 @@ class Call:
 
     async def outcome(self) -> Any:
         """The handler's ack data for this call; raise the exception it answered this call with."""
-        return await asyncio.shield(self.result)
+        # Not shielded: a caller cancelled while waiting cancels its own future, which the
+        # batch then skips (one future per call instead of shield's two and their callbacks).
+        return await self.result
 
     def replied(self) -> None:
         """Say that this call's reply (ack or error) is written, or will never be: its batch's events may go."""
@@ -76,6 +78,8 @@ class _Queue:
                     except Exception as exc:
                         outcomes = [exc] * len(batch)
                 for call, outcome in zip(batch, outcomes, strict=True):
+                    if call.result.done():
+                        continue  # its caller was cancelled (its connection closed)
                     if isinstance(outcome, BaseException):
                         call.result.set_exception(outcome)
                     else:

@@ -264,15 +264,18 @@ class Hub:
         if members:
             await self._write(tuple(members), text, event, published_at, exclude)
 
-    async def deliver_to_groups(self, groups: list[str], text: str, event: str, published_at: float) -> None:
+    async def deliver_to_groups(
+        self, groups: list[str], text: str, event: str, published_at: float, exclude: str | None = None
+    ) -> None:
         """
-        Write ``text`` once to each local connection that is a member of any of ``groups`` (``deliver``'s counting).
+        Write ``text`` once to each local connection that is a member of any of ``groups`` but the
+        one whose id is ``exclude`` (``deliver``'s counting).
         """
         members = set()
         for group in groups:
             members.update(self.groups.get(group, ()))
         if members:
-            await self._write(tuple(members), text, event, published_at)
+            await self._write(tuple(members), text, event, published_at, exclude)
 
     async def _write(
         self,
@@ -402,7 +405,9 @@ class Hub:
             if message["event"] == RESYNC_EVENT:
                 self._resync(message["groups"], message["text"], message["ts"])
             else:
-                await self.deliver_to_groups(message["groups"], message["text"], message["event"], message["ts"])
+                await self.deliver_to_groups(
+                    message["groups"], message["text"], message["event"], message["ts"], message.get("exclude")
+                )
         elif message_type == LAYER_CLOSE_TYPE:
             await self.close_members(
                 message["group"], message["text"], message["code"], message.get("exclude"), message.get("codec")

@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 # {"type": "realtime.close", "group", "code", "text", "exclude"?}: write ``text`` (an error frame
 # saying why) to every local member of ``group`` but ``exclude``, then close them with ``code``.
 # {"type": "realtime.multicast", "groups", "text"}: sent to every hub (HUBS_GROUP); write ``text``
-# once to each local connection that is a member of any of ``groups``.
+# once to each local connection that is a member of any of ``groups`` (but "exclude", if given).
 # Events carry "event" (the frame type, for metrics), "ts" (epoch s at publish, for latency) and
 # optionally "exclude" (a connection id not to write to) or "only" (the one connection id to write
 # to), and "order" ([stream, seq]: written in seq order per stream, realtime.delivery.ordering).
@@ -218,7 +218,10 @@ def event_message(
 
 
 def multicast_message(groups: list[str], event_type: str, data: Any) -> dict:
-    """The hub message writing one event once to each local connection in any of ``groups``."""
+    """
+    The hub message writing one event once to each local connection in any of ``groups`` (but the
+    one whose id is the message's ``exclude``, when set).
+    """
     return {
         "type": LAYER_MULTICAST_TYPE,
         "groups": list(groups),
@@ -247,8 +250,23 @@ async def publishing_call(fn, /, *args, **kwargs):
     connecting, every connect waited on the presence announcements of the ones before it
     (``bench/connect_profile.py``: 900 of 1,450 samples of a worker thread waiting for the turn).
     """
+    return await publishing_call_excluding(None, fn, *args, **kwargs)
+
+
+async def publishing_call_excluding(connection_id: str | None, fn, /, *args, **kwargs):
+    """
+    ``publishing_call``, the events ``fn`` publishes written to every member but the connection
+    ``connection_id`` (when given): a connection's own opening announced to the others
+    (realtime.delivery.presence). That connection subscribes its groups right after the call, so
+    without this whether it heard its own announcement depended on which of the hub's read and
+    its subscription ran first.
+    """
     with collecting_publishes() as collected:
         try:
             return await database_call(fn, *args, **kwargs)
         finally:
+            if connection_id is not None:
+                for _, message in collected:
+                    if message["type"] in (LAYER_EVENT_TYPE, LAYER_MULTICAST_TYPE):
+                        message.setdefault("exclude", connection_id)
             await flush_collected(collected)

@@ -13,7 +13,7 @@ from realtime.conf import realtime_settings
 from realtime.signals import presence_changed
 
 from .connection_registry import ConnectionRecord, get_registry
-from .outbox import publishing_call
+from .outbox import publishing_call, publishing_call_excluding
 
 T = TypeVar("T")
 
@@ -64,7 +64,10 @@ async def open_connection(
             await registry.unregister(record)
             return False, None
         if registered.came_online or session_call is not None:
-            result = await publishing_call(_open_session, record.user_id, registered.came_online, session_call)
+            # Announced to the others: this connection subscribes its groups after the call.
+            result = await publishing_call_excluding(
+                record.connection_id, _open_session, record.user_id, registered.came_online, session_call
+            )
         else:
             result = None
     except BaseException:

@@ -26,7 +26,7 @@ async def test_group_send_many_delivers_in_order_to_every_member_channel(layer):
 
     assert await layer.group_send_many(sends) == 0
     received_a = await layer.receive_many(a, 100)
-    received_b = [*await layer.receive_many(b, 10), *await layer.receive_many(b, 100)]
+    received_b = await layer.receive_many(b, 1)  # one entry: the call's messages to b, bundled
 
     assert [m["n"] for m in received_a] == [n for n in range(40) if n % 3]
     assert [m["n"] for m in received_b] == list(range(40))
@@ -41,11 +41,32 @@ async def test_batched_and_stock_sends_interleave_in_order(layer):
     assert [m["n"] for m in await layer.receive_many("realtime.hub.c", 10)] == [1, 2, 3]
 
 
+async def test_a_call_sends_a_process_channel_its_messages_as_one_entry(layer):
+    await layer.group_add("room", "realtime.hub.d")
+    await layer.group_add("other", "realtime.hub.d")
+    await layer.group_send_many([("room" if n % 2 else "other", {"type": "realtime.event", "n": n}) for n in range(30)])
+    assert await layer.connection(0).zcard(layer.prefix + "realtime.hub.d") == 1
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.d", 1)] == list(range(30))
+
+
 async def test_group_send_many_counts_deliveries_refused_over_capacity(layer):
+    # Capacity counts entries (50 here): one call's messages to a process channel are one.
     await layer.group_add("room", "realtime.hub.full")
-    refused = await layer.group_send_many([("room", {"type": "realtime.event", "n": n}) for n in range(60)])
-    assert refused == 10
-    assert [m["n"] for m in await layer.receive_many("realtime.hub.full", 100)] == list(range(50))
+    for n in range(49):
+        assert await layer.group_send_many([("room", {"type": "realtime.event", "n": n})]) == 0
+    assert await layer.group_send_many([("room", {"type": "realtime.event", "n": n}) for n in (49, 50)]) == 0
+    refused = await layer.group_send_many([("room", {"type": "realtime.event", "n": n}) for n in (51, 52, 53)])
+    assert refused == 3
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.full", 100)] == list(range(51))
+
+
+async def test_stock_channels_get_one_entry_per_message(layer):
+    stock = await layer.new_channel()  # a consumer's own channel, "specific.<client>!<id>"
+    await layer.group_add("room", stock)
+    await layer.group_add("room", "realtime.hub.e")
+    await layer.group_send_many([("room", {"type": "realtime.event", "n": n}) for n in range(3)])
+    assert [(await layer.receive(stock))["n"] for _ in range(3)] == [0, 1, 2]
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.e", 10)] == [0, 1, 2]
 
 
 async def test_group_send_many_skips_members_past_the_group_expiry(layer):
@@ -56,3 +77,18 @@ async def test_group_send_many_skips_members_past_the_group_expiry(layer):
     await layer.group_send_many([("room", {"type": "realtime.event"})])
     assert len(await layer.receive_many("realtime.hub.new", 10)) == 1
     assert await layer.connection(0).zcard(layer.prefix + "realtime.hub.old") == 0
+
+
+async def test_receive_many_falls_back_to_two_pops_on_a_redis_without_bzmpop(layer, monkeypatch):
+    from redis.exceptions import ResponseError
+
+    async def unknown(*args, **kwargs):
+        raise ResponseError("unknown command 'BZMPOP', with args beginning with: ")
+
+    await layer.group_add("room", "realtime.hub.old")
+    monkeypatch.setattr(layer.connection(0), "bzmpop", unknown)
+    await layer.group_send_many([("room", {"type": "realtime.event", "n": 1})])
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.old", 10)] == [1]
+    await layer.group_send_many([("room", {"type": "realtime.event", "n": 2})])
+    assert [m["n"] for m in await layer.receive_many("realtime.hub.old", 10)] == [2]
+    assert layer._blocking_pop_many is False

@@ -61,6 +61,18 @@ async def test_first_connection_and_last_disconnect_are_announced_to_co_members(
     await carol_client.assert_nothing()
 
 
+async def test_a_first_connection_does_not_hear_its_own_announcement(connect, alice, bob, shared_room):
+    # It subscribes its groups just after announcing itself: whichever of that and the hub's
+    # read of the announcement comes first, the announcement is for the others.
+    bob_client = await connect(user=bob)
+    for _ in range(3):
+        alice_client = await connect(user=alice)
+        assert (await bob_client.receive_type("presence.changed"))["data"]["online"] is True
+        await alice_client.assert_nothing()
+        await alice_client.communicator.disconnect()
+        assert (await bob_client.receive_type("presence.changed"))["data"]["online"] is False
+
+
 async def test_a_co_member_of_many_rooms_hears_each_change_once(connect, alice, bob, shared_room):
     for i in range(3):  # three more rooms of alice and bob: one announcement, not four
         await room_of(alice, bob, title=f"more {i}")
