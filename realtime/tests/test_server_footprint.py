@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from realtime.servers.daphne.application_queue import ApplicationQueue
-from realtime.servers.daphne.protocol_state import SendQueue, _options_class
+from realtime.servers.daphne.protocol_state import PER_INSTANCE_OPTIONS, SendQueue, _options_class
 
 pytestmark = pytest.mark.any_database
 
@@ -76,7 +76,8 @@ def test_protocols_take_the_factorys_options_of_the_moment_they_connect():
     assert _options_class(factory) is cls  # options unchanged: the same class
     # Every option Autobahn would copy onto the instance is found on the class, with its value.
     for name in WebSocketProtocol.CONFIG_ATTRS:
-        assert getattr(cls, name) == getattr(factory, name), name
+        if name not in PER_INSTANCE_OPTIONS:
+            assert getattr(cls, name) == getattr(factory, name), name
     # A function option is the option, not a method of the protocol.
     protocol = cls()
     assert protocol.perMessageCompressionAccept is factory.perMessageCompressionAccept
@@ -86,6 +87,28 @@ def test_protocols_take_the_factorys_options_of_the_moment_they_connect():
     newer = _options_class(factory)
     assert newer is not cls and newer().autoPingInterval == 9
     assert protocol.autoPingInterval == 7  # an open connection keeps its options, as with the copy
+
+
+def test_a_connecting_protocol_copies_no_option_and_leaves_nagle_as_daphne_did():
+    from daphne.ws_protocol import WebSocketFactory
+    from twisted.internet.testing import StringTransport
+
+    class Transport(StringTransport):
+        nodelay_calls = ()
+
+        def setTcpNoDelay(self, enabled):  # noqa: N802 (Twisted's name)
+            self.nodelay_calls += (enabled,)
+
+    factory = WebSocketFactory(server_class=None, server="test")
+    factory.setProtocolOptions(openHandshakeTimeout=0)  # no timer on the reactor
+    protocol = factory.buildProtocol(None)
+    transport = Transport()
+    protocol.makeConnection(transport)
+    copied = set(vars(protocol)) & set(protocol.CONFIG_ATTRS)
+    assert copied == set(PER_INSTANCE_OPTIONS)
+    # Autobahn sets TCP_NODELAY before it copies tcpNoDelay: under Daphne it never has.
+    assert transport.nodelay_calls == ()
+    assert isinstance(protocol.send_queue, SendQueue) and not protocol.send_queue
 
 
 async def test_the_routers_hand_over_the_routed_application():

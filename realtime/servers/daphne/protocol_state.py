@@ -10,8 +10,9 @@ every connection or used only during the handshake:
   the protocol does not have on the instance, from the factory: with them the instance dict held
   about 100 attributes, a 256-slot table (3.3 KB). Each protocol is built instead from a subclass
   of Daphne's that has the factory's options as class attributes (``_options_class``), so
-  Autobahn finds them there and copies nothing. The subclass is made again when the factory's
-  options change, so a protocol keeps the options of the moment it connected, as the copy did.
+  Autobahn finds them there and copies nothing (but ``tcpNoDelay``: ``PER_INSTANCE_OPTIONS``).
+  The subclass is made again when the factory's options change, so a protocol keeps the options
+  of the moment it connected, as the copy did.
 - **The handshake.** Once open, the protocol still held the raw request and response, the parsed
   request line, headers and query (the access token in four copies) and Daphne's fired
   ``application_deferred``: about 1.5 KB that nothing reads after the handshake (Daphne's log
@@ -41,6 +42,12 @@ HANDSHAKE_ATTRIBUTES = (
     "_wskey",
     "application_deferred",
 )
+
+# Left for Autobahn to copy onto each protocol. Its Twisted connectionMade passes tcpNoDelay to
+# the socket (TCP_NODELAY) before _connectionMade copies the options, so under Daphne it has
+# always failed (an AttributeError Autobahn swallows) and Nagle's algorithm stayed on; found on
+# the class it would apply, a change to the connections' TCP behaviour that is not this patch's.
+PER_INSTANCE_OPTIONS = ("tcpNoDelay",)
 
 # What Autobahn's _connectionMade and succeedHandshake and Daphne's onConnect set these to, until
 # something happens. None of them is looked up with hasattr (Daphne's hasattr(self,
@@ -109,6 +116,8 @@ def _options_class(factory):
         return made[1]
     namespace = {"__module__": base.__module__, "__qualname__": base.__qualname__, "_initial_on_class": True, **INITIAL}
     for name, value in zip(base.CONFIG_ATTRS, options, strict=True):
+        if name in PER_INSTANCE_OPTIONS:
+            continue
         # A function (perMessageCompressionAccept) is the option itself, not a method.
         namespace[name] = staticmethod(value) if hasattr(type(value), "__get__") else value
     cls = type(base.__name__, (base,), namespace)
