@@ -55,11 +55,20 @@ def access_conversations(requests: list[tuple]) -> list[Conversation | ProtocolE
             "conversation_id", "user_id"
         )
     )
-    outcomes: list[Conversation | ProtocolError] = []
+    return _access_outcomes(requests, conversations, members)
+
+
+def _access_outcomes(requests: list[tuple], found: dict, members: set[tuple[int, int]]) -> list:
+    """
+    Per ``(user, conversation_id)`` of ``requests``: ``found[conversation_id]`` (a Conversation
+    or a SendTarget) when ``user`` may access it, members being ``(conversation_id, user_id)``
+    pairs; else the ``NotFound`` to answer with.
+    """
+    outcomes = []
     for user, conversation_id in requests:
-        conversation = conversations.get(conversation_id)
-        if conversation is not None and _may_access(user, conversation.kind, (conversation_id, user.pk) in members):
-            outcomes.append(conversation)
+        item = found.get(conversation_id)
+        if item is not None and _may_access(user, item.kind, (conversation_id, user.pk) in members):
+            outcomes.append(item)
         else:
             # Unknown and not visible answer alike (docs/protocol.md, "not_found or forbidden").
             outcomes.append(conversation_not_found())
@@ -115,14 +124,7 @@ def lock_send_targets(requests: list[tuple]) -> list[SendTarget | ProtocolError]
         if conversation_id not in targets:
             targets[conversation_id] = SendTarget(conversation_id, kind, last_seq, support_user_id, bool(closed))
         members.add((conversation_id, member_id))
-    outcomes: list[SendTarget | ProtocolError] = []
-    for user, conversation_id in requests:
-        target = targets.get(conversation_id)
-        if target is not None and _may_access(user, target.kind, (conversation_id, user.pk) in members):
-            outcomes.append(target)
-        else:
-            outcomes.append(conversation_not_found())
-    return outcomes
+    return _access_outcomes(requests, targets, members)
 
 
 def _lock_sql(users_in: str, ids_in: str) -> str:

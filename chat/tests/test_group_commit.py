@@ -4,13 +4,11 @@ sends that arrive while a batch commits are stored together, each is answered on
 every sender sees its ack before the events its send caused.
 """
 
-import asyncio
-import threading
-
 from asgiref.sync import sync_to_async
 
 from chat import services
 from chat.models import Message
+from chat.tests.batching import HeldFirstBatch
 
 
 def send_data(conversation, content, **extra):
@@ -27,31 +25,24 @@ async def frames_until_quiet(client) -> list[dict]:
 async def test_sends_arriving_during_a_commit_share_the_next_one_and_are_answered_each(
     connect, alice, bob, carol, conversation, monkeypatch
 ):
-    batches: list[list[str]] = []
-    first_running, release = threading.Event(), threading.Event()
-    send_many = services.send_many
-
-    def held_first_batch(requests):
-        batches.append([request.content for request in requests])
-        if len(batches) == 1:
-            first_running.set()
-            release.wait(5)
-        return send_many(requests)
-
-    monkeypatch.setattr(services, "send_many", held_first_batch)
+    batch = HeldFirstBatch(monkeypatch, services, "send_many", calls=6)
     first, again, retry, from_bob, blank = [await connect(user=u) for u in (alice, alice, alice, bob, bob)]
     outsider = await connect(user=carol)
 
-    await first.send({"type": "chat.send", "ref": "first", "data": send_data(conversation, "first")})
-    assert await asyncio.to_thread(first_running.wait, 5)
-    # While the first batch is in the database, five more connections send.
-    await again.send({"type": "chat.send", "ref": "k", "data": send_data(conversation, "keyed", client_msg_id="k")})
-    await retry.send({"type": "chat.send", "ref": "k2", "data": send_data(conversation, "keyed", client_msg_id="k")})
-    await from_bob.send({"type": "chat.send", "ref": "b", "data": send_data(conversation, "from bob")})
-    await blank.send({"type": "chat.send", "ref": "x", "data": send_data(conversation, "   ")})
-    await outsider.send({"type": "chat.send", "ref": "o", "data": send_data(conversation, "let me in")})
-    await asyncio.sleep(0.3)
-    release.set()
+    try:
+        await first.send({"type": "chat.send", "ref": "first", "data": send_data(conversation, "first")})
+        await batch.held()
+        # While the first batch is in the database, five more connections send.
+        await again.send({"type": "chat.send", "ref": "k", "data": send_data(conversation, "keyed", client_msg_id="k")})
+        await retry.send(
+            {"type": "chat.send", "ref": "k2", "data": send_data(conversation, "keyed", client_msg_id="k")}
+        )
+        await from_bob.send({"type": "chat.send", "ref": "b", "data": send_data(conversation, "from bob")})
+        await blank.send({"type": "chat.send", "ref": "x", "data": send_data(conversation, "   ")})
+        await outsider.send({"type": "chat.send", "ref": "o", "data": send_data(conversation, "let me in")})
+        await batch.queued()
+    finally:
+        batch.release()
 
     streams = {
         name: await frames_until_quiet(client)
@@ -64,6 +55,7 @@ async def test_sends_arriving_during_a_commit_share_the_next_one_and_are_answere
             "outsider": outsider,
         }.items()
     }
+    batches = [[request.content for request in requests] for requests in batch.batches]
     assert batches[0] == ["first"]
     assert len(batches) == 2 and sorted(batches[1]) == [
         "from bob",

@@ -6,25 +6,15 @@ several joins of one conversation resume from different seqs, when messages were
 the seqs), and when a page is cut by the byte budget.
 """
 
-import asyncio
-import threading
-
 import pytest
 from asgiref.sync import sync_to_async
 
 from chat import selectors, services
 from chat.events import viewers_group
-from chat.models import Conversation, Membership, Message
-from realtime.delivery.group_commit import GroupCommit
+from chat.models import Conversation, Message
+from chat.tests.batching import HeldFirstBatch, answer, group
 from realtime.delivery.process import get_process
 from realtime.errors import NotFound
-
-
-def group(title: str, *users) -> Conversation:
-    conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=title)
-    for user in users:
-        Membership.objects.create(conversation=conversation, user=user)
-    return conversation
 
 
 def messages_in(conversation, sender, count: int, content: str = "m") -> None:
@@ -135,30 +125,7 @@ async def test_joins_arriving_together_are_one_call_each_answered_and_subscribed
     """
     team, pair = await sync_to_async(lambda: (group("team", alice, bob), group("pair", alice, carol)))()
     await sync_to_async(messages_in)(team, bob, 3)
-    batches: list[list[int]] = []
-    first_running, release = threading.Event(), threading.Event()
-    join_replies = selectors.join_replies
-
-    def first_batch_held(requests):
-        batches.append([r.conversation_id for r in requests])
-        if len(batches) == 1:
-            first_running.set()
-            release.wait(60)
-        return join_replies(requests)
-
-    monkeypatch.setattr(selectors, "join_replies", first_batch_held)
-    submitted, all_queued = 0, asyncio.Event()
-    submit = GroupCommit.submit
-
-    def counted_submit(self, fn, ctx, data):
-        nonlocal submitted
-        call = submit(self, fn, ctx, data)
-        submitted += 1
-        if submitted == 6:
-            all_queued.set()
-        return call
-
-    monkeypatch.setattr(GroupCommit, "submit", counted_submit)
+    batch = HeldFirstBatch(monkeypatch, selectors, "join_replies", calls=6)
     first, alice_tab, bob_tab, carol_tab, carol_pair, blank = [
         await connect(user=user) for user in (alice, alice, bob, carol, carol, carol)
     ]
@@ -171,15 +138,16 @@ async def test_joins_arriving_together_are_one_call_each_answered_and_subscribed
     }
     try:
         await first.send({"type": "chat.join", "ref": "first", "data": {"conversation_id": team.pk}})
-        assert await asyncio.to_thread(first_running.wait, 60)
+        await batch.held()
         for client, data in plan.items():
             await client.send({"type": "chat.join", "ref": "j", "data": data})
-        await asyncio.wait_for(all_queued.wait(), 60)
+        await batch.queued()
     finally:
-        release.set()
+        batch.release()
     replies = {client: await answer(client, "j") for client in plan}
     assert (await answer(first, "first"))["type"] == "ack"
 
+    batches = [[request.conversation_id for request in requests] for requests in batch.batches]
     assert batches[0] == [team.pk]
     assert len(batches) == 2 and sorted(batches[1]) == sorted([team.pk, team.pk, team.pk, pair.pk])  # not the invalid
     assert [m["seq"] for m in replies[alice_tab]["data"]["messages"]] == [2, 3]
@@ -199,11 +167,3 @@ async def test_joins_arriving_together_are_one_call_each_answered_and_subscribed
     hub = (await get_process()).hub
     assert hub.local_members(viewers_group(team.pk)) == 3
     assert hub.local_members(viewers_group(pair.pk)) == 1
-
-
-async def answer(client, ref: str) -> dict:
-    """The ack or error answering ``ref`` (other frames skipped)."""
-    while True:
-        frame = await client.receive(30)
-        if frame["type"] in ("ack", "error") and frame.get("ref") == ref:
-            return frame

@@ -18,33 +18,14 @@ counts one more statement per transaction than PostgreSQL: Django runs ``BEGIN``
 statement (``transaction_mode`` IMMEDIATE), where psycopg opens the transaction implicitly.
 """
 
-import asyncio
-import threading
-
 from asgiref.sync import sync_to_async
 
 from chat import handlers, selectors, services
-from chat.models import Conversation, Membership
-from realtime.delivery.group_commit import GroupCommit
+from chat.tests.batching import HeldFirstBatch, answer, group
 from realtime.tests.query_capture import OPEN_SESSION, TOKEN_USER, only_app, per_vendor
 
 SEND = f"{handlers.send.__module__}.{handlers.send.__qualname__}"
 JOIN = f"{handlers.join.__module__}.{handlers.join.__qualname__}"
-
-
-async def answer(client, ref: str, timeout: float = 30) -> dict:
-    """The ack or error answering ``ref`` (other frames skipped); generous for a busy machine."""
-    while True:
-        frame = await client.receive(timeout)
-        if frame["type"] in ("ack", "error") and frame.get("ref") == ref:
-            return frame
-
-
-def group(title: str, *users) -> Conversation:
-    conversation = Conversation.objects.create(kind=Conversation.Kind.GROUP, title=title)
-    for user in users:
-        Membership.objects.create(conversation=conversation, user=user)
-    return conversation
 
 
 def send_frame(conversation, content: str, ref: str) -> dict:
@@ -87,38 +68,17 @@ async def test_twenty_sends_that_arrive_together_are_one_call(
     first = await connect(user=alice)
     senders = [await connect(user=user) for user, _ in plan]
 
-    first_running, release = threading.Event(), threading.Event()
-    send_many = services.send_many
-
-    def first_batch_held(requests):
-        if not first_running.is_set():
-            first_running.set()
-            release.wait(60)
-        return send_many(requests)
-
-    monkeypatch.setattr(services, "send_many", first_batch_held)
-    submitted, all_queued = 0, asyncio.Event()
-    submit = GroupCommit.submit
-
-    def counted_submit(self, fn, ctx, data):
-        nonlocal submitted
-        call = submit(self, fn, ctx, data)
-        submitted += 1
-        if submitted == 1 + len(plan):
-            all_queued.set()
-        return call
-
-    monkeypatch.setattr(GroupCommit, "submit", counted_submit)
+    batch = HeldFirstBatch(monkeypatch, services, "send_many", calls=1 + len(plan))
 
     with database_queries.recording():
         try:
             await first.send(send_frame(team, "first", "first"))
-            assert await asyncio.to_thread(first_running.wait, 60)
+            await batch.held()
             for n, (client, (_, conversation)) in enumerate(zip(senders, plan, strict=True)):
                 await client.send(send_frame(conversation, f"message {n}", f"s{n}"))
-            await asyncio.wait_for(all_queued.wait(), 60)
+            await batch.queued()
         finally:
-            release.set()
+            batch.release()
         replies = [await answer(client, f"s{n}") for n, client in enumerate(senders)]
         assert (await answer(first, "first"))["type"] == "ack"
     assert [reply["type"] for reply in replies] == ["ack"] * 20
@@ -170,39 +130,18 @@ async def test_twenty_joins_that_arrive_together_are_one_call(
     first = await connect(user=alice)
     joiners = [await connect(user=user) for user, _, _ in plan]
 
-    first_running, release = threading.Event(), threading.Event()
-    join = selectors.join_replies
-
-    def first_batch_held(requests):
-        if not first_running.is_set():
-            first_running.set()
-            release.wait(60)
-        return join(requests)
-
-    monkeypatch.setattr(selectors, "join_replies", first_batch_held)
-    submitted, all_queued = 0, asyncio.Event()
-    submit = GroupCommit.submit
-
-    def counted_submit(self, fn, ctx, data):
-        nonlocal submitted
-        call = submit(self, fn, ctx, data)
-        submitted += 1
-        if submitted == 1 + len(plan):
-            all_queued.set()
-        return call
-
-    monkeypatch.setattr(GroupCommit, "submit", counted_submit)
+    batch = HeldFirstBatch(monkeypatch, selectors, "join_replies", calls=1 + len(plan))
 
     with database_queries.recording():
         try:
             await first.send({"type": "chat.join", "ref": "first", "data": {"conversation_id": team.pk}})
-            assert await asyncio.to_thread(first_running.wait, 60)
+            await batch.held()
             for n, (client, (_, conversation, after)) in enumerate(zip(joiners, plan, strict=True)):
                 data = {"conversation_id": conversation.pk, "after_seq": after}
                 await client.send({"type": "chat.join", "ref": f"j{n}", "data": data})
-            await asyncio.wait_for(all_queued.wait(), 60)
+            await batch.queued()
         finally:
-            release.set()
+            batch.release()
         replies = [await answer(client, f"j{n}") for n, client in enumerate(joiners)]
         assert (await answer(first, "first"))["type"] == "ack"
     assert [[m["seq"] for m in reply["data"]["messages"]] for reply in replies] == [
