@@ -87,16 +87,18 @@ def node_modules() -> Path:
     return NODE_DIR / "node_modules"
 
 
+def asgi_raw_command(port: int) -> list[str]:
+    """The bare ASGI reference on Daphne (``s8_asgi_raw:app``: no Django, no Channels), run from ``WSBENCH_DIR``."""
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", "s8_asgi_raw:app"]
+
+
 def reference(name: str, measure: str, options: list[str]) -> dict:
     """Start reference ``name`` (node-ws or asgi-raw) on CPU 0 and run ``loadgen.py measure options`` against it."""
     port = free_port()
     if name == "node-ws":
         command, env = ["node", "s1_ws.js", str(port)], {**os.environ, "NODE_PATH": str(node_modules())}
     else:
-        command, env = (
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", "s8_asgi_raw:app"],
-            dict(os.environ),
-        )
+        command, env = asgi_raw_command(port), dict(os.environ)
     server = subprocess.Popen(
         command,
         cwd=WSBENCH_DIR,

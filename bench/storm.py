@@ -44,7 +44,18 @@ SIGTERM) after which what is missing is reported. Loopback only. SQLite in a tem
 by default; ``--database postgres`` creates a throwaway database ``switchboard_storm_<pid>`` on the
 PostgreSQL at 127.0.0.1:5432 (``--postgres-url``, trust auth) and drops it at the end.
 
-Usage: ``make bench-storm`` or ``BENCH_ARGS="--clients 200" make bench-storm``.
+The floor (``--server bare``): the same clients, with the same reconnect policy, against the bare
+ASGI app of ``../shared/wsbench`` (``s8_asgi_raw:app``, started as ``bench/compare.py`` starts its
+reference, ``WSBENCH_DIR``) on Daphne, pinned to CPU 0 likewise: no Django, no database, no Redis,
+no sender, no tokens, no conversations. A client is welcomed (and done) when the app has answered
+its first frame, ``{"type": "join", "room": "storm"}``, with ``joined``: the handshake and one round
+trip. Stock Daphne drops its connections at SIGTERM without a close frame, so the clients see 1006
+and back off from 0.5 s (``closes`` by code): that is reported as it is. The report keeps the
+fields that apply (the outage, completion, connects, closes, server CPU) and says ``"server":
+"bare"``; what concerns messages is left out.
+
+Usage: ``make bench-storm``, ``BENCH_ARGS="--clients 200" make bench-storm`` or, for the floor,
+``BENCH_ARGS="--server bare" make bench-storm``.
 """
 
 import argparse
@@ -69,6 +80,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench import databases  # noqa: E402
+from bench.compare import WSBENCH_DIR, asgi_raw_command  # noqa: E402
 from bench.connect_profile import Recording, table  # noqa: E402
 from bench.fanout import cpu_seconds, percentile, server_env  # noqa: E402
 from tests.servers import Daphne  # noqa: E402
@@ -84,6 +96,13 @@ MIN_DELAY_S = {1001: 0, 1013: 5.0, 4429: 60.0}
 MIN_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
 PAGE_LIMIT = 100
+JOIN = orjson.dumps({"type": "join", "room": "storm"})  # the floor's round trip (``--server bare``)
+# What the floor's report leaves out: the conversations and their messages.
+SWITCHBOARD_ONLY = (
+    *("conversations", "per_client", "room_size", "database", "messages_planned", "send_window_s"),
+    *("messages_stored", "sender", "last_sent_s", "join_errors", "resyncs", "deliveries_expected"),
+    *("live_deliveries", "paged_deliveries", "lost", "wrong_message", "duplicates_shown", "raw_duplicates"),
+)
 
 
 def seconds(value: float | None) -> float | None:
@@ -114,8 +133,9 @@ class Closed(Exception):
 class Bench:
     """What every client shares: the phase, the counters, the storm's timestamps."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, bare: bool = False):
         self.url = url
+        self.bare = bare  # the floor: welcomed when the app answers JOIN
         self.storm = False  # the SIGTERM was sent: count attempts, welcomes and errors
         self.finished = False
         self.t0 = 0.0
@@ -148,6 +168,8 @@ class Listener(WSListener):
 
     def on_ws_connected(self, transport):
         self.transport = transport
+        if self.client.bench.bare:
+            transport.send(WSMsgType.TEXT, JOIN)
 
     def on_ws_frame(self, transport, frame):
         if frame.msg_type == WSMsgType.CLOSE:
@@ -169,7 +191,7 @@ class Listener(WSListener):
                     future.set_result(message["data"])
                 else:
                     future.set_exception(RuntimeError(message["error"].get("code", "error")))
-        elif kind == "welcome":
+        elif kind in ("welcome", "joined"):
             self.welcome.set_result(at)
         elif kind == "resync":
             self.client.bench.resyncs += 1
@@ -195,7 +217,7 @@ class Listener(WSListener):
 class Client:
     """One user's client: connects, joins and resumes its conversations, reconnects as client.js does."""
 
-    def __init__(self, bench: Bench, token: str, conversations: list[int]):
+    def __init__(self, bench: Bench, token: str | None, conversations: list[int]):
         self.bench = bench
         self.token = token
         self.trackers = {c: Tracker() for c in conversations}
@@ -225,7 +247,7 @@ class Client:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await ws_connect(
                     factory,
-                    f"{bench.url}?token={self.token}",
+                    f"{bench.url}?token={self.token}" if self.token else bench.url,
                     websocket_handshake_timeout=CONNECT_TIMEOUT_S,
                     enable_auto_pong=True,
                 )
@@ -489,22 +511,28 @@ def sender_main(plan_path: str) -> None:
 # The storm.
 
 
-async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[str], plan_path: str, env) -> dict:
-    bench = Bench(server.url)
+async def measure(
+    args, server: Daphne, of_user: list[list[int]], tokens: list[str | None], plan_path: str | None, env
+) -> dict:
+    """The storm; the floor (``--server bare``) without ``plan_path``: no sender, no messages."""
+    bare = plan_path is None
+    bench = Bench(server.url, bare)
     clients = [Client(bench, token, conversations) for token, conversations in zip(tokens, of_user, strict=True)]
     loop = asyncio.get_running_loop()
 
-    sender = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--sender",
-        plan_path,
-        cwd=BASE_DIR,
-        env={**os.environ, **env},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        preexec_fn=lambda: os.sched_setaffinity(0, {1}),
-    )
+    sender = None
+    if not bare:
+        sender = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--sender",
+            plan_path,
+            cwd=BASE_DIR,
+            env={**os.environ, **env},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            preexec_fn=lambda: os.sched_setaffinity(0, {1}),
+        )
 
     gate = asyncio.Semaphore(50)
     readies = [loop.create_future() for _ in clients]
@@ -518,7 +546,7 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
                 raise task.exception()
         waiting = [w for w in waiting if not w.done()]
     connect_s = now() - started
-    if (await sender.stdout.readline()).strip() != b"ready":
+    if sender is not None and (await sender.stdout.readline()).strip() != b"ready":
         raise RuntimeError("the sender process did not start")
     await asyncio.sleep(1)
 
@@ -526,7 +554,7 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
     sender_stats: dict = {}
 
     async def read_sender() -> None:
-        while line := await sender.stdout.readline():
+        while sender is not None and (line := await sender.stdout.readline()):
             if line.startswith(b"done "):
                 sender_stats.update(json.loads(line[5:]))
             else:
@@ -539,8 +567,9 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
     generator_before = time.process_time()
     bench.t0 = t0 = now()
     bench.storm = True
-    sender.stdin.write(f"go {t0}\n".encode())
-    await sender.stdin.drain()
+    if sender is not None:
+        sender.stdin.write(f"go {t0}\n".encode())
+        await sender.stdin.drain()
     reader = asyncio.create_task(read_sender())
     exit_code, killed, old_log = await asyncio.to_thread(terminate, server, args.kill_after)
     t_exit = now()
@@ -575,15 +604,16 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    if not reader.done():
+    if sender is not None and not reader.done():
         sender.kill()
     await reader
-    await sender.wait()
+    if sender is not None:
+        await sender.wait()
 
     log_path = Path(tempfile.gettempdir()) / f"storm-{os.getpid()}-old-server.log"
     log_path.write_text(old_log)
     # The truth: what the database holds in the conversations since the SIGTERM.
-    stored = await asyncio.to_thread(stored_messages)
+    stored = {} if bare else await asyncio.to_thread(stored_messages)
     report = tally(bench, clients, stored, t0)
     welcomes = sorted(bench.welcomes)
     span = (welcomes[-1] - t_listening) if welcomes else None
@@ -631,6 +661,8 @@ async def measure(args, server: Daphne, of_user: list[list[int]], tokens: list[s
             "old_server_log_lines": old_log.count("\n"),
         }
     )
+    if bare:
+        return {"server": "bare", **{key: value for key, value in report.items() if key not in SWITCHBOARD_ONLY}}
     return report
 
 
@@ -759,11 +791,24 @@ def tally(bench: Bench, clients: list[Client], stored: dict, t0: float) -> dict:
     }
 
 
+class BareDaphne(Daphne):
+    """The floor: ``bench/compare.py``'s bare-ASGI reference on Daphne (pass ``cwd=WSBENCH_DIR``)."""
+
+    def command(self) -> list[str]:
+        return asgi_raw_command(self.port)
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--sender":
         sender_main(sys.argv[2])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--server",
+        choices=("switchboard", "bare"),
+        default="switchboard",
+        help="switchboard, or bare: the floor, the bare ASGI app of WSBENCH_DIR on Daphne (default %(default)s)",
+    )
     parser.add_argument("--clients", type=int, default=5000, help="connected users (default %(default)s)")
     parser.add_argument("--per-client", type=int, default=3, help="conversations per user (default %(default)s)")
     parser.add_argument("--room-size", type=int, default=10, help="members per conversation (default %(default)s)")
@@ -801,10 +846,20 @@ def main() -> None:
             f"0 <= messages <= {MAX_MESSAGES}, 0 < send-window <= 60, 0 < deadline <= 600"
         )
     redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
+    if args.server == "bare" and not (WSBENCH_DIR / "s8_asgi_raw.py").is_file():
+        parser.error(f"the bare ASGI app is not at {WSBENCH_DIR} (set WSBENCH_DIR)")
+    if args.server == "switchboard" and not redis_url:
         parser.error("REDIS_URL is required (make bench-storm starts a throwaway Redis)")
 
     os.sched_setaffinity(0, {1})
+    if args.server == "bare":
+        server = BareDaphne({}, cpus={0}, cwd=WSBENCH_DIR)
+        try:
+            result = uvloop.run(measure(args, server, [[]] * args.clients, [None] * args.clients, None, {}))
+        finally:
+            server.stop()
+        summarise(result)
+        return
     with tempfile.TemporaryDirectory(prefix="switchboard-storm-") as workdir:
         database_url, drop = databases.throwaway_database(args, workdir, "switchboard_storm")
         server = None
@@ -828,18 +883,35 @@ def main() -> None:
             if server is not None:
                 server.stop()
             drop()
+    summarise(result, args.send_window)
+
+
+def summarise(result: dict, send_window: float | None = None) -> None:
+    """The report on stdout, a summary on stderr (the floor's without the messages, with the closes)."""
     print(json.dumps(result))
+    bare = result.get("server") == "bare"
     print(
-        f"storm ({result['database']}) clients={result['clients']} in {result['conversations']} conversations, "
-        f"{result['messages_stored']} messages sent in {args.send_window} s (last at {result['last_sent_s']} s): "
-        f"SIGTERM to exit {result['sigterm_to_exit_s']} s, listening again {result['restart_to_listening_s']} s later; "
+        (
+            f"storm (bare ASGI on Daphne, the floor) clients={result['clients']}: "
+            if bare
+            else f"storm ({result['database']}) clients={result['clients']} in {result['conversations']} "
+            f"conversations, {result['messages_stored']} messages sent in {send_window} s "
+            f"(last at {result['last_sent_s']} s): "
+        )
+        + f"SIGTERM to exit {result['sigterm_to_exit_s']} s, "
+        f"listening again {result['restart_to_listening_s']} s later; "
         f"completion p50 {result['completion_p50_s']} s, p99 {result['completion_p99_s']} s, "
         f"max {result['completion_max_s']} s, all done {result['all_done_s']} s "
         f"({result['complete_clients']} complete, {result['incomplete_clients']} not); "
         f"{result['reconnects']} reconnects at {result['connect_rate_per_s']}/s, "
         f"{result['connect_attempts']} attempts, errors {result['connect_errors_by_cause']}; "
-        f"lost {result['lost']}, duplicates shown {result['duplicates_shown']} (raw {result['raw_duplicates']}); "
-        f"server CPU drain {result['server_drain_cpu_s']} s, "
+        + (
+            f"closes {result['closes']}; "
+            if bare
+            else f"lost {result['lost']}, duplicates shown {result['duplicates_shown']} "
+            f"(raw {result['raw_duplicates']}); "
+        )
+        + f"server CPU drain {result['server_drain_cpu_s']} s, "
         f"storm {result['server_storm_cpu_s']} s ({result['server_cpu_ms_per_connect']} ms/connect)",
         file=sys.stderr,
     )
