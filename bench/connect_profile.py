@@ -57,6 +57,12 @@ STEPS = (
     ("channel layer reads (presence events coming back)", "Hub._read"),
     ("Daphne's per-second check of every connection", "Server.application_checker"),
     ("rest of the consumer's connect", "RealtimeConsumer.connect"),
+    # A drain's part (bench/storm.py --profile samples the old process too).
+    ("drain: going_away frames and closes", "close_with"),
+    ("disconnect: hub unsubscribe", "Hub.unsubscribe"),
+    ("disconnect: registry and presence", "connection_closed"),
+    ("disconnect: the rest of the consumer's", "RealtimeConsumer.disconnect"),
+    ("drain: leaving the layer and the registry", "ServerProcess.close"),
     ("Channels' ASGI stack (router, middleware)", "ASGIApp.__call__"),
     ("Daphne: HTTP request and WebSocket handshake", "WebRequest.process"),
     ("Daphne: HTTP request and WebSocket handshake", "autobahn"),

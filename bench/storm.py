@@ -567,12 +567,16 @@ async def measure(
     generator_before = time.process_time()
     bench.t0 = t0 = now()
     bench.storm = True
+    drain_recording = Recording(old_pid) if args.profile else None
     if sender is not None:
         sender.stdin.write(f"go {t0}\n".encode())
         await sender.stdin.drain()
     reader = asyncio.create_task(read_sender())
     exit_code, killed, old_log = await asyncio.to_thread(terminate, server, args.kill_after)
     t_exit = now()
+    if drain_recording is not None:
+        print(f"where the drain's server time went (samples: {drain_recording.out}):", file=sys.stderr)
+        print(table(*drain_recording.stop()), file=sys.stderr, flush=True)
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     old_total = (children_after.ru_utime + children_after.ru_stime) - (
         children_before.ru_utime + children_before.ru_stime
@@ -828,7 +832,7 @@ def main() -> None:
     )
     databases.add_arguments(parser)
     parser.add_argument(
-        "--profile", action="store_true", help="sample the restarted server with py-spy (bench/connect_profile.py)"
+        "--profile", action="store_true", help="sample the old server's drain and the restarted server's storm with py-spy (bench/connect_profile.py)"
     )
     args = parser.parse_args()
     if args.messages is None:
