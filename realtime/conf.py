@@ -43,9 +43,10 @@ DEFAULTS = {
     # in a loop is slowed to this pace; an idle coroutine costs the server little).
     "CONNECT_REFUSAL_DELAY_S": 1.0,
     # Handshakes one process works on at once (authentication, registry, session groups,
-    # welcome); a connection beyond them is refused with 1013 at once, before authentication, so
-    # that a reconnect storm is served at full speed instead of piling up past Daphne's 5 s
-    # handshake timeout (make bench-storm). 0: no bound.
+    # welcome), so that a reconnect storm is served at full speed instead of piling up past
+    # Daphne's 5 s handshake timeout (make bench-storm). At the bound Daphne stops accepting and
+    # new connections wait in the listen backlog; under uvicorn one beyond it is refused with
+    # 1013 at once, before authentication (realtime.consumer.connect_rate). 0: no bound.
     "MAX_HANDSHAKES_IN_PROGRESS": 100,
     # Open connections per user, over every process; over it: 1013.
     "MAX_CONNECTIONS_PER_USER": 20,

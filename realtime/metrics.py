@@ -43,6 +43,10 @@ FRAMES_OUT = Counter("switchboard_ws_frames_sent", "Frames written to clients, b
 ERRORS = Counter("switchboard_ws_errors", "Error frames sent, by error code", ["code"])
 RATE_LIMIT_HITS = Counter("switchboard_ws_rate_limit_hits", "Frames refused by a rate limit, by bucket", ["bucket"])
 LIMIT_REFUSALS = Counter("switchboard_ws_limit_refusals", "Connections or subscriptions refused by a cap", ["limit"])
+ACCEPT_PAUSES = Counter(
+    "switchboard_ws_accept_pauses",
+    "Times the process stopped accepting at MAX_HANDSHAKES_IN_PROGRESS (new connections waited in the listen backlog)",
+)
 DELIVERY_FAILURES = Counter(
     "switchboard_ws_delivery_failures", "Event deliveries that could not be written (socket gone)"
 )

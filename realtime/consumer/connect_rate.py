@@ -15,14 +15,19 @@ announced, took the server for a few hundred milliseconds.
 The handshake bound is for many addresses at once: 5,000 clients reconnecting together after a
 restart (``make bench-storm``) were all authenticated, registered and welcomed side by side, each
 waiting on the others, and 8,734 of their attempts outlived Daphne's 5 s handshake timeout and
-were dropped (1006) after costing the server most of a connect. Beyond the bound a connection is
+were dropped (1006) after costing the server most of a connect. At the bound the process stops
+accepting (``realtime.servers.pause_accepting``, under Daphne): the next connections wait in the
+kernel's listen backlog, unrefused and costing nothing, and are taken as handshakes finish.
+Where the server cannot pause (uvicorn, ``SERVER_PATCHES`` off), a connection beyond the bound is
 refused at once (1013, ``limit_exceeded``); clients wait and come back (client.js: at least 5 s).
 """
 
 import logging
 
+from realtime import metrics
 from realtime.conf import realtime_settings
 from realtime.delivery import get_registry
+from realtime.servers import pause_accepting, resume_accepting
 
 logger = logging.getLogger(__name__)
 
@@ -36,27 +41,42 @@ HANDSHAKES_LIMIT = "MAX_HANDSHAKES_IN_PROGRESS"
 
 
 class Handshake:
-    """One admitted handshake, counted in ``Handshake.in_progress`` (this process) until ``finish()``."""
+    """
+    One admitted handshake, counted in ``Handshake.in_progress`` (this process) until ``finish()``.
+    The count reaching ``MAX_HANDSHAKES_IN_PROGRESS`` pauses accepting; falling below it resumes.
+    """
 
     __slots__ = ("finished",)
 
     in_progress = 0
+    accepting_paused = False
 
     def __init__(self):
         Handshake.in_progress += 1
         self.finished = False
+        bound = realtime_settings.MAX_HANDSHAKES_IN_PROGRESS
+        if bound and Handshake.in_progress >= bound and not Handshake.accepting_paused:
+            Handshake.accepting_paused = pause_accepting()
+            if Handshake.accepting_paused:
+                metrics.ACCEPT_PAUSES.inc()
 
     def finish(self) -> None:
         """Stop counting it (idempotent)."""
         if not self.finished:
             self.finished = True
             Handshake.in_progress -= 1
+            if Handshake.accepting_paused and Handshake.in_progress < realtime_settings.MAX_HANDSHAKES_IN_PROGRESS:
+                Handshake.accepting_paused = False
+                resume_accepting()
 
     @staticmethod
     def admissible() -> bool:
-        """Whether a new handshake is within ``MAX_HANDSHAKES_IN_PROGRESS`` (0: no bound)."""
+        """
+        Whether a new handshake may start: within ``MAX_HANDSHAKES_IN_PROGRESS`` (0: no bound), or
+        accepted before accepting paused (Twisted takes up to a hundred connections per wake-up).
+        """
         bound = realtime_settings.MAX_HANDSHAKES_IN_PROGRESS
-        return not bound or Handshake.in_progress < bound
+        return not bound or Handshake.in_progress < bound or Handshake.accepting_paused
 
 
 async def over_connect_budget(ip: str) -> str | None:

@@ -32,6 +32,7 @@ from realtime.conf import realtime_settings
 from realtime.envelope import error_frame
 from realtime.errors import CloseCode, GoingAway
 from realtime.metrics import mark_this_process_dead
+from realtime.servers import resume_accepting
 
 if TYPE_CHECKING:
     from .process import ServerProcess
@@ -67,6 +68,9 @@ def stop_listening(reactor) -> None:
     """Close every listening socket of ``reactor`` (TCP and Unix ports: Daphne's ``-b/-p``, ``-u``, ``--fd``)."""
     from twisted.internet.tcp import Port
 
+    # A port paused at the handshake bound is not among the reactor's readers. Nothing is
+    # accepted between this and the loop below: the reactor does not run in between.
+    resume_accepting()
     for reader in reactor.getReaders():
         if isinstance(reader, Port):
             reader.stopListening()

@@ -13,7 +13,15 @@ from realtime.versions import Tested, untested
 from . import daphne, uvicorn
 from .frames import FrameWriter, PreparedFrame
 
-__all__ = ["FrameWriter", "PreparedFrame", "install", "untested_versions", "writer_for"]
+__all__ = [
+    "FrameWriter",
+    "PreparedFrame",
+    "install",
+    "pause_accepting",
+    "resume_accepting",
+    "untested_versions",
+    "writer_for",
+]
 
 
 def install() -> None:
@@ -26,6 +34,20 @@ def install() -> None:
 def writer_for(send) -> FrameWriter | None:
     """The direct ``FrameWriter`` for a connection whose ASGI ``send`` is ``send``, or None."""
     return daphne.writer_for(send) or uvicorn.writer_for(send)
+
+
+def pause_accepting() -> bool:
+    """
+    Stop accepting new connections while the process is at its handshake bound; return whether
+    the server could (Daphne with its patches: the kernel's listen backlog holds them), else the
+    caller refuses what is over the bound. ``resume_accepting()`` undoes it.
+    """
+    return daphne.pause_accepting()
+
+
+def resume_accepting() -> None:
+    """Accept new connections again after ``pause_accepting()`` (nothing if it did not pause)."""
+    daphne.resume_accepting()
 
 
 def untested_versions() -> list[tuple[Tested, str]]:

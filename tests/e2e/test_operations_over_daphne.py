@@ -86,6 +86,44 @@ async def closed_with(ws, timeout: float = 5) -> tuple[list[dict], int]:
     return frames, ws.close_code
 
 
+def metric(server, sample: str) -> float:
+    """The value of ``sample`` (its name and labels as /metrics prints them) on ``server``; 0 when absent."""
+    with urllib.request.urlopen(f"{server.http}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
+async def test_connections_beyond_the_handshake_bound_wait_and_are_all_welcomed(tmp_path, alice):
+    # A bound of 1 handshake: 30 clients connecting at once keep the process at it. They wait
+    # in the listen backlog while it is paused, where they used to be refused with 1013.
+    env = server_env(
+        tmp_path,
+        MAX_HANDSHAKES_IN_PROGRESS=1,
+        MAX_CONNECTIONS_PER_USER=100,
+        CONNECTIONS_PER_IP_PER_S=1000,
+        CONNECTIONS_PER_IP_PER_MIN=1000,
+    )
+    server = Daphne(env)
+    try:
+        token = await asyncio.to_thread(login, server, "alice", "alice-pass")
+
+        async def first_frame() -> tuple[websockets.ClientConnection, dict]:
+            ws = await websockets.connect(f"{server.url}?token={token}", open_timeout=30)
+            async with asyncio.timeout(30):
+                return ws, json.loads(await ws.recv())
+
+        opened = await asyncio.gather(*(first_frame() for _ in range(30)))
+        assert [frame["type"] for _, frame in opened] == ["welcome"] * 30
+        assert metric(server, "switchboard_ws_accept_pauses_total") >= 1
+        assert metric(server, 'switchboard_ws_limit_refusals_total{limit="MAX_HANDSHAKES_IN_PROGRESS"}') == 0
+        for ws, _ in opened:
+            await ws.close()
+    finally:
+        server.stop()
+
+
 async def test_limits_on_real_sockets(tmp_path, alice, bob, carol):
     env = server_env(
         tmp_path,

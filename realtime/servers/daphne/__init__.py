@@ -13,7 +13,9 @@ needs) and every project below is at a version in ``TESTED``:
 - ``debug_format``: Autobahn's per-connection debug line is formatted only if it is logged;
 - ``application_queue``: each application instance's queue without ``asyncio.Queue``'s idle 3 KB;
 - ``protocol_state``: a protocol without its own copy of the factory's options, nor the handshake
-  once open, nor an empty deque.
+  once open, nor an empty deque;
+- ``accept_gate``: listening sockets with a backlog of 4,096, and ``pause_accepting`` /
+  ``resume_accepting`` for the handshake bound.
 
 Each patch module names the upstream code it works around, so it can go when upstream changes.
 """
@@ -23,6 +25,7 @@ import sys
 
 from realtime.versions import Tested, describe_untested, untested
 
+from . import accept_gate
 from .application_queue import lean_application_queues
 from .close_codes import allow_rfc6455_close_codes
 from .cycles import free_closed_connections
@@ -32,7 +35,7 @@ from .receive_queue import bound_receive_queues
 from .send_buffer import bound_send_buffers
 from .writes import DirectWriter, direct_writer, write_eagerly
 
-__all__ = ["TESTED", "install", "installed", "writer_for"]
+__all__ = ["TESTED", "install", "installed", "pause_accepting", "resume_accepting", "writer_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ def install() -> bool:
     format_lazily()
     lean_application_queues()
     trim_protocol_state()
+    accept_gate.track_listening_ports()
     _installed = True
     return True
 
@@ -73,6 +77,16 @@ def install() -> bool:
 def installed() -> bool:
     """Whether ``install()`` applied the patches in this process."""
     return _installed
+
+
+def pause_accepting() -> bool:
+    """Stop accepting connections (the kernel's backlog holds them); whether the patches paused a port."""
+    return _installed and accept_gate.pause_accepting()
+
+
+def resume_accepting() -> None:
+    """Accept connections again on the ports ``pause_accepting`` paused that are still bound."""
+    accept_gate.resume_accepting()
 
 
 def writer_for(send) -> DirectWriter | None:
