@@ -31,6 +31,12 @@ WAITING = (
 )
 # The step a sample belongs to: the first pattern found anywhere in its stack, in this order.
 STEPS = (
+    # A drain's part (bench/storm.py --profile samples the old process too): these run only there.
+    ("drain: going_away frames and closes", "close_with"),
+    ("disconnect: hub unsubscribe", "Hub.unsubscribe"),
+    ("disconnect: registry and presence", "connection_closed"),
+    ("disconnect: the rest of the consumer's", "RealtimeConsumer.disconnect"),
+    ("drain: leaving the layer and the registry", "ServerProcess.close"),
     ("JWT validation (simplejwt)", "get_validated_token"),
     ("user read (token's user)", "JWTAuthentication.get_user"),
     ("session cookie and its user", "auth.get_user"),
@@ -42,7 +48,7 @@ STEPS = (
     ("connect-rate counter (Redis)", "count_connect"),
     ("connection registry and connect-rate counter (Redis, coalesced)", "RedisConnectionRegistry._pipeline"),
     ("hub subscribe (Redis group add)", "Hub.subscribe"),
-    ("hub subscribe (Redis group add)", "Hub._batch"),
+    ("hub group adds and discards (Redis, coalesced)", "Hub._batch"),
     ("frame handlers (chat.join's resume pages, ...)", "DispatchMixin.handle_frame"),
     ("frame handlers (chat.join's resume pages, ...)", "handlers.py:"),  # their worker-thread part
     ("welcome frame", "send_frame"),
@@ -57,12 +63,6 @@ STEPS = (
     ("channel layer reads (presence events coming back)", "Hub._read"),
     ("Daphne's per-second check of every connection", "Server.application_checker"),
     ("rest of the consumer's connect", "RealtimeConsumer.connect"),
-    # A drain's part (bench/storm.py --profile samples the old process too).
-    ("drain: going_away frames and closes", "close_with"),
-    ("disconnect: hub unsubscribe", "Hub.unsubscribe"),
-    ("disconnect: registry and presence", "connection_closed"),
-    ("disconnect: the rest of the consumer's", "RealtimeConsumer.disconnect"),
-    ("drain: leaving the layer and the registry", "ServerProcess.close"),
     ("Channels' ASGI stack (router, middleware)", "ASGIApp.__call__"),
     ("Daphne: HTTP request and WebSocket handshake", "WebRequest.process"),
     ("Daphne: HTTP request and WebSocket handshake", "autobahn"),

@@ -832,7 +832,9 @@ def main() -> None:
     )
     databases.add_arguments(parser)
     parser.add_argument(
-        "--profile", action="store_true", help="sample the old server's drain and the restarted server's storm with py-spy (bench/connect_profile.py)"
+        "--profile",
+        action="store_true",
+        help="sample the old server's drain and the restarted server's storm with py-spy (bench/connect_profile.py)",
     )
     args = parser.parse_args()
     if args.messages is None:

@@ -15,9 +15,12 @@ socket's backlog is raised to ``LISTEN_BACKLOG`` (``listen()`` again on the boun
 caps it at ``net.core.somaxconn``, 4096 by default since 5.4).
 
 Pausing is ``stopReading`` on Twisted's listening ports: they stay bound, nothing is refused,
-and a connection waits in the kernel without costing the process anything. Twisted accepts up to
-a hundred connections per wake-up, so the ones accepted with the one that reached the bound are
-let through (``realtime.consumer.connect_rate.Handshake``).
+and a connection waits in the kernel without costing the process anything. A connection is
+counted once its HTTP request has been read, a loop turn or two after its accept, so the ones
+accepted meanwhile are let through past the bound (``realtime.consumer.connect_rate.Handshake``).
+To keep those few, a port accepts at most ``ACCEPTS_PER_READ`` connections per wake-up: Twisted
+starts at 100 and adds 20 after each full one, and in a 5,000-client storm a wake-up took over a
+thousand, of which hundreds outlived Daphne's 5 s handshake timeout (1006, ``make bench-storm``).
 """
 
 import logging
@@ -25,13 +28,17 @@ import logging
 logger = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 4096
+ACCEPTS_PER_READ = 20
 
 _ports: list = []  # every listening port of this process (Daphne's endpoints), bound or closed
 _paused = False
 
 
 def track_listening_ports() -> None:
-    """Patch ``daphne.server.Server.listen_success`` to keep each listening port and raise its backlog."""
+    """
+    Patch ``daphne.server.Server.listen_success`` to keep each listening port, raise its backlog
+    and bound its accepts per wake-up.
+    """
     from daphne.server import Server  # only once Daphne is loaded: importing it installs Twisted's reactor
 
     listen_success = Server.listen_success
@@ -39,12 +46,24 @@ def track_listening_ports() -> None:
     def listen_success_tracked(self, port):
         listen_success(self, port)
         _ports.append(port)
+        bound_accepts(port)
         try:
             port.socket.listen(LISTEN_BACKLOG)
         except (AttributeError, OSError):  # not a socket port: it keeps its backlog
             logger.warning("could not raise the listen backlog of %r", port, exc_info=True)
 
     Server.listen_success = listen_success_tracked
+
+
+def bound_accepts(port) -> None:
+    """Make ``port`` accept at most ``ACCEPTS_PER_READ`` connections each time it is readable."""
+    read = port.doRead
+
+    def doRead():  # noqa: N802 (Twisted's name; the reactor calls the instance's attribute)
+        port.numberAccepts = min(port.numberAccepts, ACCEPTS_PER_READ)
+        return read()
+
+    port.doRead = doRead
 
 
 def _open(port) -> bool:
