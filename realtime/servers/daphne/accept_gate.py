@@ -6,8 +6,13 @@ handshake finishes.
 Refusing them instead (1013, ``realtime.consumer.connect_rate``) cost both sides: the server
 paid most of a connect for each refusal (TCP accept, the HTTP request, the WebSocket handshake,
 an error frame, the close), and the client waited at least 5 s before its next try (client.js).
-``make bench-storm`` with 2,000 clients counted 3,380 such refusals, and the restarted server
-was busy less than half of the storm while clients sat out their waits.
+``make bench-storm`` with 5,000 clients counted 8,600-10,900 such refusals, and the restarted
+server was busy 65-71 % of the storm while clients sat out their waits: the last one was done
+after 80-84 s, 30 s with this (README, "Reconnect storm").
+
+A slower server or a longer queue has its limit: a client that gives up waiting (the bench's
+30 s) leaves a connection the process still accepts and works on. The backlog is large because
+a smaller one (1,024) did no better in the storm (its overflow waits on SYN retransmits).
 
 Daphne's ``-b``/``-p`` endpoint listens with Twisted's default backlog of 50; past it the kernel
 drops a new connection's SYN and the client resends it after 1 s, 3 s, 7 s. So each listening
