@@ -34,7 +34,8 @@ STEPS = (
     # A drain's part (bench/storm.py --profile samples the old process too): these run only there.
     ("drain: going_away frames and closes", "close_with"),
     ("disconnect: hub unsubscribe", "Hub.unsubscribe"),
-    ("disconnect: registry and presence", "connection_closed"),
+    ("disconnect: registry and presence", "ServerProcess.connection_closed"),
+    ("drain: the registry, together", "unregister_drained"),
     ("disconnect: the rest of the consumer's", "RealtimeConsumer.disconnect"),
     ("drain: leaving the layer and the registry", "ServerProcess.close"),
     ("JWT validation (simplejwt)", "get_validated_token"),

@@ -21,7 +21,7 @@ from django.db import InterfaceError, OperationalError
 from realtime import metrics, registry
 from realtime.codec import NATIVE, Codec
 from realtime.conf import realtime_settings
-from realtime.delivery import ConnectionRecord, connection_closed, get_process
+from realtime.delivery import ConnectionRecord, get_process
 from realtime.errors import CloseCode, GoingAway, LimitExceeded, ProtocolError, Unavailable
 from realtime.servers import PreparedFrame, writer_for
 
@@ -279,7 +279,7 @@ class RealtimeConsumer(SessionMixin, SubscriptionsMixin, DispatchMixin, AsyncWeb
             if self.record is not None:
                 record, self.record = self.record, None
                 try:
-                    await connection_closed(self.process.registry, record, draining=self.process.draining)
+                    await self.process.connection_closed(record)
                 except Exception:
                     logger.warning("could not unregister %s; its record expires", record.connection_id, exc_info=True)
         finally:

@@ -30,7 +30,6 @@ from .outbox import (
 )
 from .presence import (
     announce,
-    connection_closed,
     connection_opened,
     online_user_ids,
     open_connection,
@@ -50,7 +49,6 @@ __all__ = [
     "announce",
     "close_message",
     "close_process",
-    "connection_closed",
     "connection_opened",
     "collecting_publishes",
     "event_message",

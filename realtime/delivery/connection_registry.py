@@ -100,14 +100,18 @@ class LocalConnectionRegistry:
             self._records[record.connection_id] = (record, now + realtime_settings.REGISTRY_TTL_S * 1000)
         return Registered(before + 1, before == 0)
 
-    async def unregister(self, record: ConnectionRecord, grace_s: float = 0) -> int | None:
-        # No grace here: this store dies with its process, the one that drains.
+    async def unregister(self, record: ConnectionRecord) -> int | None:
         now = _now_ms()
         with self._lock:
             if self._records.pop(record.connection_id, None) is None or self._live(record.user_id, now):
                 return None
             self._last_seen[record.user_id] = now
             return now
+
+    async def unregister_many(self, records: list[ConnectionRecord], grace_s: float) -> list[tuple[int, int]]:
+        # No grace here: this store dies with its process, the one that drains.
+        gone = [(record.user_id, await self.unregister(record)) for record in records]
+        return [(user_id, last_seen) for user_id, last_seen in gone if last_seen is not None]
 
     async def refresh(self, records: list[ConnectionRecord]) -> None:
         expiry = _now_ms() + realtime_settings.REGISTRY_TTL_S * 1000
@@ -192,22 +196,41 @@ redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[5])
 return {before + 1, (before == 0 and not graced) and 1 or 0}
 """
 
-# KEYS: conn, user conns, online, lastseen. ARGV: now, connection_id, user_id, online until (epoch
-# ms; 0: no grace). Returns 1 exactly once per offline transition (whoever removes the user from
-# `online`); with a grace, the user's score in `online` is set to its end instead (the sweep
-# removes them then, unless a connection registered meanwhile).
+# KEYS: conn, user conns, online, lastseen. ARGV: now, connection_id, user_id. Returns 1 exactly
+# once per offline transition (whoever removes the user from `online`).
 _UNREGISTER = """
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 if redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
-if tonumber(ARGV[4]) > 0 then
-  redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[3])
-  return 0
-end
 local removed = redis.call('ZREM', KEYS[3], ARGV[3])
 if removed == 1 then redis.call('HSET', KEYS[4], ARGV[3], ARGV[1]) end
 return removed
+"""
+
+# The connections a drain closed, together (unregister_many). KEYS: online, lastseen. ARGV: now,
+# online until (epoch ms; 0: no grace), prefix, JSON [[connection_id, user_id], ...]. Returns the
+# user ids that went offline; with a grace, a user left with no connection keeps their place in
+# `online` until its end instead (the sweep removes them then, unless a connection registered
+# meanwhile).
+_UNREGISTER_MANY = """
+local now, online_until, prefix = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local gone = {}
+for _, record in ipairs(cjson.decode(ARGV[4])) do
+  local conns = prefix .. ':user:' .. record[2] .. ':conns'
+  redis.call('DEL', prefix .. ':conn:' .. record[1])
+  redis.call('ZREM', conns, record[1])
+  redis.call('ZREMRANGEBYSCORE', conns, '-inf', now)
+  if redis.call('ZCARD', conns) == 0 then
+    if online_until > 0 then
+      redis.call('ZADD', KEYS[1], 'XX', online_until, record[2])
+    elseif redis.call('ZREM', KEYS[1], record[2]) == 1 then
+      redis.call('HSET', KEYS[2], record[2], now)
+      table.insert(gone, record[2])
+    end
+  end
+end
+return gone
 """
 
 # KEYS: online, lastseen. ARGV: now, key prefix. Returns the user ids that went offline.
@@ -339,7 +362,7 @@ class RedisConnectionRegistry:
         )
         return Registered(int(count), bool(came_online))
 
-    async def unregister(self, record: ConnectionRecord, grace_s: float = 0) -> int | None:
+    async def unregister(self, record: ConnectionRecord) -> int | None:
         now = _now_ms()
         went_offline = await self._commands.submit(
             (
@@ -353,10 +376,25 @@ class RedisConnectionRegistry:
                 now,
                 record.connection_id,
                 record.user_id,
-                now + int(grace_s * 1000) if grace_s > 0 else 0,
             )
         )
         return now if went_offline else None
+
+    async def unregister_many(self, records: list[ConnectionRecord], grace_s: float) -> list[tuple[int, int]]:
+        """
+        Remove ``records`` (a drain's), one script per ``REFRESH_CHUNK``; return ``[(user_id,
+        last_seen epoch ms)]`` of the users who went offline: none when ``grace_s`` > 0, those stay
+        in ``online`` that many seconds more, for the sweep. Raises redis-py's errors.
+        """
+        now = _now_ms()
+        until = now + int(grace_s * 1000) if grace_s > 0 else 0
+        client = self._aclient()
+        gone = []
+        for start in range(0, len(records), REFRESH_CHUNK):
+            chunk = [[r.connection_id, r.user_id] for r in records[start : start + REFRESH_CHUNK]]
+            args = (now, until, self.prefix, orjson.dumps(chunk))
+            gone += await client.eval(_UNREGISTER_MANY, 2, self._key("online"), self._key("lastseen"), *args)
+        return [(int(user_id), now) for user_id in gone]
 
     async def refresh(self, records: list[ConnectionRecord]) -> None:
         ttl = realtime_settings.REGISTRY_TTL_S

@@ -7,11 +7,12 @@ process's ``ServerProcess``, SIGTERM instead runs ``drain``: the process stops l
 connections go to another process, or are refused by the kernel until this one's successor
 binds the port), a handshake already under way is refused with 1001, open connections get a
 ``going_away`` error frame and close 1001 (clients reconnect elsewhere),
-the process waits up to ``REALTIME["DRAIN_TIMEOUT_S"]`` for their disconnects (which remove them
-from the registry; a user whose last connection it was stays online ``PRESENCE_DRAIN_GRACE_S``
-more, realtime.delivery.presence.connection_closed), leaves the channel layer and stops Twisted's
-reactor, which lets Daphne exit as usual. Other servers (uvicorn) keep their own SIGTERM handling,
-and so does ``manage.py runserver`` with its autoreloader (``install_drain_on_sigterm``).
+the process waits up to ``REALTIME["DRAIN_TIMEOUT_S"]`` for their disconnects, removes them from
+the registry together (a user whose last connection it was stays online ``PRESENCE_DRAIN_GRACE_S``
+more, realtime.delivery.presence.connections_drained), leaves the channel layer's groups
+together, and stops Twisted's reactor, which lets Daphne exit as usual. Other servers (uvicorn)
+keep their own SIGTERM handling, and so does ``manage.py runserver`` with its autoreloader
+(``install_drain_on_sigterm``).
 
 Once drained, the process ends as soon as Daphne returns, without CPython's finalization: with
 2,000 connections drained, tearing down the heap took 2.1-2.5 s of CPU after the last disconnect
@@ -80,7 +81,7 @@ async def drain(process: "ServerProcess", reactor) -> None:
     """Close ``process``'s connections with 1001, wait for them, leave the layer, stop ``reactor``."""
     if process.draining:
         return
-    process.draining = True
+    process.start_draining()
     logger.info("SIGTERM: draining %d connections", len(process.connections))
     # Accepting while draining sent clients that reconnect at once after 1001 (client.js) back
     # to this process in a loop: make bench-storm counted 1,236 connections to drain for 1,000
@@ -97,6 +98,7 @@ async def drain(process: "ServerProcess", reactor) -> None:
         logger.warning(
             "drain: %d connections still open after %s s", len(process.connections), realtime_settings.DRAIN_TIMEOUT_S
         )
+    await process.unregister_drained()
     await process.close()
     mark_this_process_dead()
     atexit.register(_exit_at_once)

@@ -102,6 +102,9 @@ class Hub:
         self._layer_discards: Coalescer[list[str], None] = Coalescer(
             self._batch(RedisChannelLayer.group_discard_many), name="hub-discard", max_batch=100
         )
+        # Set when the process drains (ServerProcess.start_draining): unsubscribes leave the layer's
+        # groups to close(), which leaves them all in one batch.
+        self.leaving = False
         self._tasks: list[asyncio.Task] = []
         self._resyncing: set[asyncio.Task] = set()
         self._refresh_slots = asyncio.Semaphore(_REFRESH_CONCURRENCY)
@@ -219,8 +222,14 @@ class Hub:
 
     async def unsubscribe(self, groups: Iterable[str], conn: Connection) -> None:
         """
-        Remove ``conn`` from each of ``groups``; leave in the layer (in one batch) those with no local member left.
+        Remove ``conn`` from each of ``groups``; leave in the layer (in one batch) those with no
+        local member left, or, while ``leaving``, keep them (empty) for ``close()``.
         """
+        if self.leaving:
+            for group in groups:
+                if (members := self.groups.get(group)) is not None:
+                    members.discard(conn)
+            return
         groups = list(dict.fromkeys(groups))
         async with self._locked(groups):
             last = []

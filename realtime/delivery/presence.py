@@ -82,19 +82,26 @@ def _open_session(user_id: int, came_online: bool, session_call: Callable[[], T]
     return session_call() if session_call is not None else None
 
 
-async def connection_closed(registry, record: ConnectionRecord, *, draining: bool = False) -> None:
+async def connection_closed(registry, record: ConnectionRecord) -> None:
     """
     Unregister a connection ``connection_opened`` registered; announce its user offline (with
     ``last_seen``) when it was their last on every process. Raise the registry's errors (the
     record then expires after ``REGISTRY_TTL_S``).
-
-    ``draining``: its process closed it on SIGTERM (1001), and its client is reconnecting to
-    another process or this one's successor. Its user, if this was their last connection, stays
-    online ``PRESENCE_DRAIN_GRACE_S`` more: back by then, nobody hears offline-then-online (a
-    restart of 5,000 clients made 10,000 announcements, each to every co-member, and the
-    database work to address them: ``make bench-storm``); not back, the sweep says offline.
     """
-    grace_s = realtime_settings.PRESENCE_DRAIN_GRACE_S if draining else 0
-    last_seen = await registry.unregister(record, grace_s)
+    last_seen = await registry.unregister(record)
     if last_seen is not None:
         await announce(record.user_id, online=False, last_seen=last_seen)
+
+
+async def connections_drained(registry, records: list[ConnectionRecord]) -> None:
+    """
+    Unregister together the connections a draining process closed (SIGTERM, 1001), once they have
+    all gone: their clients are reconnecting to another process or this one's successor. A user
+    whose last connection one was stays online ``PRESENCE_DRAIN_GRACE_S`` more: back by then,
+    nobody hears offline-then-online (a restart of 5,000 clients made 10,000 announcements, each
+    to every co-member, and the database work to address them: ``make bench-storm``); not back,
+    the sweep says offline. With no grace (0) they are announced offline here. Raise the
+    registry's errors (the records then expire after ``REGISTRY_TTL_S``).
+    """
+    for user_id, last_seen in await registry.unregister_many(records, realtime_settings.PRESENCE_DRAIN_GRACE_S):
+        await announce(user_id, online=False, last_seen=last_seen)

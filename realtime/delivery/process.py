@@ -36,13 +36,13 @@ from realtime.conf import realtime_settings
 from realtime.db import database_call
 from realtime.groups import EVERYONE_GROUP
 
-from .connection_registry import get_registry
+from .connection_registry import ConnectionRecord, get_registry
 from .drain import install_drain_on_sigterm
 from .gc_pauses import GcFreezer
 from .group_commit import GroupCommit
 from .hub import Connection, Hub
 from .outbox import announce_lost
-from .presence import announce
+from .presence import announce, connection_closed, connections_drained
 from .revalidation import close_revoked_sessions
 from .stats import ProcessStats
 
@@ -60,6 +60,8 @@ class ServerProcess:
         self.registry = get_registry()
         self.connections: dict[str, Connection] = {}  # the consumers, by connection id
         self.draining = False
+        # The records of the connections a drain closed, unregistered together (unregister_drained).
+        self.drained: list[ConnectionRecord] = []
         self._tasks: list[asyncio.Task] = []
         self._start_lock = asyncio.Lock()
         self._started = False
@@ -148,10 +150,39 @@ class ServerProcess:
 
     async def publish_stats(self) -> None:
         """Publish this process's snapshot to the registry (kept for 3 publish intervals)."""
-        # Everyone's group is every session, not a room: seed 001's "rooms" figures leave it out.
-        groups = {name: len(members) for name, members in self.hub.groups.items() if name != EVERYONE_GROUP}
+        # Everyone's group is every session, not a room: seed 001's "rooms" figures leave it out,
+        # and the groups a drain has emptied (kept until it leaves the layer: Hub.unsubscribe).
+        groups = {name: len(members) for name, members in self.hub.groups.items() if members and name != EVERYONE_GROUP}
         ttl = 3 * realtime_settings.STATS_PUBLISH_S
         await self.registry.publish_process(self.id, self.stats.snapshot(self.id, groups), ttl)
+
+    def start_draining(self) -> None:
+        """
+        SIGTERM's drain (realtime.delivery.drain) begins: the connections it closes leave the
+        layer's groups and the registry together, at ``close()`` and ``unregister_drained()``
+        (one at a time, their Redis commands were a third of a drain's CPU: make bench-storm
+        --profile).
+        """
+        self.draining = True
+        self.hub.leaving = True
+
+    async def connection_closed(self, record: ConnectionRecord) -> None:
+        """
+        Unregister the closed connection ``record`` (presence.connection_closed; its errors
+        raised), or keep it for ``unregister_drained()`` while draining.
+        """
+        if self.draining:
+            self.drained.append(record)
+        else:
+            await connection_closed(self.registry, record)
+
+    async def unregister_drained(self) -> None:
+        """Unregister the connections the drain closed (presence.connections_drained); log a failure."""
+        records, self.drained = self.drained, []
+        try:
+            await connections_drained(self.registry, records)
+        except Exception:
+            logger.warning("could not unregister %d drained connections; they expire", len(records), exc_info=True)
 
     async def close(self) -> None:
         """Stop the maintenance tasks, leave the layer, remove this process from the registry."""

@@ -171,9 +171,10 @@ async def test_a_user_drained_and_back_within_the_grace_is_never_announced_offli
         "last_seen": None,
     }
     process = await get_process()
-    process.draining = True  # SIGTERM: the drain closes alice's connection (1001)
+    process.start_draining()  # SIGTERM: the drain closes alice's connection (1001)
     await alice_client.communicator.disconnect()
-    process.draining = False  # alice reconnects to the successor
+    await process.unregister_drained()
+    process.draining = process.hub.leaving = False  # alice reconnects to the successor
     assert (await sync_to_async(presence_of)([alice.pk]))[alice.pk]["online"] is True
     await connect(user=alice)
     await connect(user=carol)
@@ -185,7 +186,7 @@ async def test_a_user_drained_and_back_within_the_grace_is_never_announced_offli
 async def test_a_user_drained_and_not_back_goes_offline_when_the_grace_ends(channel_layer):
     registry = get_registry()
     await registry.register(record("c1", 31))
-    assert await registry.unregister(record("c1", 31), grace_s=0.3) is None
+    assert await registry.unregister_many([record("c1", 31)], grace_s=0.3) == []
     assert (await sync_to_async(registry.presence)([31]))[31]["online"] is True
     assert await registry.sweep() == []
     deadline = time.monotonic() + 5
@@ -203,10 +204,26 @@ async def test_a_user_drained_and_not_back_goes_offline_when_the_grace_ends(chan
 async def test_a_connection_within_the_grace_is_not_a_new_came_online(channel_layer):
     registry = get_registry()
     await registry.register(record("c1", 32))
-    await registry.unregister(record("c1", 32), grace_s=30)
+    await registry.unregister_many([record("c1", 32)], grace_s=30)
     back = await registry.register(record("c2", 32))
     assert (back.user_connections, back.came_online) == (1, False)
     assert await registry.unregister(record("c2", 32)) is not None  # an ordinary close: offline at once
+    await registry.aclose()
+
+
+@pytest.mark.parametrize("channel_layer", ["redis"], indirect=True)
+async def test_a_drain_unregisters_together_and_only_users_left_with_nothing_go_offline(channel_layer):
+    registry = get_registry()
+    drained = [record("d1", 33), record("d2", 33), record("d3", 34)]
+    for r in [*drained, record("elsewhere", 34)]:  # user 34 also has a connection on another process
+        await registry.register(r)
+    gone = await registry.unregister_many(drained, grace_s=0)
+    assert [user_id for user_id, _ in gone] == [33]
+    assert {u: p["online"] for u, p in (await sync_to_async(registry.presence)([33, 34])).items()} == {
+        33: False,
+        34: True,
+    }
+    assert await registry.unregister_many(drained, grace_s=0) == []  # unregistered once
     await registry.aclose()
 
 

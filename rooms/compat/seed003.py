@@ -11,7 +11,7 @@ is a connection of the core like any other:
   seed's ``WsAuthGuard.extractToken`` order), checked by simplejwt (``authenticate_token``). A
   refusal is a Socket.IO connect error (``connect_error`` in socket.io-client) whose ``data`` is
   the native error ``{code, message, details?}``.
-- **Registry and presence.** ``connection_opened``/``connection_closed`` (realtime.delivery), as
+- **Registry and presence.** ``connection_opened`` and ``ServerProcess.connection_closed`` (realtime.delivery), as
   native sessions: ``MAX_CONNECTIONS_PER_USER`` counts both kinds, a user is online once.
 - **Delivery.** Each socket is a member of the process hub (realtime.delivery.hub) for the core's
   session groups (its user's, everyone's) and each room it joined. A room publish, whoever makes
@@ -57,7 +57,6 @@ from realtime.consumer import (
 )
 from realtime.delivery import (
     ConnectionRecord,
-    connection_closed,
     connection_opened,
     get_process,
     publishing_call,
@@ -454,7 +453,7 @@ class Seed003Endpoint:
         try:
             await conn.unsubscribe(*conn.subscriptions)
             try:
-                await connection_closed(process.registry, conn.record, draining=process.draining)
+                await process.connection_closed(conn.record)
             except Exception:
                 logger.warning("could not unregister %s; its record expires", sid, exc_info=True)
         finally:
