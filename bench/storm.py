@@ -1,11 +1,12 @@
 """
-Reconnect storm (issue 25): C authenticated clients (``--clients``, 5,000) on one Daphne process,
-each user in ``--per-client`` (3) group conversations of ``--room-size`` (10), every client having
-joined its conversations (``chat.join``). The server gets SIGTERM (it drains: every client gets
-``going_away`` and close 1001) and is started again on the same port, as a process manager would;
-meanwhile ``--messages`` chat messages (default one per conversation) are sent, spread evenly over
-the first ``--send-window`` (4) seconds after the SIGTERM, so part of them is sent while the server
-is down and part during the storm.
+Reconnect storm (issue 25): C authenticated clients (``--clients``, 5,000) on one Daphne process
+(with the options of deploy/switchboard-daphne@.service), each user in ``--per-client`` (3) group
+conversations of ``--room-size`` (10), every client having joined its conversations
+(``chat.join``). The server gets SIGTERM (it drains: every client gets ``going_away`` and close
+1001) and is started again on the same port, as a process manager would; meanwhile
+``--messages`` chat messages (default one per conversation) are sent, spread evenly over the first
+``--send-window`` (4) seconds after the SIGTERM, so part of them is sent while the server is down
+and part during the storm.
 
 The clients follow ``static/realtime/client.js``: after close 1001 they reconnect at once within
 1 s of jitter; after a refused or failed connect (1006) with exponential backoff, 0.5 s doubling to
@@ -83,6 +84,7 @@ from bench import databases  # noqa: E402
 from bench.compare import WSBENCH_DIR, asgi_raw_command  # noqa: E402
 from bench.connect_profile import Recording, table  # noqa: E402
 from bench.fanout import cpu_seconds, percentile, server_env  # noqa: E402
+from tests.deploy import unit_daphne_args  # noqa: E402
 from tests.servers import Daphne  # noqa: E402
 
 now = time.monotonic  # CLOCK_MONOTONIC: the same clock in the sender process
@@ -883,7 +885,8 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-            server = Daphne(env, cpus={0})
+            # With the production unit's options (deploy/): its handshake timeout matters here.
+            server = Daphne(env, unit_daphne_args(), cpus={0})
             result = uvloop.run(measure(args, server, of_user, tokens, str(plan_path), env))
         finally:
             if server is not None:
