@@ -73,7 +73,8 @@ class Handshake:
     def admissible() -> bool:
         """
         Whether a new handshake may start: within ``MAX_HANDSHAKES_IN_PROGRESS`` (0: no bound), or
-        accepted before accepting paused (Twisted takes up to a hundred connections per wake-up).
+        accepted before the pause took effect (a connection is counted a loop turn or two after its
+        accept: realtime.servers.daphne.accept_gate).
         """
         bound = realtime_settings.MAX_HANDSHAKES_IN_PROGRESS
         return not bound or Handshake.in_progress < bound or Handshake.accepting_paused
