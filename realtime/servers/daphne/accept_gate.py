@@ -24,8 +24,9 @@ and a connection waits in the kernel without costing the process anything. A con
 counted once its HTTP request has been read, a loop turn or two after its accept, so the ones
 accepted meanwhile are let through past the bound (``realtime.consumer.connect_rate.Handshake``).
 To keep those few, a port accepts at most ``ACCEPTS_PER_READ`` connections per wake-up: Twisted
-starts at 100 and adds 20 after each full one, and in a 5,000-client storm a wake-up took over a
-thousand, of which hundreds outlived Daphne's 5 s handshake timeout (1006, ``make bench-storm``).
+starts at 100 and adds 20 after each full one, without bound, which a storm keeps doing. In a
+profiled 5,000-client storm without this cap, hundreds of handshakes outlived Daphne's 5 s
+handshake timeout (1006, ``make bench-storm --profile``).
 """
 
 import logging
