@@ -24,10 +24,9 @@ refused at once (1013, ``limit_exceeded``); clients wait and come back (client.j
 
 import logging
 
-from realtime import metrics
 from realtime.conf import realtime_settings
 from realtime.delivery import get_registry
-from realtime.servers import pause_accepting, resume_accepting
+from realtime.servers import accepting_paused, pause_accepting, resume_accepting
 
 logger = logging.getLogger(__name__)
 
@@ -49,24 +48,20 @@ class Handshake:
     __slots__ = ("finished",)
 
     in_progress = 0
-    accepting_paused = False
 
     def __init__(self):
         Handshake.in_progress += 1
         self.finished = False
         bound = realtime_settings.MAX_HANDSHAKES_IN_PROGRESS
-        if bound and Handshake.in_progress >= bound and not Handshake.accepting_paused:
-            Handshake.accepting_paused = pause_accepting()
-            if Handshake.accepting_paused:
-                metrics.ACCEPT_PAUSES.inc()
+        if bound and Handshake.in_progress >= bound:
+            pause_accepting()
 
     def finish(self) -> None:
         """Stop counting it (idempotent)."""
         if not self.finished:
             self.finished = True
             Handshake.in_progress -= 1
-            if Handshake.accepting_paused and Handshake.in_progress < realtime_settings.MAX_HANDSHAKES_IN_PROGRESS:
-                Handshake.accepting_paused = False
+            if Handshake.in_progress < realtime_settings.MAX_HANDSHAKES_IN_PROGRESS:
                 resume_accepting()
 
     @staticmethod
@@ -77,7 +72,7 @@ class Handshake:
         accept: realtime.servers.daphne.accept_gate).
         """
         bound = realtime_settings.MAX_HANDSHAKES_IN_PROGRESS
-        return not bound or Handshake.in_progress < bound or Handshake.accepting_paused
+        return not bound or Handshake.in_progress < bound or accepting_paused()
 
 
 async def over_connect_budget(ip: str) -> str | None:

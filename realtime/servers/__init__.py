@@ -16,6 +16,7 @@ from .frames import FrameWriter, PreparedFrame
 __all__ = [
     "FrameWriter",
     "PreparedFrame",
+    "accepting_paused",
     "install",
     "pause_accepting",
     "resume_accepting",
@@ -36,18 +37,24 @@ def writer_for(send) -> FrameWriter | None:
     return daphne.writer_for(send) or uvicorn.writer_for(send)
 
 
-def pause_accepting() -> bool:
+def pause_accepting() -> None:
     """
-    Stop accepting new connections while the process is at its handshake bound; return whether
-    the server could (Daphne with its patches: the kernel's listen backlog holds them), else the
-    caller refuses what is over the bound. ``resume_accepting()`` undoes it.
+    Stop accepting new connections while the process is at its handshake bound (idempotent),
+    where the server can: Daphne with its patches, the kernel's listen backlog holding them.
+    Elsewhere nothing happens, ``accepting_paused()`` stays False and the caller refuses what is
+    over the bound. ``resume_accepting()`` undoes it.
     """
-    return daphne.pause_accepting()
+    daphne.pause_accepting()
 
 
 def resume_accepting() -> None:
-    """Accept new connections again after ``pause_accepting()`` (nothing if it did not pause)."""
+    """Accept new connections again after ``pause_accepting()`` (nothing if not paused)."""
     daphne.resume_accepting()
+
+
+def accepting_paused() -> bool:
+    """Whether ``pause_accepting()`` has this process's listening sockets paused now."""
+    return daphne.accepting_paused()
 
 
 def untested_versions() -> list[tuple[Tested, str]]:

@@ -109,6 +109,15 @@ async def request(ws, frame_type: str, data: dict, ref: str) -> dict:
                 return frame
 
 
+def metric(server, sample: str) -> float:
+    """The value of ``sample`` (its name and labels as /metrics prints them) on ``server``; 0 when absent."""
+    with urllib.request.urlopen(f"{server.http}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
 def get_json(url: str, token: str | None = None) -> tuple[int, dict]:
     """``GET url`` (with a Bearer token when given) -> ``(status, JSON body)``, also for 4xx/5xx."""
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})

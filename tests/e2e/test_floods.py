@@ -7,7 +7,6 @@ measures the others' latency under each flood; these tests hold the behaviour.
 import asyncio
 import json
 import time
-import urllib.request
 
 import pytest
 import websockets
@@ -15,7 +14,9 @@ from asgiref.sync import sync_to_async
 
 from chat.models import Conversation, Membership
 from realtime.errors import CloseCode
-from tests.e2e.helpers import login, next_of_type, request
+from tests.e2e.helpers import login, metric, next_of_type, request
+
+RATE_LIMIT_CLOSES = 'switchboard_ws_closes_total{code="4429"}'  # connections closed with 4429 so far
 
 pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -25,15 +26,6 @@ async def welcomed(server, token: str, timeout: float = 5):
     ws = await websockets.connect(f"{server.url}?token={token}", max_queue=None)
     await next_of_type(ws, "welcome", timeout)
     return ws
-
-
-def rate_limit_closes(server) -> float:
-    """How many connections ``server`` closed with 4429 so far (its /metrics)."""
-    with urllib.request.urlopen(f"{server.http}/metrics", timeout=10) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith('switchboard_ws_closes_total{code="4429"}'):
-                return float(line.split()[-1])
-    return 0.0
 
 
 async def ping_times(ws, stop: asyncio.Event) -> list[float]:
@@ -51,7 +43,7 @@ async def test_a_connection_flooding_frames_is_closed_4429_and_others_keep_their
     server = daphnes[0]
     flooder = await welcomed(server, await asyncio.to_thread(login, server, "alice", "alice-pass"))
     other = await welcomed(server, await asyncio.to_thread(login, server, "bob", "bob-pass"))
-    closes_before = await asyncio.to_thread(rate_limit_closes, server)
+    closes_before = await asyncio.to_thread(metric, server, RATE_LIMIT_CLOSES)
     stop = asyncio.Event()
     pinger = asyncio.create_task(ping_times(other, stop))
     started, sent = time.monotonic(), 0
@@ -72,7 +64,7 @@ async def test_a_connection_flooding_frames_is_closed_4429_and_others_keep_their
         # On a busy machine the server's TCP abort (1 s after its close frame, which a flooding
         # client does not answer) can reach the client before it read that frame: the server's
         # own count of 4429 closes says which close it sent.
-        assert await asyncio.to_thread(rate_limit_closes, server) == closes_before + 1
+        assert await asyncio.to_thread(metric, server, RATE_LIMIT_CLOSES) == closes_before + 1
     else:
         assert closed.value.rcvd.code == CloseCode.RATE_LIMITED
     assert elapsed < 5

@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from chat import services
 from realtime.errors import CloseCode, Forbidden
 from realtime.publish import close_user_connections
-from tests.e2e.helpers import get_json, login, next_of_type
+from tests.e2e.helpers import get_json, login, metric, next_of_type
 from tests.servers import Daphne, database_url
 
 pytestmark = [pytest.mark.any_database, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -84,15 +84,6 @@ async def closed_with(ws, timeout: float = 5) -> tuple[list[dict], int]:
             while True:
                 frames.append(json.loads(await ws.recv()))
     return frames, ws.close_code
-
-
-def metric(server, sample: str) -> float:
-    """The value of ``sample`` (its name and labels as /metrics prints them) on ``server``; 0 when absent."""
-    with urllib.request.urlopen(f"{server.http}/metrics", timeout=10) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(sample + " "):
-                return float(line.split()[-1])
-    return 0.0
 
 
 async def test_connections_beyond_the_handshake_bound_wait_and_are_all_welcomed(tmp_path, alice):

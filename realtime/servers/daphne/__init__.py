@@ -35,7 +35,15 @@ from .receive_queue import bound_receive_queues
 from .send_buffer import bound_send_buffers
 from .writes import DirectWriter, direct_writer, write_eagerly
 
-__all__ = ["TESTED", "install", "installed", "pause_accepting", "resume_accepting", "writer_for"]
+__all__ = [
+    "TESTED",
+    "accepting_paused",
+    "install",
+    "installed",
+    "pause_accepting",
+    "resume_accepting",
+    "writer_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +87,20 @@ def installed() -> bool:
     return _installed
 
 
-def pause_accepting() -> bool:
-    """Stop accepting connections (the kernel's backlog holds them); whether the patches paused a port."""
-    return _installed and accept_gate.pause_accepting()
+def pause_accepting() -> None:
+    """Stop accepting connections (the kernel's backlog holds them), once the patches are in."""
+    if _installed:
+        accept_gate.pause_accepting()
 
 
 def resume_accepting() -> None:
     """Accept connections again on the ports ``pause_accepting`` paused that are still bound."""
     accept_gate.resume_accepting()
+
+
+def accepting_paused() -> bool:
+    """Whether ``pause_accepting`` has the listening ports paused."""
+    return accept_gate.paused()
 
 
 def writer_for(send) -> DirectWriter | None:

@@ -31,6 +31,8 @@ handshake timeout (1006, ``make bench-storm --profile``).
 
 import logging
 
+from realtime import metrics
+
 logger = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 4096
@@ -76,17 +78,21 @@ def _open(port) -> bool:
     return bool(port.connected) and not port.disconnecting
 
 
-def pause_accepting() -> bool:
-    """Stop accepting on every listening port; whether there was one to pause (else the caller refuses)."""
+def pause_accepting() -> None:
+    """Stop accepting on every listening port still bound (none: nothing is paused)."""
     global _paused
     if not _paused:
         ports = [port for port in _ports if _open(port)]
-        if not ports:
-            return False
         for port in ports:
             port.stopReading()
-        _paused = True
-    return True
+        if ports:
+            _paused = True
+            metrics.ACCEPT_PAUSES.inc()
+
+
+def paused() -> bool:
+    """Whether ``pause_accepting`` has paused the ports (``resume_accepting`` not called since)."""
+    return _paused
 
 
 def resume_accepting() -> None:
