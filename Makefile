@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 # The PostgreSQL pass of `make test`; pytest-django creates and drops test_<name> on it.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
+# Two workers (pytest-xdist): the end-to-end tests on one, in order, the rest beside them (conftest.py).
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
 
 .PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-adapters bench-chat bench-idle bench-heap bench-storm bench-footprint bench-chat-page clean
 
@@ -56,12 +58,12 @@ test: lint $(AXE)
 	scripts/with-redis.sh $(MAKE) --no-print-directory test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.installed-dev
-	env -u DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-postgres: $(VENV)/.installed-dev
 	@if $(PY) scripts/db_ready.py "$(TEST_POSTGRES_URL)"; then \
 		echo "== PostgreSQL pass: $(TEST_POSTGRES_URL) (the tests whose outcome can depend on the engine)"; \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest -m "not any_database and not browser" $(PYTEST_ARGS); \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(PY) -m pytest -m "not any_database and not browser" $(PYTEST_WORKERS) $(PYTEST_ARGS); \
 	else \
 		echo "== PostgreSQL pass NOT RUN: no server answers at $(TEST_POSTGRES_URL) (set TEST_POSTGRES_URL)"; \
 	fi

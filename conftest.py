@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from channels.testing import WebsocketCommunicator
@@ -19,6 +20,19 @@ from rest_framework_simplejwt.tokens import AccessToken
 from realtime.delivery import close_process
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+E2E_DIR = Path(__file__).resolve().parent / "tests" / "e2e"
+
+
+def pytest_collection_modifyitems(items):
+    """
+    ``make test`` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). The end-to-end
+    tests go to one of them, together and in their usual order: they share a session's two
+    Daphne processes (tests/e2e/conftest.py), and each already starts real servers and browsers
+    enough to keep a core busy. Every other test may run on either worker.
+    """
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 def redis_layer_config(prefix: str) -> dict:

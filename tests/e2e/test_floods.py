@@ -89,6 +89,6 @@ async def test_a_member_of_thousands_of_conversations_connects_joins_and_leaves_
     sent = await request(alice_ws, "chat.send", {"conversation_id": conversations[-1].pk, "content": "hi"}, ref="s")
     async with asyncio.timeout(5):
         message = json.loads(await bob_ws.recv())  # the very next frame: no backlog of presence events
-    assert message["data"]["id"] == sent["data"]["message"]["id"]
+    assert message["type"] == "chat.message" and message["data"]["id"] == sent["data"]["message"]["id"], message
     await alice_ws.close()
     await bob_ws.close()
