@@ -8,10 +8,13 @@ from conftest import redis_layer_config
 from realtime.delivery.layers import RedisChannelLayer
 
 
-@pytest.fixture
-async def layer():
+@pytest.fixture(params=["one script", "two scripts"])
+async def layer(request):
+    """The layer on one Redis: its one-script send, and the two scripts a sharded layer takes."""
     config = redis_layer_config(f"test-{uuid.uuid4().hex[:8]}")["default"]["CONFIG"]
     layer = RedisChannelLayer(**{**config, "capacity": 50})
+    assert layer._one_script
+    layer._one_script = request.param == "one script"
     yield layer
     await layer.flush()
     await layer.close_pools()
@@ -92,3 +95,20 @@ async def test_receive_many_falls_back_to_two_pops_on_a_redis_without_bzmpop(lay
     await layer.group_send_many([("room", {"type": "realtime.event", "n": 2})])
     assert [m["n"] for m in await layer.receive_many("realtime.hub.old", 10)] == [2]
     assert layer._blocking_pop_many is False
+
+
+async def test_more_than_a_bundle_of_identical_messages_arrives_whole_and_in_order(layer):
+    # 250 messages to one process channel: three bundles (BUNDLE_MAX 100), two with the same bytes;
+    # a sorted set keeps one copy of equal members, so each entry must still differ.
+    await layer.group_add("room", "realtime.hub.many")
+    sends = [("room", {"type": "realtime.event", "text": "same"}) for _ in range(200)]
+    sends += [("room", {"type": "realtime.event", "n": n}) for n in range(50)]
+    assert await layer.group_send_many(sends) == 0
+    assert await layer.connection(0).zcard(layer.prefix + "realtime.hub.many") == 3
+    received = await layer.receive_many("realtime.hub.many", 10)
+    assert received == [message for _, message in sends]
+
+
+def test_per_channel_capacities_take_the_two_scripts():
+    config = redis_layer_config("test-capacities")["default"]["CONFIG"]
+    assert not RedisChannelLayer(**config, channel_capacity={"realtime.hub.*": 10})._one_script
