@@ -65,10 +65,14 @@ def on_server_core() -> None:
 
 
 def product(script: str, *args: str, tree: Path = BASE_DIR) -> dict:
-    """Run ``bench/<script> args`` of checkout ``tree`` (it starts Switchboard itself) and return its JSON result."""
-    out = subprocess.run(
-        [sys.executable, f"bench/{script}", *args], cwd=tree, capture_output=True, text=True, timeout=900
-    )
+    """
+    Run ``bench/<script> args`` of checkout ``tree`` (it starts Switchboard itself) and return its
+    JSON result; with the checkout's own ``.venv`` when it has one (a baseline measured with its
+    own requirements), else this one's.
+    """
+    own = tree / ".venv" / "bin" / "python"
+    python = str(own) if tree != BASE_DIR and own.is_file() else sys.executable
+    out = subprocess.run([python, f"bench/{script}", *args], cwd=tree, capture_output=True, text=True, timeout=900)
     if out.returncode:
         raise RuntimeError(f"bench/{script} {' '.join(args)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
