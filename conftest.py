@@ -25,14 +25,14 @@ E2E_DIR = Path(__file__).resolve().parent / "tests" / "e2e"
 
 def pytest_collection_modifyitems(items):
     """
-    ``make test`` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``). The end-to-end
-    tests go to one of them, together and in their usual order: they share a session's two
-    Daphne processes (tests/e2e/conftest.py), and each already starts real servers and browsers
-    enough to keep a core busy. Every other test may run on either worker.
+    ``make test`` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``): the end-to-end
+    tests on one, the others on the other, each in their usual order. The end-to-end tests share
+    a session's two Daphne processes and the database they serve (tests/e2e/conftest.py): another
+    test run between two of them left rows that a page then showed (a rollback test's rows written
+    by a worker thread's own connection stay until the next flush).
     """
     for item in items:
-        if item.path.is_relative_to(E2E_DIR):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+        item.add_marker(pytest.mark.xdist_group("e2e" if item.path.is_relative_to(E2E_DIR) else "in-process"))
 
 
 def redis_layer_config(prefix: str) -> dict:

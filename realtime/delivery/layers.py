@@ -102,7 +102,9 @@ return refused
 # entry's position: two entries of one key never share a member), the bundle's head (msgpack of
 # {"type": BUNDLE_TYPE, "messages": []} without the empty array), BUNDLE_MAX, then per message its
 # group's index in KEYS and its msgpack bytes. A process channel's messages go out as one bundle
-# entry (per BUNDLE_MAX), in call order; a stock channel (with "!") is left to the caller.
+# entry (per BUNDLE_MAX), in call order; a stock channel (with "!") is left to the caller. The
+# channel keys it writes are found in the groups, so they are not in KEYS: a single Redis allows
+# that for scripts without flags (Redis Cluster would not, and is not what this layer talks to).
 # Returns {refused messages, {message index, stock channel, ...}}.
 _SEND_TO_GROUPS_SCRIPT = """
 local oldest_member, prefix, capacity = ARGV[1], ARGV[2], tonumber(ARGV[3])

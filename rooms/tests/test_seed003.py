@@ -222,9 +222,10 @@ async def test_the_admins_disconnect_and_token_expiry_end_a_socket(sio, alice, s
     assert error == {"status": "error", "message": "Logged out", "code": "unauthorized"}
     assert await socket.disconnected()
     token = AccessToken.for_user(alice)
-    token.set_exp(lifetime=timedelta(seconds=1))
+    # 2 s: the expiry is stored in whole seconds (rounded down), so 1 s could be gone at once.
+    token.set_exp(lifetime=timedelta(seconds=2))
     short = await sio(auth={"token": str(token)})
-    assert (await short.next_event("exception", timeout=3))[1]["message"].startswith("Token expired")
+    assert (await short.next_event("exception", timeout=5))[1]["message"].startswith("Token expired")
     assert await short.disconnected()
 
 
