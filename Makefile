@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # The PostgreSQL pass of `make test`; pytest-django creates and drops test_<name> on it.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard
 PYTEST_ARGS ?=
-# Two workers (pytest-xdist): the end-to-end tests on one, in order, the rest beside them (conftest.py).
+# Two workers (pytest-xdist): the end-to-end tests on one, the in-process tests on the other, each in order (conftest.py).
 PYTEST_WORKERS ?= -n 2 --dist loadgroup
 
 .PHONY: run lint test test-sqlite test-postgres bench bench-progress bench-admin-reply bench-faults bench-floods bench-soak bench-compare bench-alternate bench-adapters bench-chat bench-idle bench-heap bench-storm bench-footprint bench-chat-page clean

@@ -27,9 +27,9 @@ def pytest_collection_modifyitems(items):
     """
     ``make test`` runs pytest on two workers (pytest-xdist, ``--dist loadgroup``): the end-to-end
     tests on one, the others on the other, each in their usual order. The end-to-end tests share
-    a session's two Daphne processes and the database they serve (tests/e2e/conftest.py): another
-    test run between two of them left rows that a page then showed (a rollback test's rows written
-    by a worker thread's own connection stay until the next flush).
+    a session's two Daphne processes and the database they serve (tests/e2e/conftest.py); when
+    other tests ran between two of them, a browser test once found another test's conversation
+    on its page.
     """
     for item in items:
         item.add_marker(pytest.mark.xdist_group("e2e" if item.path.is_relative_to(E2E_DIR) else "in-process"))
