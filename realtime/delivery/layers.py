@@ -270,9 +270,7 @@ class RedisChannelLayer(BaseRedisChannelLayer):
                 else:
                     bundles.setdefault(channel, []).append(message)
             if stock:
-                to_connection, key_to_message, key_to_capacity = self._map_channel_keys_to_connection(stock, message)
-                for index, keys in to_connection.items():
-                    entries[index].extend((key, key_to_message[key], key_to_capacity[key], 1) for key in keys)
+                self._add_stock_entries(entries, stock, message)
         for channel, messages in bundles.items():
             for start in range(0, len(messages), BUNDLE_MAX):
                 part = messages[start : start + BUNDLE_MAX]
@@ -281,6 +279,15 @@ class RedisChannelLayer(BaseRedisChannelLayer):
                     (self.prefix + channel, payload, self.get_capacity(channel), len(part))
                 )
         return self._counted(await self._send_entries(entries, now), len(sends))
+
+    def _add_stock_entries(
+        self, entries: dict[int, list[tuple[str, bytes, int, int]]], channels: list[str], message: dict
+    ) -> None:
+        # Channels of the stock form (a consumer's own, with "!"): one entry per message each, as
+        # channels_redis's group_send writes them, added to their shards' ``entries``.
+        to_connection, key_to_message, key_to_capacity = self._map_channel_keys_to_connection(channels, message)
+        for index, keys in to_connection.items():
+            entries[index].extend((key, key_to_message[key], key_to_capacity[key], 1) for key in keys)
 
     async def _send_entries(self, entries: dict[int, list[tuple[str, bytes, int, int]]], now: float) -> int:
         # Per shard, the entries (channel key, payload, capacity, messages carried) with _SEND_SCRIPT;
@@ -342,18 +349,10 @@ class RedisChannelLayer(BaseRedisChannelLayer):
                 *per_message,
             ],
         )
-        if stock:
-            # Channels of the stock form (a consumer's own channel): one entry per message each,
-            # as channels_redis's group_send writes them.
+        if stock:  # the script left these to us: pairs of (message index, stock channel)
             entries: dict[int, list[tuple[str, bytes, int, int]]] = defaultdict(list)
             for position in range(0, len(stock), 2):
-                message = sends[int(stock[position])][1]
-                channel = stock[position + 1].decode("utf8")
-                to_connection, key_to_message, key_to_capacity = self._map_channel_keys_to_connection(
-                    [channel], message
-                )
-                for index, keys in to_connection.items():
-                    entries[index].extend((key, key_to_message[key], key_to_capacity[key], 1) for key in keys)
+                self._add_stock_entries(entries, [stock[position + 1].decode("utf8")], sends[int(stock[position])][1])
             refused += await self._send_entries(entries, now)
         return self._counted(int(refused), len(sends))
 
